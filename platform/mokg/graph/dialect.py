@@ -1,0 +1,89 @@
+"""What differs between Neo4j 5 and ArcadeDB over Bolt, and nothing else.
+
+Schema DDL (``CREATE CONSTRAINT … IF NOT EXISTS``) runs unchanged on both servers, so it stays in
+``cypher/schema``. What differs: how a vector index is created and named, and how element ids look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+
+from mokg.config import Settings
+
+
+class Dialect(Protocol):
+    name: str
+
+    def vector_index_name(self, label: str, prop: str) -> str: ...
+
+    def create_vector_index(self, label: str, prop: str, dim: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ArcadeDB:
+    """ArcadeDB: vector indexes are LSM_VECTOR indexes made through SQL on the HTTP API.
+
+    ``db.index.vector.queryNodes`` addresses them as ``Label[prop]``. Element ids look like ``#12:0``.
+    """
+
+    settings: Settings
+    name: str = "arcadedb"
+
+    def vector_index_name(self, label: str, prop: str) -> str:
+        return f"{label}[{prop}]"
+
+    def _sql(self, command: str) -> None:
+        s = self.settings
+        r = requests.post(
+            f"http://127.0.0.1:{s.arcadedb_http_port}/api/v1/command/{s.graph_database}",
+            json={"language": "sql", "command": command},
+            auth=(s.graph_user, s.password()),
+            timeout=600,
+        )
+        if r.status_code >= 400:
+            raise RuntimeError(f"ArcadeDB SQL failed ({r.status_code}): {command!r}: {r.text[:300]}")
+
+    def create_vector_index(self, label: str, prop: str, dim: int) -> None:
+        # label/prop come from platform code (a fixed set), never from user input; ArcadeDB's SQL DDL
+        # takes no parameters, so they are checked to be plain identifiers before use.
+        for ident in (label, prop):
+            if not ident.isidentifier():
+                raise ValueError(f"not an identifier: {ident!r}")
+        self._sql(f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS ARRAY_OF_FLOATS")
+        self._sql(
+            f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) LSM_VECTOR "
+            f"METADATA {{dimensions: {dim}, similarity: 'COSINE'}}"
+        )
+
+
+@dataclass(frozen=True)
+class Neo4j:
+    """Neo4j 5: vector indexes through Cypher DDL, named ``<label>_<prop>``; element ids ``4:…:n``."""
+
+    settings: Settings
+    name: str = "neo4j"
+
+    def vector_index_name(self, label: str, prop: str) -> str:
+        return f"{label.lower()}_{prop.lower()}"
+
+    def create_vector_index(self, label: str, prop: str, dim: int) -> None:
+        from mokg.graph.connection import Graph
+
+        for ident in (label, prop):
+            if not ident.isidentifier():
+                raise ValueError(f"not an identifier: {ident!r}")
+        # index names and labels cannot be parameters in Cypher DDL; both are checked identifiers
+        text = (
+            f"CREATE VECTOR INDEX {self.vector_index_name(label, prop)} IF NOT EXISTS "
+            f"FOR (n:{label}) ON (n.{prop}) OPTIONS {{indexConfig: {{`vector.dimensions`: {int(dim)}, "
+            f"`vector.similarity_function`: 'cosine'}}}}"
+        )
+        with Graph(self.settings) as g:
+            g.run_text(text, {})
+
+
+def dialect_for(settings: Settings) -> Dialect:
+    return ArcadeDB(settings) if settings.graph_dialect == "arcadedb" else Neo4j(settings)

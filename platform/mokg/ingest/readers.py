@@ -1,0 +1,92 @@
+"""Stream JSON Lines from plain or gzip files, one decoded record at a time, with line numbers."""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+
+class InputFileError(RuntimeError):
+    """A file that cannot be read at all (missing, not gzip/JSON Lines, corrupt)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    raw: str
+    obj: Any = None
+    error: str | None = None
+
+
+def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(the raw file, for progress by bytes; the stream to decode)."""
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputFileError(f"{path}: not a file")
+    raw = path.open("rb")
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic == b"\x1f\x8b":
+        return raw, gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw, raw
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        # the 2014 metadata files are Python literals, not JSON
+        if text.startswith("{'"):
+            try:
+                return ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                pass
+        raise
+
+
+class JsonLines:
+    """Iterate ``Line`` records; ``position`` is the byte offset in the (compressed) file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._raw, self._stream = _open(path)
+        self.size = path.stat().st_size
+
+    @property
+    def position(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def __enter__(self) -> JsonLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Line]:
+        number = 0
+        try:
+            for bline in self._stream:
+                number += 1
+                text = bline.decode("utf-8", errors="replace").strip()
+                if not text:
+                    continue
+                try:
+                    yield Line(number, text, obj=_decode(text))
+                except json.JSONDecodeError as e:
+                    yield Line(number, text, error=f"malformed JSON: {e.msg} at column {e.colno}")
+        except (OSError, EOFError, zlib.error) as e:
+            raise InputFileError(
+                f"{self.path}: corrupt or truncated after line {number} ({e}). "
+                "Records before it were written; fix the file and run again — ingestion is idempotent."
+            ) from e
