@@ -13,8 +13,8 @@ from rich.table import Table
 
 from mokg.config import SettingsError, get_settings, settings_doc
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class MokgGroup(click.Group):
@@ -215,3 +215,7 @@ def summary() -> None:
     for r in rels:
         table.add_row("relationship", str(r["type"]), f"{r['n']:,}")
     out.print(table)
+
+
+if __name__ == "__main__":
+    main()

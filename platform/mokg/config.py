@@ -165,6 +165,13 @@ class Settings:
         default_factory=lambda: int(_env("MOKG_SIM_MIN_CO_RATED", "2")),
         metadata={"env": "MOKG_SIM_MIN_CO_RATED", "doc": "minimum co-rated items for a similarity (§3.4)"},
     )
+    cypher_trace: str = field(
+        default_factory=lambda: _env("MOKG_CYPHER_TRACE", ""),
+        metadata={
+            "env": "MOKG_CYPHER_TRACE",
+            "doc": "if set, a file to which the name of every .cypher statement run is appended (tests)",
+        },
+    )
     seed: int = field(
         default_factory=lambda: int(_env("MOKG_SEED", "7")),
         metadata={"env": "MOKG_SEED", "doc": "random seed for training and sampling"},

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,14 +34,6 @@ class BatchStats:
     seconds: float = 0.0
     # the sum of the statement's `n` column, for statements that report what matched
     returned: int = 0
-
-
-def _trace(name: str) -> None:
-    # The test suite sets MOKG_CYPHER_TRACE to prove every .cypher file runs at least once.
-    path = os.environ.get("MOKG_CYPHER_TRACE")
-    if path:
-        with Path(path).open("a") as f:
-            f.write(name + "\n")
 
 
 def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -80,16 +71,22 @@ class Graph:
         self.driver.verify_connectivity()
         return True
 
+    def _trace(self, name: str) -> None:
+        # the test suite sets MOKG_CYPHER_TRACE to prove every .cypher file runs at least once
+        if self.settings.cypher_trace:
+            with Path(self.settings.cypher_trace).open("a") as f:
+                f.write(name + "\n")
+
     # -- named statements -------------------------------------------------------------------------
     def query(self, name: str, **params: Any) -> list[Row]:
         text = cypher.load(name)
-        _trace(name)
+        self._trace(name)
         with self.session(read_only=True) as s:
             return s.execute_read(_fetch, text, params)
 
     def execute(self, name: str, **params: Any) -> list[Row]:
         text = cypher.load(name)
-        _trace(name)
+        self._trace(name)
         with self.session() as s:
             return s.execute_write(_fetch, text, params)
 
@@ -104,7 +101,7 @@ class Graph:
     ) -> BatchStats:
         """Write ``rows`` through the named ``UNWIND $rows`` statement, a transaction per batch."""
         text = cypher.load(name)
-        _trace(name)
+        self._trace(name)
         stats = BatchStats()
         t0 = time.perf_counter()
         with self.session() as s:

@@ -85,8 +85,9 @@ def _records(
 ) -> Iterator[Any]:
     with JsonLines(path) as lines:
         advance = progress(label, lines.size) if progress else None
-        good = 0
+        good = seen = 0
         for line in lines:
+            seen += 1
             if count:
                 report.read += 1
             reason = line.error
@@ -105,17 +106,25 @@ def _records(
                 raise InputFileError(f"{path}: none of the first {line.number} lines is a valid record")
             if advance and line.number % 500 == 0:
                 advance(lines.position)
+        if good == 0 and seen:
+            raise InputFileError(f"{path}: no line is a valid record; is it the right file?")
         if advance:
             advance(lines.size)
 
 
 def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
-    for rec in records:
-        batch.append(rec)
-        if len(batch) >= size:
+    try:
+        for rec in records:
+            batch.append(rec)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except InputFileError:
+        # the good records read before a corrupt stretch still land
+        if batch:
             yield batch
-            batch = []
+        raise
     if batch:
         yield batch
 

@@ -1,0 +1,221 @@
+"""GLoM graph learning model (GLM, §3.6.2–3.7): linear knowledge-query message passing trained with Eq. 9.
+
+Layer l computes ``m^l`` with a :class:`KnowledgeQueryConv` and updates (Eq. 8, no non-linearity)
+
+    h_v^l = W^l (h_v^{l-1} + m_v^l) + b^l,        r^l = W^l r^{l-1} + b^l     (same W^l, b^l)
+
+Design decisions (the paper leaves these open):
+
+* Edges: every triple (u, r, v) gives a message u → v with relation r, and a reverse message v → u with its
+  own relation id ``r + R``. Reverse relations start at ``−e_r`` of the PM, since ``e_u + r ≈ e_v`` implies
+  ``e_v − r ≈ e_u``; all relation embeddings are then trained.
+* ``h^0`` / ``r^0`` are the PM's entity/relation embeddings and are fine-tuned with the layers by default
+  (``train_embeddings``). ``pretrain=None`` starts from Xavier-random embeddings instead ("w/o PM").
+* ``W^l`` starts at ``½ I`` and ``b^l`` at 0: under the PM's translation property each query ``h_u + r`` is
+  close to ``h_v``, so ``m_v ≈ h_v`` and the initial layer averages the node with its neighbours' queries
+  without changing the embedding scale (``I`` would double it every layer).
+* Eq. 9 positives are the (user, item) pairs of all user–item triples (in either orientation) whose relation
+  is in ``positive_relations`` (default: every relation); each positive gets ``num_negatives`` items drawn
+  uniformly from all items; ``f = ||h_U − h_I||_p``; the loss is averaged like Eq. 2 in the PM.
+* Each step runs the full-graph forward pass (fine for graphs of up to a few million edges on one device).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mokg.glom.aggregators import Aggregator, KnowledgeQueryConv
+from mokg.glom.pretrain import PretrainResult, ProgressFn, margin_ranking_loss
+from mokg.glom.triples import KGTriples
+
+
+def with_reverse_edges(
+    head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor, num_relations: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``edge_index [2, 2T]`` (head→tail, then tail→head) and ``edge_type [2T]`` (reverse ids: ``r + R``)."""
+    edge_index = torch.stack([torch.cat([head, tail]), torch.cat([tail, head])])
+    edge_type = torch.cat([rel, rel + num_relations])
+    return edge_index, edge_type
+
+
+def pair_distance(user: torch.Tensor, item: torch.Tensor, p_norm: int = 2) -> torch.Tensor:
+    """Eq. 9 score ``f(h_U, h_I) = ||h_U − h_I||_p`` over the last dimension."""
+    return torch.linalg.vector_norm(user - item, ord=p_norm, dim=-1)
+
+
+def glm_loss(
+    h: torch.Tensor,
+    users: torch.Tensor,
+    pos_items: torch.Tensor,
+    neg_items: torch.Tensor,
+    margin: float,
+    p_norm: int = 2,
+) -> torch.Tensor:
+    """Eq. 9: mean ``[γ + f(h_U, h_I) − f(h_U, h_I')]_+``; ``neg_items`` is ``[B]`` or ``[B, K]``."""
+    hu = h[users]
+    pos = pair_distance(hu, h[pos_items], p_norm)
+    neg = pair_distance(hu.unsqueeze(1) if neg_items.dim() == 2 else hu, h[neg_items], p_norm)
+    return margin_ranking_loss(pos, neg, margin)
+
+
+class GraphLearningModel(nn.Module):
+    """``layers`` knowledge-query layers over learnable initial entity/relation embeddings.
+
+    ``num_relations`` is the total number of relation ids used by ``edge_type`` (including reverse ids).
+    """
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        dim: int,
+        *,
+        layers: int = 2,
+        aggregator: Aggregator = "mean",
+        entity_init: torch.Tensor | None = None,
+        relation_init: torch.Tensor | None = None,
+        train_embeddings: bool = True,
+    ) -> None:
+        super().__init__()
+        self.entity = nn.Embedding(num_entities, dim)
+        self.relation = nn.Embedding(num_relations, dim)
+        nn.init.xavier_uniform_(self.entity.weight)
+        nn.init.xavier_uniform_(self.relation.weight)
+        with torch.no_grad():
+            if entity_init is not None:
+                self.entity.weight.copy_(entity_init)
+            if relation_init is not None:
+                self.relation.weight.copy_(relation_init)
+        self.entity.weight.requires_grad_(train_embeddings)
+        self.relation.weight.requires_grad_(train_embeddings)
+        self.convs = nn.ModuleList(KnowledgeQueryConv(dim, aggregator) for _ in range(layers))
+        self.updates = nn.ModuleList(nn.Linear(dim, dim) for _ in range(layers))
+        with torch.no_grad():
+            for lin in self.updates:
+                assert isinstance(lin, nn.Linear)
+                lin.weight.copy_(torch.eye(dim) / 2)
+                lin.bias.zero_()
+
+    def forward(self, edge_index: torch.Tensor, edge_type: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final node and relation embeddings ``(h^L, r^L)``."""
+        h, r = self.entity.weight, self.relation.weight
+        for conv, update in zip(self.convs, self.updates, strict=True):
+            m = conv(h, edge_index, edge_type, r)
+            h, r = update(h + m), update(r)
+        return h, r
+
+
+@dataclass
+class GLMResult:
+    """Detached CPU outputs of GLM."""
+
+    node_embeddings: torch.Tensor  # [N, H], final h^L of every entity
+    relation_embeddings: torch.Tensor  # [2R, H], final r^L (forward then reverse ids)
+    user_index: torch.Tensor  # entity indices of users
+    item_index: torch.Tensor  # entity indices of items
+    loss_history: list[float]  # mean Eq. 9 loss per epoch
+
+    @property
+    def user_embeddings(self) -> torch.Tensor:
+        return self.node_embeddings[self.user_index]
+
+    @property
+    def item_embeddings(self) -> torch.Tensor:
+        return self.node_embeddings[self.item_index]
+
+
+def user_item_pairs(triples: KGTriples, positive_relations: Sequence[str] | None = None) -> torch.Tensor:
+    """``[P, 2]`` (user, item) entity-index pairs from user–item triples in either orientation."""
+    user, item = triples.type_id("user"), triples.type_id("item")
+    ht, tt = triples.entity_type[triples.head], triples.entity_type[triples.tail]
+    keep = torch.ones_like(triples.rel, dtype=torch.bool)
+    if positive_relations is not None:
+        ids = torch.tensor([triples.relation_names.index(n) for n in positive_relations], dtype=torch.long)
+        keep = torch.isin(triples.rel, ids)
+    forward = keep & (ht == user) & (tt == item)
+    backward = keep & (ht == item) & (tt == user)
+    return torch.cat(
+        [
+            torch.stack([triples.head[forward], triples.tail[forward]], 1),
+            torch.stack([triples.tail[backward], triples.head[backward]], 1),
+        ]
+    )
+
+
+def train_glm(
+    triples: KGTriples,
+    pretrain: PretrainResult | None,
+    *,
+    aggregator: Aggregator = "mean",
+    layers: int = 2,
+    epochs: int = 50,
+    lr: float = 0.005,
+    margin: float = 1.0,
+    batch_size: int = 1024,
+    num_negatives: int = 1,
+    p_norm: int = 2,
+    seed: int = 0,
+    dim: int = 64,
+    train_embeddings: bool = True,
+    positive_relations: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
+) -> GLMResult:
+    """Train GLM with Adam on Eq. 9; ``progress(epoch, mean_loss)`` after each epoch (1-based).
+
+    ``pretrain=None`` is the "w/o PM" ablation (random init of size ``dim``); otherwise ``dim`` is ignored and
+    the PM's sizes are used. Reproducible for a given ``seed`` on CPU (as :func:`train_pretrained`).
+    """
+    pairs = user_item_pairs(triples, positive_relations)
+    if len(pairs) == 0:
+        raise ValueError("no user-item pairs to train on")
+    items = triples.entities_of_type("item")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    entity_init = relation_init = None
+    if pretrain is not None:
+        entity_init = pretrain.entity_embeddings
+        relation_init = torch.cat([pretrain.relation_embeddings, -pretrain.relation_embeddings])
+        dim = entity_init.shape[1]
+    model = GraphLearningModel(
+        triples.num_entities,
+        2 * triples.num_relations,
+        dim,
+        layers=layers,
+        aggregator=aggregator,
+        entity_init=entity_init,
+        relation_init=relation_init,
+        train_embeddings=train_embeddings,
+    ).to(device)
+    edge_index, edge_type = with_reverse_edges(triples.head, triples.rel, triples.tail, triples.num_relations)
+    edge_index, edge_type = edge_index.to(device), edge_type.to(device)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    history: list[float] = []
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(len(pairs), generator=gen)
+        total = 0.0
+        for batch in perm.split(batch_size):
+            neg = items[torch.randint(len(items), (len(batch), num_negatives), generator=gen)]
+            users, pos, neg = pairs[batch, 0].to(device), pairs[batch, 1].to(device), neg.to(device)
+            h, _ = model(edge_index, edge_type)
+            loss = glm_loss(h, users, pos, neg, margin, p_norm)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(batch)
+        history.append(total / len(pairs))
+        if progress is not None:
+            progress(epoch, history[-1])
+    with torch.no_grad():
+        h, r = model(edge_index, edge_type)
+    return GLMResult(
+        node_embeddings=h.cpu(),
+        relation_embeddings=r.cpu(),
+        user_index=triples.entities_of_type("user"),
+        item_index=items,
+        loss_history=history,
+    )

@@ -1,0 +1,260 @@
+"""GLoM pre-trained model (PM, §3.5): TransE-style energies over interaction and profile representations.
+
+Each entity has an interaction-based embedding ``x_i`` (free parameter) and, if it has a generated profile, a
+profile-based embedding ``x_p = W_p t + b_p`` (learned linear projection of its fixed text embedding ``t``).
+For a triple (u, r, v) the energy is ``F = F_I + F_GG + F_GI + F_IG`` with
+
+    F_I  = ||u_i + r - v_i||     F_GG = ||u_p + r - v_p||
+    F_GI = ||u_p + r - v_i||     F_IG = ||u_i + r - v_p||
+
+Interpretation for ends without a profile (categories, stores, or a user/item whose profile is missing): a
+term is only counted when every representation it uses exists, so (user, IN_CATEGORY-like, category) keeps
+F_I + F_GI, (category, r, item) keeps F_I + F_IG, and profile-less pairs keep F_I alone. To keep positive and
+negative energies comparable (same set of terms), a corrupted end is replaced by a random entity of the same
+type *and* the same profile availability. With ``use_profiles=False`` only F_I is used ("w/o profiles").
+
+Training minimises Eq. 2, ``[γ + F(pos) − F(neg)]_+`` averaged (not summed, so ``lr`` does not depend on the
+batch size) over every positive and each of its ``num_negatives`` corruptions. Each corruption replaces the
+head or the tail with probability 1/2 (uniform, unfiltered: a corruption may by chance be a true triple).
+As in TransE, entity representations are kept to L2 norm ≤ ``max_norm`` so the loss cannot be lowered by
+inflating norms: interaction embeddings are renormalised after every step, projected profiles are rescaled
+(differentiably) in the forward pass. Without the latter the projection grows unboundedly, the profile terms
+dominate F and the two representations end up on different scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mokg.glom.triples import KGTriples
+
+ProgressFn = Callable[[int, float], None]
+
+
+def translation_distance(
+    head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor, p_norm: int
+) -> torch.Tensor:
+    """``||head + rel − tail||_p`` over the last dimension."""
+    return torch.linalg.vector_norm(head + rel - tail, ord=p_norm, dim=-1)
+
+
+def margin_ranking_loss(pos: torch.Tensor, neg: torch.Tensor, margin: float) -> torch.Tensor:
+    """Mean of ``[margin + pos − neg]_+`` (Eq. 2 / Eq. 9). ``pos`` is ``[B]``; ``neg`` is ``[B]`` or
+    ``[B, K]`` (K negatives per positive, each paired with its positive)."""
+    if neg.dim() == pos.dim() + 1:
+        pos = pos.unsqueeze(-1)
+    return torch.clamp(margin + pos - neg, min=0).mean()
+
+
+def sample_same_group(
+    entities: torch.Tensor, group: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """For each entity, a uniformly random entity (possibly itself) with the same ``group`` id.
+
+    ``group`` is a non-negative ``[N]`` LongTensor; vectorised by sorting entities by group once per call.
+    """
+    order = torch.argsort(group, stable=True)
+    counts = torch.bincount(group)
+    offsets = torch.cumsum(counts, 0) - counts
+    g = group[entities]
+    pick = (torch.rand(entities.shape, generator=generator) * counts[g]).long().clamp(max=counts[g] - 1)
+    return order[offsets[g] + pick]
+
+
+@dataclass
+class EnergyTerms:
+    """Per-triple energy terms; a term that does not apply to a triple is 0 there."""
+
+    interaction: torch.Tensor  # F_I
+    profile_profile: torch.Tensor  # F_GG
+    profile_interaction: torch.Tensor  # F_GI
+    interaction_profile: torch.Tensor  # F_IG
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.interaction + self.profile_profile + self.profile_interaction + self.interaction_profile
+
+
+class PretrainedModel(nn.Module):
+    """Interaction + profile entity representations and relation embeddings sharing one vector space."""
+
+    profile: torch.Tensor
+    has_profile: torch.Tensor
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        dim: int = 64,
+        *,
+        profile: torch.Tensor | None = None,
+        has_profile: torch.Tensor | None = None,
+        p_norm: int = 2,
+        use_profiles: bool = True,
+        max_norm: float | None = 1.0,
+    ) -> None:
+        super().__init__()
+        self.p_norm = p_norm
+        self.max_norm = max_norm
+        self.entity = nn.Embedding(num_entities, dim)
+        self.relation = nn.Embedding(num_relations, dim)
+        nn.init.xavier_uniform_(self.entity.weight)
+        nn.init.xavier_uniform_(self.relation.weight)
+        self.profile_proj: nn.Linear | None = None
+        if use_profiles and profile is not None and has_profile is not None and bool(has_profile.any()):
+            self.profile_proj = nn.Linear(profile.shape[1], dim)
+            self.register_buffer("profile", profile.float())
+            self.register_buffer("has_profile", has_profile.bool())
+        else:
+            self.register_buffer("profile", torch.zeros(num_entities, 0))
+            self.register_buffer("has_profile", torch.zeros(num_entities, dtype=torch.bool))
+
+    def profile_embeddings(self, index: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Projected profiles ``x_p`` of ``index`` (all entities if None), norm-capped at ``max_norm``;
+        meaningful only where ``has_profile``. None when the model does not use profiles."""
+        if self.profile_proj is None:
+            return None
+        x = self.profile_proj(self.profile if index is None else self.profile[index])
+        if self.max_norm is None:
+            return x
+        norms = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        return x * torch.clamp(self.max_norm / norms.clamp(min=1e-12), max=1.0)
+
+    def energy_terms(self, head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor) -> EnergyTerms:
+        hi, ti, r = self.entity(head), self.entity(tail), self.relation(rel)
+        f_i = translation_distance(hi, r, ti, self.p_norm)
+        hp, tp = self.profile_embeddings(head), self.profile_embeddings(tail)
+        if hp is None or tp is None:
+            zero = torch.zeros_like(f_i)
+            return EnergyTerms(f_i, zero, zero, zero)
+        mh = self.has_profile[head].to(f_i.dtype)
+        mt = self.has_profile[tail].to(f_i.dtype)
+        return EnergyTerms(
+            interaction=f_i,
+            profile_profile=translation_distance(hp, r, tp, self.p_norm) * mh * mt,
+            profile_interaction=translation_distance(hp, r, ti, self.p_norm) * mh,
+            interaction_profile=translation_distance(hi, r, tp, self.p_norm) * mt,
+        )
+
+    def energy(self, head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        return self.energy_terms(head, rel, tail).total
+
+    def entity_embeddings(self) -> torch.Tensor:
+        """Final ``e`` per entity: mean of the interaction and projected profile embedding where a profile
+        exists, else the interaction embedding. The mean (not the sum) keeps the translation property:
+        ``u_i + r ≈ v_i`` and ``u_p + r ≈ v_p`` give ``e_u + r ≈ e_v``, which GLM's knowledge queries use."""
+        e = self.entity.weight
+        p = self.profile_embeddings()
+        if p is None:
+            return e
+        return torch.where(self.has_profile.unsqueeze(-1), (e + p) / 2, e)
+
+    @torch.no_grad()
+    def renormalize_(self) -> None:
+        """Project interaction embeddings back into the ``max_norm`` ball (no-op without ``max_norm``)."""
+        if self.max_norm is None:
+            return
+        w = self.entity.weight
+        norms = torch.linalg.vector_norm(w, dim=-1, keepdim=True)
+        w.mul_(torch.clamp(self.max_norm / norms.clamp(min=1e-12), max=1.0))
+
+
+@dataclass
+class PretrainResult:
+    """Detached CPU outputs of the PM. ``profile_embeddings`` is None without profiles; rows of entities
+    without a profile are meaningless there."""
+
+    entity_embeddings: torch.Tensor  # [N, dim], the e_u used to initialise GLM
+    relation_embeddings: torch.Tensor  # [R, dim]
+    interaction_embeddings: torch.Tensor  # [N, dim]
+    profile_embeddings: torch.Tensor | None  # [N, dim]
+    has_profile: torch.Tensor  # [N] bool, all False when profiles are unused
+    loss_history: list[float]  # mean Eq. 2 loss per epoch
+    p_norm: int
+    use_profiles: bool
+
+
+def corrupt(
+    head: torch.Tensor, tail: torch.Tensor, group: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace, per triple, the head or the tail (probability 1/2 each) by a random entity of its group."""
+    use_head = torch.rand(head.shape, generator=generator) < 0.5
+    neg_head = torch.where(use_head, sample_same_group(head, group, generator), head)
+    neg_tail = torch.where(use_head, tail, sample_same_group(tail, group, generator))
+    return neg_head, neg_tail
+
+
+def train_pretrained(
+    triples: KGTriples,
+    *,
+    dim: int = 64,
+    epochs: int = 100,
+    lr: float = 0.01,
+    margin: float = 1.0,
+    batch_size: int = 1024,
+    num_negatives: int = 1,
+    p_norm: int = 2,
+    seed: int = 0,
+    use_profiles: bool = True,
+    max_norm: float | None = 1.0,
+    device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
+) -> PretrainResult:
+    """Train the PM with Adam on Eq. 2; ``progress(epoch, mean_loss)`` is called after each epoch (1-based).
+
+    Reproducible for a given ``seed`` on CPU: ``torch.manual_seed`` fixes initialisation, a private
+    ``torch.Generator`` drives shuffling and negative sampling (on the CPU, then moved to ``device``).
+    """
+    if triples.num_triples == 0:
+        raise ValueError("no triples to train on")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = PretrainedModel(
+        triples.num_entities,
+        triples.num_relations,
+        dim,
+        profile=triples.profile,
+        has_profile=triples.has_profile,
+        p_norm=p_norm,
+        use_profiles=use_profiles,
+        max_norm=max_norm,
+    ).to(device)
+    model.renormalize_()
+    # Negatives are drawn within (type, has-profile) groups so positive and negative use the same terms.
+    group = triples.entity_type * 2 + model.has_profile.cpu().long()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[float] = []
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(triples.num_triples, generator=gen)
+        total = 0.0
+        for batch in perm.split(batch_size):
+            h, r, t = triples.head[batch], triples.rel[batch], triples.tail[batch]
+            nh, nt = corrupt(h.repeat(num_negatives), t.repeat(num_negatives), group, gen)
+            h, r, t, nh, nt = (x.to(device) for x in (h, r, t, nh, nt))
+            pos = model.energy(h, r, t)
+            neg = model.energy(nh, r.repeat(num_negatives), nt).view(num_negatives, -1).T
+            loss = margin_ranking_loss(pos, neg, margin)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            model.renormalize_()
+            total += loss.item() * len(batch)
+        history.append(total / triples.num_triples)
+        if progress is not None:
+            progress(epoch, history[-1])
+    with torch.no_grad():
+        prof = model.profile_embeddings()
+        return PretrainResult(
+            entity_embeddings=model.entity_embeddings().detach().cpu(),
+            relation_embeddings=model.relation.weight.detach().cpu().clone(),
+            interaction_embeddings=model.entity.weight.detach().cpu().clone(),
+            profile_embeddings=None if prof is None else prof.detach().cpu(),
+            has_profile=model.has_profile.cpu().clone(),
+            loss_history=history,
+            p_norm=p_norm,
+            use_profiles=model.profile_proj is not None,
+        )

@@ -1,0 +1,17 @@
+"""LLM access (OpenAI-compatible chat with an on-disk cache) and text embeddings."""
+
+from mokg.llm.cache import LLMCache, stable_hash
+from mokg.llm.client import ChatRequest, ChatResult, LLMClient, LLMError, build_request_body, parse_json_reply
+from mokg.llm.embeddings import TextEmbedder
+
+__all__ = [
+    "ChatRequest",
+    "ChatResult",
+    "LLMCache",
+    "LLMClient",
+    "LLMError",
+    "TextEmbedder",
+    "build_request_body",
+    "parse_json_reply",
+    "stable_hash",
+]

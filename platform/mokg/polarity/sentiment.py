@@ -1,0 +1,119 @@
+"""Review-text sentiment on [-1, 1], the ``s`` term of the GLoM polarity score (§3.3).
+
+Two scorers share the :class:`SentimentScorer` protocol:
+
+* :class:`VaderScorer` -- VADER's compound score (lexicon + rules; the lexicon ships inside
+  ``vaderSentiment``), already on [-1, 1]. Fast, offline, the platform default.
+* :class:`TransformersScorer` -- a Hugging Face text-classification model, as in the paper, which follows
+  Hartmann et al. (``siebert/sentiment-roberta-large-english``). The class probabilities are mapped to
+  ``P(positive) - P(negative)``: for a binary model that is ``2·P(positive) - 1``, and a 3-class model's
+  neutral mass pulls the score towards 0. ``transformers`` is imported only when the first text is scored.
+
+Empty or ``None`` texts score exactly 0.0 (no evidence either way) and are never sent to a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class SentimentScorer(Protocol):
+    """Anything that maps review texts to sentiment floats in [-1, 1] (blank or ``None`` → 0.0)."""
+
+    def score(self, texts: Sequence[str | None]) -> np.ndarray: ...
+
+
+def _non_blank(texts: Sequence[str | None]) -> list[int]:
+    return [i for i, text in enumerate(texts) if text is not None and text.strip()]
+
+
+class VaderScorer:
+    """VADER compound score, in [-1, 1] by construction."""
+
+    def __init__(self) -> None:
+        # Lazy: vaderSentiment belongs to the `train` extra, not to the core install.
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._analyzer = SentimentIntensityAnalyzer()
+
+    def score(self, texts: Sequence[str | None]) -> np.ndarray:
+        out = np.zeros(len(texts), dtype=np.float64)
+        for i in _non_blank(texts):
+            out[i] = self._analyzer.polarity_scores(texts[i])["compound"]
+        return out
+
+
+def label_scores_to_sentiment(label_scores: Sequence[Mapping[str, Any]]) -> float:
+    """Map one text's ``[{"label": ..., "score": prob}, ...]`` to ``P(positive) - P(negative)``.
+
+    Labels are matched case-insensitively by prefix (``POSITIVE``/``pos``, ``NEGATIVE``/``neg``); other
+    labels (e.g. ``neutral``) contribute nothing. A model without any such label (``LABEL_0``/``LABEL_1``,
+    star ratings) raises ``ValueError``: guessing which index means "positive" would silently flip signs.
+    """
+    positive = negative = 0.0
+    matched = False
+    for entry in label_scores:
+        label = str(entry["label"]).strip().lower()
+        if label.startswith("pos"):
+            positive += float(entry["score"])
+            matched = True
+        elif label.startswith("neg"):
+            negative += float(entry["score"])
+            matched = True
+    if not matched:
+        labels = [str(entry["label"]) for entry in label_scores]
+        raise ValueError(f"sentiment model has no positive/negative labels: {labels}")
+    return float(np.clip(positive - negative, -1.0, 1.0))
+
+
+class TransformersScorer:
+    """A transformers text-classification pipeline, batched and truncated to ``max_length`` tokens."""
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        batch_size: int = 32,
+        max_length: int = 512,
+        device: int | str | None = None,
+    ) -> None:
+        if batch_size < 1 or max_length < 1:
+            raise ValueError("batch_size and max_length must be positive")
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self._pipe: Callable[..., Any] | None = None
+
+    def _pipeline(self) -> Callable[..., Any]:
+        if self._pipe is None:
+            # Lazy: importing transformers (and torch) costs seconds and is only needed here.
+            from transformers import pipeline
+
+            self._pipe = pipeline("text-classification", model=self.model_name, device=self.device)
+        return self._pipe
+
+    def score(self, texts: Sequence[str | None]) -> np.ndarray:
+        out = np.zeros(len(texts), dtype=np.float64)
+        keep = _non_blank(texts)
+        if not keep:
+            return out
+        results = self._pipeline()(
+            [texts[i] for i in keep],
+            batch_size=self.batch_size,
+            truncation=True,
+            max_length=self.max_length,
+            top_k=None,  # every label's probability, not only the arg-max
+        )
+        out[keep] = [label_scores_to_sentiment(result) for result in results]
+        return out
+
+
+def make_scorer(name: str) -> SentimentScorer:
+    """``"vader"`` (any case) → :class:`VaderScorer`; anything else is a transformers model name or path."""
+    if name.strip().lower() == "vader":
+        return VaderScorer()
+    return TransformersScorer(name)

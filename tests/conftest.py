@@ -1,0 +1,137 @@
+"""Test fixtures: real servers (ArcadeDB over Bolt, Valkey, llama.cpp) started once per session.
+
+The session gets its own MOKG_HOME and free loopback ports, exported as MOKG_* variables before any
+setting is read, so in-process code and `mokg` subprocesses see the same stack. Each test that needs a
+clean graph gets a fresh ArcadeDB database on the shared server (cheap), not a new server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "amazon"
+GIFT_REVIEWS = DATA / "Gift_Cards" / "Gift_Cards_5.json.gz"
+GIFT_META = DATA / "Gift_Cards" / "meta_Gift_Cards.json.gz"
+BEAUTY_REVIEWS = DATA / "All_Beauty" / "All_Beauty_5.json.gz"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mokg-test-"))
+CYPHER_TRACE = _SESSION_HOME / "cypher-trace.txt"
+# Exported at import time, before anything calls get_settings(); subprocesses inherit them.
+os.environ.update(
+    {
+        "MOKG_HOME": str(_SESSION_HOME),
+        "MOKG_BOLT_PORT": str(_free_port()),
+        "MOKG_ARCADEDB_HTTP_PORT": str(_free_port()),
+        "MOKG_VALKEY_PORT": str(_free_port()),
+        "MOKG_LLM_PORT": str(_free_port()),
+        "MOKG_ARCADEDB_HEAP": "1g",
+        "MOKG_CYPHER_TRACE": str(CYPHER_TRACE),
+    }
+)
+for _name in ("MOKG_GRAPH_URI", "MOKG_BROKER_URL", "MOKG_LLM_BASE_URL", "MOKG_GRAPH_PASSWORD"):
+    os.environ.pop(_name, None)
+
+from mokg.config import Settings, get_settings  # noqa: E402  (after the environment is set)
+from mokg.graph import Graph  # noqa: E402
+from mokg.stack import down, up  # noqa: E402
+from mokg.stack.services import arcadedb_server_command  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def graph_server(settings: Settings) -> Iterator[Settings]:
+    """A real ArcadeDB server with its Bolt listener, for the whole session."""
+    up(settings, ["graph"])
+    yield settings
+    down(settings, ["graph"])
+
+
+@pytest.fixture(scope="session")
+def broker_server(settings: Settings) -> Iterator[Settings]:
+    """A real Valkey server, for the whole session."""
+    up(settings, ["broker"])
+    yield settings
+    down(settings, ["broker"])
+
+
+@pytest.fixture(scope="session")
+def llm_settings(settings: Settings) -> Iterator[Settings]:
+    """A real llama.cpp server with SmolLM2-135M-Instruct, for the whole session."""
+    from mokg.stack.services import llama_available
+
+    if not llama_available():
+        pytest.fail("llama-cpp-python is not installed: pip install -e '.[llm]'")
+    up(settings, ["llm"])
+    yield settings
+    down(settings, ["llm"])
+
+
+def new_database(settings: Settings, prefix: str = "t") -> Settings:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    arcadedb_server_command(settings, f"create database {name}")
+    return settings.with_(graph_database=name)
+
+
+@pytest.fixture
+def fresh_settings(graph_server: Settings) -> Settings:
+    """Settings pointing at a new, empty database on the session's server."""
+    return new_database(graph_server)
+
+
+@pytest.fixture
+def fresh_graph(fresh_settings: Settings) -> Iterator[Graph]:
+    from mokg.graph.schema import apply_schema
+
+    with Graph(fresh_settings) as g:
+        apply_schema(g)
+        yield g
+
+
+def run_mokg(*args: str, settings: Settings | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real `mokg` command line in a subprocess with the session's environment."""
+    env = dict(os.environ)
+    if settings is not None:
+        env["MOKG_GRAPH_DATABASE"] = settings.graph_database
+    return subprocess.run(
+        [sys.executable, "-m", "mokg.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+        timeout=1800,
+    )
+
+
+def counts(graph: Graph) -> dict[str, int]:
+    """Nodes per label and relationships per type, through the analyst statements."""
+    result = {str(r["label"]): int(r["n"]) for r in graph.query("analyst/node_counts")}
+    result.update({str(r["type"]): int(r["n"]) for r in graph.query("analyst/relationship_counts")})
+    return result
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # the Cypher coverage check must see every other test's statements, so it runs last
+    last = [i for i in items if i.name == "test_every_cypher_file_runs"]
+    items[:] = [i for i in items if i not in last] + last

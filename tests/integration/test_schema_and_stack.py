@@ -1,0 +1,97 @@
+"""The schema applies twice cleanly; the stack's up/down/status behave as documented."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from conftest import run_mokg
+
+from mokg.config import Settings
+from mokg.graph import Graph, cypher
+from mokg.graph.schema import apply_schema
+from mokg.stack import StackError, down, stack_status, up
+from mokg.stack.process import our_pid
+
+pytestmark = pytest.mark.integration
+
+
+def test_schema_applies_twice_and_enforces_keys(fresh_settings: Settings) -> None:
+    with Graph(fresh_settings) as g:
+        first = apply_schema(g)
+        second = apply_schema(g)
+        assert first == second == cypher.names("schema")
+        indexes = g.run_text("SHOW INDEXES", {})
+        keyed = {(r["labelsOrTypes"][0], r["properties"][0]) for r in indexes}
+        for key in [("Item", "asin"), ("User", "user_id"), ("Category", "path"), ("Store", "name"), ("Entity", "key")]:
+            assert key in keyed
+        g.run_text("CREATE (:Item {asin: 'DUP1'})", {})
+        with pytest.raises(Exception, match="(?i)constraint|duplicat|unique"):
+            g.run_text("CREATE (:Item {asin: 'DUP1'})", {})
+
+
+def test_cli_schema_apply(fresh_settings: Settings) -> None:
+    proc = run_mokg("schema", "apply", settings=fresh_settings)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(cypher.names('schema'))} statements applied" in proc.stdout
+
+
+def test_up_is_idempotent_and_status_reports(graph_server: Settings, broker_server: Settings) -> None:
+    lines = up(graph_server, ["graph", "broker"])
+    assert lines == ["arcadedb: already running", "valkey: already running"]
+    statuses = {s.name: s for s in stack_status(graph_server)}
+    assert statuses["arcadedb"].healthy and statuses["valkey"].healthy
+    proc = run_mokg("stack", "status")
+    assert "arcadedb  healthy" in proc.stdout and "valkey    healthy" in proc.stdout
+
+
+def test_port_taken_gives_clear_message(graph_server: Settings, tmp_path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        other = graph_server.with_(home=tmp_path / "other", valkey_port=port)
+        with pytest.raises(StackError, match=f"port {port} on 127.0.0.1 is taken"):
+            up(other, ["broker"])
+
+
+def test_down_stops_only_what_up_started(graph_server: Settings, tmp_path) -> None:
+    other = graph_server.with_(home=tmp_path / "home2", valkey_port=_free())
+    up(other, ["broker"])
+    # a stranger process whose pid is planted in the pid file must survive `down`
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from mokg.stack.services import valkey_service
+
+        svc = valkey_service(other)
+        real = our_pid(svc)
+        assert real is not None
+        down(other, ["broker"])
+        assert our_pid(svc) is None
+        svc.pid_file.write_text(str(stranger.pid))
+        assert down(other, ["broker"]) == ["valkey: not running"]
+        assert stranger.poll() is None  # still alive
+    finally:
+        stranger.kill()
+        stranger.wait()
+    # the session's own servers are untouched by another home's down
+    assert {s.name: s.healthy for s in stack_status(graph_server)}["arcadedb"]
+
+
+def _free() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_password_file_is_private(graph_server: Settings) -> None:
+    mode = graph_server.password_file.stat().st_mode & 0o777
+    assert mode == 0o600
+    assert (graph_server.secrets_dir.stat().st_mode & 0o777) == 0o700
+    # the password never appears on a command line
+    pid = our_pid(__import__("mokg.stack.services", fromlist=["x"]).arcadedb_service(graph_server))
+    cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode()
+    assert graph_server.password() not in cmdline

@@ -1,0 +1,212 @@
+"""Unit tests for GLoM triples (mokg.glom.triples) and the pre-trained model (§3.5)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from mokg.glom.pretrain import (
+    PretrainedModel,
+    corrupt,
+    margin_ranking_loss,
+    sample_same_group,
+    train_pretrained,
+    translation_distance,
+)
+from mokg.glom.triples import KGTriples, build_triples
+
+torch.set_num_threads(1)
+
+
+def hand_model(p_norm: int = 1, use_profiles: bool = True) -> PretrainedModel:
+    """Entities: 0 user, 1 item (both with profiles), 2 category (none); 2 relations; dim 2; W_p = I."""
+    profile = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]])
+    has_profile = torch.tensor([True, True, False])
+    model = PretrainedModel(
+        3,
+        2,
+        2,
+        profile=profile,
+        has_profile=has_profile,
+        p_norm=p_norm,
+        use_profiles=use_profiles,
+        max_norm=None,
+    )
+    with torch.no_grad():
+        model.entity.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        model.relation.weight.copy_(torch.tensor([[0.0, 0.5], [1.0, 0.0]]))
+        if model.profile_proj is not None:
+            model.profile_proj.weight.copy_(torch.eye(2))
+            model.profile_proj.bias.zero_()
+    return model
+
+
+def tiny_graph(seed: int = 0, with_profiles: bool = True) -> KGTriples:
+    """12 users, 8 items, 2 categories; users like items of their own half, items belong to a category."""
+    g = torch.Generator().manual_seed(seed)
+    entities = [(f"u{i}", "user") for i in range(12)] + [(f"i{j}", "item") for j in range(8)]
+    entities += [("c0", "category"), ("c1", "category")]
+    triples = [(f"i{j}", "IN_CATEGORY", f"c{j // 4}") for j in range(8)]
+    for i in range(12):
+        for j in torch.randint(0, 4, (3,), generator=g).tolist():
+            triples.append((f"u{i}", "LIKES", f"i{j + 4 * (i % 2)}"))
+    profiles = None
+    if with_profiles:
+        profiles = {eid: torch.randn(6, generator=g) for eid, t in entities if t in ("user", "item")}
+    return build_triples(entities, triples, profiles=profiles)
+
+
+def test_translation_distance_l1_l2() -> None:
+    h, r, t = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.0])
+    assert translation_distance(h, r, t, 1).item() == pytest.approx(2.0)
+    assert translation_distance(h, r, t, 2).item() == pytest.approx(math.sqrt(2.0))
+
+
+def test_four_energies_hand_case_both_ends_with_profiles() -> None:
+    terms = hand_model().energy_terms(torch.tensor([0]), torch.tensor([0]), torch.tensor([1]))
+    # u_i+r-v_i = [1, -.5]; u_p+r-v_p = [-2, .5]; u_p+r-v_i = [0, -.5]; u_i+r-v_p = [-1, .5]
+    assert terms.interaction.item() == pytest.approx(1.5)
+    assert terms.profile_profile.item() == pytest.approx(2.5)
+    assert terms.profile_interaction.item() == pytest.approx(0.5)
+    assert terms.interaction_profile.item() == pytest.approx(1.5)
+    assert terms.total.item() == pytest.approx(6.0)
+
+
+def test_energy_l2_norm() -> None:
+    terms = hand_model(p_norm=2).energy_terms(torch.tensor([0]), torch.tensor([0]), torch.tensor([1]))
+    assert terms.interaction.item() == pytest.approx(math.sqrt(1.25))
+    assert terms.profile_profile.item() == pytest.approx(math.sqrt(4.25))
+
+
+def test_energy_only_terms_whose_ends_exist() -> None:
+    model = hand_model()
+    # (user, r1, category): tail has no profile -> F_I + F_GI only.
+    t = model.energy_terms(torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
+    assert (t.interaction.item(), t.profile_interaction.item()) == pytest.approx((2.0, 1.0))
+    assert t.profile_profile.item() == 0.0 and t.interaction_profile.item() == 0.0
+    # (category, r1, item): head has no profile -> F_I + F_IG only.
+    t = model.energy_terms(torch.tensor([2]), torch.tensor([1]), torch.tensor([1]))
+    assert (t.interaction.item(), t.interaction_profile.item()) == pytest.approx((2.0, 1.0))
+    assert t.profile_profile.item() == 0.0 and t.profile_interaction.item() == 0.0
+    assert model.energy(torch.tensor([2]), torch.tensor([1]), torch.tensor([1])).item() == pytest.approx(3.0)
+
+
+def test_without_profiles_energy_is_interaction_only() -> None:
+    model = hand_model(use_profiles=False)
+    assert model.profile_proj is None and model.profile_embeddings() is None
+    e = model.energy(torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([1, 2]))
+    assert e.tolist() == pytest.approx([1.5, 2.0])
+
+
+def test_entity_embeddings_average_profile_where_present() -> None:
+    e = hand_model().entity_embeddings()
+    # entity 0: ([1,0] + [0,0]) / 2; entity 1: ([0,1] + [2,0]) / 2; entity 2 has no profile.
+    assert torch.allclose(e, torch.tensor([[0.5, 0.0], [1.0, 0.5], [1.0, 1.0]]))
+
+
+def test_max_norm_caps_profile_and_interaction_embeddings() -> None:
+    model = hand_model()
+    model.max_norm = 1.0
+    p = model.profile_embeddings()
+    assert p is not None
+    assert torch.allclose(p[1], torch.tensor([1.0, 0.0]))  # [2, 0] rescaled onto the unit ball
+    assert torch.allclose(p[0], torch.zeros(2))  # inside the ball: unchanged
+    model.renormalize_()
+    assert torch.allclose(model.entity.weight[2], torch.tensor([1.0, 1.0]) / 2**0.5)
+    assert torch.allclose(model.entity.weight[0], torch.tensor([1.0, 0.0]))
+
+
+def test_margin_ranking_loss_hand_case() -> None:
+    pos = torch.tensor([1.0, 3.0])
+    neg = torch.tensor([[2.0, 0.5], [5.0, 3.0]])
+    # [1+1-2]+=0, [1+1-0.5]+=1.5, [1+3-5]+=0, [1+3-3]+=1 -> mean 2.5/4
+    assert margin_ranking_loss(pos, neg, 1.0).item() == pytest.approx(0.625)
+    assert margin_ranking_loss(pos, neg[:, 0], 1.0).item() == pytest.approx(0.0)
+    assert margin_ranking_loss(pos, neg[:, 1], 2.0).item() == pytest.approx((2.5 + 2.0) / 2)
+
+
+def test_sample_same_group_stays_in_group_and_covers_it() -> None:
+    group = torch.tensor([0, 1, 0, 2, 1, 0])
+    gen = torch.Generator().manual_seed(0)
+    src = torch.tensor([0, 1, 3]).repeat(200)
+    out = sample_same_group(src, group, gen)
+    assert torch.equal(group[out], group[src])
+    assert set(out[src == 0].tolist()) == {0, 2, 5}
+    assert set(out[src == 1].tolist()) == {1, 4}
+    assert set(out[src == 3].tolist()) == {3}
+
+
+def test_corrupt_changes_one_end_within_type() -> None:
+    kg = tiny_graph()
+    group = kg.entity_type * 2 + kg.profile_mask().long()
+    nh, nt = corrupt(kg.head, kg.tail, group, torch.Generator().manual_seed(1))
+    assert bool(((nh == kg.head) | (nt == kg.tail)).all())
+    assert torch.equal(kg.entity_type[nh], kg.entity_type[kg.head])
+    assert torch.equal(kg.entity_type[nt], kg.entity_type[kg.tail])
+    assert bool((nh != kg.head).any()) and bool((nt != kg.tail).any())
+
+
+def test_build_triples_dedups_and_indexes() -> None:
+    kg = build_triples(
+        [("u1", "user"), ("i1", "item"), ("u1", "user"), ("c", "category")],
+        [("u1", "LIKES", "i1"), ("u1", "LIKES", "i1"), ("i1", "IN_CATEGORY", "c"), ("u1", "VIEWED", "i1")],
+        profiles={"u1": [1.0, 2.0], "i1": [3.0, 4.0]},
+    )
+    assert kg.num_entities == 3 and list(kg.entity_ids or []) == ["u1", "i1", "c"]
+    assert kg.entity_type.tolist() == [0, 1, 2]
+    assert kg.num_triples == 3
+    assert kg.relation_names[-1] == "VIEWED"
+    assert [kg.relation_names[r] for r in kg.rel.tolist()] == ["LIKES", "IN_CATEGORY", "VIEWED"]
+    assert kg.head.tolist() == [0, 1, 0] and kg.tail.tolist() == [1, 2, 1]
+    assert kg.has_profile is not None and kg.has_profile.tolist() == [True, True, False]
+    assert kg.profile is not None and kg.profile.tolist() == [[1.0, 2.0], [3.0, 4.0], [0.0, 0.0]]
+    assert kg.entities_of_type("item").tolist() == [1]
+
+
+def test_build_triples_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="two types"):
+        build_triples([("a", "user"), ("a", "item")], [])
+    with pytest.raises(ValueError, match="unknown entity"):
+        build_triples([("a", "user")], [("a", "LIKES", "b")])
+    with pytest.raises(ValueError, match="unknown relation"):
+        build_triples([("a", "user")], [("a", "X", "a")], relation_names=["LIKES"])
+
+
+def test_training_reduces_loss() -> None:
+    seen: list[tuple[int, float]] = []
+    res = train_pretrained(
+        tiny_graph(),
+        dim=8,
+        epochs=30,
+        lr=0.05,
+        batch_size=16,
+        num_negatives=2,
+        progress=lambda e, v: seen.append((e, v)),
+    )
+    assert [e for e, _ in seen] == list(range(1, 31))
+    assert res.loss_history == [v for _, v in seen]
+    assert sum(res.loss_history[-5:]) / 5 < 0.6 * sum(res.loss_history[:5]) / 5
+    assert res.entity_embeddings.shape == (22, 8) and res.relation_embeddings.shape[1] == 8
+    assert res.use_profiles and res.profile_embeddings is not None
+    assert float(res.interaction_embeddings.norm(dim=1).max()) <= 1.0 + 1e-5
+    assert float(res.profile_embeddings.norm(dim=1).max()) <= 1.0 + 1e-5
+
+
+def test_same_seed_identical_embeddings() -> None:
+    kg = tiny_graph()
+    a = train_pretrained(kg, dim=8, epochs=3, batch_size=16, seed=7)
+    b = train_pretrained(kg, dim=8, epochs=3, batch_size=16, seed=7)
+    c = train_pretrained(kg, dim=8, epochs=3, batch_size=16, seed=8)
+    assert torch.equal(a.entity_embeddings, b.entity_embeddings)
+    assert torch.equal(a.relation_embeddings, b.relation_embeddings)
+    assert a.loss_history == b.loss_history
+    assert not torch.equal(a.entity_embeddings, c.entity_embeddings)
+
+
+def test_without_profiles_ablation() -> None:
+    res = train_pretrained(tiny_graph(), dim=4, epochs=2, batch_size=16, use_profiles=False)
+    assert not res.use_profiles and res.profile_embeddings is None
+    assert torch.equal(res.entity_embeddings, res.interaction_embeddings)
+    res = train_pretrained(tiny_graph(with_profiles=False), dim=4, epochs=2, batch_size=16)
+    assert not res.use_profiles and not bool(res.has_profile.any())

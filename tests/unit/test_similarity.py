@@ -1,0 +1,161 @@
+"""GLoM §3.4, Eq. 1: user–user Pearson similarity over co-rated items."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from mokg.polarity.similarity import SimilarityEdges, similarity_edges, user_similarity
+
+# Users × items; None = not rated. User 2 rates item 3 with polarity exactly 0, user 3 is constant.
+HAND = [
+    [1.0, 0.5, 0.0, -0.5],
+    [0.8, 0.6, 0.1, None],
+    [None, -0.2, 0.4, 0.0],
+    [0.3, 0.3, None, None],
+]
+
+
+def hand_coo() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    entries = [(u, i, p) for u, row in enumerate(HAND) for i, p in enumerate(row) if p is not None]
+    users, items, values = zip(*entries, strict=True)
+    return np.array(users), np.array(items), np.array(values, dtype=float)
+
+
+def as_dict(edges: SimilarityEdges) -> dict[tuple[int, int], tuple[float, int]]:
+    return {
+        (int(a), int(b)): (float(s), int(n))
+        for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
+    }
+
+
+# (0,1): CM={0,1,2}, deviations (.5,0,−.5)·(.3,.1,−.4) → .35/sqrt(.5·.26)
+SIM_01 = 0.35 / math.sqrt(0.5 * 0.26)
+# (0,2): CM={1,2,3} (item 3 counts although user 2's polarity is 0): means 0 and 1/15,
+# cov = −.1, var_a = .5, var_b = 1.68/9
+SIM_02 = -0.1 / math.sqrt(0.5 * 1.68 / 9)
+# (1,2): CM={1,2}: two points are perfectly anti-correlated. (·,3): user 3 is constant on CM → skipped.
+
+
+def test_hand_computed_three_users_plus_constant_user() -> None:
+    users, items, values = hand_coo()
+    edges = as_dict(user_similarity(users, items, values, 4, 4, t_sim=-1.5, min_co_rated=2))
+    assert set(edges) == {(0, 1), (0, 2), (1, 2)}
+    assert edges[(0, 1)][0] == pytest.approx(SIM_01, abs=1e-12)
+    assert edges[(0, 2)][0] == pytest.approx(SIM_02, abs=1e-12)
+    assert edges[(1, 2)][0] == pytest.approx(-1.0, abs=1e-12)
+    assert {k: v[1] for k, v in edges.items()} == {(0, 1): 3, (0, 2): 3, (1, 2): 2}
+
+
+def test_thresholds_are_applied() -> None:
+    users, items, values = hand_coo()
+    assert set(as_dict(user_similarity(users, items, values, 4, 4, t_sim=-0.5, min_co_rated=2))) == {
+        (0, 1),
+        (0, 2),
+    }
+    assert set(as_dict(user_similarity(users, items, values, 4, 4, t_sim=0.5, min_co_rated=2))) == {(0, 1)}
+    # strictly greater: a threshold equal to the similarity drops the pair
+    assert len(user_similarity(users, items, values, 4, 4, t_sim=SIM_01 + 1e-9, min_co_rated=2)) == 0
+    assert len(user_similarity(users, items, values, 4, 4, t_sim=-1.5, min_co_rated=4)) == 0
+
+
+def test_stored_zero_polarity_is_rated_via_mask() -> None:
+    users, items, values = hand_coo()
+    polarity = sp.csr_array(sp.coo_array((values, (users, items)), shape=(4, 4)))
+    polarity.eliminate_zeros()  # the zero of user 2 on item 3 is gone from P ...
+    rated = sp.csr_array(sp.coo_array((np.ones(users.size), (users, items)), shape=(4, 4)))
+    edges = as_dict(similarity_edges(polarity, rated, t_sim=-0.5, min_co_rated=2))
+    # ... but the mask keeps item 3 in CM(0, 2); without it CM = {1, 2} and the similarity would be −1.
+    assert edges[(0, 2)] == (pytest.approx(SIM_02, abs=1e-12), 3)
+
+
+def brute_force(dense: np.ndarray, rated: np.ndarray, t_sim: float, min_co_rated: int) -> dict:
+    out = {}
+    for a in range(dense.shape[0]):
+        for b in range(a + 1, dense.shape[0]):
+            cm = rated[a] & rated[b]
+            if cm.sum() < min_co_rated:
+                continue
+            x, y = dense[a, cm], dense[b, cm]
+            if np.ptp(x) == 0 or np.ptp(y) == 0:
+                continue
+            dx, dy = x - x.mean(), y - y.mean()
+            sim = float(dx @ dy / math.sqrt((dx @ dx) * (dy @ dy)))
+            if sim > t_sim:
+                out[(a, b)] = (sim, int(cm.sum()))
+    return out
+
+
+def random_case(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rated = rng.random((60, 40)) < 0.25
+    dense = np.where(rated, rng.uniform(-1.0, 1.0, (60, 40)), 0.0)
+    dense[rated & (rng.random((60, 40)) < 0.1)] = 0.0  # exact zero polarities that stay rated
+    dense[5] = np.where(rated[5], 0.7, 0.0)  # a constant user: every pair with it is undefined
+    return dense, rated
+
+
+@pytest.mark.parametrize(("t_sim", "min_co_rated"), [(-0.2, 2), (0.5, 3), (-2.0, 1)])
+def test_matches_brute_force_reference(t_sim: float, min_co_rated: int) -> None:
+    dense, rated = random_case(seed=11)
+    expected = brute_force(dense, rated, t_sim, min_co_rated)
+    got = as_dict(
+        similarity_edges(
+            sp.csr_array(dense), sp.csr_array(rated.astype(float)), t_sim=t_sim, min_co_rated=min_co_rated
+        )
+    )
+    assert len(expected) > 50  # the case is not trivially empty
+    assert set(got) == set(expected)
+    for pair, (sim, n) in expected.items():
+        assert got[pair][1] == n
+        assert got[pair][0] == pytest.approx(sim, abs=1e-9)
+
+
+def test_block_size_independence() -> None:
+    dense, rated = random_case(seed=3)
+    users, items = np.nonzero(rated)
+    values = dense[users, items]
+
+    def run(**blocks: int) -> SimilarityEdges:
+        return user_similarity(users, items, values, 60, 40, t_sim=0.0, min_co_rated=2, **blocks)
+
+    reference = run(block_size=60, max_block_pairs=10**9)
+    assert len(reference) > 50
+    for other in (run(block_size=1), run(block_size=7), run(block_size=60, max_block_pairs=1)):
+        np.testing.assert_array_equal(other.src, reference.src)
+        np.testing.assert_array_equal(other.dst, reference.dst)
+        np.testing.assert_array_equal(other.n_co_rated, reference.n_co_rated)
+        np.testing.assert_allclose(other.sim, reference.sim, rtol=0, atol=1e-12)
+    assert np.all(reference.src < reference.dst)
+    assert np.all(np.diff(reference.src * 60 + reference.dst) > 0)  # sorted by (src, dst)
+
+
+def test_duplicate_reviews_are_averaged() -> None:
+    users, items, values = hand_coo()
+    # User 0's polarity 1.0 on item 0 arrives as two reviews 0.7 and 1.3 (mean 1.0).
+    first = np.flatnonzero((users == 0) & (items == 0))[0]
+    dup_users = np.append(users, 0)
+    dup_items = np.append(items, 0)
+    dup_values = np.append(values, 1.3)
+    dup_values[first] = 0.7
+    edges = as_dict(user_similarity(dup_users, dup_items, dup_values, 4, 4, t_sim=-1.5, min_co_rated=2))
+    assert edges[(0, 1)] == (pytest.approx(SIM_01, abs=1e-12), 3)
+
+
+def test_no_reviews_and_bad_inputs() -> None:
+    empty = user_similarity(
+        np.array([], int), np.array([], int), np.array([]), 3, 2, t_sim=0.0, min_co_rated=2
+    )
+    assert len(empty) == 0 and empty.src.dtype == np.int64
+    with pytest.raises(ValueError, match="out of range"):
+        user_similarity(
+            np.array([0, 3]), np.array([0, 0]), np.array([0.1, 0.2]), 3, 2, t_sim=0.0, min_co_rated=2
+        )
+    with pytest.raises(ValueError, match="min_co_rated"):
+        user_similarity(np.array([0]), np.array([0]), np.array([0.1]), 1, 1, t_sim=0.0, min_co_rated=0)
+    polarity = sp.csr_array(np.array([[0.5, 0.2]]))
+    rated = sp.csr_array(np.array([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match="rated is empty"):
+        similarity_edges(polarity, rated, t_sim=0.0)
