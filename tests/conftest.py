@@ -109,7 +109,9 @@ def fresh_graph(fresh_settings: Settings) -> Iterator[Graph]:
         yield g
 
 
-def run_mokg(*args: str, settings: Settings | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_mokg(
+    *args: str, settings: Settings | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run the real `mokg` command line in a subprocess with the session's environment."""
     env = dict(os.environ)
     if settings is not None:

@@ -67,7 +67,10 @@ class Settings:
     )
     arcadedb_http_port: int = field(
         default_factory=lambda: int(_env("MOKG_ARCADEDB_HTTP_PORT", "2480")),
-        metadata={"env": "MOKG_ARCADEDB_HTTP_PORT", "doc": "embedded ArcadeDB HTTP port (schema DDL, vector indexes)"},
+        metadata={
+            "env": "MOKG_ARCADEDB_HTTP_PORT",
+            "doc": "embedded ArcadeDB HTTP port (schema DDL, vector indexes)",
+        },
     )
     arcadedb_heap: str = field(
         default_factory=lambda: _env("MOKG_ARCADEDB_HEAP", "2g"),
@@ -106,7 +109,10 @@ class Settings:
     )
     llm_model: str = field(
         default_factory=lambda: _env("MOKG_LLM_MODEL", "SmolLM2-135M-Instruct"),
-        metadata={"env": "MOKG_LLM_MODEL", "doc": "model name sent to the endpoint and recorded as provenance"},
+        metadata={
+            "env": "MOKG_LLM_MODEL",
+            "doc": "model name sent to the endpoint and recorded as provenance",
+        },
     )
     llm_model_path: str = field(
         default_factory=lambda: _env("MOKG_LLM_MODEL_PATH", ""),
@@ -155,11 +161,17 @@ class Settings:
     )
     polarity_alpha: float = field(
         default_factory=lambda: float(_env("MOKG_POLARITY_ALPHA", "0.5")),
-        metadata={"env": "MOKG_POLARITY_ALPHA", "doc": "weight α of the rating in p_uv = α·r + (1−α)·s (§3.3)"},
+        metadata={
+            "env": "MOKG_POLARITY_ALPHA",
+            "doc": "weight α of the rating in p_uv = α·r + (1−α)·s (§3.3)",
+        },
     )
     sim_threshold: float = field(
         default_factory=lambda: float(_env("MOKG_SIM_THRESHOLD", "0.5")),
-        metadata={"env": "MOKG_SIM_THRESHOLD", "doc": "t_sim: keep SIMILAR_TO edges with sim above this (§3.4)"},
+        metadata={
+            "env": "MOKG_SIM_THRESHOLD",
+            "doc": "t_sim: keep SIMILAR_TO edges with sim above this (§3.4)",
+        },
     )
     sim_min_co_rated: int = field(
         default_factory=lambda: int(_env("MOKG_SIM_MIN_CO_RATED", "2")),

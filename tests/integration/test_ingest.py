@@ -16,7 +16,6 @@ from conftest import (
     counts,
     run_mokg,
 )
-
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
@@ -62,7 +61,9 @@ def expected_counts(reviews: Path, meta: Path | None) -> dict[str, int]:
     return out
 
 
-def test_gift_cards_counts_match_files_and_reingest_changes_nothing(fresh_graph: Graph, tmp_path: Path) -> None:
+def test_gift_cards_counts_match_files_and_reingest_changes_nothing(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
     report = ingest(fresh_graph, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "rej.jsonl")
     assert report.rejected == 0
     got = counts(fresh_graph)
@@ -85,7 +86,13 @@ def test_review_properties_land_cleaned(fresh_graph: Graph, tmp_path: Path) -> N
         {"u": "A31UBHTUUIFJUT", "a": "B004LLIKVU"},
     )
     assert rows == [
-        {"rating": 5.0, "text": "Another great gift.", "title": "Five Stars", "time": 1529193600, "verified": True}
+        {
+            "rating": 5.0,
+            "text": "Another great gift.",
+            "title": "Five Stars",
+            "time": 1529193600,
+            "verified": True,
+        }
     ]
     # '&amp;' in category names is unescaped, and no category keeps HTML or a scraped sentence
     names = [r["name"] for r in fresh_graph.run_text("MATCH (c:Category) RETURN c.name AS name", {})]
@@ -132,7 +139,8 @@ def test_2023_format(fresh_graph: Graph, tmp_path: Path) -> None:
 
 
 def _salted(tmp_path: Path) -> tuple[Path, int]:
-    good = [line for line in gzip.open(GIFT_REVIEWS, "rt")][:200]
+    with gzip.open(GIFT_REVIEWS, "rt") as f:
+        good = f.readlines()[:200]
     bad = [
         "{this is not json\n",
         json.dumps({"asin": "B004LLIKVU", "overall": 5.0, "unixReviewTime": 1}) + "\n",  # no reviewerID
@@ -162,7 +170,7 @@ def test_bad_lines_go_to_rejects_and_good_lines_land(fresh_settings: Settings, t
     assert "'overall'" in reasons[2] and "expected a number" in reasons[2]
     assert "outside 1..5" in reasons[3]
     assert "expected a JSON object" in reasons[4]
-    good = [json.loads(line) for line in gzip.open(GIFT_REVIEWS, "rt")][:n_good]
+    good = _lines(GIFT_REVIEWS)[:n_good]
     with Graph(fresh_settings) as g:
         got = counts(g)
     assert got["REVIEWED"] == len({(r["reviewerID"], r["asin"], r["unixReviewTime"]) for r in good})

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import run_mokg
-
 from mokg.config import Settings
 from mokg.graph import Graph, cypher
 from mokg.graph.schema import apply_schema
 from mokg.stack import StackError, down, stack_status, up
 from mokg.stack.process import our_pid
+from mokg.stack.services import arcadedb_service, valkey_service
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,16 @@ def test_schema_applies_twice_and_enforces_keys(fresh_settings: Settings) -> Non
         assert first == second == cypher.names("schema")
         indexes = g.run_text("SHOW INDEXES", {})
         keyed = {(r["labelsOrTypes"][0], r["properties"][0]) for r in indexes}
-        for key in [("Item", "asin"), ("User", "user_id"), ("Category", "path"), ("Store", "name"), ("Entity", "key")]:
+        for key in [
+            ("Item", "asin"),
+            ("User", "user_id"),
+            ("Category", "path"),
+            ("Store", "name"),
+            ("Entity", "key"),
+        ]:
             assert key in keyed
         g.run_text("CREATE (:Item {asin: 'DUP1'})", {})
-        with pytest.raises(Exception, match="(?i)constraint|duplicat|unique"):
+        with pytest.raises(Exception, match=r"(?i)constraint|duplicat|unique"):
             g.run_text("CREATE (:Item {asin: 'DUP1'})", {})
 
 
@@ -64,8 +70,6 @@ def test_down_stops_only_what_up_started(graph_server: Settings, tmp_path) -> No
     # a stranger process whose pid is planted in the pid file must survive `down`
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        from mokg.stack.services import valkey_service
-
         svc = valkey_service(other)
         real = our_pid(svc)
         assert real is not None
@@ -92,6 +96,6 @@ def test_password_file_is_private(graph_server: Settings) -> None:
     assert mode == 0o600
     assert (graph_server.secrets_dir.stat().st_mode & 0o777) == 0o700
     # the password never appears on a command line
-    pid = our_pid(__import__("mokg.stack.services", fromlist=["x"]).arcadedb_service(graph_server))
-    cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode()
+    pid = our_pid(arcadedb_service(graph_server))
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
     assert graph_server.password() not in cmdline

@@ -15,7 +15,8 @@ from mokg.config import Settings
 
 
 class Dialect(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def vector_index_name(self, label: str, prop: str) -> str: ...
 

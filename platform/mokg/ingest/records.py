@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _TAG = re.compile(r"<[^>]*>")
@@ -146,7 +146,7 @@ def parse_review(obj: Any) -> Review:
 
 def _parse_review_time(value: Any) -> int:
     try:
-        dt = datetime.strptime(str(value).strip(), "%m %d, %Y").replace(tzinfo=timezone.utc)
+        dt = datetime.strptime(str(value).strip(), "%m %d, %Y").replace(tzinfo=UTC)
     except ValueError:
         raise RecordError(f"field 'reviewTime': not a date like '06 17, 2018': {value!r}") from None
     return int(dt.timestamp())
@@ -224,7 +224,7 @@ def parse_item(obj: Any) -> ItemMeta:
         main = obj.get("main_cat")
         also_bought = _asin_list(obj, "also_buy")
         also_viewed = _asin_list(obj, "also_view")
-        related = obj.get("related") if isinstance(obj.get("related"), dict) else {}
+        related: dict[str, Any] = obj["related"] if isinstance(obj.get("related"), dict) else {}
         also_bought = also_bought or sorted(set(related.get("also_bought", [])))
         together = sorted(set(related.get("bought_together", [])))
     if not isinstance(raw_path, list):

@@ -1,0 +1,44 @@
+"""The benchmarks still run (tiny inputs, no timing asserted): they must not rot between releases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, REPO
+
+from mokg.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_ingest_runs_and_reports_a_ratio(graph_server: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "ingest.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "ingest.py"),
+            "--reviews",
+            str(FIXTURES / "amazon2023_reviews.jsonl"),
+            "--repeat",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["reviews"] == 5
+    assert result["ingest_reviews_per_s_median"] > 0 and result["floor_rows_per_s_median"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["ingest_reviews_per_s_median"] / result["floor_rows_per_s_median"], rel=0.01
+    )
+    assert "ratio" in proc.stdout
