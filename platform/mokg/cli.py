@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from mokg.config import SettingsError, get_settings, settings_doc
+from mokg.progress import Advance, ProgressFactory
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -135,19 +142,19 @@ def schema_apply() -> None:
 EXIT_REJECTS = 3
 
 
-def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
-    def factory(label: str, total: int) -> Callable[[int], None]:
+def _progress_factory(progress: Progress) -> ProgressFactory:
+    def factory(label: str, total: int | None) -> Advance:
         task = progress.add_task(label, total=total)
         return lambda pos: progress.update(task, completed=pos)
 
     return factory
 
 
-def _progress() -> Progress:
+def _progress(in_bytes: bool = False) -> Progress:
     return Progress(
-        TextColumn("{task.description:8}"),
+        TextColumn("{task.description:16}"),
         BarColumn(),
-        DownloadColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=False,
@@ -186,7 +193,7 @@ def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_
     stem = (reviews or meta or Path("input")).name.split(".")[0]
     rejects = rejects or s.home / "rejects" / f"{stem}.rejects.jsonl"
     try:
-        with Graph(s) as g, _progress() as progress:
+        with Graph(s) as g, _progress(in_bytes=True) as progress:
             report = run_ingest(
                 g,
                 reviews=reviews,
@@ -204,8 +211,12 @@ def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_
 
 
 @main.command()
-@click.option("--users", "n_users", type=click.IntRange(1), required=True, help="Synthetic users to generate.")
-@click.option("--items", "n_items", type=click.IntRange(5), required=True, help="Synthetic items to generate.")
+@click.option(
+    "--users", "n_users", type=click.IntRange(1), required=True, help="Synthetic users to generate."
+)
+@click.option(
+    "--items", "n_items", type=click.IntRange(5), required=True, help="Synthetic items to generate."
+)
 @click.option(
     "--from-reviews",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -274,6 +285,82 @@ def summary() -> None:
         table.add_row("node", str(r["label"]), f"{r['n']:,}")
     for r in rels:
         table.add_row("relationship", str(r["type"]), f"{r['n']:,}")
+    out.print(table)
+
+
+# -- train (GLoM) -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--aggregator",
+    type=click.Choice(["mean", "attn1", "attn2"]),
+    default="attn1",
+    show_default=True,
+    help="GLM aggregator of knowledge queries: Eq. 3 (mean), Eq. 6 (attn1), Eq. 7 (attn2).",
+)
+@click.option("--dim", type=click.IntRange(2, 1024), default=64, show_default=True, help="Embedding size.")
+@click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="GLM epochs.")
+@click.option("--pm-epochs", type=click.IntRange(1), default=100, show_default=True, help="PM epochs.")
+@click.option("--layers", type=click.IntRange(1, 8), default=2, show_default=True, help="GLM layers L.")
+@click.option("--no-profiles", is_flag=True, help="Ablation: no LLM profiles (PM uses interactions only).")
+@click.option(
+    "--no-polarity", is_flag=True, help="Ablation: reviews are one REVIEWED relation, not LIKES/DISLIKES."
+)
+@click.option("--no-similarity", is_flag=True, help="Ablation: no user–user SIMILAR_TO triples.")
+@click.option("--no-pretrain", is_flag=True, help="Ablation: GLM starts from random embeddings, not the PM.")
+@click.option(
+    "--skip",
+    type=click.Choice(["polarity", "similarity", "profiles", "text-embeddings", "write-back"]),
+    multiple=True,
+    help="Skip a stage whose result is already on the graph (repeatable).",
+)
+@click.option("--seed", type=int, help="Random seed (default: MOKG_SEED).")
+def train(
+    aggregator: str,
+    dim: int,
+    epochs: int,
+    pm_epochs: int,
+    layers: int,
+    no_profiles: bool,
+    no_polarity: bool,
+    no_similarity: bool,
+    no_pretrain: bool,
+    skip: tuple[str, ...],
+    seed: int | None,
+) -> None:
+    """Train GLoM over the graph and write the embeddings back onto users and items.
+
+    Stages, each writing its result to the graph: polarity (§3.3, REVIEWED.sentiment/like/polarity),
+    user–user similarity (§3.4, SIMILAR_TO), LLM profiles (§3.2, needs the llm server of `mokg stack up`;
+    cached, so a re-run regenerates nothing), profile text embeddings (§3.2.4), the pre-trained model
+    (§3.5) and the graph learning model (§3.6–3.7), then write-back (`embedding`, `pm_embedding`,
+    `embedding_version`, `embedding_at`) behind vector indexes. Prints a per-stage timing table.
+    """
+    from mokg.glom.pipeline import TrainConfig
+    from mokg.glom.pipeline import train as run_train
+    from mokg.graph import Graph
+
+    s = get_settings()
+    cfg = TrainConfig(
+        aggregator=aggregator,  # type: ignore[arg-type]
+        dim=dim,
+        layers=layers,
+        pm_epochs=pm_epochs,
+        glm_epochs=epochs,
+        use_profiles=not no_profiles,
+        use_polarity=not no_polarity,
+        use_similarity=not no_similarity,
+        use_pretrain=not no_pretrain,
+        t_sim=s.sim_threshold,
+        min_co_rated=s.sim_min_co_rated,
+        seed=s.seed if seed is None else seed,
+    )
+    with Graph(s) as g, _progress() as progress:
+        report = run_train(g, s, cfg, skip=skip, progress=_progress_factory(progress))
+    table = Table("stage", "seconds", "result", title=f"mokg train: {report.version}")
+    for row in report.table():
+        table.add_row(*row)
     out.print(table)
 
 

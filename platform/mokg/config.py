@@ -184,6 +184,13 @@ class Settings:
             "doc": "if set, a file to which the name of every .cypher statement run is appended (tests)",
         },
     )
+    torch_threads: int = field(
+        default_factory=lambda: int(_env("MOKG_TORCH_THREADS", "1")),
+        metadata={
+            "env": "MOKG_TORCH_THREADS",
+            "doc": "torch CPU threads for training (1 avoids oversubscription on small shared machines)",
+        },
+    )
     seed: int = field(
         default_factory=lambda: int(_env("MOKG_SEED", "7")),
         metadata={"env": "MOKG_SEED", "doc": "random seed for training and sampling"},

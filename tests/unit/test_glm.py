@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from mokg.glom.aggregators import AGGREGATORS, Aggregator, KnowledgeQueryConv
 from mokg.glom.glm import (
     GraphLearningModel,
@@ -179,7 +180,14 @@ def test_starts_from_pretrained_embeddings() -> None:
     kg = kg_fixture()
     pm = train_pretrained(kg, dim=4, epochs=2, batch_size=32)
     # No layers and no epochs: the output is h^0, which must be the PM's e (and −e_r for reverse relations).
-    res = train_glm(kg, pm, layers=0, epochs=0)
+    res = train_glm(kg, pm, layers=0, epochs=0, train_embeddings=True)
     assert torch.equal(res.node_embeddings, pm.entity_embeddings)
     assert torch.equal(res.relation_embeddings[: kg.num_relations], pm.relation_embeddings)
     assert torch.equal(res.relation_embeddings[kg.num_relations :], -pm.relation_embeddings)
+
+
+def test_frozen_embeddings_by_default() -> None:
+    model = GraphLearningModel(3, 2, 4)
+    assert not model.entity.weight.requires_grad and not model.relation.weight.requires_grad
+    assert all(p.requires_grad for p in model.updates.parameters())
+    assert GraphLearningModel(3, 2, 4, train_embeddings=True).entity.weight.requires_grad

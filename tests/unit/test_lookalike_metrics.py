@@ -141,18 +141,23 @@ def test_tune_threshold_prefers_the_highest_of_equal_thresholds() -> None:
     assert choice.mean_f1 == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(6))
 def test_tune_threshold_is_the_brute_force_optimum(seed: int) -> None:
     tasks = [random_case(seed * 10 + j, n=40, ties=j % 2 == 1) for j in range(4)]
 
-    def mean_f1(t: float) -> float:
-        return float(np.mean([f1_score(y, s >= t, zero_division=0) for s, y in tasks]))
+    def mean_f1(t: float) -> float:  # plain definition, one threshold at a time
+        f1s = []
+        for s, y in tasks:
+            p, r = precision_recall_at_threshold(s, y, t)
+            f1s.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
+        return float(np.mean(f1s))
 
     grid = np.unique(np.concatenate([s for s, _ in tasks]))
     best = max(mean_f1(t) for t in grid)
     choice = tune_threshold(tasks)
     assert choice.mean_f1 == pytest.approx(best)
-    assert mean_f1(choice.threshold) == pytest.approx(best)
+    sk = np.mean([f1_score(y, s >= choice.threshold, zero_division=0) for s, y in tasks])
+    assert sk == pytest.approx(best)
 
 
 def test_tune_threshold_thinned_grid_uses_observed_scores() -> None:

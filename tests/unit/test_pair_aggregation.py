@@ -11,12 +11,16 @@ from mokg.pair.aggregation import AggregationConfig, FilterReason, StepSamples, 
 
 # Step A (3 samples): coffee lover in 2, student in 2 (repeated within one sample: still one vote), teacher in 1.
 # Step B (3 samples, one empty): coffee lover in 1, parent in 1.
-STEP_A = StepSamples("A", [["Coffee Lovers", "Students"], ["coffee lover"], ["Students", "students", "Teachers"]])
+STEP_A = StepSamples(
+    "A", [["Coffee Lovers", "Students"], ["coffee lover"], ["Students", "students", "Teachers"]]
+)
 STEP_B = StepSamples("B", [["Coffee lovers"], [], ["Parents"]])
 
 
 def _shares(result) -> dict[str, float]:
-    return {c.key: c.vote_share for c in result.kept} | {f.candidate.key: f.candidate.vote_share for f in result.filtered}
+    return {c.key: c.vote_share for c in result.kept} | {
+        f.candidate.key: f.candidate.vote_share for f in result.filtered
+    }
 
 
 def test_vote_share_is_the_mean_over_steps_of_the_sample_fraction() -> None:
@@ -27,7 +31,9 @@ def test_vote_share_is_the_mean_over_steps_of_the_sample_fraction() -> None:
     assert shares["teacher"] == pytest.approx(1 / 6)
     assert shares["parent"] == pytest.approx(1 / 6)
     assert result.n_samples == 6
-    votes = {c.key: c.votes for c in result.kept} | {f.candidate.key: f.candidate.votes for f in result.filtered}
+    votes = {c.key: c.votes for c in result.kept} | {
+        f.candidate.key: f.candidate.votes for f in result.filtered
+    }
     assert votes == {"coffee lover": 3, "student": 2, "teacher": 1, "parent": 1}
 
 

@@ -60,7 +60,9 @@ EMBEDDINGS = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0, 1.0, 0]])
 def test_exact_normalised_embedding_and_new() -> None:
     resolver = EntityResolver(ENTITIES, EMBEDDINGS, threshold=0.9)
     names = ["Starbucks Gift Card", "the amazon.com gift-cards", "Birthday greeting", "Coffee Mug"]
-    queries = np.array([[0.0, 0, 0], [0.0, 0, 0], [0.1, 0, 0.99], [0.6, 0.8, 0]])  # only row 2 is close enough
+    queries = np.array(
+        [[0.0, 0, 0], [0.0, 0, 0], [0.1, 0, 0.99], [0.6, 0.8, 0]]
+    )  # only row 2 is close enough
     out = resolver.resolve(names, "Product", queries)
     assert [(r.matched_by, r.existing_key) for r in out] == [
         (MatchKind.EXACT, "item:B001"),
@@ -92,7 +94,9 @@ def test_without_embeddings_unmatched_names_become_new_with_stable_keys() -> Non
 def test_threshold_and_shape_checks() -> None:
     resolver = EntityResolver(ENTITIES, EMBEDDINGS, threshold=0.8)
     above = resolver.resolve(["x"], "Product", np.array([[8.1, 5.8, 0]]))[0]  # cosine 0.813 with B001
-    below = resolver.resolve(["x"], "Product", np.array([[7.9, 6.1, 0]]))[0]  # 0.792 with B001, 0.611 with B002
+    below = resolver.resolve(["x"], "Product", np.array([[7.9, 6.1, 0]]))[
+        0
+    ]  # 0.792 with B001, 0.611 with B002
     assert above.matched_by is MatchKind.EMBEDDING and above.key == "item:B001"
     assert above.similarity == pytest.approx(8.1 / np.hypot(8.1, 5.8))
     assert below.matched_by is MatchKind.NEW

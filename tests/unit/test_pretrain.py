@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from mokg.glom.pretrain import (
     PretrainedModel,
     corrupt,
@@ -71,6 +72,7 @@ def test_four_energies_hand_case_both_ends_with_profiles() -> None:
     assert terms.profile_interaction.item() == pytest.approx(0.5)
     assert terms.interaction_profile.item() == pytest.approx(1.5)
     assert terms.total.item() == pytest.approx(6.0)
+    assert terms.count.item() == 4
 
 
 def test_energy_l2_norm() -> None:
@@ -90,11 +92,14 @@ def test_energy_only_terms_whose_ends_exist() -> None:
     assert (t.interaction.item(), t.interaction_profile.item()) == pytest.approx((2.0, 1.0))
     assert t.profile_profile.item() == 0.0 and t.profile_interaction.item() == 0.0
     assert model.energy(torch.tensor([2]), torch.tensor([1]), torch.tensor([1])).item() == pytest.approx(3.0)
+    assert t.count.item() == 2
+    assert model.energy_terms(torch.tensor([2]), torch.tensor([1]), torch.tensor([2])).count.item() == 1
 
 
 def test_without_profiles_energy_is_interaction_only() -> None:
     model = hand_model(use_profiles=False)
     assert model.profile_proj is None and model.profile_embeddings() is None
+    assert model.energy_terms(torch.tensor([0]), torch.tensor([0]), torch.tensor([1])).count.item() == 1
     e = model.energy(torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([1, 2]))
     assert e.tolist() == pytest.approx([1.5, 2.0])
 
@@ -124,6 +129,8 @@ def test_margin_ranking_loss_hand_case() -> None:
     assert margin_ranking_loss(pos, neg, 1.0).item() == pytest.approx(0.625)
     assert margin_ranking_loss(pos, neg[:, 0], 1.0).item() == pytest.approx(0.0)
     assert margin_ranking_loss(pos, neg[:, 1], 2.0).item() == pytest.approx((2.5 + 2.0) / 2)
+    # per-positive margins [4, 1]: [4+1-2, 4+1-.5, 1+3-5, 1+3-3] -> (3 + 4.5 + 0 + 1) / 4
+    assert margin_ranking_loss(pos, neg, torch.tensor([4.0, 1.0])).item() == pytest.approx(8.5 / 4)
 
 
 def test_sample_same_group_stays_in_group_and_covers_it() -> None:

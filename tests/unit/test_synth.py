@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from mokg.synth import (
     README_NAME,
     SynthReport,

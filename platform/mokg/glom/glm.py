@@ -9,8 +9,11 @@ Design decisions (the paper leaves these open):
 * Edges: every triple (u, r, v) gives a message u → v with relation r, and a reverse message v → u with its
   own relation id ``r + R``. Reverse relations start at ``−e_r`` of the PM, since ``e_u + r ≈ e_v`` implies
   ``e_v − r ≈ e_u``; all relation embeddings are then trained.
-* ``h^0`` / ``r^0`` are the PM's entity/relation embeddings and are fine-tuned with the layers by default
-  (``train_embeddings``). ``pretrain=None`` starts from Xavier-random embeddings instead ("w/o PM").
+* ``h^0`` / ``r^0`` are the PM's entity/relation embeddings, used as fixed inputs ("passed through a GCN for
+  smoothing"): by default only ``W^l``, ``b^l`` (and ``a`` for attn2) are trained. ``train_embeddings=True``
+  also fine-tunes ``h^0``/``r^0``; on a planted-community graph that overfit Eq. 9's noisy user–item pairs
+  and lowered user–user neighbourhood quality. ``pretrain=None`` starts from Xavier-random embeddings
+  instead ("w/o PM"); there ``train_embeddings=True`` is the stronger ablation.
 * ``W^l`` starts at ``½ I`` and ``b^l`` at 0: under the PM's translation property each query ``h_u + r`` is
   close to ``h_v``, so ``m_v ≈ h_v`` and the initial layer averages the node with its neighbours' queries
   without changing the embedding scale (``I`` would double it every layer).
@@ -78,7 +81,7 @@ class GraphLearningModel(nn.Module):
         aggregator: Aggregator = "mean",
         entity_init: torch.Tensor | None = None,
         relation_init: torch.Tensor | None = None,
-        train_embeddings: bool = True,
+        train_embeddings: bool = False,
     ) -> None:
         super().__init__()
         self.entity = nn.Embedding(num_entities, dim)
@@ -160,7 +163,7 @@ def train_glm(
     p_norm: int = 2,
     seed: int = 0,
     dim: int = 64,
-    train_embeddings: bool = True,
+    train_embeddings: bool = False,
     positive_relations: Sequence[str] | None = None,
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,

@@ -2,9 +2,10 @@
 
 M_v = f_v(τ, δ, γ, r̂): title, description, attributes and a uniform sample r̂ of the item's reviews.
 M_u = f_u({c_v | v ∈ Î_u}) with c_v = [τ, P_v, r_v^u] over a uniform sample Î_u of the user's items.
-The guidelines S_u / S_v are per category (guidelines.json) and become the system message; M is the user
-message. Prompt building is pure and deterministic (seeded sampling over a canonical order), so the prompt
-hash is stable across runs and the LLM cache never regenerates an existing profile.
+The guidelines S_u / S_v are per category (guidelines.json). One user message holds M followed by S, the
+order of the paper's Figures 3-4; with SmolLM2-135M, S as a system message before M made the model echo the
+item data instead of summarising it. Prompt building is pure and deterministic (seeded sampling over a
+canonical order), so the prompt hash is stable across runs and the LLM cache never regenerates a profile.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from mokg.llm.cache import stable_hash
-from mokg.llm.client import ChatRequest, LLMClient, Message, Progress
+from mokg.llm.client import ChatBackend, ChatRequest, Message, Progress
 
 ProfileKind = Literal["item", "user"]
 T = TypeVar("T")
@@ -168,10 +169,7 @@ def _uniform_sample(values: Sequence[T], k: int, seed: int, entity_id: str) -> l
 
 
 def _messages(guideline: Guideline, body: str, max_words: int) -> list[Message]:
-    return [
-        {"role": "system", "content": guideline.render(max_words)},
-        {"role": "user", "content": body},
-    ]
+    return [{"role": "user", "content": f"{body}\n\n{guideline.render(max_words)}"}]
 
 
 def _prompt(kind: ProfileKind, entity_id: str, messages: list[Message]) -> ProfilePrompt:
@@ -234,7 +232,7 @@ def user_prompt(
 
 
 def generate_profiles(
-    client: LLMClient,
+    client: ChatBackend,
     prompts: Sequence[ProfilePrompt],
     progress: Progress | None = None,
     *,

@@ -25,12 +25,10 @@ from mokg.ingest.records import (
     parse_item,
     parse_review,
 )
+from mokg.progress import ProgressFactory
 
 # A file whose first lines are all unreadable is the wrong file, not a file with some bad lines.
 _SNIFF_LINES = 50
-
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
-"""(task description, total bytes) -> advance(to byte position)."""
 
 
 @dataclass

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -56,6 +56,14 @@ class ChatResult:
     completion_tokens: int
     cached: bool
     model: str
+
+
+class ChatBackend(Protocol):
+    """What batch generators need: :class:`LLMClient`, or a scripted stand-in in tests."""
+
+    def chat_many(
+        self, requests: Sequence[ChatRequest], progress: Progress | None = None
+    ) -> list[ChatResult]: ...
 
 
 def build_request_body(backend: str, model: str, request: ChatRequest) -> dict[str, Any]:

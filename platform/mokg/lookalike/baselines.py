@@ -65,10 +65,12 @@ class TrainData:
         binary.data[:] = 1.0
         rated = None
         if ratings is not None:
-            # lil assignment keeps the last value of a repeated pair instead of summing
-            lil = sp.lil_matrix((n_users, n_items))
-            lil[users, items] = np.asarray(ratings, dtype=np.float64).ravel()
-            rated = lil.tocsr()
+            # keep the last rating of a repeated pair (a CSR built from duplicates would sum them)
+            keys = users * n_items + items
+            _, first_from_end = np.unique(keys[::-1], return_index=True)
+            last = keys.size - 1 - first_from_end
+            values = np.asarray(ratings, dtype=np.float64).ravel()[last]
+            rated = sp.csr_matrix((values, (users[last], items[last])), shape=(n_users, n_items))
         cats = None
         if item_categories is not None:
             if len(item_categories) != n_items:
@@ -239,12 +241,13 @@ class PearsonCFBaseline:
 
     def score(self, task: Task) -> FloatArray:
         _require(self.values, self.name)
-        assert self.values is not None
+        values = self.values
+        assert values is not None
         keep = _other_items(self.n_items, task.item)
         n = keep.size
 
         def rows_stats(users: IntArray) -> tuple[sp.csr_matrix, FloatArray, FloatArray]:
-            x = sp.csr_matrix(self.values[users][:, keep])  # type: ignore[index]
+            x = sp.csr_matrix(values[users][:, keep])
             mean = np.asarray(x.sum(axis=1)).ravel() / n
             sq = np.asarray(x.multiply(x).sum(axis=1)).ravel()
             return x, mean, np.sqrt(np.maximum(sq - n * mean**2, 0.0))
@@ -349,8 +352,8 @@ class TransEBaseline(EmbeddingBaseline):
     def __init__(
         self,
         dim: int = 32,
-        epochs: int = 40,
-        batch_size: int = 512,
+        epochs: int = 100,
+        batch_size: int = 256,
         lr: float = 0.01,
         margin: float = 1.0,
         seed: int = 0,

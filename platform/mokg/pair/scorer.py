@@ -43,12 +43,14 @@ def triple_text(source: str, relation: str, target: str) -> str:
 
 @dataclass(frozen=True)
 class ScorerConfig:
+    # Defaults chosen on Gift_Cards SupKG triples (SOLD_BY + ALSO_BOUGHT, MiniLM): longer or less regularised
+    # training overfits (validation loss rises while AUC stays ~0.81).
     hidden_dim: int = 256
-    dropout: float = 0.1
-    epochs: int = 40
+    dropout: float = 0.3
+    epochs: int = 20
     batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
     negatives_per_positive: int = 2
     corrupt_source_prob: float = 0.5  # otherwise the target is replaced
     val_fraction: float = 0.1
@@ -93,6 +95,9 @@ class _Standardize(nn.Module):
     """Per-dimension z-scoring with the training statistics, stored in the state dict. Sentence embeddings
     are unit vectors whose coordinates are tiny (~1/sqrt(dim)); unscaled they make the MLP learn slowly."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
@@ -106,9 +111,13 @@ class _Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-def _mlp(input_dim: int, hidden_dim: int, dropout: float) -> nn.Sequential:
+def _mlp(input_dim: int, hidden_dim: int, dropout: float, fit_on: torch.Tensor | None = None) -> nn.Module:
+    """The scorer network; ``fit_on`` (the training inputs) sets the standardisation statistics."""
+    standardize = _Standardize(input_dim)
+    if fit_on is not None:
+        standardize.fit(fit_on)
     return nn.Sequential(
-        _Standardize(input_dim),
+        standardize,
         nn.Linear(input_dim, hidden_dim),
         nn.ReLU(),
         nn.Dropout(dropout),
@@ -188,11 +197,12 @@ class PlausibilityScorer:
         embedder_name: str = "",
         version: str | None = None,
     ) -> PlausibilityScorer:
-        """Fit the MLP on ``positives`` against corrupted negatives. Deterministic for a given seed and input
-        order; the global torch RNG state is left untouched."""
+        """Fit the MLP on ``positives`` — (source text, relation description, target text), e.g. SupKG edges
+        with :meth:`RelationSchema.describe` as relation text — against corrupted negatives. Duplicates are
+        dropped. Deterministic for a given seed and input order; the global torch RNG state is untouched."""
         config = config or ScorerConfig()
-        positives = [(str(s), str(r), str(t)) for s, r, t in positives]
-        if len(set(positives)) < 2:
+        positives = list(dict.fromkeys((str(s), str(r), str(t)) for s, r, t in positives))
+        if len(positives) < 2:
             raise ValueError("need at least two distinct positive triples to train the scorer")
         rng = np.random.default_rng(config.seed)
         negatives = corrupt_triples(positives, config.negatives_per_positive, config.corrupt_source_prob, rng)
@@ -208,8 +218,7 @@ class PlausibilityScorer:
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            model = _mlp(x.shape[1], config.hidden_dim, config.dropout)
-            model[0].fit(x[train_idx])
+            model = _mlp(x.shape[1], config.hidden_dim, config.dropout, fit_on=x[train_idx])
             optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
             loss_fn = nn.BCEWithLogitsLoss()
             train_loss = float("nan")
