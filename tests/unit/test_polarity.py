@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from mokg.polarity.polarity import compute_polarity, item_mean_sentiment, normalise_rating
 from mokg.polarity.sentiment import (
     TransformersScorer,

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
+import mokg.polarity.similarity as similarity
 from mokg.polarity.similarity import SimilarityEdges, similarity_edges, user_similarity
 
 # Users × items; None = not rated. User 2 rates item 3 with polarity exactly 0, user 3 is constant.
@@ -56,8 +58,9 @@ def test_thresholds_are_applied() -> None:
         (0, 2),
     }
     assert set(as_dict(user_similarity(users, items, values, 4, 4, t_sim=0.5, min_co_rated=2))) == {(0, 1)}
-    # strictly greater: a threshold equal to the similarity drops the pair
-    assert len(user_similarity(users, items, values, 4, 4, t_sim=SIM_01 + 1e-9, min_co_rated=2)) == 0
+    # strictly greater ("exceeds"): a threshold equal to the computed similarity drops the pair
+    sim_01 = as_dict(user_similarity(users, items, values, 4, 4, t_sim=0.5, min_co_rated=2))[(0, 1)][0]
+    assert len(user_similarity(users, items, values, 4, 4, t_sim=sim_01, min_co_rated=2)) == 0
     assert len(user_similarity(users, items, values, 4, 4, t_sim=-1.5, min_co_rated=4)) == 0
 
 
@@ -88,18 +91,27 @@ def brute_force(dense: np.ndarray, rated: np.ndarray, t_sim: float, min_co_rated
     return out
 
 
-def random_case(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_case(seed: int, coarse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     rated = rng.random((60, 40)) < 0.25
     dense = np.where(rated, rng.uniform(-1.0, 1.0, (60, 40)), 0.0)
+    if coarse:  # few distinct values: ties, and sums over CM that cancel exactly
+        dense = np.round(dense * 2) / 2
     dense[rated & (rng.random((60, 40)) < 0.1)] = 0.0  # exact zero polarities that stay rated
     dense[5] = np.where(rated[5], 0.7, 0.0)  # a constant user: every pair with it is undefined
     return dense, rated
 
 
-@pytest.mark.parametrize(("t_sim", "min_co_rated"), [(-0.2, 2), (0.5, 3), (-2.0, 1)])
-def test_matches_brute_force_reference(t_sim: float, min_co_rated: int) -> None:
-    dense, rated = random_case(seed=11)
+@pytest.mark.parametrize(
+    ("t_sim", "min_co_rated", "coarse"),
+    [(-0.2, 2, False), (0.5, 3, False), (-2.0, 1, False), (-0.2, 2, True)],
+)
+def test_matches_brute_force_reference(t_sim: float, min_co_rated: int, coarse: bool) -> None:
+    check_against_brute_force(t_sim, min_co_rated, coarse)
+
+
+def check_against_brute_force(t_sim: float, min_co_rated: int, coarse: bool) -> None:
+    dense, rated = random_case(seed=11, coarse=coarse)
     expected = brute_force(dense, rated, t_sim, min_co_rated)
     got = as_dict(
         similarity_edges(
@@ -111,6 +123,17 @@ def test_matches_brute_force_reference(t_sim: float, min_co_rated: int) -> None:
     for pair, (sim, n) in expected.items():
         assert got[pair][1] == n
         assert got[pair][0] == pytest.approx(sim, abs=1e-9)
+
+
+def test_realignment_when_products_drop_exact_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Direct: row 0 of P Bᵀ sums to exactly 0 and is dropped by scipy; it must come back as 0, not shift.
+    mask = sp.csr_array(np.ones((2, 2)))
+    product = sp.csr_array(np.array([[1.0, -1.0], [1.0, 1.0]])) @ mask.T
+    assert product.nnz == 2
+    np.testing.assert_allclose(similarity._EntryIndex(mask @ mask.T).values(product), [0.0, 0.0, 2.0, 2.0])
+    # End to end: centring on the exact mean makes coarse polarities cancel (and get dropped) all the time.
+    monkeypatch.setattr(similarity, "CENTRE_SHIFT", 0.0)
+    check_against_brute_force(-0.2, 2, coarse=True)
 
 
 def test_block_size_independence() -> None:
@@ -149,6 +172,9 @@ def test_no_reviews_and_bad_inputs() -> None:
         np.array([], int), np.array([], int), np.array([]), 3, 2, t_sim=0.0, min_co_rated=2
     )
     assert len(empty) == 0 and empty.src.dtype == np.int64
+    assert len(user_similarity([], [], [], 3, 2, t_sim=0.0, min_co_rated=2)) == 0  # plain empty lists
+    with pytest.raises(ValueError, match="integer"):
+        user_similarity([0.0], [1.5], [0.1], 3, 2, t_sim=0.0, min_co_rated=2)
     with pytest.raises(ValueError, match="out of range"):
         user_similarity(
             np.array([0, 3]), np.array([0, 0]), np.array([0.1, 0.2]), 3, 2, t_sim=0.0, min_co_rated=2

@@ -40,9 +40,9 @@ import torch
 
 from mokg.config import Settings
 from mokg.glom.aggregators import Aggregator
-from mokg.glom.glm import train_glm
-from mokg.glom.pretrain import train_pretrained
-from mokg.glom.triples import build_triples
+from mokg.glom.glm import GLMResult, train_glm
+from mokg.glom.pretrain import PretrainResult, train_pretrained
+from mokg.glom.triples import KGTriples, build_triples
 from mokg.graph import Graph
 from mokg.polarity import SimilarityEdges, compute_polarity, make_scorer, user_similarity
 from mokg.progress import ProgressFactory, no_progress
@@ -338,9 +338,8 @@ def load_kg(graph: Graph) -> KGData:
 # -- the models ---------------------------------------------------------------------------------------
 
 
-def fit(kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress) -> Embeddings:
-    """PM then GLM on ``kg`` (pure: no graph access). Reproducible for ``cfg.seed`` on the CPU."""
-    torch.manual_seed(cfg.seed)
+def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]:
+    """The typed triples of §3.5 for ``cfg``'s ablations; also the user ids and the SIMILAR_TO count."""
     users = sorted(set(kg.reviews.user))
     entities = [(f"u:{u}", "user") for u in users] + [(f"i:{i}", "item") for i in kg.items]
     entities += [(t, "category" if t.startswith("c:") else "store") for _, _, t in kg.supkg if t[0] in "cs"]
@@ -359,21 +358,29 @@ def fit(kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress) -
     triples += [(f"i:{a}", rel, t) for a, rel, t in kg.supkg]
     known = {e for e, _ in entities}
     profiles = {k: torch.from_numpy(v) for k, v in kg.profiles.items() if cfg.use_profiles and k in known}
-    kgt = build_triples(entities, triples, profiles=profiles or None)
+    return build_triples(entities, triples, profiles=profiles or None), users, n_similar
 
-    pm_advance = progress("PM epochs", cfg.pm_epochs)
-    pm = train_pretrained(
+
+def fit_pm(kgt: KGTriples, cfg: TrainConfig, progress: ProgressFactory = no_progress) -> PretrainResult:
+    advance = progress("PM epochs", cfg.pm_epochs)
+    return train_pretrained(
         kgt,
         dim=cfg.dim,
         epochs=cfg.pm_epochs,
         lr=cfg.lr_pm,
         margin=cfg.margin,
         seed=cfg.seed,
-        use_profiles=cfg.use_profiles and bool(profiles),
-        progress=lambda epoch, loss: pm_advance(epoch),
+        use_profiles=cfg.use_profiles and kgt.has_profile is not None,
+        progress=lambda epoch, loss: advance(epoch),
     )
-    glm_advance = progress(f"GLM-{cfg.aggregator} epochs", cfg.glm_epochs)
-    glm = train_glm(
+
+
+def fit_glm(
+    kgt: KGTriples, pm: PretrainResult | None, cfg: TrainConfig, progress: ProgressFactory = no_progress
+) -> GLMResult:
+    """GLM from the PM (or, for the "w/o PM" ablation, from trained random embeddings)."""
+    advance = progress(f"GLM-{cfg.aggregator} epochs", cfg.glm_epochs)
+    return train_glm(
         kgt,
         pm if cfg.use_pretrain else None,
         aggregator=cfg.aggregator,
@@ -384,11 +391,23 @@ def fit(kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress) -
         seed=cfg.seed,
         dim=cfg.dim,
         train_embeddings=not cfg.use_pretrain,
-        progress=lambda epoch, loss: glm_advance(epoch),
+        progress=lambda epoch, loss: advance(epoch),
     )
+
+
+def rows_of(kgt: KGTriples, keys: Sequence[str]) -> torch.Tensor:
     index = {e: k for k, e in enumerate(kgt.entity_ids or [])}
-    u_rows = torch.tensor([index[f"u:{u}"] for u in users], dtype=torch.long)
-    i_rows = torch.tensor([index[f"i:{i}"] for i in kg.items], dtype=torch.long)
+    return torch.tensor([index[k] for k in keys], dtype=torch.long)
+
+
+def fit(kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress) -> Embeddings:
+    """PM then GLM on ``kg`` (pure: no graph access). Reproducible for ``cfg.seed`` on the CPU."""
+    torch.manual_seed(cfg.seed)
+    kgt, users, n_similar = kg_triples(kg, cfg)
+    pm = fit_pm(kgt, cfg, progress)
+    glm = fit_glm(kgt, pm, cfg, progress)
+    u_rows = rows_of(kgt, [f"u:{u}" for u in users])
+    i_rows = rows_of(kgt, [f"i:{i}" for i in kg.items])
     return Embeddings(
         version=cfg.version,
         user_ids=users,
