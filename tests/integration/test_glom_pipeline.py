@@ -1,0 +1,148 @@
+"""The GLoM pipeline against the real ArcadeDB server and the real llama.cpp server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
+
+from mokg.config import Settings
+from mokg.glom.pipeline import KGData, Reviews, TrainConfig, kg_triples, load_kg, train
+from mokg.graph import Graph
+from mokg.graph.schema import apply_schema
+from mokg.ingest import ingest
+
+pytestmark = pytest.mark.integration
+
+SMALL = TrainConfig(dim=16, pm_epochs=20, glm_epochs=10, seed=3)
+
+
+def _slice(tmp_path: Path, n_users: int) -> Path:
+    """All reviews of the first ``n_users`` users of Gift_Cards (a real, small, connected slice)."""
+    with gzip.open(GIFT_REVIEWS, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    users = sorted({r["reviewerID"] for r in rows})[:n_users]
+    path = tmp_path / "slice.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] in set(users)))
+    return path
+
+
+@pytest.mark.llm
+def test_whole_pipeline_on_a_slice_with_llm_profiles(
+    llm_settings: Settings, fresh_settings: Settings, tmp_path: Path
+) -> None:
+    settings = fresh_settings  # same session home and ports as llm_settings, which started the server
+    reviews = _slice(tmp_path, 6)
+    with Graph(settings) as g:
+        apply_schema(g)
+        ingest(g, reviews=reviews, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+        report = train(g, settings, SMALL)
+        stages = [s.stage for s in report.stages]
+        assert stages == ["polarity", "similarity", "profiles", "text-embeddings", "pm+glm", "write-back"]
+
+        rows = g.run_text(
+            "MATCH (u:User)-[r:REVIEWED]->(i:Item) RETURN u.profile AS up, u.profile_model AS um, "
+            "u.profile_prompt_hash AS uh, i.profile AS ip, r.sentiment AS s, r.polarity AS p, r.like AS lk, "
+            "size(u.embedding) AS ud, size(i.embedding) AS idim, size(u.profile_embedding) AS upd, "
+            "u.embedding_version AS v",
+            {},
+        )
+        assert rows
+        for r in rows:
+            assert r["up"] and r["ip"] and len(r["up"].split()) <= 100
+            assert r["um"] == settings.llm_model and len(r["uh"]) >= 16
+            assert -1 <= r["s"] <= 1 and -1 <= r["p"] <= 1 and isinstance(r["lk"], bool)
+            assert r["ud"] == r["idim"] == SMALL.dim and r["upd"] == 384
+            assert r["v"] == SMALL.version
+        # the vector index serves the written embeddings
+        me = g.run_text("MATCH (u:User) RETURN u.user_id AS id, u.embedding AS e LIMIT 1", {})[0]
+        hits = g.run_text(
+            "CALL db.index.vector.queryNodes($index, 3, $vec) YIELD node, score "
+            "RETURN node.user_id AS id, score",
+            {"index": g.dialect.vector_index_name("User", "embedding"), "vec": me["e"]},
+        )
+        assert hits[0]["id"] == me["id"] and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+        # a re-run is served from the LLM cache: same profile texts, no new generation
+        before = {
+            r["id"]: r["p"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS id, u.profile AS p", {})
+        }
+        train(g, settings, SMALL, skip=("polarity", "similarity"))
+        after = {
+            r["id"]: r["p"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS id, u.profile AS p", {})
+        }
+        assert after == before
+
+
+def test_neighbours_share_items_more_than_random_users(fresh_graph: Graph, tmp_path: Path) -> None:
+    """Full Gift_Cards without LLM profiles: nearest users by the final embedding co-buy more than random."""
+    ingest(fresh_graph, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+    cfg = TrainConfig(dim=32, pm_epochs=60, glm_epochs=20, use_profiles=False, seed=1)
+    train(fresh_graph, fresh_graph.settings, cfg, skip=("profiles",))
+    rows = fresh_graph.run_text(
+        "MATCH (u:User)-[:REVIEWED]->(i:Item) WITH u, collect(DISTINCT i.asin) AS items "
+        "RETURN u.user_id AS u, items, "
+        "u.embedding AS e",
+        {},
+    )
+    ids = [r["u"] for r in rows]
+    items = [set(r["items"]) for r in rows]
+    emb = np.array([r["e"] for r in rows], dtype=np.float64)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    nn = np.argsort(-sims, axis=1)[:, :5]
+    rng = np.random.default_rng(0)
+    shared_nn = np.mean([len(items[a] & items[b]) > 0 for a in range(len(ids)) for b in nn[a]])
+    rand = rng.integers(0, len(ids), size=(len(ids), 5))
+    shared_rand = np.mean([len(items[a] & items[b]) > 0 for a in range(len(ids)) for b in rand[a] if b != a])
+    assert shared_nn > shared_rand + 0.1, (shared_nn, shared_rand)
+
+
+def test_train_cli_prints_stage_table(fresh_graph: Graph, tmp_path: Path) -> None:
+    ingest(fresh_graph, reviews=_slice(tmp_path, 40), meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+    proc = run_mokg(
+        "train",
+        "--no-profiles",
+        "--dim",
+        "8",
+        "--pm-epochs",
+        "5",
+        "--epochs",
+        "3",
+        settings=fresh_graph.settings,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for stage in ("polarity", "similarity", "pm+glm", "write-back"):
+        assert stage in proc.stdout
+    assert "profiles" not in proc.stdout.split("stage")[-1].split("polarity")[0]
+
+
+def test_without_reviews_removes_held_out_edges_from_every_triple() -> None:
+    kg = KGData(
+        reviews=Reviews(
+            ["a", "a", "b", "c"],
+            ["x", "y", "x", "y"],
+            np.array([5.0, 4.0, 5.0, 2.0]),
+            np.array([0.9, 0.6, 0.8, -0.4]),
+        ),
+        items=["x", "y"],
+        supkg=[("x", "ALSO_BOUGHT", "i:y")],
+    )
+    kgt, _, _ = kg_triples(kg.without_reviews({("a", "y"), ("c", "y")}), SMALL)
+    ids = kgt.entity_ids or []
+    pairs = {(ids[h], ids[t]) for h, t in zip(kgt.head.tolist(), kgt.tail.tolist(), strict=True)}
+    assert ("u:a", "i:y") not in pairs and ("u:c", "i:y") not in pairs
+    assert ("u:a", "i:x") in pairs and ("u:b", "i:x") in pairs and ("i:x", "i:y") in pairs
+
+
+def test_load_kg_reads_polarity(fresh_graph: Graph, tmp_path: Path) -> None:
+    ingest(fresh_graph, reviews=_slice(tmp_path, 10), rejects_path=tmp_path / "r.jsonl")
+    assert np.isnan(load_kg(fresh_graph).reviews.polarity).all()
+    train(fresh_graph, fresh_graph.settings, SMALL, skip=("profiles", "text-embeddings", "pm+glm"))
+    kg = load_kg(fresh_graph)
+    assert not np.isnan(kg.reviews.polarity).any() and len(kg.reviews) > 0
