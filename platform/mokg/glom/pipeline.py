@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -45,7 +45,7 @@ from mokg.glom.pretrain import PretrainResult, train_pretrained
 from mokg.glom.triples import KGTriples, build_triples
 from mokg.graph import Graph
 from mokg.polarity import SimilarityEdges, compute_polarity, make_scorer, user_similarity
-from mokg.progress import ProgressFactory, no_progress
+from mokg.progress import Advance, ProgressFactory, no_progress
 
 USER_EMBEDDING = "embedding"
 
@@ -221,17 +221,11 @@ def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> int:
     return len(edges)
 
 
-def run_profiles(
-    graph: Graph, settings: Settings, progress: ProgressFactory = no_progress
-) -> tuple[int, int]:
-    """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing."""
-    from mokg.glom.profiles import ItemInfo, UserInfo, UserItem, generate_profiles, item_prompt, user_prompt
-    from mokg.llm import LLMClient
+def item_prompts(graph: Graph, settings: Settings) -> list[Any]:
+    """§3.2.2: M_v for every reviewed item, with the guideline S_v of its top-level category."""
+    from mokg.glom.profiles import ItemInfo, item_prompt
 
-    client = LLMClient(settings)
-    now = _now()
-    item_rows = graph.query("glom/item_profile_inputs", reviews_per_item=20)
-    prompts = [
+    return [
         item_prompt(
             ItemInfo(
                 item_id=r["asin"],
@@ -243,14 +237,15 @@ def run_profiles(
             category=_leaf(r["category"]),
             seed=settings.seed,
         )
-        for r in item_rows
+        for r in graph.query("glom/item_profile_inputs", reviews_per_item=20)
     ]
-    advance = progress("item profiles", len(prompts))
-    items = generate_profiles(client, prompts, progress=lambda done, total: advance(done))
-    graph.write_batches("glom/set_item_profiles", (_profile_row(p, now) for p in items))
 
-    user_rows = graph.query("glom/user_profile_inputs")
-    prompts = [
+
+def user_prompts(graph: Graph, settings: Settings) -> list[Any]:
+    """§3.2.1: M_u from each user's items, quoting the item profiles already on the graph."""
+    from mokg.glom.profiles import UserInfo, UserItem, user_prompt
+
+    return [
         user_prompt(
             UserInfo(
                 user_id=r["user_id"],
@@ -267,12 +262,34 @@ def run_profiles(
             category=_leaf(next((i["category"] for i in r["items"] if i["category"]), None)),
             seed=settings.seed,
         )
-        for r in user_rows
+        for r in graph.query("glom/user_profile_inputs")
     ]
-    advance = progress("user profiles", len(prompts))
-    users = generate_profiles(client, prompts, progress=lambda done, total: advance(done))
-    graph.write_batches("glom/set_user_profiles", (_profile_row(p, now) for p in users))
-    return len(items), len(users)
+
+
+def run_profiles(graph: Graph, settings: Settings, progress: ProgressFactory = no_progress) -> tuple[int, int]:
+    """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing."""
+    from mokg.glom.profiles import generate_profiles
+    from mokg.llm import LLMClient
+
+    client = LLMClient(settings)
+    now = _now()
+    done = []
+    # items first: the user prompts quote the item profiles
+    for kind, build, statement in (
+        ("item", item_prompts, "glom/set_item_profiles"),
+        ("user", user_prompts, "glom/set_user_profiles"),
+    ):
+        prompts = build(graph, settings)
+        advance = progress(f"{kind} profiles", len(prompts))
+        profiles = generate_profiles(client, prompts, progress=_done_of(advance))
+        graph.write_batches(statement, (_profile_row(p, now) for p in profiles))
+        done.append(len(profiles))
+    return done[0], done[1]
+
+
+def _done_of(advance: Advance) -> Callable[[int, int], None]:
+    """Adapt the LLM client's ``progress(done, total)`` to an ``advance(done)``."""
+    return lambda done, _total: advance(done)
 
 
 def _attributes(row: dict[str, Any]) -> tuple[tuple[str, str], ...]:

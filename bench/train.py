@@ -1,0 +1,159 @@
+"""GLoM training cost: seconds and peak memory per stage, and LLM profile throughput against its floor.
+
+On a scratch database of the running stack (`mokg stack up`) it ingests the given files, then times each
+stage of `mokg train` (polarity, similarity, PM + GLM, write-back; profiles and their text embeddings
+when --profiles N > 0). The profile figure generates N item profiles through the platform's LLM client
+(cache off) and compares completion tokens/s with the floor: the same prompts posted straight to the
+llama.cpp server's /v1/chat/completions, same max_tokens, in the same run. Peak memory is this process's
+maximum RSS after each stage (the graph server's own memory is not included).
+
+    python bench/train.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz \\
+        --meta ../shared/data/amazon/Gift_Cards/meta_Gift_Cards.json.gz --profiles 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import requests
+import torch
+
+from mokg.config import get_settings
+from mokg.glom.pipeline import (
+    TrainConfig,
+    fit,
+    item_prompts,
+    load_kg,
+    run_polarity,
+    run_similarity,
+    write_back,
+)
+from mokg.glom.profiles import PROFILE_MAX_TOKENS
+from mokg.graph import Graph
+from mokg.graph.schema import apply_schema
+from mokg.ingest import ingest
+from mokg.llm import LLMClient
+from mokg.stack.services import arcadedb_server_command
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _profile_throughput(graph: Graph, n: int) -> dict[str, Any]:
+    settings = graph.settings
+    prompts = item_prompts(graph, settings)[:n]
+    client = LLMClient(settings, use_cache=False)
+    t0 = time.perf_counter()
+    ours = [client.chat(p.messages, max_tokens=PROFILE_MAX_TOKENS, temperature=0.0) for p in prompts]
+    ours_s = time.perf_counter() - t0
+    ours_tokens = sum(r.completion_tokens for r in ours)
+    t0 = time.perf_counter()
+    raw_tokens = 0
+    for p in prompts:
+        body = {
+            "model": settings.llm_model,
+            "messages": p.messages,
+            "max_tokens": PROFILE_MAX_TOKENS,
+            "temperature": 0.0,
+        }
+        r = requests.post(f"{settings.llm_url}/chat/completions", json=body, timeout=settings.llm_timeout_s)
+        r.raise_for_status()
+        raw_tokens += int(r.json()["usage"]["completion_tokens"])
+    raw_s = time.perf_counter() - t0
+    ours_tps, raw_tps = ours_tokens / ours_s, raw_tokens / raw_s
+    return {
+        "prompts": len(prompts),
+        "client_tokens_per_s": round(ours_tps, 1),
+        "raw_server_tokens_per_s": round(raw_tps, 1),
+        "ratio": round(ours_tps / raw_tps, 3),
+        "seconds_per_profile": round(ours_s / max(1, len(prompts)), 2),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    s = get_settings()
+    torch.set_num_threads(s.torch_threads)
+    name = f"bench_train_{uuid.uuid4().hex[:8]}"
+    arcadedb_server_command(s, f"create database {name}")
+    s = s.with_(graph_database=name)
+    cfg = replace(TrainConfig(), pm_epochs=args.pm_epochs, glm_epochs=args.glm_epochs, use_profiles=False)
+    stages: dict[str, dict[str, float]] = {}
+
+    def timed(stage: str, fn: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        stages[stage] = {"seconds": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(_rss_mb(), 1)}
+        print(
+            f"  {stage:12} {stages[stage]['seconds']:8.1f} s  peak RSS {stages[stage]['peak_rss_mb']:.0f} MB",
+            file=sys.stderr,
+        )
+        return out
+
+    result: dict[str, Any] = {
+        "reviews": str(args.reviews),
+        "config": {"pm_epochs": cfg.pm_epochs, "glm_epochs": cfg.glm_epochs, "dim": cfg.dim},
+    }
+    try:
+        with Graph(s) as g:
+            apply_schema(g)
+            timed(
+                "ingest",
+                lambda: ingest(
+                    g,
+                    reviews=args.reviews,
+                    meta=args.meta,
+                    rejects_path=s.home / "bench" / f"{name}.rejects.jsonl",
+                ),
+            )
+            n = timed("polarity", lambda: run_polarity(g, s))
+            kg = load_kg(g)
+            timed("similarity", lambda: run_similarity(g, kg.reviews, s))
+            if args.profiles:
+                result["profiles"] = timed("profiles", lambda: _profile_throughput(g, args.profiles))
+            emb = timed("pm+glm", lambda: fit(kg, cfg))
+            timed("write-back", lambda: write_back(g, emb))
+            result.update({"n_reviews": n, "n_users": len(emb.user_ids), "n_items": len(emb.item_ids)})
+    finally:
+        arcadedb_server_command(get_settings(), f"drop database {name}")
+    result["stages"] = stages
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reviews", type=Path, required=True)
+    ap.add_argument("--meta", type=Path)
+    ap.add_argument(
+        "--profiles", type=int, default=0, help="item profiles to generate for the LLM figure (0: skip)"
+    )
+    ap.add_argument("--pm-epochs", type=int, default=100)
+    ap.add_argument("--glm-epochs", type=int, default=50)
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args()
+    result = run(args)
+    line = " | ".join(f"{k} {v['seconds']:.1f}s" for k, v in result["stages"].items())
+    print(
+        f"{result.get('n_users', 0):,} users, {result.get('n_reviews', 0):,} reviews: {line} | peak RSS "
+        f"{max(v['peak_rss_mb'] for v in result['stages'].values()):.0f} MB"
+    )
+    if "profiles" in result:
+        p = result["profiles"]
+        print(
+            f"profiles: {p['client_tokens_per_s']} tok/s through the client vs {p['raw_server_tokens_per_s']} tok/s raw "
+            f"server (ratio {p['ratio']}), {p['seconds_per_profile']} s per profile over {p['prompts']} prompts"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
