@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_mokg
+
 from mokg.config import Settings
 from mokg.graph import Graph, cypher
 from mokg.graph.schema import apply_schema
@@ -99,3 +100,18 @@ def test_password_file_is_private(graph_server: Settings) -> None:
     pid = our_pid(arcadedb_service(graph_server))
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
     assert graph_server.password() not in cmdline
+
+
+def test_external_components_are_checked_not_started(graph_server: Settings, tmp_path: Path) -> None:
+    """Production: MOKG_GRAPH_URI / MOKG_LLM_BASE_URL point elsewhere; the stack owns nothing and checks health."""
+    external = graph_server.with_(
+        home=tmp_path / "prod",
+        graph_uri=graph_server.bolt_uri,
+        graph_password=graph_server.password(),
+        llm_base_url="http://127.0.0.1:9/v1",
+        broker_url="redis://127.0.0.1:9/0",
+    )
+    assert up(external) == []  # nothing embedded to start
+    lines = {s.name: s for s in stack_status(external)}
+    assert lines["graph"].healthy and lines["graph"].external == graph_server.bolt_uri
+    assert not lines["llm"].healthy and not lines["broker"].healthy

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from mokg.config import Settings
 from mokg.stack.process import Service, ServiceStatus, StackError, start, status, stop
@@ -44,4 +45,39 @@ def down(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[str]:
 
 
 def stack_status(settings: Settings) -> list[ServiceStatus]:
-    return [status(s) for s in services(settings)]
+    """The embedded servers' state, and a health check of each component pointed at an external server."""
+    statuses = [status(s) for s in services(settings)]
+    if not settings.embedded_graph:
+        statuses.append(_external("graph", settings.bolt_uri, lambda: _graph_ok(settings)))
+    if settings.broker_url:
+        statuses.append(_external("broker", settings.broker_url.split("@")[-1], lambda: _broker_ok(settings)))
+    if settings.llm_base_url:
+        statuses.append(_external("llm", settings.llm_url, lambda: _llm_ok(settings)))
+    return statuses
+
+
+def _external(name: str, where: str, check: Callable[[], bool]) -> ServiceStatus:
+    try:
+        healthy = check()
+    except Exception:
+        healthy = False
+    return ServiceStatus(name, None, healthy, healthy, (), Path("-"), external=where)
+
+
+def _graph_ok(settings: Settings) -> bool:
+    from mokg.graph import Graph
+
+    with Graph(settings, max_retry_s=2) as g:
+        return g.ping()
+
+
+def _broker_ok(settings: Settings) -> bool:
+    import redis
+
+    return bool(redis.Redis.from_url(settings.broker(), socket_timeout=2).ping())
+
+
+def _llm_ok(settings: Settings) -> bool:
+    import requests
+
+    return requests.get(f"{settings.llm_url}/models", timeout=5).status_code == 200

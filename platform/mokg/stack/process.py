@@ -54,8 +54,11 @@ class ServiceStatus:
     healthy: bool
     ports: Sequence[int]
     log_file: Path
+    external: str | None = None  # the address of a server this configuration does not own
 
     def line(self) -> str:
+        if self.external is not None:
+            return f"{self.name:9} {'healthy' if self.healthy else 'unreachable':22} external {self.external}"
         state = "healthy" if self.healthy else ("running, not healthy" if self.running else "stopped")
         where = ",".join(str(p) for p in self.ports)
         pid = f"pid {self.pid}" if self.running else "-"
