@@ -57,7 +57,9 @@ def run(reviews: Path, repeat: int, batch_size: int, tmp: Path) -> dict[str, obj
         try:
             apply_schema(g)
             t0 = time.perf_counter()
-            report = ingest(g, reviews=reviews, rejects_path=tmp / f"rejects_{i}.jsonl", batch_size=batch_size)
+            report = ingest(
+                g, reviews=reviews, rejects_path=tmp / f"rejects_{i}.jsonl", batch_size=batch_size
+            )
             ingest_rates.append(report.read / (time.perf_counter() - t0))
         finally:
             _drop(g)
@@ -68,8 +70,10 @@ def run(reviews: Path, repeat: int, batch_size: int, tmp: Path) -> dict[str, obj
             floor_rates.append(len(rows) / (time.perf_counter() - t0))
         finally:
             _drop(g)
-        print(f"  repeat {i + 1}: ingest {ingest_rates[-1]:,.0f} reviews/s, floor {floor_rates[-1]:,.0f} rows/s",
-              file=sys.stderr)
+        print(
+            f"  repeat {i + 1}: ingest {ingest_rates[-1]:,.0f} reviews/s, floor {floor_rates[-1]:,.0f} rows/s",
+            file=sys.stderr,
+        )
     ing, flo = statistics.median(ingest_rates), statistics.median(floor_rates)
     return {
         "file": str(reviews),
@@ -79,6 +83,11 @@ def run(reviews: Path, repeat: int, batch_size: int, tmp: Path) -> dict[str, obj
         "ingest_reviews_per_s_median": round(ing, 1),
         "floor_rows_per_s_median": round(flo, 1),
         "ratio": round(ing / flo, 3),
+        # each repeat pairs an ingest run with a floor run taken right after it: the paired ratio is the
+        # figure least moved by other load on a shared machine
+        "paired_ratio_median": round(
+            statistics.median(i / f for i, f in zip(ingest_rates, floor_rates, strict=True)), 3
+        ),
     }
 
 
@@ -95,6 +104,7 @@ def main() -> None:
     print(
         f"ingest {result['ingest_reviews_per_s_median']:,} reviews/s | floor (raw UNWIND CREATE) "
         f"{result['floor_rows_per_s_median']:,} rows/s | ratio {result['ratio']} "
+        f"(median of paired ratios {result['paired_ratio_median']}) "
         f"({result['reviews']:,} reviews, median of {result['repeat']})"
     )
     if args.json:

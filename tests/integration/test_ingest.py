@@ -16,6 +16,7 @@ from conftest import (
     counts,
     run_mokg,
 )
+
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
