@@ -398,6 +398,9 @@ class TransEBaseline(EmbeddingBaseline):
                 optimizer="Adam",
                 optimizer_kwargs={"lr": self.lr},
                 training_kwargs={"num_epochs": self.epochs, "batch_size": self.batch_size},
+                # the pipeline insists on evaluating its one dummy test triple; a fixed batch size stops
+                # it probing for one, which it warns about on CPUs
+                evaluation_kwargs={"batch_size": 32},
                 random_seed=self.seed,
                 device="cpu",
                 use_tqdm=False,
