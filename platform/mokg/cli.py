@@ -806,6 +806,9 @@ def _mining_options(fn: click.decorators.FC) -> click.decorators.FC:
             "--threshold", type=click.FloatRange(0, 1), help="Aggregation threshold (default 0.55)."
         ),
         click.option("--no-scorer", is_flag=True, help="Aggregate without the plausibility scorer."),
+        click.option(
+            "--relation", "relations", multiple=True, help="Restrict R_s to these relation ids (repeatable)."
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -827,6 +830,8 @@ def _mining_changes(options: dict[str, object]) -> dict[str, object]:
     changes = {_MINING_OPTIONS[k]: v for k, v in options.items() if k in _MINING_OPTIONS and v is not None}
     if options.get("no_scorer"):
         changes["use_scorer"] = False
+    if options.get("relations"):
+        changes["relations"] = tuple(options["relations"])  # type: ignore[arg-type]
     return changes
 
 

@@ -266,7 +266,9 @@ def user_prompts(graph: Graph, settings: Settings) -> list[Any]:
     ]
 
 
-def run_profiles(graph: Graph, settings: Settings, progress: ProgressFactory = no_progress) -> tuple[int, int]:
+def run_profiles(
+    graph: Graph, settings: Settings, progress: ProgressFactory = no_progress
+) -> tuple[int, int]:
     """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing."""
     from mokg.glom.profiles import generate_profiles
     from mokg.llm import LLMClient

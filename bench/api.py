@@ -1,0 +1,249 @@
+"""Lookalike API load: `POST /v1/lookalike` through gunicorn against the driver-level floor, in the same run.
+
+For each concurrency (default 1, 8, 32) it sends a bounded number of lookalike requests (k = 100, 50 random
+seed users each, method centroid, the default path) to `mokg serve` (gunicorn, threaded workers) on
+127.0.0.1, and the same number of floor requests: the very vector query a lookalike request runs
+(cypher/lookalike/vector_neighbours.cypher, one centroid, the same fetch size) sent straight through the
+driver from as many threads (with the same row reader the API uses). Prints p50/p99 latency, requests/s and errors for both and the ratios
+API/floor; --json writes every figure.
+
+Needs a running graph (`mokg stack up --only graph`) whose users carry embeddings and the vector index
+(`mokg train`). --fake-embeddings writes placeholder vectors (the sum of a fixed random vector per reviewed
+item) for a serving-cost measurement before any training: they cost the server the same, but say nothing
+about audience quality. Traffic goes to loopback only, and every loop is bounded in count and time.
+
+    python bench/api.py --requests 300
+    python bench/api.py --database synth100k --fake-embeddings --requests 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+from mokg.apikeys import create_key, revoke_key
+from mokg.config import Settings, get_settings
+from mokg.graph import Graph
+from mokg.lookalike.audience import EMBEDDING_PROPERTY, first_fetch
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Figures:
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    rps: float
+
+
+def _measure(call: Callable[[int], None], n: int, concurrency: int, max_seconds: float) -> Figures:
+    """Run ``call(i)`` for i < n from ``concurrency`` threads (stopping after ``max_seconds``)."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + max_seconds
+
+    def one(i: int) -> float | None:
+        if time.perf_counter() > deadline:
+            return math.nan
+        t0 = time.perf_counter()
+        try:
+            call(i)
+        except Exception:
+            return None
+        return time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for lat in pool.map(one, range(n)):
+            if lat is None:
+                errors += 1
+            elif not math.isnan(lat):
+                latencies.append(lat)
+    seconds = time.perf_counter() - t0
+    done = len(latencies)
+    qs = np.quantile(latencies, [0.5, 0.99]) * 1000 if latencies else [math.nan, math.nan]
+    return Figures(
+        done + errors, errors, round(seconds, 2), round(qs[0], 2), round(qs[1], 2), round(done / seconds, 1)
+    )
+
+
+def _fake_embeddings(graph: Graph, dim: int, seed: int) -> int:
+    rows = graph.run_text(
+        "MATCH (u:User)-[:REVIEWED]->(i:Item) RETURN u.user_id AS u, collect(i.asin) AS items",
+        {},
+        read_only=True,
+    )
+    asins = sorted({a for r in rows for a in r["items"]})
+    basis = dict(zip(asins, np.random.default_rng(seed).standard_normal((len(asins), dim)), strict=True))
+    graph.dialect.create_vector_index("User", EMBEDDING_PROPERTY, dim)
+
+    def props() -> Iterator[dict[str, Any]]:
+        for r in rows:
+            v = np.sum([basis[a] for a in r["items"]], axis=0)
+            yield {
+                "key": r["u"],
+                "props": {"embedding": (v / np.linalg.norm(v)).tolist(), "embedding_version": "bench-fake"},
+            }
+
+    graph.write_batches("glom/set_user_properties", props())
+    return len(rows)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(settings: Settings, port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
+    cmd = [sys.executable, "-m", "mokg.cli", "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(workers), "--threads", str(threads)]
+    log = (settings.home / "logs" / "bench_api_gunicorn.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://{HOST}:{port}/healthz", timeout=10).status_code in (200, 503):
+                return proc
+        except requests.RequestException:
+            time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise RuntimeError(f"gunicorn did not answer on {HOST}:{port} within 60 s (see {log.name})")
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    settings = get_settings()
+    if args.database:
+        settings = settings.with_(graph_database=args.database)
+    graph = Graph(settings)
+    if args.fake_embeddings:
+        n = _fake_embeddings(graph, args.dim, settings.seed)
+        print(f"wrote placeholder embeddings (dim {args.dim}) for {n:,} users", file=sys.stderr)
+    users = graph.run_text(
+        "MATCH (u:User) WHERE u.embedding IS NOT NULL RETURN u.user_id AS u, u.embedding AS e",
+        {},
+        read_only=True,
+    )
+    if len(users) < args.seeds * 2:
+        raise SystemExit(f"only {len(users)} users carry embeddings: run `mokg train` (or --fake-embeddings)")
+    rng = np.random.default_rng(settings.seed)
+    ids = [r["u"] for r in users]
+    vecs = np.array([r["e"] for r in users], dtype=np.float64)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    n_sets = 64
+    picks = [rng.choice(len(ids), args.seeds, replace=False) for _ in range(n_sets)]
+    seed_sets = [[ids[j] for j in p] for p in picks]
+    centres = [vecs[p].mean(axis=0) for p in picks]
+    centres = [c / np.linalg.norm(c) for c in centres]
+    # the fetch size the API's centroid search asks for (k and the seeds to skip)
+    fetch = first_fetch(args.k, args.seeds, filtered=False)
+    index = graph.dialect.vector_index_name("User", EMBEDDING_PROPERTY)
+
+    def floor_call(i: int) -> None:
+        rows = graph.query(
+            "lookalike/vector_neighbours",
+            rows=[{"i": 0, "k": fetch, "vec": centres[i % n_sets].tolist()}],
+            index=index,
+            category=None,
+            min_reviews=None,
+        )
+        if len(rows) < args.k:
+            raise RuntimeError("short answer")
+
+    key = create_key(graph, ["lookup"], name="bench-api")
+    port = _free_port()
+    server = _serve(settings, port, args.workers, args.threads)
+    sessions: dict[int, requests.Session] = {}
+
+    def api_call(i: int) -> None:
+        s = sessions.setdefault(threading.get_ident(), requests.Session())
+        r = s.post(
+            f"http://{HOST}:{port}/v1/lookalike",
+            json={"seed_user_ids": seed_sets[i % n_sets], "k": args.k},
+            headers={"Authorization": f"Bearer {key.token}"},
+            timeout=30,
+        )
+        if r.status_code != 200 or len(r.json()["users"]) != args.k:
+            raise RuntimeError(f"HTTP {r.status_code}")
+
+    levels = []
+    try:
+        _measure(api_call, 20, 2, 60)  # warm-up: connections, caches, the index
+        _measure(floor_call, 20, 2, 60)
+        for c in args.concurrency:
+            floor = _measure(floor_call, args.requests, c, args.max_seconds)
+            api = _measure(api_call, args.requests, c, args.max_seconds)
+            level = {
+                "concurrency": c,
+                "api": asdict(api),
+                "floor": asdict(floor),
+                "p99_ratio": round(api.p99_ms / floor.p99_ms, 2),
+                "rps_ratio": round(api.rps / floor.rps, 2),
+            }
+            levels.append(level)
+            print(
+                f"c={c:>2}  API p50 {api.p50_ms:7.1f} ms  p99 {api.p99_ms:7.1f} ms  {api.rps:6.1f} req/s  "
+                f"errors {api.errors} | floor p50 {floor.p50_ms:7.1f} ms  p99 {floor.p99_ms:7.1f} ms  "
+                f"{floor.rps:6.1f} q/s  errors {floor.errors} | p99 ×{level['p99_ratio']}  "
+                f"throughput ×{level['rps_ratio']}"
+            )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        revoke_key(graph, key.key.id)
+        graph.close()
+    return {
+        "database": settings.graph_database,
+        "users_with_embeddings": len(users),
+        "dim": int(vecs.shape[1]),
+        "k": args.k,
+        "seeds": args.seeds,
+        "fetch": fetch,
+        "workers": args.workers,
+        "threads": args.threads,
+        "cores": os.cpu_count(),
+        "levels": levels,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--database", help="graph database (default: MOKG_GRAPH_DATABASE)")
+    ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
+    ap.add_argument("--requests", type=int, default=300, help="requests per side and concurrency")
+    ap.add_argument("--max-seconds", type=float, default=120, help="time cap per side and concurrency")
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    ap.add_argument("--fake-embeddings", action="store_true", help="write placeholder embeddings first")
+    ap.add_argument("--dim", type=int, default=64, help="dimension of --fake-embeddings")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args()
+    result = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+// PAIR: what the Item sources of one run cost and produced (benchmark, tests): LLM calls and tokens,
+// seconds spent mining, triples written.
+MATCH (s:Item)
+WHERE s.pair_run = $run_id AND s.pair_status = 'done'
+RETURN count(s) AS sources, sum(s.pair_llm_calls) AS calls, sum(s.pair_llm_cached) AS cached,
+       sum(s.pair_prompt_tokens) AS prompt_tokens, sum(s.pair_completion_tokens) AS completion_tokens,
+       sum(s.pair_seconds) AS seconds, sum(s.pair_triples) AS triples

@@ -1,0 +1,419 @@
+"""Lookalike audience expansion on the graph (GLoM §3.7, served): seeds in, the most similar users out.
+
+Seeds are user ids, the buyers of a campaign item, or the rows of a named seed query
+(``cypher/lookalike/seeds_<name>.cypher``, returning ``user_id``). The search runs in the graph's vector
+index over ``User.embedding`` through ``cypher/lookalike/vector_neighbours.cypher``:
+
+- ``centroid`` (the default): one index query with the normalised mean of the unit seed embeddings.
+- ``knn_vote``: every seed picks its nearest users; a candidate scores the sum of the similarities of the seeds
+  that picked it divided by the number of seeds (the ranking of :func:`mokg.lookalike.scoring.score_knn_vote`
+  with ``vote="sum"``, scaled into [-1, 1] so a threshold means the same for any seed count).
+- ``max_seed`` (the paper's rule): a candidate's score is its highest similarity to any seed, so a threshold T
+  returns the union of the seeds' T-neighbourhoods.
+
+Per-seed searches send a batch of seed vectors per round trip (``UNWIND $rows … CALL db.index.vector…``).
+Filters (category interest, minimum reviews) are evaluated after the index search, so every search
+over-fetches and fetches again, doubled, only for the vectors whose hits did not yet suffice. Scores are
+cosine similarities (the index reports (1 + cos) / 2). Seeds and excluded users are never returned; unknown
+seed ids and seeds without an embedding are reported, not dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+import numpy as np
+from neo4j.exceptions import ClientError
+
+from mokg.graph import Graph, cypher
+from mokg.lookalike.explain import Explanation, explain
+from mokg.lookalike.scoring import Method, unit_rows
+
+METHODS: tuple[str, ...] = get_args(Method)
+EMBEDDING_PROPERTY = "embedding"
+# Bounds shared by the library, the CLI and the API (the API's OpenAPI document states the same numbers).
+MAX_K = 10_000
+MAX_SEEDS = 2_000
+MAX_EXCLUDE = 10_000
+# the most hits one index query may ask for; a threshold search that reaches it stops there (stats.complete)
+MAX_FETCH = 50_000
+SEED_QUERY_PREFIX = "lookalike/seeds_"
+_SEED_QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# vectors per round trip of a per-seed search
+_VECTORS_PER_CALL = 64
+# first fetch = need × over-fetch + margin (+ room for banned users); filters make kept hits scarcer
+_OVERFETCH_FILTERED = 3.0
+_MARGIN = 8
+
+
+class AudienceError(ValueError):
+    """A request the graph cannot answer as asked; ``field`` names the request field at fault."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+class UnknownItem(AudienceError):
+    """The campaign item named as the seed is not in the graph."""
+
+
+class EmbeddingsUnavailable(RuntimeError):
+    """The vector index over user embeddings is missing (no model has been trained and written yet)."""
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Exactly one of: user ids, a campaign item (its buyers), a named seed query with parameters."""
+
+    user_ids: tuple[str, ...] = ()
+    item: str | None = None
+    query: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        given = [bool(self.user_ids), self.item is not None, self.query is not None]
+        if sum(given) != 1:
+            raise AudienceError("seeds", "give exactly one of seed user ids, a seed item or a seed query")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Candidate filters applied after the index search; ``None`` disables one."""
+
+    category: str | None = None
+    min_reviews: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.category is not None or self.min_reviews is not None
+
+
+@dataclass(frozen=True)
+class AudienceRequest:
+    seeds: Seeds
+    k: int | None = 100
+    threshold: float | None = None
+    method: Method = "centroid"
+    exclude: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    explain: bool = False
+    # knn_vote: each seed votes for at least this many neighbours (and at least k when k is given)
+    m: int = 10
+    # explanations for the first this many users (each costs graph traversals)
+    explain_top: int = 50
+
+    def __post_init__(self) -> None:
+        if self.k is None and self.threshold is None:
+            raise AudienceError("k", "give k, threshold or both")
+        if self.k is not None and not 1 <= self.k <= MAX_K:
+            raise AudienceError("k", f"k must lie in [1, {MAX_K}]")
+        if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
+            raise AudienceError("threshold", "threshold is a cosine similarity in [-1, 1]")
+        if self.method not in METHODS:
+            raise AudienceError("method", f"method must be one of {', '.join(METHODS)}")
+        if len(self.seeds.user_ids) > MAX_SEEDS:
+            raise AudienceError("seed_user_ids", f"at most {MAX_SEEDS} seed user ids")
+        if len(self.exclude) > MAX_EXCLUDE:
+            raise AudienceError("exclude_user_ids", f"at most {MAX_EXCLUDE} excluded user ids")
+        if self.m < 1:
+            raise AudienceError("m", "m must be at least 1")
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    score: float
+    rank: int
+    explanation: Explanation | None = None
+
+
+@dataclass(frozen=True)
+class AudienceStats:
+    n_seeds: int
+    n_seeds_found: int
+    n_returned: int
+    threshold: float | None
+    method: str
+    k: int | None
+    unknown_seed_ids: tuple[str, ...]
+    seeds_without_embedding: tuple[str, ...]
+    # index queries sent and the round trips that carried them
+    index_queries: int
+    round_trips: int
+    # False when a threshold search stopped at MAX_FETCH hits for some query vector
+    complete: bool
+
+
+@dataclass(frozen=True)
+class Audience:
+    users: tuple[Member, ...]
+    stats: AudienceStats
+    model_version: str | None
+    seed_ids: tuple[str, ...]
+
+
+@dataclass
+class _Hits:
+    """The index hits of one query vector, best first, and whether more could be fetched."""
+
+    user_ids: list[str] = field(default_factory=list)
+    cos: list[float] = field(default_factory=list)
+    keep: list[bool] = field(default_factory=list)
+    fetched: int = 0
+    exhausted: bool = False
+
+
+# -- seeds -----------------------------------------------------------------------------------------------
+
+
+def seed_query_names() -> list[str]:
+    """The named seed queries (``cypher/lookalike/seeds_*.cypher``), without the folder and prefix."""
+    return [
+        n.removeprefix(SEED_QUERY_PREFIX)
+        for n in cypher.names("lookalike")
+        if n.startswith(SEED_QUERY_PREFIX)
+    ]
+
+
+def seed_query_parameters(name: str) -> list[str]:
+    """The parameters a named seed query needs from the caller (``$limit`` is supplied here)."""
+    text = cypher.load(SEED_QUERY_PREFIX + name)
+    return sorted(set(_PARAM.findall(text)) - {"limit"})
+
+
+def _check_seed_query(seeds: Seeds) -> str:
+    name = seeds.query or ""
+    if not _SEED_QUERY_NAME.match(name) or name not in seed_query_names():
+        raise AudienceError(
+            "seed_query", f"unknown seed query {name!r}; known: {', '.join(seed_query_names())}"
+        )
+    missing = [p for p in seed_query_parameters(name) if p not in seeds.params]
+    if missing:
+        raise AudienceError(f"params.{missing[0]}", f"seed query {name!r} needs parameter {missing[0]!r}")
+    if "limit" in seeds.params:
+        raise AudienceError("params.limit", "the seed limit is set by the server")
+    return SEED_QUERY_PREFIX + name
+
+
+def resolve_seed_ids(graph: Graph, seeds: Seeds, *, limit: int = MAX_SEEDS) -> list[str]:
+    """The seed user ids a request names: as given, the item's buyers, or the seed query's rows."""
+    if seeds.user_ids:
+        return list(dict.fromkeys(seeds.user_ids))
+    if seeds.item is not None:
+        rows = graph.query("lookalike/item_buyers", asin=seeds.item, limit=limit)
+        if not rows:
+            raise UnknownItem("seed_item", f"no item {seeds.item!r} in the graph")
+        return [str(u) for u in rows[0]["user_ids"]]
+    name = _check_seed_query(seeds)
+    rows = graph.query(name, **dict(seeds.params), limit=limit)
+    return list(dict.fromkeys(str(r["user_id"]) for r in rows if r.get("user_id") is not None))[:limit]
+
+
+@dataclass(frozen=True)
+class _SeedVectors:
+    ids: tuple[str, ...]
+    vectors: np.ndarray
+    unknown: tuple[str, ...]
+    without_embedding: tuple[str, ...]
+    model_version: str | None
+
+
+def _seed_vectors(graph: Graph, ids: Sequence[str]) -> _SeedVectors:
+    rows = graph.query("lookalike/seed_users", ids=list(ids)) if ids else []
+    unknown = tuple(str(r["user_id"]) for r in rows if not r["found"])
+    with_vec = [r for r in rows if r["found"] and r["embedding"]]
+    without = tuple(str(r["user_id"]) for r in rows if r["found"] and not r["embedding"])
+    versions = Counter(str(r["version"]) for r in with_vec if r.get("version"))
+    dims = {len(r["embedding"]) for r in with_vec}
+    if len(dims) > 1:
+        raise EmbeddingsUnavailable(f"seed embeddings have different dimensions {sorted(dims)}: retrain")
+    dim = dims.pop() if dims else 0
+    vectors = unit_rows(
+        np.array([r["embedding"] for r in with_vec], dtype=np.float64).reshape(len(with_vec), dim)
+    )
+    return _SeedVectors(
+        ids=tuple(str(r["user_id"]) for r in with_vec),
+        vectors=vectors,
+        unknown=unknown,
+        without_embedding=without,
+        # one version is the norm; a mix (a write-back in progress) is reported as such, most common first
+        model_version=",".join(v for v, _ in versions.most_common()) or None,
+    )
+
+
+# -- the index search ------------------------------------------------------------------------------------
+
+
+def first_fetch(need: int | None, n_banned: int, *, filtered: bool) -> int:
+    """How many hits the first index query of a search asks for (later ones double it as needed)."""
+    base = need or 64
+    over = _OVERFETCH_FILTERED if filtered else 1.0
+    # seeds crowd their own neighbourhoods, so room is made for the banned users, within reason
+    return min(math.ceil(base * over) + _MARGIN + min(n_banned, max(4 * base, 256)), MAX_FETCH)
+
+
+class _Search:
+    """Batched, over-fetching nearest-user searches for a set of query vectors."""
+
+    def __init__(self, graph: Graph, filters: Filters, banned: set[str]) -> None:
+        self.graph = graph
+        self.filters = filters
+        self.banned = banned
+        self.index = graph.dialect.vector_index_name("User", EMBEDDING_PROPERTY)
+        self.index_queries = 0
+        self.round_trips = 0
+        self.complete = True
+
+    def _fetch(self, vectors: np.ndarray, sizes: dict[int, int], hits: list[_Hits]) -> None:
+        todo = sorted(sizes)
+        for start in range(0, len(todo), _VECTORS_PER_CALL):
+            chunk = todo[start : start + _VECTORS_PER_CALL]
+            rows = [{"i": i, "k": sizes[i], "vec": vectors[i].tolist()} for i in chunk]
+            try:
+                result = self.graph.query(
+                    "lookalike/vector_neighbours",
+                    rows=rows,
+                    index=self.index,
+                    category=self.filters.category,
+                    min_reviews=self.filters.min_reviews,
+                )
+            except ClientError as e:
+                raise EmbeddingsUnavailable(
+                    f"the vector search over {self.index} failed ({e.code}): are user embeddings and their "
+                    "index written (run the training pipeline)?"
+                ) from e
+            self.round_trips += 1
+            self.index_queries += len(chunk)
+            fresh = {i: _Hits(fetched=sizes[i]) for i in chunk}
+            for r in result:
+                h = fresh[int(r["i"])]
+                h.user_ids.append(str(r["user_id"]))
+                h.cos.append(2.0 * float(r["score"]) - 1.0)
+                h.keep.append(bool(r["keep"]) and str(r["user_id"]) not in self.banned)
+            for i, h in fresh.items():
+                order = np.argsort(-np.asarray(h.cos), kind="stable")
+                h.user_ids = [h.user_ids[j] for j in order]
+                h.cos = [h.cos[j] for j in order]
+                h.keep = [h.keep[j] for j in order]
+                h.exhausted = len(h.user_ids) < h.fetched
+                hits[i] = h
+
+    def run(self, vectors: np.ndarray, need: int | None, threshold: float | None) -> list[_Hits]:
+        """Hits per vector until each has ``need`` kept hits, or its hits fall below ``threshold``, or the
+        index has no more. Re-fetches (doubling) only the vectors not yet satisfied."""
+        first = first_fetch(need, len(self.banned), filtered=self.filters.active)
+        sizes = dict.fromkeys(range(len(vectors)), first)
+        hits = [_Hits() for _ in range(len(vectors))]
+        while sizes:
+            self._fetch(vectors, sizes, hits)
+            again = {}
+            for i in sizes:
+                h = hits[i]
+                enough = need is not None and sum(h.keep) >= need
+                below = threshold is not None and bool(h.cos) and h.cos[-1] < threshold
+                if h.exhausted or enough or below:
+                    continue
+                if h.fetched >= MAX_FETCH:
+                    self.complete = False
+                    continue
+                again[i] = min(2 * h.fetched, MAX_FETCH)
+            sizes = again
+        return hits
+
+
+# -- scoring of the hits ---------------------------------------------------------------------------------
+
+
+def _kept(h: _Hits) -> tuple[list[str], np.ndarray]:
+    ids = [u for u, k in zip(h.user_ids, h.keep, strict=True) if k]
+    cos = np.array([c for c, k in zip(h.cos, h.keep, strict=True) if k], dtype=np.float64)
+    return ids, cos
+
+
+def _aggregate(hits: Sequence[_Hits], per_seed: int | None, how: str) -> dict[str, float]:
+    """Per-seed hits to one score per user: the max (max_seed) or the summed votes over seeds (knn_vote)."""
+    scores: dict[str, float] = {}
+    for h in hits:
+        ids, cos = _kept(h)
+        if per_seed is not None:
+            ids, cos = ids[:per_seed], cos[:per_seed]
+        for u, c in zip(ids, cos.tolist(), strict=True):
+            if how == "max":
+                scores[u] = max(scores.get(u, -math.inf), c)
+            else:
+                scores[u] = scores.get(u, 0.0) + c
+    if how == "vote":
+        n = max(len(hits), 1)
+        scores = {u: s / n for u, s in scores.items()}
+    return scores
+
+
+def _rank(scores: Mapping[str, float], k: int | None, threshold: float | None) -> list[tuple[str, float]]:
+    ranked = sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+    if threshold is not None:
+        ranked = [x for x in ranked if x[1] >= threshold]
+    return ranked[:k] if k is not None else ranked
+
+
+def _score(search: _Search, sv: _SeedVectors, req: AudienceRequest) -> list[tuple[str, float]]:
+    if req.method == "centroid":
+        centre = sv.vectors.mean(axis=0)
+        norm = float(np.linalg.norm(centre))
+        if norm == 0.0:
+            return []
+        (h,) = search.run((centre / norm)[None, :], req.k, req.threshold)
+        ids, cos = _kept(h)
+        return _rank(dict(zip(ids, cos.tolist(), strict=True)), req.k, req.threshold)
+    if req.method == "max_seed":
+        # exact up to the index's approximation: a user in the top k by max similarity is among the k best
+        # kept hits of the seed it is most similar to, and every user >= T lies in some seed's T-ball
+        hits = search.run(sv.vectors, req.k, req.threshold)
+        return _rank(_aggregate(hits, None, "max"), req.k, req.threshold)
+    # knn_vote: each seed votes for its m nearest kept users (at least k, so k users can be reached)
+    per_seed = max(req.m, req.k or 0)
+    hits = search.run(sv.vectors, per_seed, None)
+    return _rank(_aggregate(hits, per_seed, "vote"), req.k, req.threshold)
+
+
+def expand_audience(graph: Graph, req: AudienceRequest) -> Audience:
+    """Resolve the seeds, search the vector index, rank, and (if asked) explain the top users."""
+    seed_ids = resolve_seed_ids(graph, req.seeds)
+    sv = _seed_vectors(graph, seed_ids)
+    banned = set(seed_ids) | set(req.exclude)
+    search = _Search(graph, req.filters, banned)
+    ranked = _score(search, sv, req) if len(sv.ids) else []
+    explanations: dict[str, Explanation] = {}
+    if req.explain and ranked:
+        explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
+    users = tuple(
+        Member(user_id=u, score=round(s, 6), rank=r, explanation=explanations.get(u) if req.explain else None)
+        for r, (u, s) in enumerate(ranked, start=1)
+    )
+    stats = AudienceStats(
+        n_seeds=len(seed_ids),
+        n_seeds_found=len(seed_ids) - len(sv.unknown),
+        n_returned=len(users),
+        threshold=req.threshold,
+        method=req.method,
+        k=req.k,
+        unknown_seed_ids=sv.unknown,
+        seeds_without_embedding=sv.without_embedding,
+        index_queries=search.index_queries,
+        round_trips=search.round_trips,
+        complete=search.complete,
+    )
+    return Audience(users=users, stats=stats, model_version=sv.model_version, seed_ids=sv.ids)
+
+
+def top_categories(graph: Graph, user_ids: Sequence[str], *, limit: int = 10) -> list[dict[str, Any]]:
+    """The categories most of these users reviewed items in: ``{category, name, users}``, most first."""
+    if not user_ids:
+        return []
+    return graph.query("lookalike/top_categories", user_ids=list(user_ids), limit=limit)

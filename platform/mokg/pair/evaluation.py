@@ -1,0 +1,404 @@
+"""`mokg pair eval`: the paper's mining metrics on our data, an accuracy proxy, ablations and a downstream check.
+
+**Seeds** (campaign items): items with a title, at least one ALSO_BOUGHT link and at least ``min_reviews``
+reviewers, in a fixed hash order of their ASINs (stable across runs, not biased to low ASINs).
+
+**Variants** (Table I rows): ``full`` PAIR, and one switch off each: ``no_aggregation`` (union of the first
+sample of every step, no votes, no plausibility), ``no_progressive`` (one κ_D+κ_S step), ``no_relation_filter``
+(every relation of R_s, no selection prompt). Every variant mines every seed *dry* — :class:`Miner` runs,
+nothing is written — with ``holdout_share`` of the item-item pairs hidden from κ_S. Shared prompts hit the
+LLM cache, so a variant only pays for the prompts it changes.
+
+**Metrics per variant**
+
+* AEE — new entities per seed: distinct targets that resolution did not link to an existing node.
+* Novelty — share of distinct mined triples whose two ends are not linked in the SupKG (any relation, either
+  direction; :func:`mokg.pair.metrics.novelty`). A triple to a new entity is always novel.
+* ILAD — mean pairwise Euclidean distance between the embeddings (all-MiniLM-L6-v2, unit vectors, so in
+  [0, 2]) of the targets of each (seed, relation) list, averaged over lists with two or more targets.
+* ALSO_BOUGHT recovery (accuracy proxy; the paper's accuracy is a human judgement) — the share of the seeds'
+  held-out ALSO_BOUGHT pairs that a mined COMPLEMENTARY/SIMILAR_PRODUCT triple recovers, i.e. whose target
+  resolved to the other item. The hold-out is symmetric and also hides the pair's ALSO_VIEWED facts.
+* Filtering — distinct candidates, kept, malformed strings, removed by votes, removed by plausibility (scorer ×
+  type fit) although the votes alone would have passed, and rescued by plausibility.
+
+**Downstream value** (Table IV analog, full variant). For each campaign item the *buyers* are its reviewers,
+whose REVIEWED edges to it are never used. The SupKG audience is the reviewers of the items directly linked to
+it in the SupKG (visible ALSO_BOUGHT / ALSO_VIEWED / BOUGHT_TOGETHER neighbours and items of the same store);
+the MoKG audience adds the reviewers of the items the MoKG links it to: items its mined triples resolved to,
+and items sharing a mined target with it (from the mined triples in the graph plus this evaluation's). TAC =
+buyers covered by the audience; audience sizes are reported too, since a larger audience covers more by
+size alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mokg.graph import Graph
+from mokg.pair.metrics import PRODUCT_RELATIONS, MinedTriple, aee, also_bought_recall, ilad, novelty
+from mokg.pair.mining import FilterCounts, MiningConfig, MiningResult, Runtime
+from mokg.pair.resolution import MatchKind
+from mokg.pair.store import SourceRef, fetch_source, is_held_out
+
+VARIANTS: dict[str, dict[str, bool]] = {
+    "full": {},
+    "no_aggregation": {"aggregation": False},
+    "no_progressive": {"progressive": False},
+    "no_relation_filter": {"relation_filter": False},
+}
+_ITEM_LINKS = ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    seeds: int = 10
+    holdout_share: float = 0.3
+    min_reviews: int = 2
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    max_examples: int = 40
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.variants) - set(VARIANTS))
+        if unknown:
+            raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    variant: str
+    seeds: int
+    triples: int
+    relations_per_seed: float
+    aee: float
+    novelty: float
+    ilad: float
+    ab_recovered: int
+    ab_held_out: int
+    counts: FilterCounts
+    llm_calls: int
+    llm_cached: int
+    completion_tokens: int
+    seconds: float
+
+    @property
+    def ab_recall(self) -> float:
+        return self.ab_recovered / self.ab_held_out if self.ab_held_out else 0.0
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    asin: str
+    title: str
+    buyers: int
+    supkg_audience: int
+    supkg_covered: int
+    mokg_audience: int
+    mokg_covered: int
+
+    @property
+    def relative_improvement(self) -> float | None:
+        if not self.supkg_covered:
+            return None
+        return (self.mokg_covered - self.supkg_covered) / self.supkg_covered
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    created: str
+    config: dict[str, Any]
+    model: str
+    scorer: str | None
+    seeds: tuple[str, ...]
+    rows: tuple[VariantRow, ...]
+    campaigns: tuple[CampaignRow, ...]
+    examples: tuple[dict[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        rows = [{**asdict(r), "ab_recall": r.ab_recall} for r in self.rows]
+        campaigns = [{**asdict(c), "relative_improvement": c.relative_improvement} for c in self.campaigns]
+        return {**asdict(self), "rows": rows, "campaigns": campaigns}
+
+    def markdown(self) -> str:
+        lines = [
+            f"# PAIR evaluation ({self.created})",
+            "",
+            f"Model `{self.model}`, scorer `{self.scorer or 'none'}`, {len(self.seeds)} seed items, "
+            f"{self.config['holdout_share']:.0%} of item-item pairs held out from κ_S.",
+            "",
+            "## Mining quality and ablations (Table I analog)",
+            "",
+            "| variant | triples | rel./seed | AEE | Novelty | ILAD | ALSO_BOUGHT recovered | LLM calls (cached) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.rows:
+            lines.append(
+                f"| {r.variant} | {r.triples} | {r.relations_per_seed:.2f} | {r.aee:.2f} | {r.novelty:.1%} | "
+                f"{r.ilad:.3f} | {r.ab_recovered}/{r.ab_held_out} ({r.ab_recall:.1%}) | "
+                f"{r.llm_calls} ({r.llm_cached}) |"
+            )
+        lines += [
+            "",
+            "## What the aggregation and the scorer filtered",
+            "",
+            "| variant | candidates | kept | malformed | removed by votes | removed by plausibility | "
+            "rescued by plausibility | same as source | merged at resolution |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.rows:
+            n = r.counts
+            lines.append(
+                f"| {r.variant} | {n.candidates} | {n.kept} | {n.malformed} | {n.filtered_votes} | "
+                f"{n.filtered_scorer} | {n.rescued_scorer} | {n.same_as_source} | {n.merged} |"
+            )
+        if self.campaigns:
+            lines += [
+                "",
+                "## Audience coverage of campaign items (Table IV analog)",
+                "",
+                "| campaign item | buyers | SupKG audience | SupKG TAC | MoKG audience | MoKG TAC | RI |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
+            for c in self.campaigns:
+                ri = "n/a" if c.relative_improvement is None else f"{c.relative_improvement:+.1%}"
+                lines.append(
+                    f"| {c.title[:50]} ({c.asin}) | {c.buyers} | {c.supkg_audience} | {c.supkg_covered} | "
+                    f"{c.mokg_audience} | {c.mokg_covered} | {ri} |"
+                )
+            total = (
+                sum(c.supkg_covered for c in self.campaigns),
+                sum(c.mokg_covered for c in self.campaigns),
+            )
+            lines.append(
+                f"| **all** | {sum(c.buyers for c in self.campaigns)} | | {total[0]} | | {total[1]} | |"
+            )
+        if self.examples:
+            lines += [
+                "",
+                "## Examples (full variant): kept and filtered targets",
+                "",
+                "| seed | relation | target | votes | vote share | plausibility | score | outcome |",
+                "|---|---|---|---:|---:|---:|---:|---|",
+            ]
+            for e in self.examples:
+                plaus = "-" if e["plausibility"] is None else f"{e['plausibility']:.2f}"
+                lines.append(
+                    f"| {e['seed']} | {e['relation']} | {e['target']} | {e['votes']} | {e['vote_share']:.2f} | "
+                    f"{plaus} | {e['score']:.2f} | {e['outcome']} |"
+                )
+        return "\n".join(lines) + "\n"
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _hash_order(values: Iterable[str]) -> list[str]:
+    return sorted(values, key=lambda v: hashlib.sha256(v.encode()).hexdigest())
+
+
+def _ref(label: str, row: dict[str, Any]) -> str:
+    key = {"Item": row.get("x_asin"), "Store": row.get("x_name"), "Category": row.get("x_path")}.get(label)
+    return f"{label}:{key}"
+
+
+def _triples(results: Sequence[MiningResult]) -> list[MinedTriple]:
+    return [MinedTriple(str(r.source.ref), t.relation, t.ref) for r in results for t in r.targets]
+
+
+def _reviewers(graph: Graph, asins: Iterable[str]) -> dict[str, set[str]]:
+    rows = graph.query("mokg/eval_reviewers", asins=sorted(set(asins)))
+    return {str(r["asin"]): {str(u) for u in r["users"]} for r in rows}
+
+
+@dataclass
+class _Seeds:
+    asins: list[str]
+    titles: dict[str, str]
+    supkg: list[tuple[str, str, str]]  # (seed ref, relation, other ref), every SupKG link of a seed
+    held_out: set[tuple[str, str]]  # (seed ref, item ref) held-out ALSO_BOUGHT pairs
+    visible_items: dict[str, set[str]]  # seed asin -> directly linked item asins still visible
+
+
+def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
+    candidates = [
+        str(r["asin"]) for r in graph.query("mokg/eval_seed_candidates", min_reviews=config.min_reviews)
+    ]
+    asins = _hash_order(candidates)[: config.seeds]
+    supkg: list[tuple[str, str, str]] = []
+    held_out: set[tuple[str, str]] = set()
+    visible: dict[str, set[str]] = {a: set() for a in asins}
+    for row in graph.query("mokg/eval_supkg_links", asins=asins):
+        seed, relation, label = str(row["asin"]), str(row["relation"]), str(row["label"])
+        other = _ref(label, row)
+        supkg.append((f"Item:{seed}", relation, other))
+        if relation in _ITEM_LINKS and label == "Item":
+            if is_held_out(seed, str(row["x_asin"]), config.holdout_share):
+                if relation == "ALSO_BOUGHT":
+                    held_out.add((f"Item:{seed}", other))
+            else:
+                visible[seed].add(str(row["x_asin"]))
+    for row in graph.query("mokg/eval_store_mates", asins=asins):
+        visible[str(row["asin"])].update(str(a) for a in row["items"])
+    titles = {}
+    for a in asins:
+        source = fetch_source(graph, SourceRef("Item", a))
+        titles[a] = source.name if source else a
+    return _Seeds(asins, titles, supkg, held_out, visible)
+
+
+def _variant_row(
+    name: str,
+    results: Sequence[MiningResult],
+    seeds: _Seeds,
+    embed: Callable[[Sequence[str]], Any],
+    seconds: float,
+) -> VariantRow:
+    triples = _triples(results)
+    seed_refs = [f"Item:{a}" for a in seeds.asins]
+    existing = {t.ref for r in results for t in r.targets if t.matched_by != MatchKind.NEW}
+    lists = [
+        [t.candidate.name for t in r.targets if t.relation == rel.relation]
+        for r in results
+        for rel in r.relations
+    ]
+    counts = FilterCounts()
+    for r in results:
+        counts = counts + r.counts
+    recall = also_bought_recall(triples, seeds.held_out, sources=seed_refs, relations=PRODUCT_RELATIONS)
+    return VariantRow(
+        variant=name,
+        seeds=len(results),
+        triples=len(set(triples)),
+        relations_per_seed=sum(len(r.selection.selected) for r in results) / max(len(results), 1),
+        aee=aee(triples, sources=seed_refs, existing=existing).value,
+        novelty=novelty(triples, seeds.supkg).value,
+        ilad=ilad([embed(names) for names in lists if len(names) >= 2]),
+        ab_recovered=int(recall.numerator),
+        ab_held_out=int(recall.denominator),
+        counts=counts,
+        llm_calls=sum(r.usage.calls for r in results),
+        llm_cached=sum(r.usage.cached for r in results),
+        completion_tokens=sum(r.usage.completion_tokens for r in results),
+        seconds=round(seconds, 1),
+    )
+
+
+def _examples(results: Sequence[MiningResult], limit: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for r in results:
+        for rel in r.relations:
+            rows = [(c, "kept") for c in rel.aggregation.kept] + [
+                (f.candidate, f"filtered: {f.reason}") for f in rel.aggregation.filtered
+            ]
+            for c, outcome in rows[:4]:
+                out.append(
+                    {
+                        "seed": r.source.ref.id,
+                        "relation": rel.relation,
+                        "target": c.name,
+                        "votes": c.votes,
+                        "vote_share": c.vote_share,
+                        "plausibility": c.plausibility,
+                        "score": c.score,
+                        "outcome": outcome,
+                    }
+                )
+    return out[:limit]
+
+
+def _campaigns(graph: Graph, seeds: _Seeds, results: Sequence[MiningResult]) -> list[CampaignRow]:
+    """Audience coverage of each seed's buyers by SupKG-only and MoKG-expanded audiences."""
+    targets_of: dict[str, set[str]] = defaultdict(set)  # item asin -> mined target refs
+    for row in graph.query("mokg/mined_item_triples"):
+        label = str(row["label"])
+        ref = (
+            row["key"]
+            if label == "Entity"
+            else f"{label}:{row['t_asin'] if label == 'Item' else row['t_name']}"
+        )
+        targets_of[str(row["asin"])].add(str(ref))
+    for r in results:
+        targets_of[r.source.ref.id].update(t.ref for t in r.targets)
+    items_of: dict[str, set[str]] = defaultdict(set)  # target ref -> items pointing at it
+    for asin, refs in targets_of.items():
+        for ref in refs:
+            items_of[ref].add(asin)
+
+    mokg_items: dict[str, set[str]] = {}
+    for a in seeds.asins:
+        linked = {ref.removeprefix("Item:") for ref in targets_of[a] if ref.startswith("Item:")}
+        sharing = {i for ref in targets_of[a] for i in items_of[ref]}
+        mokg_items[a] = (seeds.visible_items[a] | linked | sharing) - {a}
+    wanted = set(seeds.asins) | {i for items in mokg_items.values() for i in items}
+    reviewers = _reviewers(graph, wanted)
+
+    def audience(items: Iterable[str]) -> set[str]:
+        return set().union(*(reviewers.get(i, set()) for i in items))
+
+    rows = []
+    for a in seeds.asins:
+        buyers = reviewers.get(a, set())
+        base = audience(seeds.visible_items[a] - {a})
+        expanded = audience(mokg_items[a])
+        rows.append(
+            CampaignRow(
+                a,
+                seeds.titles[a],
+                len(buyers),
+                len(base),
+                len(base & buyers),
+                len(expanded),
+                len(expanded & buyers),
+            )
+        )
+    return rows
+
+
+def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) -> EvalReport:
+    say = progress or (lambda _: None)
+    graph = rt.graph
+    seeds = _load_seeds(graph, config)
+    sources = [fetch_source(graph, SourceRef("Item", a), config.holdout_share) for a in seeds.asins]
+    say(f"{len(seeds.asins)} seeds, {len(seeds.held_out)} held-out ALSO_BOUGHT pairs")
+    rows: list[VariantRow] = []
+    by_variant: dict[str, list[MiningResult]] = {}
+    for name in config.variants:
+        miner = rt.miner(config.mining.with_(holdout_share=config.holdout_share, **VARIANTS[name]))
+        t0 = datetime.now(UTC)
+        results = []
+        for i, source in enumerate(sources):
+            if source is None:
+                continue
+            results.append(miner.mine(source))
+            say(f"{name}: {i + 1}/{len(sources)} {source.ref} -> {len(results[-1].targets)} triples")
+        by_variant[name] = results
+        rows.append(_variant_row(name, results, seeds, rt.embed, (datetime.now(UTC) - t0).total_seconds()))
+    full = by_variant.get("full", [])
+    model = next((r.model for results in by_variant.values() for r in results if r.model), "")
+    scorer = next((r.scorer_version for results in by_variant.values() for r in results), None)
+    return EvalReport(
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        config={**asdict(config), "mining": config.mining.to_dict()},
+        model=model,
+        scorer=scorer,
+        seeds=tuple(seeds.asins),
+        rows=tuple(rows),
+        campaigns=tuple(_campaigns(graph, seeds, full)) if full else (),
+        examples=tuple(_examples(full, config.max_examples)),
+    )
+
+
+def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"pair-eval-{report.created.replace(':', '')}"
+    md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
+    md.write_text(report.markdown())
+    js.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+    return md, js

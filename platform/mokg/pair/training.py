@@ -1,0 +1,72 @@
+"""The plausibility scorer trained on the SupKG, and where its versioned artifacts live.
+
+Positives are the SupKG's own item triples — ``SOLD_BY``, ``ALSO_BOUGHT`` and ``IN_CATEGORY`` — as text
+(item title, ``"Label: description"`` of the relation from the schema, target name); negatives are corrupted
+copies (:func:`mokg.pair.scorer.corrupt_triples`). Mining scores (source name, description of the mining
+relation, target name) the same way, so the scorer judges whether the pair reads like a real association.
+That it never saw a mining relation is the paper's set-up too (KG-BERT scores unseen triples); what it learns
+from the SupKG is which pairs of names belong together.
+
+Artifacts live in ``$MOKG_HOME/artifacts/pair-scorer/<version>/``; the file ``LATEST`` there names the newest
+complete one (written after the artifact, atomically). A run records the version it used, and workers load
+that exact version, so a scorer retrained mid-run does not mix two scorers in one run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mokg.graph import Graph
+from mokg.pair.schema import RelationSchema
+from mokg.pair.scorer import EmbedFn, PlausibilityScorer, ScorerConfig
+from mokg.pair.store import supkg_text_triples
+
+LATEST = "LATEST"
+
+
+def scorer_root(home: Path) -> Path:
+    return home / "artifacts" / "pair-scorer"
+
+
+def latest_version(root: Path) -> str | None:
+    """The version named by ``LATEST``, if that artifact is complete."""
+    pointer = root / LATEST
+    if not pointer.exists():
+        return None
+    version = pointer.read_text().strip()
+    return version if version and (root / version / "manifest.json").exists() else None
+
+
+def load_scorer(root: Path, version: str, embed: EmbedFn) -> PlausibilityScorer:
+    return PlausibilityScorer.load(root / version, embed)
+
+
+def train_from_graph(
+    graph: Graph,
+    embed: EmbedFn,
+    root: Path,
+    *,
+    max_triples: int = 4000,
+    config: ScorerConfig | None = None,
+    embedder_name: str = "",
+    schema: RelationSchema | None = None,
+) -> PlausibilityScorer:
+    """Train on (a seeded sample of at most ``max_triples``) SupKG triples, save, and point ``LATEST`` at it.
+
+    The cap bounds the cost: every positive and its two negatives are embedded once on the CPU."""
+    schema = schema or RelationSchema.load()
+    config = config or ScorerConfig()
+    rows = supkg_text_triples(graph)
+    if max_triples and len(rows) > max_triples:
+        keep = np.random.default_rng(config.seed).choice(len(rows), size=max_triples, replace=False)
+        rows = [rows[i] for i in sorted(keep)]
+    positives = [(s, schema.describe(r), t) for s, r, t in rows]
+    scorer = PlausibilityScorer.train(positives, embed, config, embedder_name=embedder_name)
+    scorer.save(root / scorer.manifest.version)
+    tmp = root / f".{LATEST}.tmp"
+    tmp.write_text(scorer.manifest.version + "\n")
+    os.replace(tmp, root / LATEST)
+    return scorer

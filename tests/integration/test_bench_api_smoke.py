@@ -1,0 +1,42 @@
+"""bench/api.py still runs end to end (tiny, no timing asserted): `mokg serve` starts gunicorn on loopback,
+lookalike requests and the driver floor both answer without errors, and the ratios are reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from served_graph import Served, served_graph
+
+from mokg.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_api_runs_and_reports_ratios(
+    graph_server: Settings, broker_server: Settings, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    served: Served = served_graph(graph_server, tmp_path_factory.getbasetemp())
+    out = tmp_path / "api.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "api.py"), "--database", served.settings.graph_database,
+         "--requests", "12", "--concurrency", "1,4", "--k", "20", "--seeds", "10", "--workers", "1",
+         "--threads", "4", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [lv["concurrency"] for lv in result["levels"]] == [1, 4]
+    for lv in result["levels"]:
+        assert lv["api"]["errors"] == 0 and lv["floor"]["errors"] == 0
+        assert lv["api"]["requests"] == 12 and lv["floor"]["requests"] == 12
+        assert lv["p99_ratio"] == pytest.approx(lv["api"]["p99_ms"] / lv["floor"]["p99_ms"], abs=0.01)
+    assert "throughput" in proc.stdout and result["dim"] == 32

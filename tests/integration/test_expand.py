@@ -1,0 +1,272 @@
+"""Lookalike expansion against the real graph: seeds and exclusions never come back, k and T behave, unknown
+seeds are reported, per-seed searches batch, and the graph's answers equal a brute-force numpy computation."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, new_database, run_mokg
+from served_graph import ACCESSORY_PATH, ENTITY, STARBUCKS, Served, served_graph
+
+from mokg.config import Settings
+from mokg.graph import Graph
+from mokg.graph.schema import apply_schema
+from mokg.ingest import ingest
+from mokg.lookalike.audience import (
+    AudienceError,
+    AudienceRequest,
+    EmbeddingsUnavailable,
+    Filters,
+    Seeds,
+    UnknownItem,
+    expand_audience,
+    seed_query_names,
+    top_categories,
+)
+from mokg.lookalike.scoring import score_centroid, score_max_seed
+
+pytestmark = pytest.mark.integration
+METHODS = ("centroid", "knn_vote", "max_seed")
+
+
+@pytest.fixture(scope="module")
+def served(graph_server: Settings, tmp_path_factory: pytest.TempPathFactory) -> Served:
+    return served_graph(graph_server, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def graph(served: Served) -> Graph:
+    with Graph(served.settings) as g:
+        yield g
+
+
+def _seeds(served: Served, n: int, offset: int = 0) -> tuple[str, ...]:
+    return served.user_ids[offset : offset + 5 * n : 5]
+
+
+def _brute(served: Served, seeds: tuple[str, ...], banned: set[str], method: str) -> dict[str, float]:
+    idx = {u: i for i, u in enumerate(served.user_ids)}
+    pool = [i for i, u in enumerate(served.user_ids) if u not in banned]
+    fn = score_centroid if method == "centroid" else score_max_seed
+    scores = fn(served.embeddings, [idx[s] for s in seeds], pool)
+    return {served.user_ids[i]: float(s) for i, s in zip(pool, scores, strict=True)}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_never_returns_seeds_or_excluded_and_k_is_exact(graph: Graph, served: Served, method: str) -> None:
+    seeds = _seeds(served, 20)
+    exclude = served.user_ids[1:60:3]
+    a = expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=25, method=method, exclude=exclude))
+    got = [m.user_id for m in a.users]
+    assert len(got) == 25 == a.stats.n_returned
+    assert not set(got) & (set(seeds) | set(exclude))
+    assert [m.rank for m in a.users] == list(range(1, 26))
+    scores = [m.score for m in a.users]
+    assert scores == sorted(scores, reverse=True)
+    assert a.model_version == "test-v1"
+
+
+@pytest.mark.parametrize("method", ["centroid", "max_seed"])
+def test_top_k_equals_brute_force(graph: Graph, served: Served, method: str) -> None:
+    seeds = _seeds(served, 10, offset=2)
+    a = expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=15, method=method))
+    want = _brute(served, seeds, set(seeds), method)
+    best = sorted(want.items(), key=lambda x: (-x[1], x[0]))[:15]
+    assert [m.user_id for m in a.users] == [u for u, _ in best]
+    assert [m.score for m in a.users] == pytest.approx([s for _, s in best], abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["centroid", "max_seed"])
+def test_threshold_returns_exactly_the_users_above_it(graph: Graph, served: Served, method: str) -> None:
+    seeds = _seeds(served, 4, offset=7)
+    want = _brute(served, seeds, set(seeds), method)
+    t = float(np.quantile(list(want.values()), 0.8))  # about 90 users
+    a = expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=None, threshold=t, method=method))
+    assert {m.user_id for m in a.users} == {u for u, s in want.items() if s >= t}
+    assert a.stats.complete and a.stats.threshold == t
+    # k and T together: at most k, all above T
+    both = expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=10, threshold=t, method=method))
+    assert len(both.users) == 10 and all(m.score >= t - 1e-6 for m in both.users)
+    high = expand_audience(
+        graph, AudienceRequest(Seeds(user_ids=seeds), k=50, threshold=0.999, method=method)
+    )
+    assert len(high.users) == sum(s >= 0.999 for s in want.values())
+
+
+def test_knn_vote_scores_are_the_mean_vote_of_seeds(graph: Graph, served: Served) -> None:
+    seeds = _seeds(served, 6, offset=3)
+    a = expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=20, method="knn_vote", m=10))
+    idx = {u: i for i, u in enumerate(served.user_ids)}
+    pool = [i for i, u in enumerate(served.user_ids) if u not in seeds]
+    sims = served.embeddings[[idx[s] for s in seeds]] @ served.embeddings[pool].T
+    votes = np.zeros(len(pool))
+    for row in sims:  # each seed picks its 20 nearest (m=10 is raised to k)
+        top = np.argsort(-row, kind="stable")[:20]
+        votes[top] += row[top]
+    want = {served.user_ids[pool[j]]: votes[j] / len(seeds) for j in range(len(pool))}
+    for m in a.users:
+        assert m.score == pytest.approx(want[m.user_id], abs=1e-4)
+    assert a.stats.index_queries == 6 and a.stats.round_trips == 1
+
+
+def test_unknown_seeds_and_seeds_without_embedding_are_reported(graph: Graph, served: Served) -> None:
+    seeds = (*_seeds(served, 3), "NO-SUCH-USER", served.no_embedding, "NO-SUCH-USER")
+    a = expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=5))
+    assert a.stats.n_seeds == 5  # duplicates folded
+    assert a.stats.n_seeds_found == 4
+    assert a.stats.unknown_seed_ids == ("NO-SUCH-USER",)
+    assert a.stats.seeds_without_embedding == (served.no_embedding,)
+    assert len(a.users) == 5 and served.no_embedding not in {m.user_id for m in a.users}
+    none = expand_audience(graph, AudienceRequest(Seeds(user_ids=("X1", "X2")), k=5))
+    assert none.users == () and none.stats.unknown_seed_ids == ("X1", "X2") and none.stats.round_trips == 0
+
+
+def test_per_seed_searches_are_batched(graph: Graph, served: Served) -> None:
+    a = expand_audience(graph, AudienceRequest(Seeds(item=STARBUCKS), k=10, method="max_seed"))
+    assert a.stats.n_seeds == 94 and a.stats.index_queries >= 94
+    # 94 seed vectors in batches of 64: two round trips, not 94
+    assert a.stats.round_trips == 2
+    c = expand_audience(graph, AudienceRequest(Seeds(item=STARBUCKS), k=10))
+    assert c.stats.index_queries == 1 and c.stats.round_trips == 1
+
+
+def test_item_seeds_are_its_buyers(graph: Graph, served: Served) -> None:
+    buyers = {u for u, items in served.items_of.items() if STARBUCKS in items}
+    a = expand_audience(graph, AudienceRequest(Seeds(item=STARBUCKS), k=30))
+    assert set(a.seed_ids) == buyers - {served.no_embedding}
+    assert not {m.user_id for m in a.users} & buyers
+    with pytest.raises(UnknownItem) as e:
+        expand_audience(graph, AudienceRequest(Seeds(item="NO-SUCH-ITEM"), k=5))
+    assert e.value.field == "seed_item"
+
+
+def test_named_seed_queries(graph: Graph, served: Served) -> None:
+    assert {"category_buyers", "store_buyers", "item_likers", "entity_buyers"} <= set(seed_query_names())
+    a = expand_audience(graph, AudienceRequest(Seeds(query="item_likers", params={"asin": STARBUCKS}), k=5))
+    starbucks = {u for u, items in served.items_of.items() if STARBUCKS in items}
+    assert 0 < a.stats.n_seeds <= len(starbucks) and set(a.seed_ids) <= starbucks
+    acc = expand_audience(
+        graph,
+        AudienceRequest(Seeds(query="category_buyers", params={"category": "Gift Card Accessories"}), k=5),
+    )
+    want = {u for u, items in served.items_of.items() if items & set(served.accessory_items)}
+    assert acc.stats.n_seeds == len(want) and set(acc.seed_ids) == want - {served.no_embedding}
+    store = expand_audience(
+        graph, AudienceRequest(Seeds(query="store_buyers", params={"store": "Starbucks"}), k=5)
+    )
+    assert store.stats.n_seeds >= 94
+    ent = expand_audience(
+        graph, AudienceRequest(Seeds(query="entity_buyers", params={"entity": ENTITY}), k=5)
+    )
+    assert ent.stats.n_seeds >= 94
+    with pytest.raises(AudienceError) as e:
+        expand_audience(graph, AudienceRequest(Seeds(query="item_likers"), k=5))
+    assert e.value.field == "params.asin"
+    with pytest.raises(AudienceError) as e:
+        expand_audience(graph, AudienceRequest(Seeds(query="../analyst/user", params={}), k=5))
+    assert e.value.field == "seed_query"
+
+
+def test_filters_apply_after_the_index_search(graph: Graph, served: Served) -> None:
+    seeds = _seeds(served, 10)
+    acc = set(served.accessory_items)
+    want = {u for u, items in served.items_of.items() if items & acc} - set(seeds) - {served.no_embedding}
+    assert 50 < len(want) < 200
+    a = expand_audience(
+        graph,
+        AudienceRequest(Seeds(user_ids=seeds), k=200, filters=Filters(category="Gift Card Accessories")),
+    )
+    assert {m.user_id for m in a.users} == want  # fewer than k exist: all of them, found by re-fetching
+    by_path = expand_audience(
+        graph, AudienceRequest(Seeds(user_ids=seeds), k=20, filters=Filters(category=ACCESSORY_PATH))
+    )
+    assert len(by_path.users) == 20 and {m.user_id for m in by_path.users} <= want
+    busy = expand_audience(
+        graph, AudienceRequest(Seeds(user_ids=seeds), k=20, filters=Filters(min_reviews=8))
+    )
+    assert len(busy.users) == 20 and all(len(served.items_of[m.user_id]) >= 8 for m in busy.users)
+
+
+def test_explanations_are_graph_evidence(graph: Graph, served: Served) -> None:
+    a = expand_audience(graph, AudienceRequest(Seeds(item=STARBUCKS), k=10, method="max_seed", explain=True))
+    seeds = set(a.seed_ids)
+
+    def categories(user: str) -> set[str]:
+        accessory = served.items_of[user] & set(served.accessory_items)
+        return {"Gift Cards > Gift Cards"} | ({ACCESSORY_PATH} if accessory else set())
+
+    for m in a.users:
+        ex = m.explanation
+        assert ex is not None
+        own = served.items_of[m.user_id]
+        for item in ex.shared_items:
+            assert item["asin"] in own
+            assert item["n_seeds"] == sum(item["asin"] in served.items_of[s] for s in seeds)
+        for c in ex.shared_categories:
+            holders = [u for u in (m.user_id, *seeds) if c["category"] in categories(u)]
+            assert holders[0] == m.user_id and c["n_seeds"] == len(holders) - 1
+        assert "Gift Cards > Gift Cards" in [c["category"] for c in ex.shared_categories]
+        assert ex.summary().startswith("items: ") and "categories: Gift Cards > Gift Cards (" in ex.summary()
+        for s in ex.similar_users:
+            assert s["user_id"] in seeds
+    # candidates who bought another coffee-lover item are linked to the seeds through the MoKG entity
+    linked = [m for m in a.users if m.explanation and m.explanation.entities]
+    for m in linked:
+        assert m.explanation is not None
+        assert m.explanation.entities[0]["name"] == ENTITY
+        assert m.explanation.entities[0]["relation"] == "TARGET_AUDIENCE"
+    # a seed pair with a SIMILAR_TO edge explains the other: expand from one side, explain the other
+    a_id, b_id = served.similar_pairs[0]
+    from mokg.lookalike.explain import explain
+
+    other = next(u for u in served.user_ids if "B004Q7CK9M" in served.items_of[u] and u not in seeds)
+    (entity,) = explain(graph, [other], sorted(seeds))[other].entities
+    assert entity == {
+        "name": ENTITY,
+        "type": "Audience",
+        "relation": "TARGET_AUDIENCE",
+        "n_seeds": len(seeds),
+    }
+    ex = explain(graph, [b_id], [a_id])[b_id]
+    assert ex.similar_users == [{"user_id": a_id, "sim": 0.8}]
+    assert top_categories(graph, [a_id, b_id])[0] == {
+        "category": "Gift Cards > Gift Cards",
+        "name": "Gift Cards",
+        "users": 2,
+    }
+
+
+def test_missing_vector_index_is_a_clear_error(graph_server: Settings, tmp_path: Path) -> None:
+    settings = new_database(graph_server)
+    with Graph(settings) as g:
+        apply_schema(g)
+        ingest(g, reviews=FIXTURES / "amazon2023_reviews.jsonl", rejects_path=tmp_path / "r.jsonl")
+        user = g.run_text("MATCH (u:User) RETURN u.user_id AS u LIMIT 1", {}, read_only=True)[0]["u"]
+        g.write_batches("glom/set_user_properties", [{"key": user, "props": {"embedding": [1.0, 0.0, 0.0]}}])
+        with pytest.raises(EmbeddingsUnavailable):
+            expand_audience(g, AudienceRequest(Seeds(user_ids=(user,)), k=3))
+
+
+def test_cli_expand_writes_csv_and_jsonl(served: Served, tmp_path: Path) -> None:
+    out = tmp_path / "aud.csv"
+    proc = run_mokg("expand", "--item", STARBUCKS, "-k", "7", "--out", str(out), settings=served.settings)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [int(r["rank"]) for r in rows] == list(range(1, 8))
+    seeds_file = tmp_path / "seeds.txt"
+    seeds_file.write_text("\n".join([*_seeds(served, 3), "NO-SUCH-USER"]) + "\n")
+    out2 = tmp_path / "aud.jsonl"
+    proc = run_mokg(
+        "expand", "--seeds", str(seeds_file), "-k", "4", "--method", "max_seed", "--explain", "--out", str(out2),
+        settings=served.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "unknown seeds: NO-SUCH-USER" in proc.stderr
+    lines = [json.loads(x) for x in out2.read_text().splitlines()]
+    assert len(lines) == 4 and all("shared_items" in x["explanation"] for x in lines)
+    bad = run_mokg("expand", "--item", STARBUCKS, "--seeds", str(seeds_file), settings=served.settings)
+    assert bad.returncode != 0 and "exactly one" in bad.stderr

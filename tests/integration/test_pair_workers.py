@@ -1,0 +1,272 @@
+"""PAIR workers end to end: a real Celery worker process, real Valkey, real ArcadeDB, the real llama.cpp server.
+
+A few Gift_Cards items are mined with small settings (one or two relations, short answers, n = 3 samples).
+The scenario runs in file order on one database: mine → re-run (no duplicates) → kill a worker mid-task and
+restart it (nothing lost, completed once) → status, analyst queries, evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GIFT_META, GIFT_REVIEWS, new_database, run_mokg
+
+from mokg.config import Settings
+from mokg.graph import Graph
+from mokg.graph.schema import apply_schema
+from mokg.ingest import ingest
+from mokg.llm import LLMError
+from mokg.pair import store
+from mokg.pair.mining import MiningConfig, Runtime, mine_entity
+from mokg.pair.runs import plan_run
+from mokg.pair.store import SourceRef
+
+pytestmark = [pytest.mark.integration, pytest.mark.llm]
+
+# Two items mined in the first run and the re-run, one more in the kill test. One relation keeps the LLM work
+# small (a single candidate needs no selection prompt: 3 steps x 3 samples per item); Complementary Product
+# exercises both kinds of target, new Product entities and existing SupKG items. The low threshold makes
+# sure that some of the small model's answers land.
+KEYS = ("Item:B00O3YJD4S", "Item:B001GXRQW0")
+KILL_KEY = "Item:B005ESMF5G"
+MINING = ("--relation", "COMPLEMENTARY_PRODUCT", "--max-tokens", "64", "--threshold", "0.3")
+VISIBILITY_S = 8
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if "ready." in self.log.read_text(errors="replace"):
+                return
+            assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+        raise AssertionError(f"worker not ready in {timeout_s} s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)  # `mokg worker` exec'd into the Celery worker: one process
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(settings: Settings, log: Path) -> Worker:
+    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
+    with log.open("ab") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mokg.cli", "worker", "--visibility-timeout", str(VISIBILITY_S)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    worker = Worker(proc, log)
+    worker.wait_ready()
+    return worker
+
+
+@dataclass
+class PairEnv:
+    settings: Settings
+    graph: Graph
+    worker: Worker
+    logs: Path
+    first_run: str
+
+
+def source_state(graph: Graph, key: str) -> dict[str, Any]:
+    ref = SourceRef.parse(key)
+    rows = graph.run_text(
+        "MATCH (i:Item {asin: $asin}) RETURN properties(i) AS p", {"asin": ref.id}, read_only=True
+    )
+    props: dict[str, Any] = rows[0]["p"]
+    return props
+
+
+def mined_triples(graph: Graph) -> list[dict[str, Any]]:
+    return graph.run_text(
+        "MATCH (s:Item)-[m]->(t) WHERE m.run_id IS NOT NULL "
+        "RETURN s.asin AS asin, type(m) AS relation, elementId(t) AS target, properties(m) AS props",
+        {},
+        read_only=True,
+    )
+
+
+def entity_count(graph: Graph) -> int:
+    return int(graph.run_text("MATCH (e:Entity) RETURN count(e) AS n", {}, read_only=True)[0]["n"])
+
+
+def pair_run(settings: Settings, *args: str) -> str:
+    proc = run_mokg("pair", "run", *args, *MINING, "--wait", "400", settings=settings)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def pair_env(
+    graph_server: Settings,
+    broker_server: Settings,
+    llm_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PairEnv]:
+    settings = new_database(graph_server, "pair")
+    logs = tmp_path_factory.mktemp("pair-workers")
+    with Graph(settings) as graph:
+        apply_schema(graph)
+        ingest(graph, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=logs / "rejects.jsonl")
+        trained = run_mokg("pair", "train-scorer", "--max-triples", "300", "--epochs", "5", settings=settings)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        assert "validation AUC" in trained.stdout
+        env = PairEnv(settings, graph, start_worker(settings, logs / "worker-1.log"), logs, "")
+        try:
+            out = pair_run(settings, *[a for k in KEYS for a in ("--key", k)])
+            env.first_run = out.split()[2].rstrip(":")
+            assert "done 2, failed 0" in out, out
+            yield env
+        finally:
+            env.worker.stop()  # the worker of the last phase (the first one is killed on purpose)
+
+
+def test_triples_land_with_provenance(pair_env: PairEnv) -> None:
+    triples = mined_triples(pair_env.graph)
+    assert triples, "the filter kept nothing for the test items"
+    for t in triples:
+        p = t["props"]
+        for name in ("votes", "vote_share", "plausibility", "score", "prompt_ids", "model", "at", "run_id"):
+            assert p.get(name) is not None, (name, p)
+        assert p["run_id"] == pair_env.first_run and p["model"] == pair_env.settings.llm_model
+        assert p["score"] >= 0.3 - 1e-9 and p["prompt_ids"] and p["steps"]
+    for key in KEYS:
+        state = source_state(pair_env.graph, key)
+        assert (state["pair_status"], state["pair_completions"], state["pair_attempts"]) == ("done", 1, 1)
+        assert state["pair_triples"] == sum(t["asin"] == SourceRef.parse(key).id for t in triples)
+        # the aggregation and scorer visibly filtered: more candidates than kept triples
+        assert state["pair_candidates"] > state["pair_kept"] >= state["pair_triples"]
+        assert state["pair_relations"] == ["COMPLEMENTARY_PRODUCT"] and state["pair_llm_calls"] == 9
+
+
+def test_rerun_adds_no_duplicates(pair_env: PairEnv) -> None:
+    graph = pair_env.graph
+    before = sorted((t["asin"], t["relation"], t["target"]) for t in mined_triples(graph))
+    entities = entity_count(graph)
+    out = pair_run(pair_env.settings, *[a for k in KEYS for a in ("--key", k)])
+    assert "done 2, failed 0" in out, out
+    usage = store.run_usage(graph, out.split()[2].rstrip(":"))
+    assert (usage.sources, usage.calls, usage.cached) == (2, 18, 18)  # identical requests: all cached
+    after = sorted((t["asin"], t["relation"], t["target"]) for t in mined_triples(graph))
+    assert after == before and entity_count(graph) == entities
+    for key in KEYS:
+        state = source_state(graph, key)
+        assert state["pair_completions"] == 2  # once per run
+        assert state["pair_llm_cached"] == state["pair_llm_calls"]  # the same requests: all from the cache
+
+
+def test_a_killed_worker_loses_nothing_and_the_source_completes_once(pair_env: PairEnv) -> None:
+    graph = pair_env.graph
+    proc = run_mokg("pair", "run", "--key", KILL_KEY, *MINING, settings=pair_env.settings)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    deadline = time.monotonic() + 120
+    while source_state(graph, KILL_KEY).get("pair_status") != "running":
+        assert time.monotonic() < deadline, "the worker never started the task"
+        time.sleep(0.5)
+    time.sleep(3)  # mid-task: some LLM requests are done, none of the triples is written
+    pair_env.worker.kill()
+    state = source_state(graph, KILL_KEY)
+    assert (state["pair_status"], state["pair_attempts"]) == ("running", 1)
+    assert not state.get("pair_completions")
+
+    pair_env.worker = start_worker(pair_env.settings, pair_env.logs / "worker-2.log")
+    deadline = time.monotonic() + 240  # visibility timeout, then the mining (partly cached)
+    while source_state(graph, KILL_KEY).get("pair_status") != "done":
+        assert time.monotonic() < deadline, pair_env.worker.log.read_text()[-3000:]
+        time.sleep(1)
+    state = source_state(graph, KILL_KEY)
+    assert (state["pair_attempts"], state["pair_completions"]) == (2, 1)  # redelivered once, completed once
+    asin = SourceRef.parse(KILL_KEY).id
+    mine = [t for t in mined_triples(graph) if t["asin"] == asin]
+    assert len(mine) == state["pair_triples"]
+    assert len({(t["relation"], t["target"]) for t in mine}) == len(mine)  # no duplicate edges
+
+
+def test_status_and_analyst_queries_show_the_mined_knowledge(pair_env: PairEnv) -> None:
+    proc = run_mokg("pair", "status", settings=pair_env.settings)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Item" in proc.stdout and "done" in proc.stdout
+    graph = pair_env.graph
+    triples = mined_triples(graph)
+    top = graph.query("analyst/mokg_top_targets", limit=3)
+    assert {r["relation"] for r in top} == {t["relation"] for t in triples}
+    assert all(1 <= len(r["top"]) <= 3 for r in top)
+    asin = triples[0]["asin"]
+    rows = graph.query("analyst/mokg_item_triples", asin=asin)
+    assert len(rows) == sum(t["asin"] == asin for t in triples)
+    assert all(r["model"] and r["prompt_ids"] and r["run_id"] for r in rows)
+    a, b = (SourceRef.parse(k).id for k in KEYS)
+    shared = graph.query("analyst/mokg_linking_entities", a=a, b=b)
+    targets = {k: {t["target"] for t in triples if t["asin"] == k} for k in (a, b)}
+    assert len(shared) == len(targets[a] & targets[b])
+
+
+def test_failed_attempts_are_recorded_and_pools_cover_supkg(pair_env: PairEnv) -> None:
+    class DownLLM:
+        def chat_many(self, requests: object, progress: object = None) -> list[object]:
+            raise LLMError("endpoint down (test)")
+
+    graph = pair_env.graph
+    rt = Runtime(pair_env.settings, graph=graph, llm=DownLLM())  # type: ignore[arg-type]
+    config = MiningConfig(max_relations=1)
+    ref = SourceRef("Store", "Starbucks")
+    plan = plan_run(graph, config, keys=[ref])
+    with pytest.raises(LLMError):
+        mine_entity(graph, rt.miner(config), ref, plan.run_id)
+    failures = {(f.type, f.id): f for f in store.status(graph).failures}
+    assert failures[("Store", "Starbucks")].error == "LLMError: endpoint down (test)"
+    # the other source types and pools, read without the LLM
+    category = store.fetch_source(graph, SourceRef("Category", "Gift Cards > Gift Cards"))
+    assert category is not None and any(f.startswith("Sold by: ") for f in category.facts)
+    assert {e.ref.split(":")[0] for e in store.load_pool(graph, "Product")} >= {"Item"}
+    assert any(e.ref == "Store:Starbucks" for e in store.load_pool(graph, "Brand"))
+    for kind in ("Item", "Category"):
+        picked = store.select_sources(graph, [kind], 3)
+        assert len(picked) == 3 and {r.type for r, _ in picked} == {kind}
+    stores = {r.id for r, _ in store.select_sources(graph, ["Store"], 10_000, max_attempts=1)}
+    assert "Starbucks" not in stores and len(stores) > 100  # failed once, no attempt left
+    retry = {r.id for r, _ in store.select_sources(graph, ["Store"], 10_000, max_attempts=2)}
+    assert retry == stores | {"Starbucks"}
+
+
+def test_eval_writes_a_report_with_ablation_rows_and_filter_counts(pair_env: PairEnv, tmp_path: Path) -> None:
+    proc = run_mokg(
+        "pair", "eval", "--seeds", "2", "--variant", "full", "--variant", "no_progressive",
+        "--relation", "COMPLEMENTARY_PRODUCT", "--max-tokens", "48", "--out", str(tmp_path),
+        settings=pair_env.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (report_path,) = tmp_path.glob("pair-eval-*.json")
+    report = json.loads(report_path.read_text())
+    assert [r["variant"] for r in report["rows"]] == ["full", "no_progressive"]
+    full, single = report["rows"]
+    assert full["seeds"] == 2 and full["counts"]["candidates"] >= full["counts"]["kept"]
+    assert (full["llm_calls"], single["llm_calls"]) == (2 * 9, 2 * 3)  # 3 steps or 1 step, n = 3
+    assert single["llm_cached"] == single["llm_calls"]  # one step = the progressive κ_D+κ_S prompt, cached
+    assert len(report["campaigns"]) == 2 and all(c["buyers"] >= 2 for c in report["campaigns"])
+    assert "removed by plausibility" in (tmp_path / report_path.with_suffix(".md").name).read_text()

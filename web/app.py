@@ -1,0 +1,160 @@
+"""The Flask application factory: ``create_app(settings=None)``; gunicorn runs ``web.app:create_app()``.
+
+One :class:`Services` per process holds the graph driver (created on first use, so a pre-forking server never
+shares a driver across workers), the API-key cache and the analyst runner. Every error is JSON:
+``{"error": ..., "field": ...}`` for a 400, ``{"error": ...}`` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import neo4j.exceptions
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from mokg.analyst import ReadOnlyRunner
+from mokg.apikeys import KeyCache
+from mokg.config import Settings, get_settings
+from mokg.graph import Graph
+from mokg.lookalike.audience import AudienceError, seed_query_names
+from web.metrics import LATENCY, REQUESTS, exposition
+from web.validation import BadRequest
+
+log = logging.getLogger("mokg.web")
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+# lookalike bodies hold at most 2,000 seeds and 10,000 excluded ids of up to 128 characters
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class Services:
+    settings: Settings
+    key_ttl_s: float = 30.0
+    cypher_timeout_s: float = 10.0
+
+    @cached_property
+    def graph(self) -> Graph:
+        return Graph(self.settings)
+
+    @cached_property
+    def keys(self) -> KeyCache:
+        return KeyCache(self.graph, ttl_s=self.key_ttl_s)
+
+    @cached_property
+    def analyst(self) -> ReadOnlyRunner:
+        return ReadOnlyRunner(self.settings)
+
+    def close(self) -> None:
+        if "graph" in self.__dict__:
+            self.graph.close()
+
+
+def services() -> Services:
+    s: Services = current_app.extensions["mokg"]
+    return s
+
+
+def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify(error=message, **extra), status
+
+
+def _openapi() -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(OPENAPI_PATH.read_text())
+    # the named seed queries are files under cypher/lookalike: the enum is filled from them, never by hand
+    spec["components"]["schemas"]["LookalikeRequest"]["properties"]["seed_query"]["enum"] = seed_query_names()
+    return spec
+
+
+def create_app(
+    settings: Settings | None = None, *, key_ttl_s: float = 30.0, cypher_timeout_s: float = 10.0
+) -> Flask:
+    """The web service for these settings (default: the environment's)."""
+    from web.api import api
+
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["mokg"] = Services(
+        settings or get_settings(), key_ttl_s=key_ttl_s, cypher_timeout_s=cypher_timeout_s
+    )
+    app.register_blueprint(api)
+    spec = _openapi()
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html")
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(spec)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        import redis
+
+        checks: dict[str, dict[str, Any]] = {}
+        try:
+            services().graph.ping()
+            checks["graph"] = {"ok": True}
+        except Exception as e:  # any failure is the answer here, not an error of the endpoint
+            checks["graph"] = {"ok": False, "error": type(e).__name__}
+        try:
+            client = redis.Redis.from_url(
+                services().settings.broker(), socket_timeout=2, socket_connect_timeout=2
+            )
+            client.ping()
+            client.close()
+            checks["broker"] = {"ok": True}
+        except Exception as e:
+            checks["broker"] = {"ok": False, "error": type(e).__name__}
+        ok = all(c["ok"] for c in checks.values())
+        return jsonify(status="ok" if ok else "unavailable", **checks), 200 if ok else 503
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def record(resp: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(endpoint, request.method, str(resp.status_code)).inc()
+        if "t0" in g:
+            LATENCY.labels(endpoint).observe(time.perf_counter() - g.t0)
+        return resp
+
+    @app.errorhandler(BadRequest)
+    @app.errorhandler(AudienceError)
+    def bad_request(e: BadRequest | AudienceError) -> tuple[Response, int]:
+        return error(400, str(e), field=e.field)
+
+    @app.errorhandler(neo4j.exceptions.ServiceUnavailable)
+    @app.errorhandler(neo4j.exceptions.SessionExpired)
+    def graph_down(e: Exception) -> tuple[Response, int]:
+        log.warning("graph unavailable: %s", e)
+        return error(503, "the graph database is unavailable")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> tuple[Response, int]:
+        status = e.code or 500
+        if status == 400:
+            return error(400, e.description or "bad request", field="body")
+        return error(status, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return error(500, "internal error")
+
+    return app

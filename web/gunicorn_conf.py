@@ -1,0 +1,30 @@
+"""gunicorn settings for ``mokg serve`` (``--config python:web.gunicorn_conf``); command-line flags override.
+
+Threaded workers (gthread): a request spends most of its time waiting on the graph, so threads overlap those
+waits while the worker processes use the cores.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+from mokg.config import get_settings
+
+_s = get_settings()
+bind = f"{_s.web_host}:{_s.web_port}"
+workers = max(2, multiprocessing.cpu_count())
+worker_class = "gthread"
+threads = 8
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+wsgi_app = "web.app:create_app()"
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # drop a dead worker's live gauges from the summed Prometheus samples
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,76 @@
+"""The Celery app of the PAIR workers, configured from the platform settings.
+
+Reliability comes from the combination, not from any one option:
+
+* ``task_acks_late`` — a message is acknowledged after its task returns, so a worker that dies mid-task
+  leaves it unacknowledged and the broker delivers it again; ``task_reject_on_worker_lost`` does the same for
+  a prefork child killed under a live parent (Celery's default would acknowledge and lose it).
+* With Redis/Valkey an unacknowledged message comes back after the transport's ``visibility_timeout``
+  (1 hour by default here, longer than any mining task). ``mokg worker --visibility-timeout S`` shortens it
+  (tests use seconds); a redelivery that overlaps a live task only repeats idempotent work.
+* ``worker_prefetch_multiplier = 1`` — a worker reserves one message at a time, so a lost worker strands at
+  most one message per process, and long tasks do not queue up behind each other.
+* The tasks are idempotent (MERGE on stable keys, and a source done in this run is skipped), which is what
+  turns at-least-once delivery into exactly-once effects.
+
+Continuous mode: the beat schedule (run a worker with ``mokg worker --beat``) enqueues a batch of sources that
+were never expanded, failed, or were expanded before the cut-off, every ``interval_s`` seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from mokg.config import Settings, get_settings
+
+QUEUE = "pair"
+
+
+def transport_options(visibility_timeout_s: float = 3600.0) -> dict[str, Any]:
+    # restore sweeps every 10 s (throttle 1): a redelivered message waits for the visibility timeout, not longer
+    return {
+        "visibility_timeout": visibility_timeout_s,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
+
+
+def make_app(
+    settings: Settings | None = None,
+    *,
+    visibility_timeout_s: float = 3600.0,
+    interval_s: float = 300.0,
+    batch_limit: int = 100,
+    redo_after_days: float = 30.0,
+) -> Celery:
+    s = settings or get_settings()
+    app = Celery("mokg", broker=s.broker(), include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        broker_transport_options=transport_options(visibility_timeout_s),
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        enable_utc=True,
+        timezone="UTC",
+        beat_schedule_filename=str(s.home / "celerybeat-schedule"),
+        beat_schedule={
+            "pair-continuous": {
+                "task": "workers.tasks.enqueue_batch",
+                "schedule": interval_s,
+                "kwargs": {"limit": batch_limit, "redo_after_days": redo_after_days},
+            }
+        },
+    )
+    return app
+
+
+app = make_app()

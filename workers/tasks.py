@@ -1,0 +1,81 @@
+"""Celery tasks: thin shells over :mod:`mokg.pair` (the logic and its tests live there).
+
+``mine_entity(key, run_id, config)`` mines one source. It retries, with exponential backoff and jitter and a
+bounded number of attempts, on errors worth retrying (the LLM endpoint, the graph server, the network); each
+failed attempt is recorded on the source (``pair_status = 'failed'``, ``pair_error``) before the retry.
+A redelivered or duplicated message is harmless: a source done in the same run is skipped and every write
+is a MERGE. The per-process runtime (graph driver, LLM client, embedder, scorer) is built on first use, after
+any fork, and closed when the process ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_shutdown
+
+from mokg.config import get_settings
+from mokg.pair.mining import TRANSIENT_ERRORS, MiningConfig, Runtime
+from mokg.pair.runs import default_config, plan_run
+from mokg.pair.store import SOURCE_TYPES, SourceRef
+from workers.app import app
+
+log = logging.getLogger(__name__)
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(get_settings())
+    return _runtime
+
+
+@worker_process_shutdown.connect
+def _close_runtime(**_: Any) -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.close()
+        _runtime = None
+
+
+@app.task(
+    bind=True,
+    name="workers.tasks.mine_entity",
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=4,
+)
+def mine_entity(self: Task, key: str, run_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    worker = str(self.request.hostname or "")
+    outcome = runtime().mine(SourceRef.parse(key), run_id, MiningConfig.from_dict(config), worker=worker)
+    log.info("pair %s %s: %s, %d triples", run_id, key, outcome.status, outcome.triples)
+    return outcome.as_dict()
+
+
+@app.task(name="workers.tasks.enqueue_batch", acks_late=True)
+def enqueue_batch(
+    limit: int = 100,
+    types: list[str] | None = None,
+    redo_after_days: float = 30.0,
+    stale_after_s: float = 7200.0,
+) -> dict[str, Any]:
+    """Continuous mode (beat): plan a run over the sources that need mining and enqueue one task each."""
+    rt = runtime()
+    plan = plan_run(
+        rt.graph,
+        default_config(rt.settings),
+        types=tuple(types or SOURCE_TYPES),
+        limit=limit,
+        redo_after_days=redo_after_days,
+        stale_after_s=stale_after_s,
+    )
+    for ref in plan.sources:
+        mine_entity.delay(str(ref), plan.run_id, plan.config.to_dict())
+    log.info("pair continuous run %s: enqueued %d sources", plan.run_id, len(plan.sources))
+    return {"run_id": plan.run_id, "enqueued": len(plan.sources)}
