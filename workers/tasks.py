@@ -79,3 +79,22 @@ def enqueue_batch(
         mine_entity.delay(str(ref), plan.run_id, plan.config.to_dict())
     log.info("pair continuous run %s: enqueued %d sources", plan.run_id, len(plan.sources))
     return {"run_id": plan.run_id, "enqueued": len(plan.sources)}
+
+
+@app.task(name="workers.tasks.train_glom", acks_late=True)
+def train_glom(config: dict[str, Any] | None = None, skip: list[str] | None = None) -> dict[str, Any]:
+    """`mokg train` as a task: the same pipeline function, so a scheduler can retrain after ingestion.
+
+    Idempotent: every stage overwrites its own results (MERGE/SET), and the LLM profiles are cached.
+    """
+    from mokg.glom.pipeline import TrainConfig, train
+    from mokg.graph import Graph
+
+    settings = get_settings()
+    cfg = TrainConfig(**(config or {}))
+    with Graph(settings) as graph:
+        report = train(graph, settings, cfg, skip=tuple(skip or ()))
+    return {
+        "version": report.version,
+        "stages": [(s.stage, round(s.seconds, 2), s.detail) for s in report.stages],
+    }
