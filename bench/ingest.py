@@ -14,7 +14,6 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from mokg.config import get_settings
@@ -23,19 +22,16 @@ from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_review
-from mokg.stack.services import arcadedb_server_command
+from mokg.stack.services import drop_database, scratch_database
 
 
 def _scratch(prefix: str) -> Graph:
-    s = get_settings()
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    arcadedb_server_command(s, f"create database {name}")
-    return Graph(s.with_(graph_database=name))
+    return Graph(scratch_database(get_settings(), prefix))
 
 
 def _drop(g: Graph) -> None:
-    arcadedb_server_command(g.settings, f"drop database {g.settings.graph_database}")
     g.close()
+    drop_database(g.settings)
 
 
 def _rows(path: Path) -> list[dict]:

@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from mokg.pair.mining import MiningConfig, Runtime
 from mokg.pair.runs import default_config, plan_run, wait_for_run
 from mokg.pair.store import SourceRef
 from mokg.pair.training import latest_version, scorer_root, train_from_graph
-from mokg.stack.services import arcadedb_server_command
+from mokg.stack.services import drop_database, scratch_database
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon" / "Gift_Cards"
 
@@ -119,10 +118,7 @@ def raw_floor(
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    base = get_settings()
-    name = f"bench_pair_{uuid.uuid4().hex[:8]}"
-    arcadedb_server_command(base, f"create database {name}")
-    settings = base.with_(graph_database=name)
+    settings = scratch_database(get_settings(), "bench_pair")
     log_dir = Path(args.logs)
     log_dir.mkdir(parents=True, exist_ok=True)
     graph = Graph(settings)
@@ -130,9 +126,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         apply_schema(graph)
         ingest(graph, reviews=args.reviews, meta=args.meta, rejects_path=log_dir / "rejects.jsonl")
-        if latest_version(scorer_root(base.home)) is None:
+        if latest_version(scorer_root(settings.home)) is None:
             rt = Runtime(settings, graph=graph)
-            train_from_graph(graph, rt.raw_embed, scorer_root(base.home), max_triples=300)
+            train_from_graph(graph, rt.raw_embed, scorer_root(settings.home), max_triples=300)
         items = [r for r, _ in store.select_sources(graph, ["Item"], args.entities + 2 * max(args.workers))]
         warm, timed = items[: 2 * max(args.workers)], items[2 * max(args.workers) :]
         seed = 1000 * (int(time.time()) % 1_000_000)
@@ -175,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             )
     finally:
         graph.close()
-        arcadedb_server_command(base, f"drop database {name}")
+        drop_database(settings)
     return results
 
 

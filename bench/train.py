@@ -18,7 +18,6 @@ import json
 import resource
 import sys
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.llm import LLMClient
-from mokg.stack.services import arcadedb_server_command
+from mokg.stack.services import drop_database, scratch_database
 
 
 def _rss_mb() -> float:
@@ -82,9 +81,8 @@ def _profile_throughput(graph: Graph, n: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     s = get_settings()
     torch.set_num_threads(s.torch_threads)
-    name = f"bench_train_{uuid.uuid4().hex[:8]}"
-    arcadedb_server_command(s, f"create database {name}")
-    s = s.with_(graph_database=name)
+    s = scratch_database(s, "bench_train")
+    name = s.graph_database
     cfg = replace(TrainConfig(), pm_epochs=args.pm_epochs, glm_epochs=args.glm_epochs, use_profiles=False)
     stages: dict[str, dict[str, float]] = {}
 
@@ -123,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             timed("write-back", lambda: write_back(g, emb))
             result.update({"n_reviews": n, "n_users": len(emb.user_ids), "n_items": len(emb.item_ids)})
     finally:
-        arcadedb_server_command(get_settings(), f"drop database {name}")
+        drop_database(s)
     result["stages"] = stages
     return result
 

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +51,7 @@ for _name in ("MOKG_GRAPH_URI", "MOKG_BROKER_URL", "MOKG_LLM_BASE_URL", "MOKG_GR
 from mokg.config import Settings, get_settings  # noqa: E402  (after the environment is set)
 from mokg.graph import Graph  # noqa: E402
 from mokg.stack import down, up  # noqa: E402
-from mokg.stack.services import arcadedb_server_command  # noqa: E402
+from mokg.stack.services import scratch_database  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -88,16 +87,10 @@ def llm_settings(settings: Settings) -> Iterator[Settings]:
     down(settings, ["llm"])
 
 
-def new_database(settings: Settings, prefix: str = "t") -> Settings:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    arcadedb_server_command(settings, f"create database {name}")
-    return settings.with_(graph_database=name)
-
-
 @pytest.fixture
 def fresh_settings(graph_server: Settings) -> Settings:
     """Settings pointing at a new, empty database on the session's server."""
-    return new_database(graph_server)
+    return scratch_database(graph_server, "t")
 
 
 @pytest.fixture

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from conftest import GIFT_META, GIFT_REVIEWS, new_database
+from conftest import GIFT_META, GIFT_REVIEWS
 
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
+from mokg.stack.services import scratch_database
 
 DIM = 32
 VERSION = "test-v1"
@@ -53,7 +54,7 @@ def _embeddings(items_of: dict[str, frozenset[str]]) -> dict[str, np.ndarray]:
 
 @functools.cache
 def served_graph(server: Settings, tmp: Path) -> Served:
-    settings = new_database(server, "served")
+    settings = scratch_database(server, "served")
     with Graph(settings) as g:
         apply_schema(g)
         ingest(g, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp / "served.rejects.jsonl")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, new_database, run_mokg
+from conftest import FIXTURES, run_mokg
 from served_graph import ACCESSORY_PATH, ENTITY, STARBUCKS, Served, served_graph
 
 from mokg.config import Settings
@@ -28,6 +28,7 @@ from mokg.lookalike.audience import (
     top_categories,
 )
 from mokg.lookalike.scoring import score_centroid, score_max_seed
+from mokg.stack.services import scratch_database
 
 pytestmark = pytest.mark.integration
 METHODS = ("centroid", "knn_vote", "max_seed")
@@ -241,7 +242,7 @@ def test_explanations_are_graph_evidence(graph: Graph, served: Served) -> None:
 
 
 def test_missing_vector_index_is_a_clear_error(graph_server: Settings, tmp_path: Path) -> None:
-    settings = new_database(graph_server)
+    settings = scratch_database(graph_server, "t")
     with Graph(settings) as g:
         apply_schema(g)
         ingest(g, reviews=FIXTURES / "amazon2023_reviews.jsonl", rejects_path=tmp_path / "r.jsonl")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GIFT_META, GIFT_REVIEWS, new_database, run_mokg
+from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
 from mokg.config import Settings
 from mokg.graph import Graph
@@ -30,6 +30,7 @@ from mokg.pair import store
 from mokg.pair.mining import MiningConfig, Runtime, mine_entity
 from mokg.pair.runs import plan_run
 from mokg.pair.store import SourceRef
+from mokg.stack.services import scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
@@ -128,7 +129,7 @@ def pair_env(
     llm_settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[PairEnv]:
-    settings = new_database(graph_server, "pair")
+    settings = scratch_database(graph_server, "pair")
     logs = tmp_path_factory.mktemp("pair-workers")
     with Graph(settings) as graph:
         apply_schema(graph)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import new_database
 from flask import Flask
 from flask.testing import FlaskClient
 from served_graph import ENTITY, STARBUCKS, Served, served_graph
@@ -20,6 +19,7 @@ from mokg.apikeys import create_key, list_keys, revoke_key
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.lookalike import audience
+from mokg.stack.services import scratch_database
 from web.app import OPENAPI_PATH, create_app
 
 pytestmark = pytest.mark.integration
@@ -334,7 +334,7 @@ def test_cypher_timeout_is_enforced(client: FlaskClient, keys: Keys) -> None:
 
 def test_arcadedb_does_not_enforce_read_access_mode(graph_server: Settings) -> None:
     """Why the clause scanner exists: over Bolt, ArcadeDB commits a CREATE run in a READ transaction."""
-    with Graph(new_database(graph_server)) as g:
+    with Graph(scratch_database(graph_server, "t")) as g:
         g.run_text("CREATE (:Probe {v: 1})", {}, read_only=True)
         assert g.run_text("MATCH (p:Probe) RETURN count(p) AS n", {}, read_only=True) == [{"n": 1}]
 
@@ -343,7 +343,7 @@ def test_a_write_past_the_scanner_is_still_rolled_back(graph_server: Settings) -
     """The second line of defence: analyst statements run in a transaction that is always rolled back."""
     from mokg.analyst import _read
 
-    with Graph(new_database(graph_server)) as g:
+    with Graph(scratch_database(graph_server, "t")) as g:
         columns, rows, truncated = _read(g, "CREATE (p:Probe {v: 1}) RETURN p.v AS v", {}, 5.0, 10)
         assert (columns, rows, truncated) == (["v"], [[1]], False)
         assert g.run_text("MATCH (p:Probe) RETURN count(p) AS n", {}, read_only=True) == [{"n": 0}]

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import secrets
 import sys
+import uuid
 from pathlib import Path
 
 import requests
@@ -58,6 +59,17 @@ def arcadedb_server_command(settings: Settings, database: str) -> dict[str, obje
         raise StackError(f"ArcadeDB HTTP {r.status_code}: {r.text[:300]}")
     result: dict[str, object] = r.json()
     return result
+
+
+def scratch_database(settings: Settings, prefix: str) -> Settings:
+    """A new, empty, uniquely named database on the embedded server; the settings that point at it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    arcadedb_server_command(settings, f"create database {name}")
+    return settings.with_(graph_database=name)
+
+
+def drop_database(settings: Settings) -> None:
+    arcadedb_server_command(settings, f"drop database {settings.graph_database}")
 
 
 def _ensure_database(settings: Settings) -> None:
