@@ -13,6 +13,13 @@ one-off cost per process). Runs on a scratch database with Gift_Cards ingested, 
 embedded stack (`mokg stack up`).
 
     python bench/pair.py --entities 6 --workers 1 2 --json /tmp/pair-bench.json
+
+A smoke run (tests/integration/test_bench_pair_smoke.py) shrinks everything: the 2-item test fixture, one
+relation, one sample per prompt, short answers, no scorer, no warm-up (its figures mean nothing):
+
+    python bench/pair.py --reviews tests/fixtures/amazon2023_reviews.jsonl \
+        --meta tests/fixtures/amazon2023_meta.jsonl --entities 1 --workers 1 --warmup 0 \
+        --relation COMPLEMENTARY_PRODUCT --n-samples 1 --max-tokens 16 --no-scorer
 """
 
 from __future__ import annotations
@@ -126,20 +133,31 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         apply_schema(graph)
         ingest(graph, reviews=args.reviews, meta=args.meta, rejects_path=log_dir / "rejects.jsonl")
-        if latest_version(scorer_root(settings.home)) is None:
+        if not args.no_scorer and latest_version(scorer_root(settings.home)) is None:
             rt = Runtime(settings, graph=graph)
             train_from_graph(graph, rt.raw_embed, scorer_root(settings.home), max_triples=300)
-        items = [r for r, _ in store.select_sources(graph, ["Item"], args.entities + 2 * max(args.workers))]
-        warm, timed = items[: 2 * max(args.workers)], items[2 * max(args.workers) :]
+        warmup = 2 * max(args.workers) if args.warmup is None else args.warmup
+        items = [r for r, _ in store.select_sources(graph, ["Item"], args.entities + warmup)]
+        warm, timed = items[:warmup], items[warmup:]
+        if len(timed) < args.entities:
+            raise SystemExit(
+                f"only {len(items)} items to mine: fewer than {warmup} warm-up + {args.entities}"
+            )
+        mining = {
+            "max_relations": args.max_relations,
+            "max_tokens": args.max_tokens,
+            "n_samples": args.n_samples,
+            "use_scorer": not args.no_scorer,
+            "relations": tuple(args.relations),
+        }
         seed = 1000 * (int(time.time()) % 1_000_000)
         for n in args.workers:
             # a seed of its own per invocation and worker count: every prompt misses the LLM cache
-            config = default_config(
-                settings, seed=seed + n, max_relations=args.max_relations, max_tokens=args.max_tokens
-            )
+            config = default_config(settings, seed=seed + n, **mining)
             procs = start_workers(n, settings, log_dir)
             try:
-                wait_for_run(graph, enqueue(graph, config, warm[:n]), timeout_s=900)
+                if warm[:n]:
+                    wait_for_run(graph, enqueue(graph, config, warm[:n]), timeout_s=900)
                 t0 = time.perf_counter()
                 run_id = enqueue(graph, config, timed)
                 counts = wait_for_run(graph, run_id, timeout_s=3600, poll_s=0.5)
@@ -183,6 +201,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--max-relations", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--n-samples", type=int, default=3, help="Samples per prompt (the paper's n).")
+    parser.add_argument(
+        "--relation",
+        dest="relations",
+        action="append",
+        default=[],
+        help="Restrict R_s to this relation id (repeatable; default: all).",
+    )
+    parser.add_argument("--no-scorer", action="store_true", help="Mine without the plausibility scorer.")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help="Items mined untimed before each worker count (default: 2 x the largest worker count).",
+    )
     parser.add_argument("--reviews", type=Path, default=DATA / "Gift_Cards_5.json.gz")
     parser.add_argument("--meta", type=Path, default=DATA / "meta_Gift_Cards.json.gz")
     parser.add_argument("--logs", default="/tmp/mokg-bench-pair")

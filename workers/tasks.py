@@ -4,8 +4,8 @@
 bounded number of attempts, on errors worth retrying (the LLM endpoint, the graph server, the network); each
 failed attempt is recorded on the source (``pair_status = 'failed'``, ``pair_error``) before the retry.
 A redelivered or duplicated message is harmless: a source done in the same run is skipped and every write
-is a MERGE. The per-process runtime (graph driver, LLM client, embedder, scorer) is built on first use, after
-any fork, and closed when the process ends.
+is a MERGE. The per-process runtime (graph driver, LLM client, embedder, scorer, resolution pools) is built on
+first use, after any fork, and closed when the process ends.
 """
 
 from __future__ import annotations
@@ -64,12 +64,16 @@ def enqueue_batch(
     types: list[str] | None = None,
     redo_after_days: float = 30.0,
     stale_after_s: float = 7200.0,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Continuous mode (beat): plan a run over the sources that need mining and enqueue one task each."""
+    """Continuous mode (beat): plan a run over the sources that need mining and enqueue one task each.
+
+    ``config`` changes the default mining configuration (MiningConfig fields, e.g. ``{"n_samples": 1}``)."""
     rt = runtime()
+    mining = MiningConfig.from_dict({**default_config(rt.settings).to_dict(), **(config or {})})
     plan = plan_run(
         rt.graph,
-        default_config(rt.settings),
+        mining,
         types=tuple(types or SOURCE_TYPES),
         limit=limit,
         redo_after_days=redo_after_days,

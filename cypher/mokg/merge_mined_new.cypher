@@ -1,5 +1,6 @@
 // PAIR output: mined triples whose target is a new (or same-keyed) MoKG Entity. Idempotent: MERGE on the
 // entity key and on (source, relation type, target); provenance is overwritten by the latest mining.
+// Returns each target entity as stored (the worker adds new ones to its resolution pools).
 // Relationship types cannot be parameters, so each mining relation of relations.json has one FOREACH branch
 // (a unit test checks that the branches and the schema agree; mokg.pair.store refuses other relations).
 MATCH (s) WHERE elementId(s) = $source
@@ -22,4 +23,4 @@ FOREACH (_ IN CASE WHEN row.relation = 'GIFT_RECIPIENT' THEN [1] ELSE [] END |
   MERGE (s)-[m:GIFT_RECIPIENT]->(t) ON CREATE SET m.first_at = row.at SET m += row.props)
 FOREACH (_ IN CASE WHEN row.relation = 'SIMILAR_STORE' THEN [1] ELSE [] END |
   MERGE (s)-[m:SIMILAR_STORE]->(t) ON CREATE SET m.first_at = row.at SET m += row.props)
-RETURN count(*) AS n
+RETURN row.key AS key, t.name AS name, t.type AS type, elementId(t) AS node_id

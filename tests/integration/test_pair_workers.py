@@ -3,32 +3,41 @@
 A few Gift_Cards items are mined with small settings (one or two relations, short answers, n = 3 samples).
 The scenario runs in file order on one database: mine → re-run (no duplicates) → kill a worker mid-task and
 restart it (nothing lost, completed once) → status, analyst queries, evaluation.
+
+Two more tests use databases of their own with the two-item test fixture: the worker's resolution pool cache
+against the real graph (a scripted LLM), and continuous mode (the beat task `enqueue_batch` and
+`mokg pair run --continuous`) with a worker of its own on a separate broker database, so that it never
+takes the messages of the scenario's worker.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
+from conftest import FIXTURES, GIFT_META, GIFT_REVIEWS, run_mokg
 
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.llm import LLMError
+from mokg.llm.client import ChatRequest, ChatResult, parse_json_reply
 from mokg.pair import store
-from mokg.pair.mining import MiningConfig, Runtime, mine_entity
-from mokg.pair.runs import plan_run
+from mokg.pair.mining import Miner, MiningConfig, Runtime, mine_entity
+from mokg.pair.pools import PoolCache
+from mokg.pair.runs import plan_run, wait_for_run
 from mokg.pair.store import SourceRef
 from mokg.stack.services import scratch_database
 
@@ -71,11 +80,13 @@ class Worker:
                 self.kill()
 
 
-def start_worker(settings: Settings, log: Path) -> Worker:
-    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
+def start_worker(
+    settings: Settings, log: Path, env: dict[str, str] | None = None, visibility_s: float = VISIBILITY_S
+) -> Worker:
+    env = env or {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
     with log.open("ab") as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mokg.cli", "worker", "--visibility-timeout", str(VISIBILITY_S)],
+            [sys.executable, "-m", "mokg.cli", "worker", "--visibility-timeout", str(visibility_s)],
             stdout=f,
             stderr=subprocess.STDOUT,
             env=env,
@@ -271,3 +282,170 @@ def test_eval_writes_a_report_with_ablation_rows_and_filter_counts(pair_env: Pai
     assert single["llm_cached"] == single["llm_calls"]  # one step = the progressive κ_D+κ_S prompt, cached
     assert len(report["campaigns"]) == 2 and all(c["buyers"] >= 2 for c in report["campaigns"])
     assert "removed by plausibility" in (tmp_path / report_path.with_suffix(".md").name).read_text()
+
+
+# -- the worker's resolution pools against the real graph (scripted LLM: no server) -----------------------
+FIXTURE_ITEMS = (SourceRef("Item", "P0TEST0001"), SourceRef("Item", "P0TEST0002"))
+ONE_SAMPLE = {"relations": ("COMPLEMENTARY_PRODUCT",), "n_samples": 1, "max_tokens": 16, "use_scorer": False}
+
+
+def fixture_graph(settings: Settings, tmp: Path) -> Graph:
+    graph = Graph(settings)
+    apply_schema(graph)
+    ingest(
+        graph,
+        reviews=FIXTURES / "amazon2023_reviews.jsonl",
+        meta=FIXTURES / "amazon2023_meta.jsonl",
+        rejects_path=tmp / "rejects.jsonl",
+    )
+    return graph
+
+
+def word_embed(texts: Sequence[str]) -> np.ndarray:
+    out = np.zeros((len(texts), 256))
+    for i, text in enumerate(texts):
+        for word in text.lower().split():
+            out[i, int(hashlib.sha1(word.encode()).hexdigest(), 16) % 256] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+class FixedLLM:
+    """Answers every prompt with the same target names."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = list(names)
+
+    def chat_many(self, requests: Sequence[ChatRequest], progress: object = None) -> list[ChatResult]:
+        text = json.dumps({"targets": self.names})
+        return [ChatResult(text, parse_json_reply(text), 10, 5, False, "fixed-llm") for _ in requests]
+
+
+def product_targets(graph: Graph) -> list[dict[str, Any]]:
+    return graph.run_text(
+        "MATCH (s:Item)-[m:COMPLEMENTARY_PRODUCT]->(t) "
+        "RETURN s.asin AS asin, elementId(t) AS node, t.key AS key, m.matched_by AS matched_by, m.run_id AS run",
+        {},
+        read_only=True,
+    )
+
+
+def test_worker_pools_see_their_own_entities_and_never_link_a_removed_one(
+    fresh_settings: Settings, tmp_path: Path
+) -> None:
+    config = MiningConfig(type_fit=False, **ONE_SAMPLE)  # type: ignore[arg-type]
+    a, b = FIXTURE_ITEMS
+    with fixture_graph(fresh_settings, tmp_path) as graph:
+        llm = FixedLLM("zz test widget")
+        rt = Runtime(fresh_settings, graph=graph, llm=llm, embed=word_embed)  # type: ignore[arg-type]
+        run = plan_run(graph, config, keys=[a, b]).run_id
+        assert rt.mine(a, run, config).triples == 1
+        loads = rt.pools.loads
+        llm.names = ["ZZ Test Widgets"]
+        assert rt.mine(b, run, config).triples == 1
+        # the second task linked the first one's entity from the process's pool, without reloading it
+        assert rt.pools.loads == loads
+        targets = {t["asin"]: t for t in product_targets(graph)}
+        assert (
+            targets[b.id]["node"] == targets[a.id]["node"]
+            and targets[a.id]["key"] == "Product:zz-test-widget"
+        )
+        assert (targets[a.id]["matched_by"], targets[b.id]["matched_by"]) == ("new", "normalized")
+        assert entity_count(graph) == 1
+        # what another process's top-up reads: the entities created since a time
+        recent = store.entities_since(graph, "2000-01-01T00:00:00.000000Z")
+        assert [(k, e.ref, e.node_id) for k, e in recent] == [
+            ("Product", "Product:zz-test-widget", targets[a.id]["node"])
+        ]
+        assert store.entities_since(graph, "2999-01-01T00:00:00.000000Z") == []
+
+        # a process whose pool never saw the entity resolves the name as new: MERGE on the key, no duplicate
+        blind = PoolCache(lambda _: [], word_embed)
+        stale = Miner(llm, rt.schema, word_embed, blind, config)  # type: ignore[arg-type]
+        assert mine_entity(graph, stale, a, plan_run(graph, config, keys=[a]).run_id).triples == 1
+        assert entity_count(graph) == 1 and len(product_targets(graph)) == 2
+
+        # the entity is deleted and another one created (ArcadeDB may hand it the freed element id): the cached
+        # pool still names it, but a resolution never links a node that is gone or is another node now
+        graph.run_text("MATCH (e:Entity {key: 'Product:zz-test-widget'}) DETACH DELETE e", {})
+        graph.run_text(
+            "CREATE (:Entity {key: 'Product:other-thing', name: 'other thing', type: 'Product', "
+            "created_at: '2000-01-01T00:00:00.000000Z'})",
+            {},
+        )
+        loads = rt.pools.loads
+        run3 = plan_run(graph, config, keys=[b]).run_id
+        assert rt.mine(b, run3, config).triples == 1
+        assert rt.pools.loads == loads + 1  # the liveness check failed: reloaded and resolved again
+        (target,) = [t for t in product_targets(graph) if t["run"] == run3]
+        assert (target["key"], target["matched_by"]) == ("Product:zz-test-widget", "new")
+        assert entity_count(graph) == 2
+
+
+# -- continuous mode: the beat task and `mokg pair run --continuous` -----------------------------------------
+def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
+    graph_server: Settings,
+    broker_server: Settings,
+    llm_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    from workers.app import make_app
+
+    settings = scratch_database(graph_server, "paircont")
+    base, _, _ = settings.broker().rpartition("/")
+    broker = f"{base}/1"  # a broker database of its own: no other test's worker takes these messages
+    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database, "MOKG_BROKER_URL": broker}
+    mining = {**ONE_SAMPLE, "relations": ["COMPLEMENTARY_PRODUCT"]}  # JSON, as beat would send it
+    with fixture_graph(settings, tmp_path) as graph:
+        expected = {str(ref) for ref, _ in store.select_sources(graph, ["Item", "Store"], 100)}
+        assert {str(r) for r in FIXTURE_ITEMS} < expected  # the two items and their stores
+        worker = start_worker(settings, tmp_path / "worker.log", env=env, visibility_s=600)
+        app = make_app(settings.with_(broker_url=broker))
+        try:
+            entry = app.conf.beat_schedule["pair-continuous"]  # what beat sends, with smaller work
+            kwargs = {**entry["kwargs"], "types": ["Item", "Store"], "config": mining}
+
+            def beat_tick(runs_before: int) -> store.RunRow:
+                app.send_task(entry["task"], kwargs=kwargs)
+                deadline = time.monotonic() + 120
+                while len(runs := store.status(graph, runs=10).runs) == runs_before:
+                    assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+                    time.sleep(0.5)
+                return runs[0]
+
+            first = beat_tick(0)
+            assert first.enqueued == len(expected) and first.config["n_samples"] == 1
+            counts = wait_for_run(graph, first.run, timeout_s=300, poll_s=1)
+            assert counts == {"pending": 0, "running": 0, "done": len(expected), "failed": 0}, counts
+            second = beat_tick(1)  # everything is done and within the 30-day re-mining cut-off
+            assert second.enqueued == 0 and store.run_counts(graph, second.run)["done"] == 0
+
+            status = subprocess.run(
+                [sys.executable, "-m", "mokg.cli", "pair", "status"], capture_output=True, text=True, env=env
+            )
+            assert status.returncode == 0, status.stderr[-3000:]
+            cells = [[c.strip() for c in line.split("│")[1:-1]] for line in status.stdout.splitlines()]
+            rows = {c[0]: c[1:] for c in cells if len(c) == 6}  # type | never pending running done failed
+            assert rows["Item"] == ["0", "0", "0", "2", "0"], status.stdout
+            assert rows["Store"][3] == str(len(expected) - 2) and rows["Category"][0] != "0", status.stdout
+
+            # the command-line loop, bounded: two batches re-mine the items (a re-mining cut-off of 0.09 s);
+            # the same configuration sends the same requests, so the LLM cache answers them
+            cli = subprocess.run(
+                [
+                    sys.executable, "-m", "mokg.cli", "pair", "run", "--continuous", "--max-batches", "2",
+                    "--interval", "1", "--type", "Item", "--redo-after-days", "0.000001", "--wait", "120",
+                    "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
+                ],
+                capture_output=True, text=True, env=env, timeout=300,
+            )  # fmt: skip
+            assert cli.returncode == 0, cli.stderr[-3000:]
+            assert cli.stdout.count(": 2 sources,") == 2 and cli.stdout.count("done 2, failed 0") == 2, (
+                cli.stdout
+            )
+            for ref in FIXTURE_ITEMS:
+                state = source_state(graph, str(ref))
+                assert (state["pair_status"], state["pair_completions"]) == ("done", 3)
+                assert state["pair_llm_cached"] == state["pair_llm_calls"] == 3
+        finally:
+            worker.stop()
+            app.close()

@@ -35,6 +35,15 @@ def test_schema_applies_twice_and_enforces_keys(fresh_settings: Settings) -> Non
             ("Entity", "key"),
         ]:
             assert key in keyed
+        # the PAIR run state (selection, status, wait_for_run) and the workers' pool top-ups are indexed
+        pair_state = {
+            (label.lower() + "_" + prop, label, prop)
+            for label in ("Item", "Category", "Store")
+            for prop in ("pair_status", "pair_run")
+        }
+        pair_state |= {("pairrun_id", "PairRun", "id"), ("entity_created_at", "Entity", "created_at")}
+        named = {(r["name"], r["labelsOrTypes"][0], r["properties"][0]) for r in indexes}
+        assert pair_state <= named, pair_state - named
         g.run_text("CREATE (:Item {asin: 'DUP1'})", {})
         with pytest.raises(Exception, match=r"(?i)constraint|duplicat|unique"):
             g.run_text("CREATE (:Item {asin: 'DUP1'})", {})

@@ -106,3 +106,38 @@ def test_threshold_and_shape_checks() -> None:
         EntityResolver(ENTITIES, np.zeros((2, 3)))
     with pytest.raises(ValueError, match="nothing left after normalisation"):
         resolver.resolve(["???"], "Product")
+
+
+def test_added_entities_resolve_like_initial_ones_and_first_names_still_win() -> None:
+    grown = EntityResolver(ENTITIES[:1], EMBEDDINGS[:1], threshold=0.9)
+    for entity, vector in zip(ENTITIES[1:], EMBEDDINGS[1:], strict=True):  # one at a time: the buffer grows
+        grown.add([entity], vector[None, :])
+    whole = EntityResolver(ENTITIES, EMBEDDINGS, threshold=0.9)
+    names = ["Starbucks Gift Card", "the amazon.com gift-cards", "Birthday greeting", "Coffee Mug"]
+    queries = np.array([[0.0, 0, 0], [0.0, 0, 0], [0.1, 0, 0.99], [0.6, 0.8, 0]])
+    assert grown.resolve(names, "Product", queries) == whole.resolve(names, "Product", queries)
+    assert len(grown) == 4
+    # many more, past the initial capacity; the first "Greeting Card" (B003) keeps the name
+    extra = [KnownEntity(f"item:X{i}", "Greeting Card" if i == 0 else f"thing {i}") for i in range(40)]
+    grown.add(extra, np.tile([0.0, 0, 1.0], (40, 1)))
+    assert grown.resolve(["greeting cards"], "Product")[0].key == "item:B003"
+    assert grown.resolve(["zzz"], "Product", np.array([[0.0, 0, 1.0]]))[0].key == "item:B003"  # argmax: first
+    assert len(grown) == 44
+
+
+def test_add_checks_embeddings_and_the_threshold_can_change_per_call() -> None:
+    resolver = EntityResolver(ENTITIES, EMBEDDINGS, threshold=0.8)
+    with pytest.raises(ValueError, match="need them too"):
+        resolver.add([KnownEntity("item:B9", "Mug")])
+    with pytest.raises(ValueError, match="embedding dimension"):
+        resolver.add([KnownEntity("item:B9", "Mug")], np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="no name embeddings"):
+        EntityResolver(ENTITIES).add([KnownEntity("item:B9", "Mug")], np.ones((1, 3)))
+    empty = EntityResolver([])
+    empty.add([KnownEntity("item:B9", "Mug")], np.array([[0.0, 1.0, 0]]))  # an empty pool may start with them
+    assert empty.resolve(["cup"], "Product", np.array([[0.0, 1.0, 0]]))[0].key == "item:B9"
+    query = np.array([[7.9, 6.1, 0]])  # cosine 0.792 with B001
+    assert resolver.resolve(["x"], "Product", query)[0].matched_by is MatchKind.NEW
+    assert resolver.resolve(["x"], "Product", query, threshold=0.75)[0].key == "item:B001"
+    with pytest.raises(ValueError, match="threshold"):
+        resolver.resolve(["x"], "Product", query, threshold=1.5)

@@ -17,7 +17,8 @@
    plausibility each removed is counted (:class:`FilterCounts`) and stored on the source and in the eval report.
 5. **Resolution** — each kept name is linked by exact, normalised, then embedding match (cosine ≥
    ``link_threshold``) to existing nodes of its target type — SupKG Items for Product, Stores for Brand and
-   Store, and Entities of the type — else a new ``Entity`` keyed by type and normalised name.
+   Store, and Entities of the type — else a new ``Entity`` keyed by type and normalised name. The pools are
+   a per-process :class:`~mokg.pair.pools.PoolCache` (loaded once, topped up, checked before linking).
 6. **Write** — MERGE on stable keys with provenance {votes, vote_share, plausibility, score, prompt_ids,
    steps, model, scorer, matched_by, at, run_id}; then the source is marked done.
 
@@ -75,6 +76,7 @@ from mokg.pair.aggregation import (
     StepSamples,
     aggregate,
 )
+from mokg.pair.pools import PoolCache
 from mokg.pair.prompts import (
     AnswerFormatError,
     Knowledge,
@@ -86,7 +88,7 @@ from mokg.pair.prompts import (
     filter_relations,
     parse_string_list,
 )
-from mokg.pair.resolution import EntityResolver, KnownEntity, MatchKind, normalize_name
+from mokg.pair.resolution import MatchKind, normalize_name
 from mokg.pair.schema import RelationSchema, RelationSpec
 from mokg.pair.scorer import EmbedFn, PlausibilityScorer
 from mokg.pair.store import PoolEntry, SourceContext, SourceRef, TripleWrite
@@ -96,13 +98,14 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     LLMError,  # the endpoint failed after the client's own retries
     neo4j.exceptions.Neo4jError,  # includes transient and constraint races of two workers creating one entity
     neo4j.exceptions.DriverError,  # server unavailable, session expired
+    store.StaleTargetError,  # a linked node was deleted between resolution and write: retry, pool reloaded
     ConnectionError,
     TimeoutError,
 )
 """Errors a task retries with backoff; anything else fails the source at once."""
 
 PoolFn = Callable[[str], Sequence[PoolEntry]]
-"""Existing nodes a target of the given type may link to."""
+"""Existing nodes a target of the given type may link to (a Miner wraps it in a :class:`PoolCache`)."""
 
 
 @cache
@@ -390,38 +393,34 @@ def well_formed(name: str, max_words: int) -> bool:
 
 
 @dataclass
-class _Pool:
-    resolver: EntityResolver
-    node_ids: dict[str, str]
-
-
-@dataclass
 class _Job:
-    """State of one mine() call: usage and the resolution pools loaded for it."""
+    """State of one mine() call: usage and the plausibility factors per (relation, name)."""
 
     source: SourceContext
     usage: Usage = field(default_factory=Usage)
-    pools: dict[str, _Pool] = field(default_factory=dict)
     factors: dict[tuple[str, str], tuple[float | None, float | None]] = field(default_factory=dict)
     model: str = ""
 
 
 class Miner:
-    """The LLM side of PAIR for one configuration; reusable across sources (holds no per-source state)."""
+    """The LLM side of PAIR for one configuration; reusable across sources (holds no per-source state).
+
+    ``pools`` is a process's :class:`PoolCache`, or a plain function that loads a pool (wrapped in a cache of
+    its own, without top-ups or liveness checks: tests and dry runs)."""
 
     def __init__(
         self,
         llm: ChatBackend,
         schema: RelationSchema,
         embed: EmbedFn,
-        pools: PoolFn,
+        pools: PoolCache | PoolFn,
         config: MiningConfig | None = None,
         scorer: PlausibilityScorer | None = None,
     ) -> None:
         self.llm = llm
         self.schema = restrict(schema, config.relations) if config and config.relations else schema
         self.embed = embed
-        self.pools = pools
+        self.pools = pools if isinstance(pools, PoolCache) else PoolCache(pools, embed)
         self.config = config or MiningConfig()
         self.scorer = scorer if self.config.use_scorer else None
         self.type_fit = TypeFit(schema, embed) if self.config.type_fit else None
@@ -582,34 +581,23 @@ class Miner:
         )
 
     # -- resolution -------------------------------------------------------------------------------------------
-    def _pool(self, job: _Job, target_type: str) -> _Pool:
-        if target_type not in job.pools:
-            entries = list(self.pools(target_type))
-            embeddings = self.embed([e.name for e in entries]) if entries else None
-            resolver = EntityResolver(
-                [KnownEntity(e.ref, e.name) for e in entries], embeddings, self.config.link_threshold
-            )
-            job.pools[target_type] = _Pool(resolver, {e.ref: e.node_id for e in entries})
-        return job.pools[target_type]
-
     def resolve(
         self, job: _Job, spec: RelationSpec, result: RelationResult, selection_prompt: str | None
     ) -> list[MinedTarget]:
         kept = result.aggregation.kept
         if not kept or spec.target_type is None:
             return []
-        pool = self._pool(job, spec.target_type)
         names = [c.name for c in kept]
-        resolutions = pool.resolver.resolve(names, spec.target_type, self.embed(names))
+        links = self.pools.resolve(spec.target_type, names, self.embed(names), self.config.link_threshold)
         own = str(job.source.ref)
         out = []
-        for candidate, res in zip(kept, resolutions, strict=True):
+        for candidate, link in zip(kept, links, strict=True):
+            res = link.resolution
             if res.key == own:
                 continue  # the source itself, reached through its title or an embedding match
             prompt_ids = ((selection_prompt,) if selection_prompt else ()) + tuple(
                 result.prompt_ids[s] for s in candidate.steps
             )
-            node_id = pool.node_ids.get(res.existing_key) if res.existing_key else None
             by_scorer, fit = job.factors.get((spec.id, candidate.name), (None, None))
             out.append(
                 MinedTarget(
@@ -617,7 +605,7 @@ class Miner:
                     spec.target_type,
                     candidate,
                     res.key,
-                    node_id,
+                    link.node_id,
                     res.matched_by,
                     res.similarity,
                     prompt_ids,
@@ -651,8 +639,8 @@ class EntityOutcome:
 
 def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker: str = "") -> EntityOutcome:
     """Mine one source and MERGE its triples. Safe to run twice: a source done in this run is skipped, and
-    every write is a MERGE on stable keys. On an error the source is marked failed and the error re-raised
-    (the task retries it)."""
+    every write is a MERGE on stable keys. The new entities join the miner's pools at once. On an error the
+    source is marked failed and the error re-raised (the task retries it)."""
     t0 = time.perf_counter()
     source = store.fetch_source(graph, ref, miner.config.holdout_share)
     if source is None:
@@ -661,9 +649,12 @@ def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker:
         return EntityOutcome(str(ref), "skipped")
     try:
         result = miner.mine(source)
-        store.write_triples(graph, source, result.writes(run_id, store.now_iso()))
+        written = store.write_triples(graph, source, result.writes(run_id, store.now_iso()))
+        miner.pools.remember(written.entities)
         store.mark_done(graph, source, run_id, result.summary())
     except Exception as exc:
+        if isinstance(exc, store.StaleTargetError):
+            miner.pools.invalidate()  # the retry resolves against freshly loaded pools
         try:
             store.mark_failed(graph, source.node_id, run_id, f"{type(exc).__name__}: {exc}")
         except Exception as state_error:  # the graph itself may be what failed; keep the first error
@@ -675,8 +666,9 @@ def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker:
 
 
 class Runtime:
-    """What a worker process keeps between tasks: one graph driver, the LLM client, the name-embedding cache
-    and the scorers by version. Build it lazily in the worker (after any fork), close it at shutdown."""
+    """What a worker process keeps between tasks: one graph driver, the LLM client, the name-embedding cache,
+    the resolution pools (:class:`PoolCache`, reloaded after ``pool_ttl_s``) and the scorers by version.
+    Build it lazily in the worker (after any fork), close it at shutdown."""
 
     def __init__(
         self,
@@ -685,6 +677,7 @@ class Runtime:
         graph: Graph | None = None,
         llm: ChatBackend | None = None,
         embed: EmbedFn | None = None,
+        pool_ttl_s: float = 300.0,
     ) -> None:
         self.settings = settings
         self.graph = graph or Graph(settings)
@@ -693,6 +686,14 @@ class Runtime:
         self.embed = EmbedCache(self.raw_embed)
         self.schema = RelationSchema.load()
         self._scorers: dict[str, PlausibilityScorer] = {}
+        g = self.graph
+        self.pools = PoolCache(
+            lambda target_type: store.load_pool(g, target_type),
+            self.embed,
+            since=lambda since: store.entities_since(g, since),
+            live=lambda linked: store.live_nodes(g, linked),
+            ttl_s=pool_ttl_s,
+        )
 
     def scorer(self, version: str) -> PlausibilityScorer | None:
         if not version:
@@ -700,9 +701,6 @@ class Runtime:
         if version not in self._scorers:
             self._scorers[version] = load_scorer(scorer_root(self.settings.home), version, self.raw_embed)
         return self._scorers[version]
-
-    def pools(self, target_type: str) -> list[PoolEntry]:
-        return store.load_pool(self.graph, target_type)
 
     def miner(self, config: MiningConfig) -> Miner:
         scorer = self.scorer(config.scorer_version) if config.use_scorer else None

@@ -125,13 +125,22 @@ class Resolution:
     similarity: float | None = None
 
 
+def _check_threshold(threshold: float) -> None:
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+
+
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.maximum(norms, 1e-12)
 
 
 class EntityResolver:
-    """Links names to ``entities``; with several entities sharing a name the first one given wins."""
+    """Links names to ``entities``; with several entities sharing a name the first one given wins.
+
+    :meth:`add` appends entities in place (a worker's pool grows as entities are created), so the
+    normalised names of the existing ones are never recomputed; the unit vectors live in a buffer that
+    doubles when full, so adding is amortised O(added)."""
 
     def __init__(
         self,
@@ -139,31 +148,67 @@ class EntityResolver:
         embeddings: np.ndarray | None = None,
         threshold: float = 0.85,
     ) -> None:
-        if not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
-        self.entities = tuple(entities)
+        _check_threshold(threshold)
         self.threshold = threshold
+        self.entities: list[KnownEntity] = []
         self._exact: dict[str, str] = {}
         self._normalized: dict[str, str] = {}
-        for entity in self.entities:
+        self._vectors: np.ndarray | None = None  # unit rows; capacity >= len(entities)
+        self.add(entities, embeddings)
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    @property
+    def _unit(self) -> np.ndarray | None:
+        return None if self._vectors is None else self._vectors[: len(self.entities)]
+
+    def add(self, entities: Sequence[KnownEntity], embeddings: np.ndarray | None = None) -> None:
+        """Append ``entities`` (their name vectors aligned in ``embeddings``). Names already known keep
+        their first entity. Either every entity has a vector or none has."""
+        if not entities:
+            return
+        if embeddings is None:
+            if self._vectors is not None:
+                raise ValueError("this resolver has name embeddings: new entities need them too")
+        else:
+            emb = np.asarray(embeddings, dtype=np.float64)
+            if emb.ndim != 2 or emb.shape[0] != len(entities):
+                raise ValueError(f"embeddings must have shape ({len(entities)}, dim), got {tuple(emb.shape)}")
+            if self._vectors is None and self.entities:
+                raise ValueError("this resolver has no name embeddings: cannot add entities with them")
+            self._append_vectors(_unit_rows(emb))
+        for entity in entities:
+            self.entities.append(entity)
             self._exact.setdefault(entity.name.strip(), entity.key)
             normalized = normalize_name(entity.name)
             if normalized:
                 self._normalized.setdefault(normalized, entity.key)
-        self._unit: np.ndarray | None = None
-        if embeddings is not None:
-            emb = np.asarray(embeddings, dtype=np.float64)
-            if emb.ndim != 2 or emb.shape[0] != len(self.entities):
-                raise ValueError(
-                    f"embeddings must have shape ({len(self.entities)}, dim), got {tuple(emb.shape)}"
-                )
-            self._unit = _unit_rows(emb)
+
+    def _append_vectors(self, unit: np.ndarray) -> None:
+        n, need = len(self.entities), len(self.entities) + unit.shape[0]
+        if self._vectors is not None and self._vectors.shape[1] != unit.shape[1]:
+            raise ValueError(f"embedding dimension {unit.shape[1]} != {self._vectors.shape[1]}")
+        if self._vectors is None or need > self._vectors.shape[0]:
+            grown = np.empty((max(need, 2 * n, 16), unit.shape[1]), dtype=np.float64)
+            if self._vectors is not None:
+                grown[:n] = self._vectors[:n]
+            self._vectors = grown
+        self._vectors[n:need] = unit
 
     def resolve(
-        self, names: Sequence[str], entity_type: str, embeddings: np.ndarray | None = None
+        self,
+        names: Sequence[str],
+        entity_type: str,
+        embeddings: np.ndarray | None = None,
+        threshold: float | None = None,
     ) -> list[Resolution]:
         """Resolve ``names`` (new ones typed ``entity_type``); ``embeddings`` are the names' vectors, aligned
-        with ``names``, and are only consulted for names that no exact or normalised match links."""
+        with ``names``, and are only consulted for names that no exact or normalised match links.
+        ``threshold`` overrides the resolver's cosine threshold for this call (a shared pool serves
+        mining configurations with different link thresholds)."""
+        if threshold is not None:
+            _check_threshold(threshold)
         out: list[Resolution | None] = [None] * len(names)
         pending: list[int] = []
         for i, name in enumerate(names):
@@ -177,7 +222,9 @@ class EntityResolver:
             else:
                 pending.append(i)
 
-        linked = self._embedding_matches(pending, names, embeddings)
+        linked = self._embedding_matches(
+            pending, names, embeddings, self.threshold if threshold is None else threshold
+        )
         for i in pending:
             match = linked.get(i)
             if match is not None:
@@ -188,22 +235,20 @@ class EntityResolver:
         return [r for r in out if r is not None]
 
     def _embedding_matches(
-        self, pending: list[int], names: Sequence[str], embeddings: np.ndarray | None
+        self, pending: list[int], names: Sequence[str], embeddings: np.ndarray | None, threshold: float
     ) -> dict[int, tuple[int, float]]:
         """Best existing entity (index, cosine) per pending name whose cosine reaches the threshold."""
-        if not pending or embeddings is None or self._unit is None or not len(self.entities):
+        unit = self._unit
+        if not pending or embeddings is None or unit is None or not len(self.entities):
             return {}
         query = np.asarray(embeddings, dtype=np.float64)
-        if query.ndim != 2 or query.shape[0] != len(names) or query.shape[1] != self._unit.shape[1]:
+        if query.ndim != 2 or query.shape[0] != len(names) or query.shape[1] != unit.shape[1]:
             raise ValueError(
-                f"name embeddings must have shape ({len(names)}, {self._unit.shape[1]}), "
-                f"got {tuple(query.shape)}"
+                f"name embeddings must have shape ({len(names)}, {unit.shape[1]}), got {tuple(query.shape)}"
             )
-        sims = _unit_rows(query[pending]) @ self._unit.T
+        sims = _unit_rows(query[pending]) @ unit.T
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(len(pending)), best]
         return {
-            i: (int(b), float(s))
-            for i, b, s in zip(pending, best, best_sim, strict=True)
-            if s >= self.threshold
+            i: (int(b), float(s)) for i, b, s in zip(pending, best, best_sim, strict=True) if s >= threshold
         }

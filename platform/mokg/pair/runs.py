@@ -95,7 +95,7 @@ def wait_for_run(
     A failed source whose task still has retries left counts as finished here: its retry runs later."""
     deadline = time.monotonic() + timeout_s
     while True:
-        counts = store.Status(store.source_counts(graph), (), (), ()).by_run(run_id)
+        counts = store.run_counts(graph, run_id)
         if progress is not None:
             progress(counts)
         if counts["pending"] + counts["running"] == 0 or time.monotonic() > deadline:

@@ -17,6 +17,9 @@ items, and from their ALSO_VIEWED facts as well (otherwise the same pair would l
 ``pair_error`` and a summary of the last mining (triples, candidates, filtered, tokens). ``claim`` refuses a
 source already done in the same run, which is what makes a redelivered message a no-op.
 
+**Resolution pools** are read here (a full pool, the Entities created since a time, which linked nodes still
+exist); :mod:`mokg.pair.pools` keeps them per worker process.
+
 **Triples** are relationships typed by the relation id (``(:Item)-[:TARGET_AUDIENCE]->(:Entity)``) carrying
 the provenance; every PAIR-mined relationship has a ``run_id``. Targets are new or existing ``Entity`` nodes,
 or existing SupKG ``Item``/``Store`` nodes when resolution linked them. Since relationship types cannot be
@@ -196,9 +199,56 @@ def load_pool(graph: Graph, target_type: str) -> list[PoolEntry]:
     return entries
 
 
+def entities_since(graph: Graph, since: str) -> list[tuple[str, PoolEntry]]:
+    """(type, entry) of the MoKG Entities created at or after ``since`` (ISO-8601 UTC): a pool top-up."""
+    rows = graph.query("mokg/pool_entities_since", since=since)
+    return [
+        (str(r["type"]), PoolEntry(str(r["id"]), str(r["name"]), str(r["node_id"])))
+        for r in rows
+        if r["name"]
+    ]
+
+
+def node_refs(labels: Iterable[str], key: Any, asin: Any, name: Any) -> set[str]:
+    """The pool refs a node answers to: its Entity key, ``Item:<asin>``, ``Store:<name>``."""
+    have = set(labels)
+    refs = {str(key)} if "Entity" in have and key else set()
+    refs |= {f"Item:{asin}"} if "Item" in have and asin else set()
+    refs |= {f"Store:{name}"} if "Store" in have and name else set()
+    return refs
+
+
+def live_nodes(graph: Graph, linked: Mapping[str, str]) -> set[str]:
+    """Of ``{element id: ref}``, the element ids whose node still exists and still answers to that ref
+    (ArcadeDB reuses the element id of a deleted node, so existence alone proves nothing)."""
+    if not linked:
+        return set()
+    rows = graph.query("mokg/pool_live", node_ids=list(linked))
+    return {
+        str(r["node_id"])
+        for r in rows
+        if linked.get(str(r["node_id"])) in node_refs(r["labels"] or (), r["key"], r["asin"], r["name"])
+    }
+
+
 # -- writes -------------------------------------------------------------------------------------------------
-def write_triples(graph: Graph, source: SourceContext, triples: Sequence[TripleWrite]) -> int:
-    """MERGE the triples of one source (idempotent); returns the number of rows written."""
+class StaleTargetError(RuntimeError):
+    """A target node that resolution linked no longer exists (or is another node now): the task retries
+    with a reloaded pool."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_triples` wrote: triples, and (type, entry) of the new-entity targets as MERGEd
+    (an entry's name is the stored one, which differs from the mined name when the key already existed)."""
+
+    triples: int
+    entities: tuple[tuple[str, PoolEntry], ...]
+
+
+def write_triples(graph: Graph, source: SourceContext, triples: Sequence[TripleWrite]) -> Written:
+    """MERGE the triples of one source (idempotent). Raises :class:`StaleTargetError` when an existing
+    target vanished (or its element id now names another node) since it was resolved."""
     unknown = sorted({t.relation for t in triples} - writable_relations())
     if unknown:
         raise ValueError(f"no merge branch for relations {unknown} in cypher/mokg/merge_mined_*.cypher")
@@ -216,16 +266,31 @@ def write_triples(graph: Graph, source: SourceContext, triples: Sequence[TripleW
         if t.node_id is None
     ]
     existing = [
-        {"relation": t.relation, "node_id": t.node_id, "at": t.props["at"], "props": dict(t.props)}
+        {
+            "relation": t.relation,
+            "node_id": t.node_id,
+            "ref": t.target_ref,
+            "at": t.props["at"],
+            "props": dict(t.props),
+        }
         for t in triples
         if t.node_id is not None
     ]
-    written = 0
-    if new:
-        written += graph.write_batches("mokg/merge_mined_new", new, source=source.node_id).returned
+    entities: list[tuple[str, PoolEntry]] = []
+    if new:  # one source's triples: a few dozen rows at most, one transaction
+        rows = graph.execute("mokg/merge_mined_new", rows=new, source=source.node_id)
+        entities = [
+            (str(r["type"]), PoolEntry(str(r["key"]), str(r["name"]), str(r["node_id"]))) for r in rows
+        ]
+    written = len(entities)
     if existing:
-        written += graph.write_batches("mokg/merge_mined_existing", existing, source=source.node_id).returned
-    return written
+        matched = graph.write_batches("mokg/merge_mined_existing", existing, source=source.node_id).returned
+        if matched < len(existing):
+            raise StaleTargetError(
+                f"{len(existing) - matched} of {len(existing)} linked targets of {source.ref} no longer exist"
+            )
+        written += matched
+    return Written(written, tuple(entities))
 
 
 # -- run state ----------------------------------------------------------------------------------------------
@@ -345,6 +410,14 @@ class Status:
             if row.run == run:
                 out[row.status] = out.get(row.status, 0) + row.n
         return out
+
+
+def run_counts(graph: Graph, run_id: str) -> dict[str, int]:
+    """Sources of one run per status (pending, running, done, failed); an index lookup on ``pair_run``."""
+    out = dict.fromkeys(STATUSES[1:], 0)
+    for r in graph.query("mokg/run_counts", run_id=run_id):
+        out[str(r["status"])] = out.get(str(r["status"]), 0) + int(r["n"])
+    return out
 
 
 def source_counts(graph: Graph) -> tuple[StatusRow, ...]:
