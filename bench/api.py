@@ -4,8 +4,10 @@ For each concurrency (default 1, 8, 32) it sends a bounded number of lookalike r
 seed users each, method centroid, the default path) to `mokg serve` (gunicorn, threaded workers) on
 127.0.0.1, and the same number of floor requests: the very vector query a lookalike request runs
 (cypher/lookalike/vector_neighbours.cypher, one centroid, the same fetch size) sent straight through the
-driver from as many threads (with the same row reader the API uses). Prints p50/p99 latency, requests/s and errors for both and the ratios
-API/floor; --json writes every figure.
+driver from as many threads (with the same row reader the API uses). Prints p50/p99 latency, requests/s
+and errors for both and the ratios API/floor; --json writes every figure. Requests cycle through
+--seed-sets fixed seed sets, as a dashboard re-asking for its campaigns does, so repeated seeds come from
+the API's seed cache; --seed-sets at least --requests measures the uncached path.
 
 Needs a running graph (`mokg stack up --only graph`) whose users carry embeddings and the vector index
 (`mokg train`). --fake-embeddings writes placeholder vectors (the sum of a fixed random vector per reviewed
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     ids = [r["u"] for r in users]
     vecs = np.array([r["e"] for r in users], dtype=np.float64)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    n_sets = 64
+    n_sets = args.seed_sets
     picks = [rng.choice(len(ids), args.seeds, replace=False) for _ in range(n_sets)]
     seed_sets = [[ids[j] for j in p] for p in picks]
     centres = [vecs[p].mean(axis=0) for p in picks]
@@ -218,6 +220,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "dim": int(vecs.shape[1]),
         "k": args.k,
         "seeds": args.seeds,
+        "seed_sets": n_sets,
         "fetch": fetch,
         "workers": args.workers,
         "threads": args.threads,
@@ -234,8 +237,15 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=120, help="time cap per side and concurrency")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument(
+        "--seed-sets",
+        type=int,
+        default=64,
+        help="distinct seed sets the requests cycle through; repeats are served from the API's seed cache, "
+        "so a value at least --requests measures the uncached path",
+    )
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    ap.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
     ap.add_argument("--fake-embeddings", action="store_true", help="write placeholder embeddings first")
     ap.add_argument("--dim", type=int, default=64, help="dimension of --fake-embeddings")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")

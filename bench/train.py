@@ -78,6 +78,24 @@ def _profile_throughput(graph: Graph, n: int) -> dict[str, Any]:
     }
 
 
+class EpochClock:
+    """A progress factory that records when each task (PM epochs, GLM epochs) starts and last advances."""
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[float]] = {}
+
+    def __call__(self, label: str, total: int | None) -> Any:
+        span = self.spans.setdefault(label.split()[0].split("-")[0], [time.perf_counter()] * 2)
+
+        def advance(completed: int) -> None:
+            span[1] = time.perf_counter()
+
+        return advance
+
+    def seconds(self) -> dict[str, float]:
+        return {name: round(end - start, 2) for name, (start, end) in self.spans.items()}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     s = get_settings()
     torch.set_num_threads(s.torch_threads)
@@ -117,11 +135,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             timed("similarity", lambda: run_similarity(g, kg.reviews, s))
             if args.profiles:
                 result["profiles"] = timed("profiles", lambda: _profile_throughput(g, args.profiles))
-            emb = timed("pm+glm", lambda: fit(kg, cfg))
+            clock = EpochClock()
+            emb = timed("pm+glm", lambda: fit(kg, cfg, clock))
+            stages["pm+glm"].update(clock.seconds())
             timed("write-back", lambda: write_back(g, emb))
             result.update({"n_reviews": n, "n_users": len(emb.user_ids), "n_items": len(emb.item_ids)})
     finally:
-        drop_database(s)
+        if args.keep:
+            result["database"] = name
+            print(f"kept database {name} (bench/api.py --database {name})", file=sys.stderr)
+        else:
+            drop_database(s)
     result["stages"] = stages
     return result
 
@@ -135,10 +159,15 @@ def main() -> None:
     )
     ap.add_argument("--pm-epochs", type=int, default=100)
     ap.add_argument("--glm-epochs", type=int, default=50)
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the trained scratch database (for bench/api.py --database)"
+    )
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
     result = run(args)
     line = " | ".join(f"{k} {v['seconds']:.1f}s" for k, v in result["stages"].items())
+    split = result["stages"].get("pm+glm", {})
+    line += f" (PM {split.get('PM', 0):.1f}s, GLM {split.get('GLM', 0):.1f}s)"
     print(
         f"{result.get('n_users', 0):,} users, {result.get('n_reviews', 0):,} reviews: {line} | peak RSS "
         f"{max(v['peak_rss_mb'] for v in result['stages'].values()):.0f} MB"

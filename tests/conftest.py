@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,14 @@ def broker_server(settings: Settings) -> Iterator[Settings]:
     up(settings, ["broker"])
     yield settings
     down(settings, ["broker"])
+
+
+@pytest.fixture(scope="session")
+def served(graph_server: Settings, broker_server: Settings, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The serving tests' graph (tests/integration/served_graph.py), built once per session."""
+    from served_graph import served_graph  # tests/integration is on sys.path once its tests are collected
+
+    return served_graph(graph_server, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

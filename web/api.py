@@ -44,7 +44,7 @@ def lookalike() -> Any:
     req = parse_lookalike(_json_body())
     graph = services().graph
     try:
-        audience = expand_audience(graph, req)
+        audience = expand_audience(graph, req, seed_cache=services().seed_cache)
     except UnknownItem as e:
         return error(404, str(e), field=e.field)
     except AudienceError as e:

@@ -23,7 +23,7 @@ from mokg.analyst import ReadOnlyRunner
 from mokg.apikeys import KeyCache
 from mokg.config import Settings, get_settings
 from mokg.graph import Graph
-from mokg.lookalike.audience import AudienceError, seed_query_names
+from mokg.lookalike.audience import AudienceError, SeedCache, seed_query_names
 from web.metrics import LATENCY, REQUESTS, exposition
 from web.validation import BadRequest
 
@@ -46,6 +46,11 @@ class Services:
     @cached_property
     def keys(self) -> KeyCache:
         return KeyCache(self.graph, ttl_s=self.key_ttl_s)
+
+    @cached_property
+    def seed_cache(self) -> SeedCache | None:
+        size = self.settings.web_seed_cache
+        return SeedCache(size) if size > 0 else None
 
     @cached_property
     def analyst(self) -> ReadOnlyRunner:

@@ -361,6 +361,7 @@ def train(
         use_pretrain=not no_pretrain,
         t_sim=s.sim_threshold,
         min_co_rated=s.sim_min_co_rated,
+        sim_top_k=s.sim_top_k,
         seed=s.seed if seed is None else seed,
     )
     with Graph(s) as g, _progress() as progress:
@@ -453,6 +454,7 @@ def eval_cmd(
             glm_epochs=epochs,
             t_sim=s.sim_threshold,
             min_co_rated=s.sim_min_co_rated,
+            sim_top_k=s.sim_top_k,
         ),
     )
     with Graph(s) as g:
@@ -874,6 +876,11 @@ def _ensure_scorer(max_triples: int) -> str:
 @click.option("--continuous", is_flag=True, help="Keep enqueuing a batch every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(1), default=300.0, show_default=True)
 @click.option(
+    "--max-batches",
+    type=click.IntRange(1),
+    help="With --continuous: stop after this many batches (default: run until interrupted).",
+)
+@click.option(
     "--redo-after-days",
     type=click.FloatRange(0),
     default=0.0,
@@ -903,6 +910,7 @@ def pair_run(
     keys: tuple[str, ...],
     continuous: bool,
     interval: float,
+    max_batches: int | None,
     redo_after_days: float,
     stale_after: float,
     inline: bool,
@@ -929,6 +937,8 @@ def pair_run(
     config = default_config(s, **changes)
     refs = [SourceRef.parse(k) for k in keys]
     with Graph(s) as g:
+        runtime = None
+        batches = 0
         while True:
             plan = plan_run(
                 g,
@@ -945,9 +955,9 @@ def pair_run(
             if inline:
                 from mokg.pair.mining import Runtime
 
-                rt = Runtime(s, graph=g)
+                runtime = runtime or Runtime(s, graph=g)  # one per process: its pools outlive a batch
                 for ref in plan.sources:
-                    outcome = rt.mine(ref, plan.run_id, config, worker="inline")
+                    outcome = runtime.mine(ref, plan.run_id, config, worker="inline")
                     out.print(f"  {ref}: {outcome.status}, {outcome.triples} triples")
             else:
                 from workers.tasks import mine_entity
@@ -957,7 +967,8 @@ def pair_run(
             if wait_s and not inline:
                 counts = wait_for_run(g, plan.run_id, timeout_s=wait_s)
                 out.print(f"pair run {plan.run_id}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-            if not continuous:
+            batches += 1
+            if not continuous or (max_batches is not None and batches >= max_batches):
                 return
             refs = []  # later batches follow the selection rule
             time.sleep(interval)

@@ -177,6 +177,13 @@ class Settings:
         default_factory=lambda: int(_env("MOKG_SIM_MIN_CO_RATED", "2")),
         metadata={"env": "MOKG_SIM_MIN_CO_RATED", "doc": "minimum co-rated items for a similarity (§3.4)"},
     )
+    sim_top_k: int = field(
+        default_factory=lambda: int(_env("MOKG_SIM_TOP_K", "20")),
+        metadata={
+            "env": "MOKG_SIM_TOP_K",
+            "doc": "keep a SIMILAR_TO pair only if it is among either user's k best (0: no bound; ours, not §3.4)",
+        },
+    )
     cypher_trace: str = field(
         default_factory=lambda: _env("MOKG_CYPHER_TRACE", ""),
         metadata={
@@ -204,6 +211,13 @@ class Settings:
         default_factory=lambda: int(_env("MOKG_WEB_PORT", "8080")),
         metadata={"env": "MOKG_WEB_PORT", "doc": "web service port"},
     )
+    web_seed_cache: int = field(
+        default_factory=lambda: int(_env("MOKG_WEB_SEED_CACHE", "100000")),
+        metadata={
+            "env": "MOKG_WEB_SEED_CACHE",
+            "doc": "seed embeddings each web worker keeps in memory (0: none); a new model version clears it",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.graph_dialect not in ("arcadedb", "neo4j"):
@@ -214,6 +228,8 @@ class Settings:
             raise SettingsError(f"MOKG_POLARITY_ALPHA={self.polarity_alpha}: must lie in [0, 1]")
         if self.batch_size < 1:
             raise SettingsError(f"MOKG_BATCH_SIZE={self.batch_size}: must be at least 1")
+        if self.sim_top_k < 0 or self.web_seed_cache < 0:
+            raise SettingsError("MOKG_SIM_TOP_K and MOKG_WEB_SEED_CACHE must be 0 (off) or positive")
 
     # -- derived ----------------------------------------------------------------------------
     @property

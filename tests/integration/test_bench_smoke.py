@@ -70,3 +70,5 @@ def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) ->
     result = json.loads(out.read_text())
     assert list(result["stages"]) == ["ingest", "polarity", "similarity", "pm+glm", "write-back"]
     assert result["n_users"] == 3 and all(v["peak_rss_mb"] > 0 for v in result["stages"].values())
+    fit = result["stages"]["pm+glm"]
+    assert 0 <= fit["PM"] + fit["GLM"] <= fit["seconds"], fit

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, run_mokg
-from served_graph import ACCESSORY_PATH, ENTITY, STARBUCKS, Served, served_graph
+from conftest import FIXTURES, GIFT_META, GIFT_REVIEWS, run_mokg
+from served_graph import ACCESSORY_PATH, ENTITY, STARBUCKS, Served
 
 from mokg.config import Settings
 from mokg.graph import Graph
@@ -21,6 +21,7 @@ from mokg.lookalike.audience import (
     AudienceRequest,
     EmbeddingsUnavailable,
     Filters,
+    SeedCache,
     Seeds,
     UnknownItem,
     expand_audience,
@@ -32,11 +33,6 @@ from mokg.stack.services import scratch_database
 
 pytestmark = pytest.mark.integration
 METHODS = ("centroid", "knn_vote", "max_seed")
-
-
-@pytest.fixture(scope="module")
-def served(graph_server: Settings, tmp_path_factory: pytest.TempPathFactory) -> Served:
-    return served_graph(graph_server, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +246,46 @@ def test_missing_vector_index_is_a_clear_error(graph_server: Settings, tmp_path:
         g.write_batches("glom/set_user_properties", [{"key": user, "props": {"embedding": [1.0, 0.0, 0.0]}}])
         with pytest.raises(EmbeddingsUnavailable):
             expand_audience(g, AudienceRequest(Seeds(user_ids=(user,)), k=3))
+
+
+def test_seed_cache_serves_repeats_and_drops_stale_vectors(graph_server: Settings, tmp_path: Path) -> None:
+    settings = scratch_database(graph_server, "t")
+    with Graph(settings) as g:
+        apply_schema(g)
+        ingest(g, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+        users = [
+            r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
+        ]
+        g.dialect.create_vector_index("User", "embedding", 8)
+        rng = np.random.default_rng(0)
+
+        def write(version: str) -> None:
+            vectors = rng.standard_normal((len(users), 8))
+            g.write_batches(
+                "glom/set_user_properties",
+                [
+                    {"key": u, "props": {"embedding": v.tolist(), "embedding_version": version}}
+                    for u, v in zip(users, vectors, strict=True)
+                ],
+            )
+
+        write("v1")
+        req = AudienceRequest(Seeds(user_ids=tuple(users[:20])), k=15)
+        cache = SeedCache(max_entries=1000)
+        first = expand_audience(g, req, seed_cache=cache)
+        assert (cache.hits, cache.misses, len(cache)) == (0, 20, 20)
+        again = expand_audience(g, req, seed_cache=cache)
+        assert cache.hits == 20 and again.users == first.users and again.model_version == "v1"
+        # a retrain writes new vectors: the hits report v2, so the cached v1 seeds are dropped and refetched
+        write("v2")
+        fresh = expand_audience(g, req)
+        cached = expand_audience(g, req, seed_cache=cache)
+        assert fresh.model_version == cached.model_version == "v2"
+        assert cached.users == fresh.users and cached.users != first.users
+        assert len(cache) == 20  # holds the v2 seeds only
+        small = SeedCache(max_entries=5)
+        expand_audience(g, req, seed_cache=small)
+        assert len(small) == 5  # least recently used out first
 
 
 def test_cli_expand_writes_csv_and_jsonl(served: Served, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from served_graph import ENTITY, STARBUCKS, Served, served_graph
+from served_graph import ENTITY, STARBUCKS, Served
 
 from mokg import analyst
 from mokg.apikeys import create_key, list_keys, revoke_key
@@ -31,13 +31,6 @@ class Keys:
     lookup: str
     analyst: str
     revoked: str
-
-
-@pytest.fixture(scope="module")
-def served(
-    graph_server: Settings, broker_server: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Served:
-    return served_graph(graph_server, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

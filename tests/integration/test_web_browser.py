@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from served_graph import STARBUCKS, Served, served_graph
+from served_graph import STARBUCKS, Served
 from werkzeug.serving import make_server
 
 from mokg.apikeys import create_key
-from mokg.config import Settings
 from mokg.graph import Graph
 from web.app import create_app
 
@@ -26,11 +25,6 @@ try:
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # a missing tool is a failure with the fix in it, never a silent skip
     pytest.fail("selenium is not installed: pip install selenium", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def served(graph_server: Settings, tmp_path_factory: pytest.TempPathFactory) -> Served:
-    return served_graph(graph_server, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from served_graph import ENTITY, STARBUCKS, Served, served_graph
+from served_graph import ENTITY, STARBUCKS, Served
 
 from mokg.apikeys import create_key
-from mokg.config import Settings
 from mokg.graph import Graph
 from web.app import OPENAPI_PATH, create_app
 
@@ -39,13 +38,6 @@ CHECKS = [
     negative_data_rejection,
 ]
 OPERATIONS = [(m.upper(), p) for p, ops in json.loads(OPENAPI_PATH.read_text())["paths"].items() for m in ops]
-
-
-@pytest.fixture(scope="module")
-def served(
-    graph_server: Settings, broker_server: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Served:
-    return served_graph(graph_server, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

@@ -191,3 +191,34 @@ def test_frozen_embeddings_by_default() -> None:
     assert not model.entity.weight.requires_grad and not model.relation.weight.requires_grad
     assert all(p.requires_grad for p in model.updates.parameters())
     assert GraphLearningModel(3, 2, 4, train_embeddings=True).entity.weight.requires_grad
+
+
+@pytest.mark.parametrize("aggregator", AGGREGATORS)
+@pytest.mark.parametrize("train_embeddings", [False, True])
+def test_restricted_forward_is_exact_on_requested_nodes(
+    aggregator: Aggregator, train_embeddings: bool
+) -> None:
+    kg = kg_fixture()
+    pm = train_pretrained(kg, dim=4, epochs=2, batch_size=32)
+    model = GraphLearningModel(
+        kg.num_entities,
+        2 * kg.num_relations,
+        4,
+        aggregator=aggregator,
+        entity_init=pm.entity_embeddings,
+        train_embeddings=train_embeddings,
+    )
+    edge_index, edge_type = with_reverse_edges(kg.head, kg.rel, kg.tail, kg.num_relations)
+    with torch.no_grad():
+        for lin in model.updates:
+            lin.weight.add_(0.1 * torch.randn_like(lin.weight))
+    full, _ = model(edge_index, edge_type)
+    nodes = torch.tensor([0, 3, 11])
+    first = model.frozen_first_message(edge_index, edge_type)
+    # m^1 is a constant only when h^0, r^0 and the first conv are all frozen.
+    assert (first is None) == (train_embeddings or aggregator == "attn2")
+    part, _ = model(edge_index, edge_type, nodes=nodes, first_message=first)
+    torch.testing.assert_close(part[nodes], full[nodes])
+    # The restriction really drops edges: the first layer skips every edge into nodes nobody needs.
+    masks = model.edge_masks(edge_index, nodes)
+    assert masks[-1].sum() < masks[0].sum() < edge_index.shape[1]

@@ -10,6 +10,7 @@ import torch
 from mokg.glom.pretrain import (
     PretrainedModel,
     corrupt,
+    epoch_batch_size,
     margin_ranking_loss,
     sample_same_group,
     train_pretrained,
@@ -217,3 +218,10 @@ def test_without_profiles_ablation() -> None:
     assert torch.equal(res.entity_embeddings, res.interaction_embeddings)
     res = train_pretrained(tiny_graph(with_profiles=False), dim=4, epochs=2, batch_size=16)
     assert not res.use_profiles and not bool(res.has_profile.any())
+
+
+def test_epoch_batch_size_caps_steps_per_epoch() -> None:
+    assert epoch_batch_size(20_000, 1024, 256) == 1024  # small graphs keep the given size
+    assert epoch_batch_size(2_600_000, 1024, 256) == 10_157  # ceil(2.6M / 256)
+    assert math.ceil(2_600_000 / epoch_batch_size(2_600_000, 1024, 256)) <= 256
+    assert epoch_batch_size(2_600_000, 1024, None) == 1024

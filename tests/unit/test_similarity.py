@@ -185,3 +185,42 @@ def test_no_reviews_and_bad_inputs() -> None:
     rated = sp.csr_array(np.array([[1.0, 0.0]]))
     with pytest.raises(ValueError, match="rated is empty"):
         similarity_edges(polarity, rated, t_sim=0.0)
+
+
+def top_k_reference(edges: dict, top_k: int) -> set[tuple[int, int]]:
+    """A pair stays if it is among the top_k best of either endpoint (sim, then co-rated, then index)."""
+    chosen: set[tuple[int, int]] = set()
+    users = {u for pair in edges for u in pair}
+    for u in users:
+        mine = [(b if a == u else a, pair) for pair in edges for a, b in [pair] if u in pair]
+        mine.sort(key=lambda o: (-round(edges[o[1]][0], 9), -edges[o[1]][1], o[0]))
+        chosen |= {pair for _, pair in mine[:top_k]}
+    return chosen
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+@pytest.mark.parametrize("block_size", [1, 7, 60])
+def test_top_k_keeps_each_users_best_pairs(coarse: bool, block_size: int) -> None:
+    dense, rated = random_case(seed=11, coarse=coarse)
+    users, items = np.nonzero(rated)
+    full = as_dict(user_similarity(users, items, dense[users, items], 60, 40, t_sim=-0.2, min_co_rated=2))
+    capped = user_similarity(
+        users, items, dense[users, items], 60, 40, t_sim=-0.2, min_co_rated=2, top_k=3, block_size=block_size
+    )
+    expected = top_k_reference(full, 3)
+    assert len(full) > 3 * len(expected) / 2 > 0  # the bound really removes pairs
+    assert set(as_dict(capped)) == expected
+    assert all(as_dict(capped)[p] == pytest.approx(full[p], abs=1e-9) for p in expected)
+    assert np.all(np.diff(capped.src * 60 + capped.dst) > 0)  # still sorted, each pair once
+
+
+def test_top_k_larger_than_any_degree_changes_nothing() -> None:
+    dense, rated = random_case(seed=3)
+    users, items = np.nonzero(rated)
+    args = (users, items, dense[users, items], 60, 40)
+    full = user_similarity(*args, t_sim=0.0, min_co_rated=2)
+    capped = user_similarity(*args, t_sim=0.0, min_co_rated=2, top_k=60)
+    np.testing.assert_array_equal(capped.src, full.src)
+    np.testing.assert_array_equal(capped.dst, full.dst)
+    with pytest.raises(ValueError, match="top_k"):
+        user_similarity(*args, t_sim=0.0, min_co_rated=2, top_k=0)

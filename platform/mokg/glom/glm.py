@@ -20,7 +20,10 @@ Design decisions (the paper leaves these open):
 * Eq. 9 positives are the (user, item) pairs of all user–item triples (in either orientation) whose relation
   is in ``positive_relations`` (default: every relation); each positive gets ``num_negatives`` items drawn
   uniformly from all items; ``f = ||h_U − h_I||_p``; the loss is averaged like Eq. 2 in the PM.
-* Each step runs the full-graph forward pass (fine for graphs of up to a few million edges on one device).
+* A training step computes ``h^L`` only where Eq. 9 reads it (the batch's users and items): layer ``l``
+  runs on the edges into the nodes that layer ``l+1`` needs, which is exact, not sampled. While ``h^0``,
+  ``r^0`` and the first conv are frozen (the default, except for attn2), ``m^1`` is a constant and is
+  computed once. At 10k synthetic users this took a step from about 2 s (full graph) to about 0.1 s.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ import torch
 from torch import nn
 
 from mokg.glom.aggregators import Aggregator, KnowledgeQueryConv
-from mokg.glom.pretrain import PretrainResult, ProgressFn, margin_ranking_loss
+from mokg.glom.pretrain import (
+    MAX_STEPS_PER_EPOCH,
+    PretrainResult,
+    ProgressFn,
+    epoch_batch_size,
+    margin_ranking_loss,
+)
 from mokg.glom.triples import KGTriples
 
 
@@ -103,13 +112,53 @@ class GraphLearningModel(nn.Module):
                 lin.weight.copy_(torch.eye(dim) / 2)
                 lin.bias.zero_()
 
-    def forward(self, edge_index: torch.Tensor, edge_type: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final node and relation embeddings ``(h^L, r^L)``."""
+    def forward(
+        self,
+        edge_index: torch.Tensor,
+        edge_type: torch.Tensor,
+        *,
+        nodes: torch.Tensor | None = None,
+        first_message: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final node and relation embeddings ``(h^L, r^L)``.
+
+        With ``nodes``, each layer runs only on the edges that ``h^L[nodes]`` depends on: those rows are
+        exact, the others miss messages and must not be read. ``first_message`` is a precomputed ``m^1``
+        (see :meth:`frozen_first_message`).
+        """
+        masks = self.edge_masks(edge_index, nodes) if nodes is not None else [None] * len(self.convs)
         h, r = self.entity.weight, self.relation.weight
-        for conv, update in zip(self.convs, self.updates, strict=True):
-            m = conv(h, edge_index, edge_type, r)
+        for layer, (conv, update, mask) in enumerate(zip(self.convs, self.updates, masks, strict=True)):
+            if layer == 0 and first_message is not None:
+                m = first_message
+            elif mask is None:
+                m = conv(h, edge_index, edge_type, r)
+            else:
+                m = conv(h, edge_index[:, mask], edge_type[mask], r)
             h, r = update(h + m), update(r)
         return h, r
+
+    def edge_masks(self, edge_index: torch.Tensor, nodes: torch.Tensor) -> list[torch.Tensor]:
+        """Per layer (first to last), the edges whose destination the layers above still need."""
+        need = torch.zeros(self.entity.num_embeddings, dtype=torch.bool, device=edge_index.device)
+        need[nodes] = True
+        masks = []
+        for _ in self.convs:
+            mask = need[edge_index[1]]
+            masks.append(mask)
+            need = need.clone()
+            need[edge_index[0, mask]] = True
+        return masks[::-1]
+
+    def frozen_first_message(self, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor | None:
+        """``m^1``, when nothing it depends on is trained (else ``None``): the same for every step."""
+        if not self.convs:
+            return None
+        trained = [self.entity.weight, self.relation.weight, *self.convs[0].parameters()]
+        if any(p.requires_grad for p in trained):
+            return None
+        with torch.no_grad():
+            return self.convs[0](self.entity.weight, edge_index, edge_type, self.relation.weight)
 
 
 @dataclass
@@ -165,6 +214,7 @@ def train_glm(
     dim: int = 64,
     train_embeddings: bool = False,
     positive_relations: Sequence[str] | None = None,
+    max_steps_per_epoch: int | None = MAX_STEPS_PER_EPOCH,
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,
 ) -> GLMResult:
@@ -197,6 +247,8 @@ def train_glm(
     edge_index, edge_type = with_reverse_edges(triples.head, triples.rel, triples.tail, triples.num_relations)
     edge_index, edge_type = edge_index.to(device), edge_type.to(device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    first = model.frozen_first_message(edge_index, edge_type)
+    batch_size = epoch_batch_size(len(pairs), batch_size, max_steps_per_epoch)
     history: list[float] = []
     for epoch in range(1, epochs + 1):
         perm = torch.randperm(len(pairs), generator=gen)
@@ -204,7 +256,8 @@ def train_glm(
         for batch in perm.split(batch_size):
             neg = items[torch.randint(len(items), (len(batch), num_negatives), generator=gen)]
             users, pos, neg = pairs[batch, 0].to(device), pairs[batch, 1].to(device), neg.to(device)
-            h, _ = model(edge_index, edge_type)
+            nodes = torch.cat([users, pos, neg.flatten()])
+            h, _ = model(edge_index, edge_type, nodes=nodes, first_message=first)
             loss = glm_loss(h, users, pos, neg, margin, p_norm)
             opt.zero_grad()
             loss.backward()

@@ -68,6 +68,7 @@ class TrainConfig:
     use_pretrain: bool = True
     t_sim: float = 0.5
     min_co_rated: int = 2
+    sim_top_k: int = 20  # 0: no bound
     seed: int = 7
 
     @property
@@ -146,9 +147,17 @@ class TrainReport:
 # -- stages over the graph ---------------------------------------------------------------------------
 
 
+def review_rows(graph: Graph, statement: str) -> list[dict[str, Any]]:
+    """A review statement's rows in (user, item, time) order, sorted here because the server cannot
+    afford an ORDER BY over every review; the order makes training reproducible."""
+    rows = graph.query(statement)
+    rows.sort(key=lambda r: (r["user_id"], r["asin"], r["time"] if r["time"] is not None else -1))
+    return rows
+
+
 def run_polarity(graph: Graph, settings: Settings, progress: ProgressFactory = no_progress) -> int:
     """§3.3: sentiment of every review, the item-relative like flag, and p_uv; written onto REVIEWED."""
-    rows = graph.query("glom/review_inputs")
+    rows = review_rows(graph, "glom/review_inputs")
     if not rows:
         return 0
     scorer = make_scorer(settings.sentiment_model)
@@ -187,7 +196,9 @@ def _scored(scorer: Any, texts: list[str], advance: Any, done: int) -> np.ndarra
     return out
 
 
-def similarity(reviews: Reviews, *, t_sim: float, min_co_rated: int) -> tuple[list[str], SimilarityEdges]:
+def similarity(
+    reviews: Reviews, *, t_sim: float, min_co_rated: int, top_k: int = 0
+) -> tuple[list[str], SimilarityEdges]:
     """§3.4 over the given reviews' polarity (ratings stand in where polarity is missing)."""
     users = sorted(set(reviews.user))
     items = sorted(set(reviews.item))
@@ -202,12 +213,18 @@ def similarity(reviews: Reviews, *, t_sim: float, min_co_rated: int) -> tuple[li
         len(items),
         t_sim=t_sim,
         min_co_rated=min_co_rated,
+        top_k=top_k or None,
     )
     return users, edges
 
 
 def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> int:
-    users, edges = similarity(reviews, t_sim=settings.sim_threshold, min_co_rated=settings.sim_min_co_rated)
+    users, edges = similarity(
+        reviews,
+        t_sim=settings.sim_threshold,
+        min_co_rated=settings.sim_min_co_rated,
+        top_k=settings.sim_top_k,
+    )
     # a recomputation replaces the old edges: a threshold change must not leave stale ones behind
     while graph.execute("glom/delete_similar_to", limit=10_000)[0]["n"]:
         pass
@@ -336,7 +353,7 @@ def run_text_embeddings(graph: Graph, settings: Settings, progress: ProgressFact
 
 
 def load_kg(graph: Graph) -> KGData:
-    rows = graph.query("glom/review_inputs")
+    rows = review_rows(graph, "glom/review_polarity")
     reviews = Reviews(
         [r["user_id"] for r in rows],
         [r["asin"] for r in rows],
@@ -368,7 +385,9 @@ def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]
         triples.append((f"u:{u}", rel, f"i:{i}"))
     n_similar = 0
     if cfg.use_similarity:
-        sim_users, edges = similarity(kg.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated)
+        sim_users, edges = similarity(
+            kg.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated, top_k=cfg.sim_top_k
+        )
         triples += [
             (f"u:{sim_users[a]}", "SIMILAR_TO", f"u:{sim_users[b]}")
             for a, b in zip(edges.src, edges.dst, strict=True)

@@ -16,13 +16,19 @@ Filters (category interest, minimum reviews) are evaluated after the index searc
 over-fetches and fetches again, doubled, only for the vectors whose hits did not yet suffice. Scores are
 cosine similarities (the index reports (1 + cos) / 2). Seeds and excluded users are never returned; unknown
 seed ids and seeds without an embedding are reported, not dropped silently.
+
+A long-running caller (the web service) passes a :class:`SeedCache`, so seeds seen before cost no round
+trip. It cannot serve stale vectors for long: every index hit reports its embedding version, and hits of a
+version the cached seeds do not have mean a write-back happened, so the cache is cleared and the request
+is answered again from fresh seeds.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -170,6 +176,40 @@ class _Hits:
     exhausted: bool = False
 
 
+class SeedCache:
+    """Seed embeddings by user id, least recently used out first; shared by a process's threads."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            found = {i: self._rows[i] for i in ids if i in self._rows}
+            for i in found:
+                self._rows.move_to_end(i)
+            self.hits += len(found)
+            self.misses += len(ids) - len(found)
+            return found
+
+    def put(self, rows: Sequence[dict[str, Any]]) -> None:
+        with self._lock:
+            for r in rows:
+                self._rows[str(r["user_id"])] = r
+                self._rows.move_to_end(str(r["user_id"]))
+            while len(self._rows) > self.max_entries:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 # -- seeds -----------------------------------------------------------------------------------------------
 
 
@@ -225,8 +265,21 @@ class _SeedVectors:
     model_version: str | None
 
 
-def _seed_vectors(graph: Graph, ids: Sequence[str]) -> _SeedVectors:
-    rows = graph.query("lookalike/seed_users", ids=list(ids)) if ids else []
+def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> list[dict[str, Any]]:
+    """One ``seed_users`` row per id, in order; only the ids the cache lacks go to the graph."""
+    cached = cache.get(ids) if cache is not None else {}
+    missing = [i for i in ids if i not in cached]
+    fetched = (
+        {str(r["user_id"]): r for r in graph.query("lookalike/seed_users", ids=missing)} if missing else {}
+    )
+    if cache is not None:
+        # unknown users and users without an embedding may appear any moment: only vectors are kept
+        cache.put([r for r in fetched.values() if r["found"] and r["embedding"]])
+    return [cached[i] if i in cached else fetched[i] for i in ids]
+
+
+def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = None) -> _SeedVectors:
+    rows = _seed_rows(graph, ids, cache)
     unknown = tuple(str(r["user_id"]) for r in rows if not r["found"])
     with_vec = [r for r in rows if r["found"] and r["embedding"]]
     without = tuple(str(r["user_id"]) for r in rows if r["found"] and not r["embedding"])
@@ -270,6 +323,7 @@ class _Search:
         self.index_queries = 0
         self.round_trips = 0
         self.complete = True
+        self.versions: set[str] = set()  # the embedding versions of the hits
 
     def _fetch(self, vectors: np.ndarray, sizes: dict[int, int], hits: list[_Hits]) -> None:
         todo = sorted(sizes)
@@ -297,6 +351,8 @@ class _Search:
                 h.user_ids.append(str(r["user_id"]))
                 h.cos.append(2.0 * float(r["score"]) - 1.0)
                 h.keep.append(bool(r["keep"]) and str(r["user_id"]) not in self.banned)
+                if r["version"] is not None:
+                    self.versions.add(str(r["version"]))
             for i, h in fresh.items():
                 order = np.argsort(-np.asarray(h.cos), kind="stable")
                 h.user_ids = [h.user_ids[j] for j in order]
@@ -382,13 +438,20 @@ def _score(search: _Search, sv: _SeedVectors, req: AudienceRequest) -> list[tupl
     return _rank(_aggregate(hits, per_seed, "vote"), req.k, req.threshold)
 
 
-def expand_audience(graph: Graph, req: AudienceRequest) -> Audience:
-    """Resolve the seeds, search the vector index, rank, and (if asked) explain the top users."""
+def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache | None = None) -> Audience:
+    """Resolve the seeds, search the vector index, rank, and (if asked) explain the top users.
+
+    With ``seed_cache``, seed embeddings come from it where it has them (see the module notes)."""
     seed_ids = resolve_seed_ids(graph, req.seeds)
-    sv = _seed_vectors(graph, seed_ids)
     banned = set(seed_ids) | set(req.exclude)
+    sv = _seed_vectors(graph, seed_ids, seed_cache)
     search = _Search(graph, req.filters, banned)
     ranked = _score(search, sv, req) if len(sv.ids) else []
+    if seed_cache is not None and sv.model_version and search.versions - set(sv.model_version.split(",")):
+        seed_cache.clear()
+        sv = _seed_vectors(graph, seed_ids, seed_cache)
+        search = _Search(graph, req.filters, banned)
+        ranked = _score(search, sv, req) if len(sv.ids) else []
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))

@@ -31,6 +31,10 @@ a product, which forces a slower re-alignment (still correct, see ``_EntryIndex`
 such exact cancellation practically impossible while costing almost nothing in conditioning.
 
 Kept pairs: ``a < b``, ``n ≥ min_co_rated`` and ``sim > t_sim`` (strictly: "exceeds the threshold").
+With ``top_k`` (our bound, not the paper's), a pair is kept only if it is among the ``top_k`` best of ``a``'s
+or of ``b``'s candidates, best meaning higher sim, then more co-rated items, then lower user index. Eq. 1
+on two co-rated items is always ±1, so on real and synthetic data thousands of pairs tie at 1.0: without
+the bound, 10k synthetic users gave 526k edges, 50 per user, and the graph and both models grew with them.
 A pair whose polarities are constant on CM for either user (variance ≤ 1e-10 · Σ_CM p² after the shift,
 which absorbs rounding) has an undefined correlation and is skipped -- never reported as 0 or 1. In
 particular a single co-rated item (n = 1) never yields an edge. Users with fewer than max(2, min_co_rated)
@@ -85,7 +89,11 @@ def _row_of_entries(indptr: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
 
 
-def _check_options(t_sim: float, min_co_rated: int, block_size: int, max_block_pairs: int) -> None:
+def _check_options(
+    t_sim: float, min_co_rated: int, block_size: int, max_block_pairs: int, top_k: int | None = None
+) -> None:
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1 (or None for no bound), got {top_k}")
     if np.isnan(t_sim):
         raise ValueError("t_sim must not be NaN")
     if min_co_rated < 1:
@@ -142,11 +150,14 @@ def _block_edges(
     *,
     t_sim: float,
     min_co_rated: int,
+    top_k: int | None,
 ) -> tuple[np.ndarray, ...]:
     counts = mask_blk @ transposes.mask
     rows = _row_of_entries(counts.indptr)
     cols = counts.indices.astype(np.int64)
-    keep = (counts.data >= min_co_rated) & (cols > rows + start)
+    # a top-k choice needs each row's whole candidate list, so both orientations are scored
+    other = cols > rows + start if top_k is None else cols != rows + start
+    keep = (counts.data >= min_co_rated) & other
     index = _EntryIndex(counts)
 
     n = counts.data[keep]
@@ -161,10 +172,18 @@ def _block_edges(
     sim = np.full(n.size, -np.inf)
     sim[defined] = np.clip(cov[defined] / np.sqrt(var_a[defined] * var_b[defined]), -1.0, 1.0)
     out = defined & (sim > t_sim)
-    src, dst = rows[keep][out] + start, cols[keep][out]
+    src, dst, sim, n = rows[keep][out] + start, cols[keep][out], sim[out], n[out].astype(np.int64)
+    if top_k is not None:
+        # rounded: 1 − 2e-15 and 1.0 are the same correlation, and the co-rated count should decide
+        best = np.lexsort((dst, -n, -np.round(sim, 9), src))
+        src, dst, sim, n = src[best], dst[best], sim[best], n[best]
+        rank = np.arange(src.size) - np.searchsorted(src, src, side="left")
+        chosen = rank < top_k
+        src, dst = np.minimum(src, dst)[chosen], np.maximum(src, dst)[chosen]
+        sim, n = sim[chosen], n[chosen]
     # scipy leaves each row's columns unsorted; order the block's edges by (src, dst).
     order = np.lexsort((dst, src))
-    return src[order], dst[order], sim[out][order], n[out][order].astype(np.int64)
+    return src[order], dst[order], sim[order], n[order]
 
 
 def _edges_from_pattern(
@@ -177,6 +196,7 @@ def _edges_from_pattern(
     min_co_rated: int,
     block_size: int,
     max_block_pairs: int,
+    top_k: int | None = None,
 ) -> SimilarityEdges:
     """Core: one canonical CSR pattern (= rated entries, no duplicates) with its polarity values."""
     n_users, n_items = shape
@@ -223,12 +243,17 @@ def _edges_from_pattern(
                 transposes,
                 t_sim=t_sim,
                 min_co_rated=min_co_rated,
+                top_k=top_k,
             )
         )
         start = end
     if not parts:
         parts.append((np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)))
     src, dst, sim, n_co = (np.concatenate(column) for column in zip(*parts, strict=True))
+    if top_k is not None:
+        # a pair chosen by both users came from two blocks (or twice from one): keep it once, in (src, dst) order
+        _, first = np.unique(src * n_users + dst, return_index=True)
+        src, dst, sim, n_co = src[first], dst[first], sim[first], n_co[first]
     return SimilarityEdges(src=src, dst=dst, sim=sim, n_co_rated=n_co)
 
 
@@ -240,6 +265,7 @@ def similarity_edges(
     min_co_rated: int = 2,
     block_size: int = DEFAULT_BLOCK_SIZE,
     max_block_pairs: int = DEFAULT_MAX_BLOCK_PAIRS,
+    top_k: int | None = None,
 ) -> SimilarityEdges:
     """Eq. 1 similarity edges from a users × items polarity matrix and its binary "rated" mask.
 
@@ -248,7 +274,7 @@ def similarity_edges(
     in ``rated`` raises ``ValueError``. Duplicate stored entries follow scipy semantics (summed); use
     :func:`user_similarity` to average duplicate reviews instead.
     """
-    _check_options(t_sim, min_co_rated, block_size, max_block_pairs)
+    _check_options(t_sim, min_co_rated, block_size, max_block_pairs, top_k)
     if polarity.shape != rated.shape:
         raise ValueError(f"polarity {polarity.shape} and rated {rated.shape} differ in shape")
     shape = (int(rated.shape[0]), int(rated.shape[1]))
@@ -278,6 +304,7 @@ def similarity_edges(
         min_co_rated=min_co_rated,
         block_size=block_size,
         max_block_pairs=max_block_pairs,
+        top_k=top_k,
     )
 
 
@@ -292,6 +319,7 @@ def user_similarity(
     min_co_rated: int,
     block_size: int = DEFAULT_BLOCK_SIZE,
     max_block_pairs: int = DEFAULT_MAX_BLOCK_PAIRS,
+    top_k: int | None = None,
 ) -> SimilarityEdges:
     """Eq. 1 similarity edges from COO review arrays (one polarity per (user, item) review).
 
@@ -299,7 +327,7 @@ def user_similarity(
     mean: Eq. 1 needs one value per (user, item), and averaging keeps it on the polarity scale (summing would
     not). Zero polarities stay rated.
     """
-    _check_options(t_sim, min_co_rated, block_size, max_block_pairs)
+    _check_options(t_sim, min_co_rated, block_size, max_block_pairs, top_k)
     users = np.asarray(user_idx)
     items = np.asarray(item_idx)
     values = np.asarray(polarity, dtype=np.float64)
@@ -329,4 +357,5 @@ def user_similarity(
         min_co_rated=min_co_rated,
         block_size=block_size,
         max_block_pairs=max_block_pairs,
+        top_k=top_k,
     )
