@@ -71,4 +71,5 @@ def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) ->
     assert list(result["stages"]) == ["ingest", "polarity", "similarity", "pm+glm", "write-back"]
     assert result["n_users"] == 3 and all(v["peak_rss_mb"] > 0 for v in result["stages"].values())
     fit = result["stages"]["pm+glm"]
-    assert 0 <= fit["PM"] + fit["GLM"] <= fit["seconds"], fit
+    # three figures rounded to 0.01 s each: the parts may exceed the whole by the rounding only
+    assert fit["PM"] >= 0 and fit["GLM"] > 0 and fit["PM"] + fit["GLM"] <= fit["seconds"] + 0.015, fit
