@@ -126,7 +126,11 @@ class GraphLearningModel(nn.Module):
         exact, the others miss messages and must not be read. ``first_message`` is a precomputed ``m^1``
         (see :meth:`frozen_first_message`).
         """
-        masks = self.edge_masks(edge_index, nodes) if nodes is not None else [None] * len(self.convs)
+        # a precomputed m^1 needs no edges for the first layer
+        skip = int(first_message is not None and len(self.convs) > 0)
+        masks: list[torch.Tensor | None] = [None] * len(self.convs)
+        if nodes is not None:
+            masks[skip:] = self.edge_masks(edge_index, nodes, len(self.convs) - skip)
         h, r = self.entity.weight, self.relation.weight
         for layer, (conv, update, mask) in enumerate(zip(self.convs, self.updates, masks, strict=True)):
             if layer == 0 and first_message is not None:
@@ -138,16 +142,19 @@ class GraphLearningModel(nn.Module):
             h, r = update(h + m), update(r)
         return h, r
 
-    def edge_masks(self, edge_index: torch.Tensor, nodes: torch.Tensor) -> list[torch.Tensor]:
-        """Per layer (first to last), the edges whose destination the layers above still need."""
+    def edge_masks(
+        self, edge_index: torch.Tensor, nodes: torch.Tensor, layers: int | None = None
+    ) -> list[torch.Tensor]:
+        """For the last ``layers`` layers (default: all), first to last, the edges whose destination the
+        layers above still need."""
         need = torch.zeros(self.entity.num_embeddings, dtype=torch.bool, device=edge_index.device)
         need[nodes] = True
-        masks = []
-        for _ in self.convs:
-            mask = need[edge_index[1]]
-            masks.append(mask)
-            need = need.clone()
-            need[edge_index[0, mask]] = True
+        masks: list[torch.Tensor] = []
+        for k in range(len(self.convs) if layers is None else layers):
+            if k:  # widen by the sources of the layer above (not after the last mask: nobody reads it)
+                need = need.clone()
+                need[edge_index[0, masks[-1]]] = True
+            masks.append(need[edge_index[1]])
         return masks[::-1]
 
     def frozen_first_message(self, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor | None:

@@ -444,14 +444,17 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
     With ``seed_cache``, seed embeddings come from it where it has them (see the module notes)."""
     seed_ids = resolve_seed_ids(graph, req.seeds)
     banned = set(seed_ids) | set(req.exclude)
-    sv = _seed_vectors(graph, seed_ids, seed_cache)
-    search = _Search(graph, req.filters, banned)
-    ranked = _score(search, sv, req) if len(sv.ids) else []
-    if seed_cache is not None and sv.model_version and search.versions - set(sv.model_version.split(",")):
-        seed_cache.clear()
+
+    def search_once() -> tuple[_SeedVectors, _Search, list[tuple[str, float]]]:
         sv = _seed_vectors(graph, seed_ids, seed_cache)
         search = _Search(graph, req.filters, banned)
-        ranked = _score(search, sv, req) if len(sv.ids) else []
+        return sv, search, _score(search, sv, req) if len(sv.ids) else []
+
+    sv, search, ranked = search_once()
+    if seed_cache is not None and sv.model_version and search.versions - set(sv.model_version.split(",")):
+        # the hits are of a model written after the cached seeds: answer again from fresh seeds
+        seed_cache.clear()
+        sv, search, ranked = search_once()
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
