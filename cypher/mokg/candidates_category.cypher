@@ -1,9 +1,11 @@
 // PAIR: Category sources that need mining (same rules as candidates_item).
+// Largest first: their triples reach the most items.
 MATCH (s:Category)
 WHERE s.pair_status IS NULL
   OR (s.pair_status = 'failed' AND coalesce(s.pair_attempts, 0) < $max_attempts)
   OR (s.pair_status = 'done' AND s.pair_at < $redo_before)
   OR (s.pair_status IN ['pending', 'running'] AND s.pair_at < $stale_before)
-RETURN elementId(s) AS node_id, s.path AS id
-ORDER BY id
+WITH s, COUNT { (s)<-[:IN_CATEGORY]-() } AS items
+RETURN elementId(s) AS node_id, s.path AS id, items
+ORDER BY items DESC, id
 LIMIT $limit

@@ -195,6 +195,9 @@ class SeedCache:
             return found
 
     def put(self, rows: Sequence[dict[str, Any]]) -> None:
+        # a vector as an array: a quarter of a float list's memory, and nothing for the garbage collector to
+        # walk (a full cache of lists is 200 MB per worker and slows every full collection)
+        rows = [{**r, "embedding": np.asarray(r["embedding"], dtype=np.float64)} for r in rows]
         with self._lock:
             for r in rows:
                 self._rows[str(r["user_id"])] = r
@@ -265,6 +268,10 @@ class _SeedVectors:
     model_version: str | None
 
 
+def _has_vector(row: Mapping[str, Any]) -> bool:
+    return bool(row["found"]) and row["embedding"] is not None and len(row["embedding"]) > 0
+
+
 def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> list[dict[str, Any]]:
     """One ``seed_users`` row per id, in order; only the ids the cache lacks go to the graph."""
     cached = cache.get(ids) if cache is not None else {}
@@ -274,15 +281,15 @@ def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> lis
     )
     if cache is not None:
         # unknown users and users without an embedding may appear any moment: only vectors are kept
-        cache.put([r for r in fetched.values() if r["found"] and r["embedding"]])
+        cache.put([r for r in fetched.values() if _has_vector(r)])
     return [cached[i] if i in cached else fetched[i] for i in ids]
 
 
 def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = None) -> _SeedVectors:
     rows = _seed_rows(graph, ids, cache)
     unknown = tuple(str(r["user_id"]) for r in rows if not r["found"])
-    with_vec = [r for r in rows if r["found"] and r["embedding"]]
-    without = tuple(str(r["user_id"]) for r in rows if r["found"] and not r["embedding"])
+    with_vec = [r for r in rows if _has_vector(r)]
+    without = tuple(str(r["user_id"]) for r in rows if r["found"] and not _has_vector(r))
     versions = Counter(str(r["version"]) for r in with_vec if r.get("version"))
     dims = {len(r["embedding"]) for r in with_vec}
     if len(dims) > 1:
