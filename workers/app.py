@@ -14,7 +14,9 @@ Reliability comes from the combination, not from any one option:
   turns at-least-once delivery into exactly-once effects.
 
 Continuous mode: the beat schedule (run a worker with ``mokg worker --beat``) enqueues a batch of sources that
-were never expanded, failed, or were expanded before the cut-off, every ``interval_s`` seconds.
+were never expanded, failed, or were expanded before the cut-off, every ``interval_s`` seconds. The schedule is
+a :class:`~mokg.pair.runs.BeatSchedule` (interval, batch limit, source types, cut-offs, mining changes) read
+from ``MOKG_PAIR_BEAT``, which the options of ``mokg worker --beat`` write; empty means its defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from celery import Celery
 
 from mokg.config import Settings, get_settings
+from mokg.pair.runs import BeatSchedule
 
 QUEUE = "pair"
 
@@ -41,11 +44,10 @@ def make_app(
     settings: Settings | None = None,
     *,
     visibility_timeout_s: float = 3600.0,
-    interval_s: float = 300.0,
-    batch_limit: int = 100,
-    redo_after_days: float = 30.0,
+    beat: BeatSchedule | None = None,
 ) -> Celery:
     s = settings or get_settings()
+    schedule = beat or BeatSchedule.from_json(s.pair_beat)
     app = Celery("mokg", broker=s.broker(), include=["workers.tasks"])
     app.conf.update(
         task_acks_late=True,
@@ -65,8 +67,8 @@ def make_app(
         beat_schedule={
             "pair-continuous": {
                 "task": "workers.tasks.enqueue_batch",
-                "schedule": interval_s,
-                "kwargs": {"limit": batch_limit, "redo_after_days": redo_after_days},
+                "schedule": schedule.interval_s,
+                "kwargs": schedule.task_kwargs(),
             }
         },
     )

@@ -23,7 +23,8 @@ from mokg.config import SettingsError, get_settings, settings_doc
 from mokg.progress import Advance, ProgressFactory
 
 console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# piped or captured output has no terminal width: 120 columns rather than rich's 80, which cut table headers
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
 class MokgGroup(click.Group):
@@ -745,59 +746,13 @@ def keys_list() -> None:
 # -- PAIR mining workers (issue 5) ------------------------------------------------------------------
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option(
-    "--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True, help="Worker processes."
-)
-@click.option(
-    "--pool",
-    type=click.Choice(["solo", "prefork", "threads"]),
-    help="Execution pool (default: solo for one process, prefork for more).",
-)
-@click.option("--beat", is_flag=True, help="Also run the continuous-mode schedule (one worker only).")
-@click.option("--loglevel", default="info", show_default=True)
-@click.option(
-    "--visibility-timeout",
-    type=click.FloatRange(1),
-    help="Seconds before an unacknowledged message is redelivered (default 3600).",
-)
-@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def worker(
-    concurrency: int,
-    pool: str | None,
-    beat: bool,
-    loglevel: str,
-    visibility_timeout: float | None,
-    celery_args: tuple[str, ...],
-) -> None:
-    """Start a Celery worker for the PAIR tasks (`celery -A workers.app worker` with these options).
-
-    Extra arguments go to Celery unchanged. The process becomes the Celery worker (exec), so signals reach
-    it directly.
-    """
-    import json
-    import os
-
-    argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", f"--concurrency={concurrency}"]
-    argv += [f"--pool={pool or ('solo' if concurrency == 1 else 'prefork')}", f"--loglevel={loglevel}"]
-    argv += ["--beat"] if beat else []
-    argv += list(celery_args)
-    if visibility_timeout is not None:
-        from workers.app import transport_options
-
-        # Celery's command-line configuration (after `--`) overrides the app's setting
-        argv += ["--", f"broker.transport_options=(json){json.dumps(transport_options(visibility_timeout))}"]
-    sys.stdout.flush()
-    os.execv(sys.executable, argv)
-
-
 @main.group()
 def pair() -> None:
     """PAIR: LLM mining of marketing triples (MoKG) by Celery workers, its state and its evaluation."""
 
 
 def _mining_options(fn: click.decorators.FC) -> click.decorators.FC:
-    """Options shared by `pair run` and `pair eval`: what changes the mined triples."""
+    """Options shared by `pair run`, `pair eval` and `worker --beat`: what changes the mined triples."""
     options = [
         click.option("--n-samples", type=click.IntRange(1), help="Samples per prompt (default 3)."),
         click.option("--temperature", type=click.FloatRange(0), help="Sampling temperature (default 0.8)."),
@@ -835,6 +790,117 @@ def _mining_changes(options: dict[str, object]) -> dict[str, object]:
     if options.get("relations"):
         changes["relations"] = tuple(options["relations"])  # type: ignore[arg-type]
     return changes
+
+
+# after the mining options: it reuses them for the continuous mode's mining configuration
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["solo", "prefork", "threads"]),
+    help="Execution pool (default: solo for one process, prefork for more).",
+)
+@click.option(
+    "--beat",
+    is_flag=True,
+    help="Also run the continuous-mode schedule (one worker only), set by the options that follow.",
+)
+@click.option("--loglevel", default="info", show_default=True)
+@click.option(
+    "--visibility-timeout",
+    type=click.FloatRange(1),
+    help="Seconds before an unacknowledged message is redelivered (default 3600).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(1),
+    default=300.0,
+    show_default=True,
+    help="With --beat: seconds between batches.",
+)
+@click.option(
+    "--limit", type=click.IntRange(1), default=100, show_default=True, help="With --beat: sources per batch."
+)
+@click.option(
+    "--type",
+    "types",
+    type=click.Choice(["Item", "Category", "Store"]),
+    multiple=True,
+    help="With --beat: source types (repeatable; default all).",
+)
+@click.option(
+    "--redo-after-days",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="With --beat: re-mine sources expanded longer ago than this (0: never).",
+)
+@_mining_options
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def worker(
+    ctx: click.Context,
+    concurrency: int,
+    pool: str | None,
+    beat: bool,
+    loglevel: str,
+    visibility_timeout: float | None,
+    interval: float,
+    limit: int,
+    types: tuple[str, ...],
+    redo_after_days: float,
+    celery_args: tuple[str, ...],
+    **mining: object,
+) -> None:
+    """Start a Celery worker for the PAIR tasks (`celery -A workers.app worker` with these options).
+
+    With --beat the worker also runs the continuous mode: every --interval seconds it enqueues a batch of up
+    to --limit sources of the --type(s) that were never expanded, failed, or were expanded more than
+    --redo-after-days ago, mined with the mining options (--n-samples, --relation, --no-scorer, ... as in
+    `mokg pair run`). These options go with --beat only; they reach the worker as MOKG_PAIR_BEAT (JSON).
+
+    Extra arguments go to Celery unchanged. The process becomes the Celery worker (exec), so signals reach
+    it directly.
+    """
+    import json
+    import os
+
+    from click.core import ParameterSource
+
+    if not beat:
+        beat_only = {"interval", "limit", "types", "redo_after_days", *mining}
+        for param in ctx.command.params:
+            if param.name in beat_only and ctx.get_parameter_source(param.name) != ParameterSource.DEFAULT:
+                raise click.UsageError(f"{param.opts[0]} goes with --beat (it sets the continuous mode)")
+    else:
+        from mokg.pair.runs import BeatSchedule
+        from mokg.pair.store import SOURCE_TYPES
+
+        try:
+            schedule = BeatSchedule(
+                interval_s=interval,
+                limit=limit,
+                types=types or SOURCE_TYPES,
+                redo_after_days=redo_after_days,
+                config=_mining_changes(mining),
+            )
+        except ValueError as e:
+            raise click.UsageError(str(e)) from e
+        os.environ["MOKG_PAIR_BEAT"] = schedule.to_json()  # the exec'd worker's settings read it
+
+    argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", f"--concurrency={concurrency}"]
+    argv += [f"--pool={pool or ('solo' if concurrency == 1 else 'prefork')}", f"--loglevel={loglevel}"]
+    argv += ["--beat"] if beat else []
+    argv += list(celery_args)
+    if visibility_timeout is not None:
+        from workers.app import transport_options
+
+        # Celery's command-line configuration (after `--`) overrides the app's setting
+        argv += ["--", f"broker.transport_options=(json){json.dumps(transport_options(visibility_timeout))}"]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
 
 
 def _ensure_scorer(max_triples: int) -> str:
@@ -989,13 +1055,13 @@ def pair_status(runs: int) -> None:
     out.print(table)
     if st.runs:
         table = Table()
-        for column in ("run", "started", "types", "enqueued", "pending", "running", "done", "failed"):
-            table.add_column(column, no_wrap=column in ("run", "started"))
+        # the run id starts with its UTC start time: no separate column
+        for column in ("run", "types", "enqueued", "pending", "running", "done", "failed"):
+            table.add_column(column, no_wrap=column == "run")
         for r in st.runs:
             c = st.by_run(r.run)
             table.add_row(
                 r.run,
-                r.started_at,
                 ",".join(r.types),
                 str(r.enqueued),
                 *(str(c[x]) for x in ("pending", "running", "done", "failed")),

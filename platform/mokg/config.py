@@ -92,6 +92,13 @@ class Settings:
         default_factory=lambda: int(_env("MOKG_VALKEY_PORT", "6390")),
         metadata={"env": "MOKG_VALKEY_PORT", "doc": "embedded Valkey port"},
     )
+    pair_beat: str = field(
+        default_factory=lambda: _env("MOKG_PAIR_BEAT", ""),
+        metadata={
+            "env": "MOKG_PAIR_BEAT",
+            "doc": "the continuous-mode schedule of `mokg worker --beat` as JSON (written by its options)",
+        },
+    )
     # -- LLM --------------------------------------------------------------------------------
     llm_base_url: str = field(
         default_factory=lambda: _env("MOKG_LLM_BASE_URL", ""),

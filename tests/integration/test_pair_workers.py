@@ -4,10 +4,10 @@ A few Gift_Cards items are mined with small settings (one or two relations, shor
 The scenario runs in file order on one database: mine → re-run (no duplicates) → kill a worker mid-task and
 restart it (nothing lost, completed once) → status, analyst queries, evaluation.
 
-Two more tests use databases of their own with the two-item test fixture: the worker's resolution pool cache
+Three more tests use databases of their own with the two-item test fixture: the worker's resolution pool cache
 against the real graph (a scripted LLM), and continuous mode (the beat task `enqueue_batch` and
-`mokg pair run --continuous`) with a worker of its own on a separate broker database, so that it never
-takes the messages of the scenario's worker.
+`mokg pair run --continuous`; then the real beat of `mokg worker --beat`). The continuous-mode tests each run
+a worker of their own on a separate broker database, so that it never takes another test's messages.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +81,16 @@ class Worker:
 
 
 def start_worker(
-    settings: Settings, log: Path, env: dict[str, str] | None = None, visibility_s: float = VISIBILITY_S
+    settings: Settings,
+    log: Path,
+    env: dict[str, str] | None = None,
+    visibility_s: float = VISIBILITY_S,
+    args: Sequence[str] = (),
 ) -> Worker:
     env = env or {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
     with log.open("ab") as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mokg.cli", "worker", "--visibility-timeout", str(visibility_s)],
+            [sys.executable, "-m", "mokg.cli", "worker", "--visibility-timeout", str(visibility_s), *args],
             stdout=f,
             stderr=subprocess.STDOUT,
             env=env,
@@ -449,3 +453,53 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
         finally:
             worker.stop()
             app.close()
+
+
+def test_the_real_beat_mines_what_needs_mining_and_then_enqueues_nothing(
+    graph_server: Settings,
+    broker_server: Settings,
+    llm_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    settings = scratch_database(graph_server, "pairbeat")
+    base, _, _ = settings.broker().rpartition("/")
+    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database, "MOKG_BROKER_URL": f"{base}/2"}
+    beat = [
+        "--beat", "--interval", "2", "--limit", "10", "--type", "Item", "--relation", "COMPLEMENTARY_PRODUCT",
+        "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
+        f"--schedule-filename={tmp_path / 'celerybeat-schedule'}",  # passed to Celery: not the session home's
+    ]  # fmt: skip
+    with fixture_graph(settings, tmp_path) as graph:
+        worker = start_worker(settings, tmp_path / "beat.log", env=env, visibility_s=600, args=beat)
+        deadline = time.monotonic() + 180
+        try:
+
+            def wait(what: str, ready: Callable[[], bool]) -> None:
+                while not ready():
+                    assert time.monotonic() < deadline, f"{what}:\n{worker.log.read_text()[-3000:]}"
+                    time.sleep(1)
+
+            def statuses() -> list[str]:
+                return [str(source_state(graph, str(ref)).get("pair_status")) for ref in FIXTURE_ITEMS]
+
+            wait(
+                "the beat never mined the items", lambda: "failed" in statuses() or statuses() == ["done"] * 2
+            )
+            assert statuses() == ["done", "done"]
+            done_at = len(store.status(graph, runs=1000).runs)
+            wait(
+                "no beat run after the items were done",
+                lambda: len(store.status(graph, runs=1000).runs) > done_at,
+            )
+            runs = store.status(graph, runs=1000).runs
+            assert runs[0].enqueued == 0  # done within the 30-day cut-off: nothing needs mining
+            (mined,) = [r for r in runs if r.enqueued]  # one batch took both items, the others found nothing
+            assert mined.enqueued == 2
+            assert store.run_counts(graph, mined.run) == {"pending": 0, "running": 0, "done": 2, "failed": 0}
+            for run in runs:  # every batch with the schedule the options set
+                assert run.types == ("Item",) and run.config["n_samples"] == 1, run
+                assert run.config["relations"] == ["COMPLEMENTARY_PRODUCT"] and run.config["max_tokens"] == 16
+                assert run.config["use_scorer"] is False
+            assert "Sending due task pair-continuous" in worker.log.read_text()  # Celery's own beat sent them
+        finally:
+            worker.stop()

@@ -414,10 +414,11 @@ def test_write_triples_refuses_a_relation_without_a_branch() -> None:
 def test_celery_app_and_tasks_are_configured_for_at_least_once_delivery() -> None:
     from mokg.config import get_settings
     from mokg.pair.mining import TRANSIENT_ERRORS
+    from mokg.pair.runs import BeatSchedule
     from workers.app import make_app
     from workers.tasks import mine_entity
 
-    app = make_app(get_settings(), visibility_timeout_s=42, interval_s=60, batch_limit=7)
+    app = make_app(get_settings(), visibility_timeout_s=42, beat=BeatSchedule(interval_s=60, limit=7))
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
     assert (conf.task_serializer, list(conf.accept_content)) == ("json", ["json"])

@@ -8,21 +8,26 @@ leaves a pending source that a later run picks up once it is stale.
 Selection (continuous mode and a plain ``mokg pair run``): sources never expanded, failed with attempts left,
 done more than ``redo_after_days`` ago (0 = never re-mine), or pending/running for more than ``stale_after_s``
 (a lost message; longer than the broker's visibility timeout, after which the broker itself redelivers).
+
+The continuous mode's schedule (:class:`BeatSchedule`) travels as JSON in ``MOKG_PAIR_BEAT``: ``mokg worker
+--beat`` writes it from its options, and the Celery app (``workers/app.py``) reads it into its beat schedule.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.pair import store
 from mokg.pair.mining import MiningConfig
-from mokg.pair.store import SourceRef
+from mokg.pair.store import SOURCE_TYPES, SourceRef
 from mokg.pair.training import latest_version, scorer_root
 
 
@@ -31,6 +36,84 @@ class RunPlan:
     run_id: str
     sources: tuple[SourceRef, ...]
     config: MiningConfig
+
+
+@dataclass(frozen=True)
+class BeatSchedule:
+    """Continuous mode: every ``interval_s`` seconds the beat enqueues ``workers.tasks.enqueue_batch`` with
+    the rest as its arguments (``config``: changes to the default MiningConfig, as JSON values)."""
+
+    interval_s: float = 300.0
+    limit: int = 100
+    types: tuple[str, ...] = SOURCE_TYPES
+    redo_after_days: float = 30.0
+    stale_after_s: float = 7200.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # normalised to what JSON gives back, so that a schedule equals its own round trip
+        object.__setattr__(self, "types", tuple(self.types))
+        object.__setattr__(
+            self, "config", {k: list(v) if isinstance(v, tuple) else v for k, v in dict(self.config).items()}
+        )
+        for name, value, low in (
+            ("interval_s", self.interval_s, 1),
+            ("limit", self.limit, 1),
+            ("redo_after_days", self.redo_after_days, 0),
+            ("stale_after_s", self.stale_after_s, 1),
+        ):
+            whole = name == "limit"
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int if whole else (int, float))
+                or value < low
+            ):
+                raise ValueError(
+                    f"beat schedule {name}={value!r}: expected a {'whole ' if whole else ''}number >= {low}"
+                )
+        unknown_types = sorted(set(self.types) - set(SOURCE_TYPES))
+        if not self.types or unknown_types:
+            raise ValueError(f"beat schedule types={list(self.types)}: expected some of {list(SOURCE_TYPES)}")
+        unknown = sorted(set(self.config) - {f.name for f in fields(MiningConfig)})
+        if unknown:
+            raise ValueError(f"beat schedule config: {unknown} are not MiningConfig fields")
+        try:  # the values too (a relation outside the schema, n_samples 0, ...): fail at start, not per batch
+            MiningConfig.from_dict({**MiningConfig().to_dict(), **self.config})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"beat schedule config: {e}") from e
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BeatSchedule:
+        """The schedule in ``text``; empty text gives the defaults."""
+        if not text.strip():
+            return cls()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"beat schedule: not JSON ({e})") from e
+        if not isinstance(data, dict):
+            raise ValueError("beat schedule: expected a JSON object")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"beat schedule: unknown fields {unknown}")
+        if not isinstance(data.get("types", []), list):
+            raise ValueError(f"beat schedule types={data['types']!r}: expected a list")
+        if not isinstance(data.get("config", {}), dict):
+            raise ValueError(f"beat schedule config={data['config']!r}: expected an object")
+        return cls(**data)
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``workers.tasks.enqueue_batch`` (JSON values)."""
+        return {
+            "limit": self.limit,
+            "types": list(self.types),
+            "redo_after_days": self.redo_after_days,
+            "stale_after_s": self.stale_after_s,
+            "config": dict(self.config),
+        }
 
 
 def new_run_id() -> str:

@@ -1,0 +1,126 @@
+"""The continuous mode's schedule: BeatSchedule's JSON, its validation, and the `mokg worker` options."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from mokg.cli import main
+from mokg.config import Settings
+from mokg.pair.runs import BeatSchedule
+from mokg.pair.store import SOURCE_TYPES
+
+
+def test_empty_text_gives_the_defaults() -> None:
+    for text in ("", "  \n"):
+        beat = BeatSchedule.from_json(text)
+        assert (beat.interval_s, beat.limit, beat.redo_after_days, beat.stale_after_s) == (300, 100, 30, 7200)
+        assert beat.types == SOURCE_TYPES == ("Item", "Category", "Store") and beat.config == {}
+
+
+def test_round_trip_keeps_every_field() -> None:
+    beat = BeatSchedule(
+        interval_s=2.5,
+        limit=10,
+        types=("Item",),
+        redo_after_days=0.0,
+        stale_after_s=60.0,
+        config={"n_samples": 1, "relations": ("COMPLEMENTARY_PRODUCT",), "use_scorer": False},
+    )
+    assert beat.config["relations"] == ["COMPLEMENTARY_PRODUCT"]  # normalised to the JSON form
+    again = BeatSchedule.from_json(beat.to_json())
+    assert again == beat and again.types == ("Item",)
+    assert BeatSchedule.from_json('{"limit": 7}') == BeatSchedule(limit=7)  # missing fields: defaults
+    assert beat.task_kwargs() == {
+        "limit": 10,
+        "types": ["Item"],
+        "redo_after_days": 0.0,
+        "stale_after_s": 60.0,
+        "config": {"n_samples": 1, "relations": ["COMPLEMENTARY_PRODUCT"], "use_scorer": False},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"interval_s": 0.5}', "interval_s"),
+        ('{"interval_s": "often"}', "interval_s"),
+        ('{"limit": 0}', "limit"),
+        ('{"limit": 2.5}', "limit"),
+        ('{"limit": true}', "limit"),
+        ('{"redo_after_days": -1}', "redo_after_days"),
+        ('{"stale_after_s": 0}', "stale_after_s"),
+        ('{"types": ["Item", "User"]}', "types"),
+        ('{"types": []}', "types"),
+        ('{"types": "Item"}', "types"),
+        ('{"config": {"n_sample": 1}}', "config"),
+        ('{"config": {"n_samples": 0}}', "config"),
+        ('{"config": {"relations": ["MAKES_COFFEE"]}}', "config"),
+        ('{"config": []}', "config"),
+        ('{"every": 5}', "every"),
+        ("[1, 2]", "JSON object"),
+        ("{limit: 5}", "not JSON"),
+    ],
+)
+def test_invalid_schedules_name_the_field(text: str, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        BeatSchedule.from_json(text)
+
+
+def test_the_celery_app_takes_its_schedule_from_the_setting() -> None:
+    from workers.app import make_app
+
+    app = make_app(Settings(pair_beat='{"limit": 5, "interval_s": 60, "types": ["Store"]}'))
+    entry = app.conf.beat_schedule["pair-continuous"]
+    assert entry["schedule"] == 60 and entry["kwargs"]["limit"] == 5 and entry["kwargs"]["types"] == ["Store"]
+    with pytest.raises(ValueError, match="beat schedule limit"):  # a worker with a bad schedule never starts
+        make_app(Settings(pair_beat='{"limit": 0}'))
+
+
+class Exec(Exception):
+    """Raised by the stand-in for os.execv: the command stops where it would become Celery."""
+
+
+@pytest.fixture
+def no_exec(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    calls: list[list[str]] = []
+
+    def execv(path: str, argv: list[str]) -> None:
+        calls.append(argv)
+        raise Exec
+
+    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.setenv("MOKG_PAIR_BEAT", "")  # restored afterwards: the command writes it
+    return calls
+
+
+def test_beat_options_become_the_workers_schedule(no_exec: list[list[str]]) -> None:
+    args = ["--beat", "--interval", "2", "--type", "Item", "--n-samples", "1", "--no-scorer", "-Q", "pair"]
+    result = CliRunner().invoke(main, ["worker", *args])
+    assert isinstance(result.exception, Exec), result.output
+    (argv,) = no_exec
+    assert argv[argv.index("worker") + 1 :] == [
+        "--concurrency=1",
+        "--pool=solo",
+        "--loglevel=info",
+        "--beat",
+        "-Q",
+        "pair",
+    ]
+    beat = BeatSchedule.from_json(os.environ["MOKG_PAIR_BEAT"])
+    assert beat == BeatSchedule(interval_s=2, types=("Item",), config={"n_samples": 1, "use_scorer": False})
+
+
+@pytest.mark.parametrize("args", [["--interval", "5"], ["--type", "Item"], ["--n-samples", "1"]])
+def test_schedule_options_without_beat_are_refused(args: list[str], no_exec: list[list[str]]) -> None:
+    result = CliRunner().invoke(main, ["worker", *args])
+    assert result.exit_code == 2 and not no_exec  # refused before the exec into Celery
+    assert f"{args[0]} goes with --beat" in result.output
+
+
+def test_an_invalid_mining_option_of_the_beat_is_refused(no_exec: list[list[str]]) -> None:
+    result = CliRunner().invoke(main, ["worker", "--beat", "--relation", "MAKES_COFFEE"])
+    assert result.exit_code == 2 and not no_exec
+    assert "beat schedule config" in result.output and "MAKES_COFFEE" in result.output
