@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -792,6 +793,49 @@ def _mining_changes(options: dict[str, object]) -> dict[str, object]:
     return changes
 
 
+def _batch_options(
+    *, when: str, default_types: str, redo_after_days: float
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """Options shared by `pair run` and `worker --beat`: which sources a batch takes, and how often."""
+
+    def doc(text: str) -> str:
+        return when + text if when else text[:1].upper() + text[1:]
+
+    options = [
+        click.option(
+            "--interval",
+            type=click.FloatRange(1),
+            default=300.0,
+            show_default=True,
+            help=doc("seconds between batches."),
+        ),
+        click.option(
+            "--limit", type=click.IntRange(1), default=100, show_default=True, help=doc("sources per batch.")
+        ),
+        click.option(
+            "--type",
+            "types",
+            type=click.Choice(["Item", "Category", "Store"]),
+            multiple=True,
+            help=doc(f"source types (repeatable; default {default_types})."),
+        ),
+        click.option(
+            "--redo-after-days",
+            type=click.FloatRange(0),
+            default=redo_after_days,
+            show_default=True,
+            help=doc("re-mine sources expanded longer ago than this (0: never)."),
+        ),
+    ]
+
+    def decorate(fn: click.decorators.FC) -> click.decorators.FC:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 # after the mining options: it reuses them for the continuous mode's mining configuration
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option(
@@ -813,30 +857,7 @@ def _mining_changes(options: dict[str, object]) -> dict[str, object]:
     type=click.FloatRange(1),
     help="Seconds before an unacknowledged message is redelivered (default 3600).",
 )
-@click.option(
-    "--interval",
-    type=click.FloatRange(1),
-    default=300.0,
-    show_default=True,
-    help="With --beat: seconds between batches.",
-)
-@click.option(
-    "--limit", type=click.IntRange(1), default=100, show_default=True, help="With --beat: sources per batch."
-)
-@click.option(
-    "--type",
-    "types",
-    type=click.Choice(["Item", "Category", "Store"]),
-    multiple=True,
-    help="With --beat: source types (repeatable; default all).",
-)
-@click.option(
-    "--redo-after-days",
-    type=click.FloatRange(0),
-    default=30.0,
-    show_default=True,
-    help="With --beat: re-mine sources expanded longer ago than this (0: never).",
-)
+@_batch_options(when="With --beat: ", default_types="all", redo_after_days=30.0)
 @_mining_options
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -926,32 +947,15 @@ def _ensure_scorer(max_triples: int) -> str:
 
 
 @pair.command("run")
-@click.option(
-    "--limit", type=click.IntRange(1), default=100, show_default=True, help="Sources per run (batch)."
-)
-@click.option(
-    "--type",
-    "types",
-    type=click.Choice(["Item", "Category", "Store"]),
-    multiple=True,
-    help="Source types (repeatable; default Item).",
-)
+@_batch_options(when="", default_types="Item", redo_after_days=0.0)
 @click.option(
     "--key", "keys", multiple=True, help="Mine exactly these sources, e.g. Item:B001GXRQW0 (repeatable)."
 )
 @click.option("--continuous", is_flag=True, help="Keep enqueuing a batch every --interval seconds.")
-@click.option("--interval", type=click.FloatRange(1), default=300.0, show_default=True)
 @click.option(
     "--max-batches",
     type=click.IntRange(1),
     help="With --continuous: stop after this many batches (default: run until interrupted).",
-)
-@click.option(
-    "--redo-after-days",
-    type=click.FloatRange(0),
-    default=0.0,
-    show_default=True,
-    help="Re-mine sources expanded longer ago than this (0: never).",
 )
 @click.option(
     "--stale-after",
