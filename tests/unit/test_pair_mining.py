@@ -217,6 +217,23 @@ def test_votes_are_counted_once_per_sample_and_filtered_by_threshold() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "echo"),
+    [
+        ("TARGET_AUDIENCE", True),  # a relation id
+        ("target audiences", True),  # its label, normalised
+        ("Audience", True),  # an entity type
+        ("Target Type Audience", True),  # several words, all the prompt's own
+        ("related brand name", True),
+        ("Target", False),  # one word may be a real name (a brand)
+        ("gift box", False),  # "box" is not a schema word
+        ("coffee lovers", False),
+    ],
+)
+def test_echoes_of_the_prompt_are_recognised(name: str, echo: bool) -> None:
+    assert miner(ScriptedLLM(relations=AUDIENCE_ONLY, targets={})).echoed(name) is echo
+
+
 def test_scorer_vetoes_and_rescues_are_counted_and_recorded_as_provenance() -> None:
     llm = ScriptedLLM(
         relations=AUDIENCE_ONLY,

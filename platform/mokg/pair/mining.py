@@ -30,8 +30,9 @@ Decisions where the paper is vague:
   answers ``[]`` almost always. The filter and the aggregation, not the format, decide what survives.
 * Targets longer than ``max_target_words`` words or without a letter or digit are malformed (the prompt asks
   for 1-5 word names) and never vote, and so are echoes of the prompt — a relation id or label, an entity
-  type name ("TARGET_AUDIENCE", "target audience", "Audience"); a sample that is not the requested JSON
-  counts as an empty sample.
+  type name ("TARGET_AUDIENCE", "target audience", "Audience"), or several words all from them and from the
+  prompt's own vocabulary ("Target Type Audience"; a single word such as "Target" may be a brand). A sample
+  that is not the requested JSON counts as an empty sample.
 * Ablations of Table I: ``aggregation=False`` keeps the union of the first sample of every step (no votes,
   no scorer); ``progressive=False`` is one κ_D+κ_S step; ``relation_filter=False`` skips the selection
   prompt and expands every relation of R_s.
@@ -387,6 +388,10 @@ def _answer(result: ChatResult) -> Any:
     return result.parsed_json if result.parsed_json is not None else result.text
 
 
+# the prompts' own words for what they ask ("the target entity's name", "type"), normalised
+_PROMPT_WORDS = frozenset({"type", "name", "entity", "target", "relation", "source", "item", "json", "list"})
+
+
 def well_formed(name: str, max_words: int) -> bool:
     """A short entity name: at most ``max_words`` words and something left after normalisation."""
     return 0 < len(name.split()) <= max_words and bool(normalize_name(name))
@@ -424,9 +429,11 @@ class Miner:
         self.config = config or MiningConfig()
         self.scorer = scorer if self.config.use_scorer else None
         self.type_fit = TypeFit(schema, embed) if self.config.type_fit else None
-        # relation ids and labels and type names the small model copies from the prompt as "targets"
+        # relation ids and labels and type names the small model copies from the prompt as "targets", and
+        # names of several words all taken from them ("Target Type Audience"); one word stays a name ("Target")
         words = [*schema.relations, *(r.label for r in schema.relations.values()), *schema.entity_types]
         self.echoes = frozenset(normalize_name(w) for w in words)
+        self.echo_words = frozenset(" ".join(self.echoes).split()) | _PROMPT_WORDS
         self.agg_config = AggregationConfig(
             self.config.agg_weight, self.config.agg_threshold, enabled=self.config.aggregation
         )
@@ -517,13 +524,17 @@ class Miner:
             good = [
                 t
                 for t in items
-                if isinstance(t, str)
-                and well_formed(t, self.config.max_target_words)
-                and normalize_name(t) not in self.echoes
+                if isinstance(t, str) and well_formed(t, self.config.max_target_words) and not self.echoed(t)
             ]
             malformed += len(items) - len(good)
             samples.append(good)
         return samples, malformed
+
+    def echoed(self, name: str) -> bool:
+        """The name repeats the prompt's own schema words rather than naming something."""
+        key = normalize_name(name)
+        words = key.split()
+        return key in self.echoes or (len(words) > 1 and set(words) <= self.echo_words)
 
     def _plausibility(self, job: _Job, spec: RelationSpec) -> PlausibilityFn | None:
         """scorer(s, r, t) × type fit(t), each factor when enabled; records both factors per name."""
