@@ -7,15 +7,17 @@ clean graph gets a fresh ArcadeDB database on the shared server (cheap), not a n
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,3 +141,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # the Cypher coverage check must see every other test's statements, so it runs last
     last = [i for i in items if i.name == "test_every_cypher_file_runs"]
     items[:] = [i for i in items if i not in last] + last
+
+
+def word_embed(texts: Sequence[str]) -> np.ndarray:
+    """A toy text embedder for PAIR tests: hashed bag of lower-case words (stable across processes), unit
+    rows."""
+    out = np.zeros((len(texts), 256))
+    for i, text in enumerate(texts):
+        for word in text.lower().split():
+            out[i, int(hashlib.sha1(word.encode()).hexdigest(), 16) % 256] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)

@@ -12,7 +12,6 @@ a worker of their own on a separate broker database, so that it never takes anot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -24,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from conftest import FIXTURES, GIFT_META, GIFT_REVIEWS, run_mokg
+from conftest import FIXTURES, GIFT_META, GIFT_REVIEWS, run_mokg, word_embed
 
 from mokg.config import Settings
 from mokg.graph import Graph
@@ -305,14 +303,6 @@ def fixture_graph(settings: Settings, tmp: Path) -> Graph:
     return graph
 
 
-def word_embed(texts: Sequence[str]) -> np.ndarray:
-    out = np.zeros((len(texts), 256))
-    for i, text in enumerate(texts):
-        for word in text.lower().split():
-            out[i, int(hashlib.sha1(word.encode()).hexdigest(), 16) % 256] += 1.0
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
-
-
 class FixedLLM:
     """Answers every prompt with the same target names."""
 
@@ -386,6 +376,15 @@ def test_worker_pools_see_their_own_entities_and_never_link_a_removed_one(
 
 
 # -- continuous mode: the beat task and `mokg pair run --continuous` -----------------------------------------
+def isolated(graph_server: Settings, name: str, broker_db: int) -> tuple[Settings, dict[str, str]]:
+    """A scratch database and a broker database of its own (no other test's worker takes these messages),
+    and the environment of a worker process that uses them."""
+    settings = scratch_database(graph_server, name)
+    base, _, _ = settings.broker().rpartition("/")
+    broker = f"{base}/{broker_db}"
+    return settings, {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database, "MOKG_BROKER_URL": broker}
+
+
 def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
     graph_server: Settings,
     broker_server: Settings,
@@ -394,10 +393,8 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
 ) -> None:
     from workers.app import make_app
 
-    settings = scratch_database(graph_server, "paircont")
-    base, _, _ = settings.broker().rpartition("/")
-    broker = f"{base}/1"  # a broker database of its own: no other test's worker takes these messages
-    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database, "MOKG_BROKER_URL": broker}
+    settings, env = isolated(graph_server, "paircont", broker_db=1)
+    broker = env["MOKG_BROKER_URL"]
     mining = {**ONE_SAMPLE, "relations": ["COMPLEMENTARY_PRODUCT"]}  # JSON, as beat would send it
     with fixture_graph(settings, tmp_path) as graph:
         expected = {str(ref) for ref, _ in store.select_sources(graph, ["Item", "Store"], 100)}
@@ -461,9 +458,7 @@ def test_the_real_beat_mines_what_needs_mining_and_then_enqueues_nothing(
     llm_settings: Settings,
     tmp_path: Path,
 ) -> None:
-    settings = scratch_database(graph_server, "pairbeat")
-    base, _, _ = settings.broker().rpartition("/")
-    env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database, "MOKG_BROKER_URL": f"{base}/2"}
+    settings, env = isolated(graph_server, "pairbeat", broker_db=2)
     beat = [
         "--beat", "--interval", "2", "--limit", "10", "--type", "Item", "--relation", "COMPLEMENTARY_PRODUCT",
         "--n-samples", "1", "--max-tokens", "16", "--no-scorer",

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import word_embed
 
 from mokg.llm.client import ChatRequest, ChatResult, parse_json_reply
 from mokg.pair import store
@@ -58,16 +59,6 @@ class ScriptedLLM:
         return out
 
 
-def bag_embed(texts: Sequence[str]) -> np.ndarray:
-    """A deterministic toy embedder: hashed bag of lower-case words, unit rows."""
-    out = np.zeros((len(texts), 64))
-    for i, text in enumerate(texts):
-        for word in text.lower().split():
-            out[i, hash(word) % 64] += 1.0
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.maximum(norms, 1e-9)
-
-
 @dataclass
 class StubScorer:
     """Duck-typed PlausibilityScorer: a fixed plausibility per target name (default 0.5)."""
@@ -87,7 +78,7 @@ def miner(llm: ScriptedLLM, pools: Callable[[str], list[PoolEntry]] = no_pool, *
     scorer = cfg.pop("scorer", None)
     defaults: dict[str, Any] = {"type_fit": False, "use_scorer": False, "max_relations": 0}
     config = MiningConfig(**{**defaults, **cfg})
-    return Miner(llm, SCHEMA, bag_embed, pools, config, scorer)  # type: ignore[arg-type]
+    return Miner(llm, SCHEMA, word_embed, pools, config, scorer)  # type: ignore[arg-type]
 
 
 # -- relation selection ----------------------------------------------------------------------------------------
@@ -355,7 +346,7 @@ def test_embed_cache_embeds_each_text_once() -> None:
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         seen.extend(texts)
-        return bag_embed(texts)
+        return word_embed(texts)
 
     cache = EmbedCache(embed)
     first = cache(["a b", "c"])

@@ -6,13 +6,12 @@ tests/integration/test_pair_workers.py.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
+from conftest import word_embed
 
 from mokg.pair import store
 from mokg.pair.pools import PoolCache
@@ -20,15 +19,6 @@ from mokg.pair.resolution import MatchKind
 from mokg.pair.store import PoolEntry, StaleTargetError
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def word_embed(texts: Sequence[str]) -> np.ndarray:
-    """Hashed bag of words (stable across processes), unit rows."""
-    out = np.zeros((len(texts), 256))
-    for i, text in enumerate(texts):
-        for word in text.lower().split():
-            out[i, int(hashlib.sha1(word.encode()).hexdigest(), 16) % 256] += 1.0
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
 @dataclass
