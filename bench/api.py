@@ -5,9 +5,10 @@ seed users each, method centroid, the default path) to `mokg serve` (gunicorn, t
 127.0.0.1, and the same number of floor requests: the very vector query a lookalike request runs
 (cypher/lookalike/vector_neighbours.cypher, one centroid, the same fetch size) sent straight through the
 driver from as many threads (with the same row reader the API uses). Prints p50/p99 latency, requests/s
-and errors for both and the ratios API/floor; --json writes every figure. Requests cycle through
---seed-sets fixed seed sets, as a dashboard re-asking for its campaigns does, so repeated seeds come from
-the API's seed cache; --seed-sets at least --requests measures the uncached path.
+and errors for both and the ratios API/floor; --json writes every figure. The two sides run in alternating
+blocks (--rounds), so the drift of a shared machine's speed within a run falls on both alike. Requests
+cycle through --seed-sets fixed seed sets, as a dashboard re-asking for its campaigns does, so repeated
+seeds come from the API's seed cache; --seed-sets at least --requests measures the uncached path.
 
 Needs a running graph (`mokg stack up --only graph`) whose users carry embeddings and the vector index
 (`mokg train`). --fake-embeddings writes placeholder vectors (the sum of a fixed random vector per reviewed
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import http.client
+import itertools
 import json
 import math
 import os
@@ -34,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,35 +61,74 @@ class Figures:
     rps: float
 
 
-def _measure(call: Callable[[int], None], n: int, concurrency: int, max_seconds: float) -> Figures:
-    """Run ``call(i)`` for i < n from ``concurrency`` threads (stopping after ``max_seconds``)."""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + max_seconds
+@dataclass
+class _Side:
+    """One side (API or floor) of a concurrency level: its call, its client threads and what they saw."""
 
-    def one(i: int) -> float | None:
-        if time.perf_counter() > deadline:
-            return math.nan
+    call: Callable[[int], None]
+    pool: ThreadPoolExecutor
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def block(self, indices: range, max_seconds: float) -> None:
+        """Run ``call(i)`` for each index from the side's threads, stopping after ``max_seconds``."""
+        deadline = time.perf_counter() + max_seconds
+
+        def one(i: int) -> float | None:
+            if time.perf_counter() > deadline:
+                return math.nan
+            t0 = time.perf_counter()
+            try:
+                self.call(i)
+            except Exception:
+                return None
+            return time.perf_counter() - t0
+
         t0 = time.perf_counter()
-        try:
-            call(i)
-        except Exception:
-            return None
-        return time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for lat in pool.map(one, range(n)):
+        for lat in self.pool.map(one, indices):
             if lat is None:
-                errors += 1
+                self.errors += 1
             elif not math.isnan(lat):
-                latencies.append(lat)
-    seconds = time.perf_counter() - t0
-    done = len(latencies)
-    qs = np.quantile(latencies, [0.5, 0.99]) * 1000 if latencies else [math.nan, math.nan]
-    return Figures(
-        done + errors, errors, round(seconds, 2), round(qs[0], 2), round(qs[1], 2), round(done / seconds, 1)
-    )
+                self.latencies.append(lat)
+        self.seconds += time.perf_counter() - t0
+
+    def figures(self) -> Figures:
+        done = len(self.latencies)
+        qs = np.quantile(self.latencies, [0.5, 0.99]) * 1000 if done else [math.nan, math.nan]
+        rps = done / self.seconds if self.seconds else math.nan
+        return Figures(
+            done + self.errors,
+            self.errors,
+            round(self.seconds, 2),
+            round(qs[0], 2),
+            round(qs[1], 2),
+            round(rps, 1),
+        )
+
+
+def _measure(
+    floor_call: Callable[[int], None],
+    api_call: Callable[[int], None],
+    n: int,
+    concurrency: int,
+    max_seconds: float,
+    rounds: int,
+) -> tuple[Figures, Figures, int]:
+    """The floor and the API, ``n`` calls each from ``concurrency`` threads, in alternating blocks (floor, API,
+    API, floor, ...): this shared machine's speed drifts by tens of percent within a minute, and the blocks put
+    both sides under the same drift. Each side keeps its threads (and so its connections) across blocks."""
+    # a block shorter than a few waves of requests would measure its own ramp-up and drain
+    rounds = max(1, min(rounds, n // (4 * concurrency)))
+    edges = np.linspace(0, n, rounds + 1).round().astype(int).tolist()
+    with ThreadPoolExecutor(concurrency) as fp, ThreadPoolExecutor(concurrency) as ap:
+        floor, api = _Side(floor_call, fp), _Side(api_call, ap)
+        for side in (floor, api):  # untimed: every thread opens its connection
+            _Side(side.call, side.pool).block(range(2 * concurrency), max_seconds)
+        for r, (lo, hi) in enumerate(itertools.pairwise(edges)):
+            for side in (floor, api) if r % 2 == 0 else (api, floor):
+                side.block(range(lo, hi), max_seconds / rounds)
+    return floor.figures(), api.figures(), rounds
 
 
 def _fake_embeddings(graph: Graph, dim: int, seed: int) -> int:
@@ -212,13 +253,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     levels = []
     try:
-        _measure(api_call, 20, 2, 60)  # warm-up: connections, caches, the index
-        _measure(floor_call, 20, 2, 60)
+        with ThreadPoolExecutor(1) as one:  # untimed: the index, and each seed set once through the API
+            for call in (api_call, floor_call):
+                _Side(call, one).block(range(args.seed_sets), args.max_seconds)
         for c in args.concurrency:
-            floor = _measure(floor_call, args.requests, c, args.max_seconds)
-            api = _measure(api_call, args.requests, c, args.max_seconds)
+            floor, api, rounds = _measure(
+                floor_call, api_call, args.requests, c, args.max_seconds, args.rounds
+            )
             level = {
                 "concurrency": c,
+                "rounds": rounds,
                 "api": asdict(api),
                 "floor": asdict(floor),
                 "p99_ratio": round(api.p99_ms / floor.p99_ms, 2),
@@ -259,6 +303,12 @@ def main() -> None:
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
     ap.add_argument("--requests", type=int, default=300, help="requests per side and concurrency")
     ap.add_argument("--max-seconds", type=float, default=120, help="time cap per side and concurrency")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="alternating floor/API blocks per concurrency (fewer when a block would hold under 4 waves)",
+    )
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=50)
     ap.add_argument(

@@ -51,7 +51,7 @@ def lookalike() -> Any:
         return error(400, str(e), field=e.field)
     except EmbeddingsUnavailable as e:
         return error(503, str(e))
-    stats = dataclasses.asdict(audience.stats)
+    stats = dict(vars(audience.stats))  # flat: no need for asdict's deep copy
     AUDIENCE_SIZE.labels(req.method).observe(len(audience.users))
     UNKNOWN_SEEDS.inc(len(audience.stats.unknown_seed_ids))
     users = []

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import neo4j.exceptions
+import orjson
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from mokg.analyst import ReadOnlyRunner
@@ -77,6 +79,20 @@ def _openapi() -> dict[str, Any]:
     return spec
 
 
+class OrjsonProvider(DefaultJSONProvider):
+    """JSON through orjson: a lookalike answer of a hundred users encodes in a tenth of the stdlib's time.
+    Types orjson lacks fall back to Flask's conversions (``default``)."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        option = orjson.OPT_NON_STR_KEYS
+        option |= orjson.OPT_SORT_KEYS if kwargs.get("sort_keys") else 0
+        option |= orjson.OPT_INDENT_2 if kwargs.get("indent") else 0
+        return orjson.dumps(obj, default=self.default, option=option).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+
 def create_app(
     settings: Settings | None = None, *, key_ttl_s: float = 30.0, cypher_timeout_s: float = 10.0
 ) -> Flask:
@@ -84,8 +100,9 @@ def create_app(
     from web.api import api
 
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     app.extensions["mokg"] = Services(
         settings or get_settings(), key_ttl_s=key_ttl_s, cypher_timeout_s=cypher_timeout_s
     )

@@ -31,7 +31,8 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from operator import itemgetter
+from typing import Any, NamedTuple, get_args
 
 import numpy as np
 from neo4j.exceptions import ClientError
@@ -132,8 +133,9 @@ class AudienceRequest:
             raise AudienceError("m", "m must be at least 1")
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
+    """One user of an audience (a named tuple: a response builds a hundred of these, and they are cheap)."""
+
     user_id: str
     score: float
     rank: int
@@ -170,8 +172,8 @@ class _Hits:
     """The index hits of one query vector, best first, and whether more could be fetched."""
 
     user_ids: list[str] = field(default_factory=list)
-    cos: list[float] = field(default_factory=list)
-    keep: list[bool] = field(default_factory=list)
+    cos: np.ndarray = field(default_factory=lambda: np.empty(0))
+    keep: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
     fetched: int = 0
     exhausted: bool = False
 
@@ -279,17 +281,21 @@ def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> lis
     fetched = (
         {str(r["user_id"]): r for r in graph.query("lookalike/seed_users", ids=missing)} if missing else {}
     )
-    if cache is not None:
+    if cache is not None and fetched:
         # unknown users and users without an embedding may appear any moment: only vectors are kept
         cache.put([r for r in fetched.values() if _has_vector(r)])
     return [cached[i] if i in cached else fetched[i] for i in ids]
 
 
 def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = None) -> _SeedVectors:
-    rows = _seed_rows(graph, ids, cache)
-    unknown = tuple(str(r["user_id"]) for r in rows if not r["found"])
-    with_vec = [r for r in rows if _has_vector(r)]
-    without = tuple(str(r["user_id"]) for r in rows if r["found"] and not _has_vector(r))
+    with_vec: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    without: list[str] = []
+    for r in _seed_rows(graph, ids, cache):
+        if _has_vector(r):
+            with_vec.append(r)
+        else:
+            (without if r["found"] else unknown).append(str(r["user_id"]))
     versions = Counter(str(r["version"]) for r in with_vec if r.get("version"))
     dims = {len(r["embedding"]) for r in with_vec}
     if len(dims) > 1:
@@ -301,8 +307,8 @@ def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = No
     return _SeedVectors(
         ids=tuple(str(r["user_id"]) for r in with_vec),
         vectors=vectors,
-        unknown=unknown,
-        without_embedding=without,
+        unknown=tuple(unknown),
+        without_embedding=tuple(without),
         # one version is the norm; a mix (a write-back in progress) is reported as such, most common first
         model_version=",".join(v for v, _ in versions.most_common()) or None,
     )
@@ -352,21 +358,30 @@ class _Search:
                 ) from e
             self.round_trips += 1
             self.index_queries += len(chunk)
-            fresh = {i: _Hits(fetched=sizes[i]) for i in chunk}
-            for r in result:
-                h = fresh[int(r["i"])]
-                h.user_ids.append(str(r["user_id"]))
-                h.cos.append(2.0 * float(r["score"]) - 1.0)
-                h.keep.append(bool(r["keep"]) and str(r["user_id"]) not in self.banned)
-                if r["version"] is not None:
-                    self.versions.add(str(r["version"]))
-            for i, h in fresh.items():
-                order = np.argsort(-np.asarray(h.cos), kind="stable")
-                h.user_ids = [h.user_ids[j] for j in order]
-                h.cos = [h.cos[j] for j in order]
-                h.keep = [h.keep[j] for j in order]
-                h.exhausted = len(h.user_ids) < h.fetched
-                hits[i] = h
+            # this runs for every hit of every request: whole-column operations, not per-row appends
+            per_vector: dict[int, list[dict[str, Any]]] = {i: [] for i in chunk}
+            if len(chunk) == 1:
+                per_vector[chunk[0]] = result
+            else:
+                for r in result:
+                    per_vector[int(r["i"])].append(r)
+            banned = self.banned
+            for i, rs in per_vector.items():
+                cos = 2.0 * np.fromiter((r["score"] for r in rs), np.float64, len(rs)) - 1.0
+                if np.any(cos[1:] > cos[:-1]):  # the index answers best first; sort only if it did not
+                    order = np.argsort(-cos, kind="stable")
+                    cos = cos[order]
+                    rs = [rs[j] for j in order.tolist()]
+                ids = [str(r["user_id"]) for r in rs]
+                keep = [bool(r["keep"]) and u not in banned for r, u in zip(rs, ids, strict=True)]
+                self.versions.update(str(v) for v in {r["version"] for r in rs} - {None})
+                hits[i] = _Hits(
+                    user_ids=ids,
+                    cos=cos,
+                    keep=np.array(keep, dtype=bool),
+                    fetched=sizes[i],
+                    exhausted=len(rs) < sizes[i],
+                )
 
     def run(self, vectors: np.ndarray, need: int | None, threshold: float | None) -> list[_Hits]:
         """Hits per vector until each has ``need`` kept hits, or its hits fall below ``threshold``, or the
@@ -379,8 +394,8 @@ class _Search:
             again = {}
             for i in sizes:
                 h = hits[i]
-                enough = need is not None and sum(h.keep) >= need
-                below = threshold is not None and bool(h.cos) and h.cos[-1] < threshold
+                enough = need is not None and int(h.keep.sum()) >= need
+                below = threshold is not None and h.cos.size > 0 and h.cos[-1] < threshold
                 if h.exhausted or enough or below:
                     continue
                 if h.fetched >= MAX_FETCH:
@@ -395,9 +410,8 @@ class _Search:
 
 
 def _kept(h: _Hits) -> tuple[list[str], np.ndarray]:
-    ids = [u for u, k in zip(h.user_ids, h.keep, strict=True) if k]
-    cos = np.array([c for c, k in zip(h.cos, h.keep, strict=True) if k], dtype=np.float64)
-    return ids, cos
+    ids = [u for u, k in zip(h.user_ids, h.keep.tolist(), strict=True) if k]
+    return ids, h.cos[h.keep]
 
 
 def _aggregate(hits: Sequence[_Hits], per_seed: int | None, how: str) -> dict[str, float]:
@@ -419,7 +433,9 @@ def _aggregate(hits: Sequence[_Hits], per_seed: int | None, how: str) -> dict[st
 
 
 def _rank(scores: Mapping[str, float], k: int | None, threshold: float | None) -> list[tuple[str, float]]:
-    ranked = sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+    # best first, ties by id: two stable sorts on C-level keys (a key tuple per user costs more)
+    ranked = sorted(scores.items(), key=itemgetter(0))
+    ranked.sort(key=itemgetter(1), reverse=True)
     if threshold is not None:
         ranked = [x for x in ranked if x[1] >= threshold]
     return ranked[:k] if k is not None else ranked
@@ -465,9 +481,10 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
+    scores = np.round([s for _, s in ranked], 6).tolist()
     users = tuple(
-        Member(user_id=u, score=round(s, 6), rank=r, explanation=explanations.get(u) if req.explain else None)
-        for r, (u, s) in enumerate(ranked, start=1)
+        Member(u, s, r, explanations.get(u))
+        for r, ((u, _), s) in enumerate(zip(ranked, scores, strict=True), start=1)
     )
     stats = AudienceStats(
         n_seeds=len(seed_ids),
