@@ -94,7 +94,10 @@ def _ids(value: Any, field: str, lo: int, hi: int) -> tuple[str, ...]:
         raise BadRequest(field, "must be an array of user ids")
     if not lo <= len(value) <= hi:
         raise BadRequest(field, f"must hold {lo} to {hi} user ids")
-    return tuple(_text(v, f"{field}[{i}]", MAX_ID_CHARS) for i, v in enumerate(value))
+    for i, v in enumerate(value):
+        if not isinstance(v, str) or not 1 <= len(v) <= MAX_ID_CHARS:
+            _text(v, f"{field}[{i}]", MAX_ID_CHARS)  # raises, naming the element
+    return tuple(value)
 
 
 def _params(value: Any, field: str) -> dict[str, Any]:

@@ -296,7 +296,14 @@ def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = No
             with_vec.append(r)
         else:
             (without if r["found"] else unknown).append(str(r["user_id"]))
-    versions = Counter(str(r["version"]) for r in with_vec if r.get("version"))
+    # one version is the norm; a mix (a write-back in progress) is reported as such, most common first
+    versions = {r.get("version") for r in with_vec} - {None, ""}
+    model_version: str | None
+    if len(versions) > 1:
+        counts = Counter(str(r["version"]) for r in with_vec if r.get("version"))
+        model_version = ",".join(v for v, _ in counts.most_common())
+    else:
+        model_version = str(versions.pop()) if versions else None
     dims = {len(r["embedding"]) for r in with_vec}
     if len(dims) > 1:
         raise EmbeddingsUnavailable(f"seed embeddings have different dimensions {sorted(dims)}: retrain")
@@ -309,8 +316,7 @@ def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = No
         vectors=vectors,
         unknown=tuple(unknown),
         without_embedding=tuple(without),
-        # one version is the norm; a mix (a write-back in progress) is reported as such, most common first
-        model_version=",".join(v for v, _ in versions.most_common()) or None,
+        model_version=model_version,
     )
 
 
@@ -481,11 +487,10 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
+    ids = [u for u, _ in ranked]
     scores = np.round([s for _, s in ranked], 6).tolist()
-    users = tuple(
-        Member(u, s, r, explanations.get(u))
-        for r, ((u, _), s) in enumerate(zip(ranked, scores, strict=True), start=1)
-    )
+    ranks = range(1, len(ids) + 1)
+    users = tuple(map(Member._make, zip(ids, scores, ranks, map(explanations.get, ids), strict=True)))
     stats = AudienceStats(
         n_seeds=len(seed_ids),
         n_seeds_found=len(seed_ids) - len(sv.unknown),
