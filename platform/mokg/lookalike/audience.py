@@ -39,7 +39,7 @@ from neo4j.exceptions import ClientError
 
 from mokg.graph import Graph, cypher
 from mokg.lookalike.explain import Explanation, explain
-from mokg.lookalike.scoring import Method, unit_rows
+from mokg.lookalike.scoring import Method
 
 METHODS: tuple[str, ...] = get_args(Method)
 EMBEDDING_PROPERTY = "embedding"
@@ -274,12 +274,24 @@ def _has_vector(row: Mapping[str, Any]) -> bool:
     return bool(row["found"]) and row["embedding"] is not None and len(row["embedding"]) > 0
 
 
+def _unit(row: dict[str, Any]) -> dict[str, Any]:
+    if not _has_vector(row):
+        return row
+    v = np.asarray(row["embedding"], dtype=np.float64)
+    norm = float(np.sqrt(v @ v))
+    return {**row, "embedding": v / norm if norm > 0 else v}
+
+
 def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> list[dict[str, Any]]:
-    """One ``seed_users`` row per id, in order; only the ids the cache lacks go to the graph."""
+    """One ``seed_users`` row per id, in order, its embedding a unit vector; only the ids the cache lacks go
+    to the graph. Vectors are normalised once, on the way into the cache: numpy calls on small arrays cost
+    several times their usual price inside a server thread whose caches the graph's work has just cooled."""
     cached = cache.get(ids) if cache is not None else {}
     missing = [i for i in ids if i not in cached]
     fetched = (
-        {str(r["user_id"]): r for r in graph.query("lookalike/seed_users", ids=missing)} if missing else {}
+        {str(r["user_id"]): _unit(r) for r in graph.query("lookalike/seed_users", ids=missing)}
+        if missing
+        else {}
     )
     if cache is not None and fetched:
         # unknown users and users without an embedding may appear any moment: only vectors are kept
@@ -308,9 +320,7 @@ def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = No
     if len(dims) > 1:
         raise EmbeddingsUnavailable(f"seed embeddings have different dimensions {sorted(dims)}: retrain")
     dim = dims.pop() if dims else 0
-    vectors = unit_rows(
-        np.array([r["embedding"] for r in with_vec], dtype=np.float64).reshape(len(with_vec), dim)
-    )
+    vectors = np.array([r["embedding"] for r in with_vec], dtype=np.float64).reshape(len(with_vec), dim)
     return _SeedVectors(
         ids=tuple(str(r["user_id"]) for r in with_vec),
         vectors=vectors,
@@ -449,8 +459,8 @@ def _rank(scores: Mapping[str, float], k: int | None, threshold: float | None) -
 
 def _score(search: _Search, sv: _SeedVectors, req: AudienceRequest) -> list[tuple[str, float]]:
     if req.method == "centroid":
-        centre = sv.vectors.mean(axis=0)
-        norm = float(np.linalg.norm(centre))
+        centre = sv.vectors.sum(axis=0)
+        norm = float(np.sqrt(centre @ centre))
         if norm == 0.0:
             return []
         (h,) = search.run((centre / norm)[None, :], req.k, req.threshold)
