@@ -1,21 +1,22 @@
 """Lookalike API load: `POST /v1/lookalike` through gunicorn against the driver-level floor, in the same run.
 
 For each concurrency (default 1, 8, 32) it sends a bounded number of lookalike requests (k = 100, 50 random
-seed users each, method centroid, the default path) to `mokg serve` (gunicorn, threaded workers) on
-127.0.0.1, and the same number of floor requests: the very vector query a lookalike request runs
-(cypher/lookalike/vector_neighbours.cypher, one centroid, the same fetch size) sent straight through the
-driver from as many threads (with the same row reader the API uses). Prints p50/p99 latency, requests/s
-and errors for both and the ratios API/floor; --json writes every figure. The two sides run in alternating
-blocks (--rounds), so the drift of a shared machine's speed within a run falls on both alike. Requests
-cycle through --seed-sets fixed seed sets, as a dashboard re-asking for its campaigns does, so repeated
-seeds come from the API's seed cache; --seed-sets at least --requests measures the uncached path.
+seed users each, method centroid, the default path) to `mokg serve` (gunicorn, threaded workers) on 127.0.0.1
+(one minimal keep-alive HTTP/1.1 connection per client thread), and the same number of floor requests: the
+very vector query a lookalike request runs (cypher/lookalike/vector_neighbours.cypher, one centroid, the same
+fetch size) sent straight through the driver from as many threads (with the same row reader the API uses).
+Prints p50/p99 latency, requests/s and errors for both and the ratios API/floor; --json writes every figure.
+The two sides run in alternating blocks (--rounds), so the drift of a shared machine's speed within a run
+falls on both alike. Requests cycle through --seed-sets fixed seed sets, as a dashboard re-asking for its
+campaigns does, so repeated seeds come from the API's seed cache; more seed sets than the run's requests
+measure the uncached path (each request takes the next set).
 
 Needs a running graph (`mokg stack up --only graph`) whose users carry embeddings and the vector index
 (`mokg train`). --fake-embeddings writes placeholder vectors (the sum of a fixed random vector per reviewed
 item) for a serving-cost measurement before any training: they cost the server the same, but say nothing
 about audience quality. Traffic goes to loopback only, and every loop is bounded in count and time.
 
-    python bench/api.py --requests 300
+    python bench/api.py
     python bench/api.py --database synth100k --fake-embeddings --requests 300
 """
 
@@ -110,21 +111,23 @@ class _Side:
 def _measure(
     floor_call: Callable[[int], None],
     api_call: Callable[[int], None],
-    n: int,
+    indices: range,
     concurrency: int,
     max_seconds: float,
     rounds: int,
 ) -> tuple[Figures, Figures, int]:
-    """The floor and the API, ``n`` calls each from ``concurrency`` threads, in alternating blocks (floor, API,
-    API, floor, ...): this shared machine's speed drifts by tens of percent within a minute, and the blocks put
-    both sides under the same drift. Each side keeps its threads (and so its connections) across blocks."""
+    """The floor and the API, a call per index each from ``concurrency`` threads, in alternating blocks (floor,
+    API, API, floor, ...): this shared machine's speed drifts by tens of percent within a minute, and the blocks
+    put both sides under the same drift. Each side keeps its threads (and so its connections) across blocks;
+    an untimed first block of ``2 × concurrency`` of the indices opens them."""
+    warm, n = 2 * concurrency, len(indices) - 2 * concurrency
     # a block shorter than a few waves of requests would measure its own ramp-up and drain
     rounds = max(1, min(rounds, n // (4 * concurrency)))
-    edges = np.linspace(0, n, rounds + 1).round().astype(int).tolist()
+    edges = np.linspace(indices.start + warm, indices.stop, rounds + 1).round().astype(int).tolist()
     with ThreadPoolExecutor(concurrency) as fp, ThreadPoolExecutor(concurrency) as ap:
         floor, api = _Side(floor_call, fp), _Side(api_call, ap)
-        for side in (floor, api):  # untimed: every thread opens its connection
-            _Side(side.call, side.pool).block(range(2 * concurrency), max_seconds)
+        for side in (floor, api):
+            _Side(side.call, side.pool).block(indices[:warm], max_seconds)
         for r, (lo, hi) in enumerate(itertools.pairwise(edges)):
             for side in (floor, api) if r % 2 == 0 else (api, floor):
                 side.block(range(lo, hi), max_seconds / rounds)
@@ -299,14 +302,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     levels = []
     try:
-        # untimed: the index, and the seed caches, from enough connections to reach every gunicorn worker
-        with ThreadPoolExecutor(max(args.concurrency)) as pool:
+        # every request of the run takes the next index, so seed sets repeat only when there are fewer of them
+        # than requests; then an untimed warm-up, from enough connections to reach every gunicorn worker,
+        # fills the seed caches first (a dashboard's steady state)
+        top = max(args.concurrency)
+        start = 4 * n_sets if 4 * n_sets <= args.requests else 2 * top
+        with ThreadPoolExecutor(top) as pool:
             for call in (api_call, floor_call):
-                _Side(call, pool).block(range(4 * args.seed_sets), args.max_seconds)
+                _Side(call, pool).block(range(start), args.max_seconds)
         for c in args.concurrency:
-            floor, api, rounds = _measure(
-                floor_call, api_call, args.requests, c, args.max_seconds, args.rounds
-            )
+            indices = range(start, start + 2 * c + args.requests)
+            start = indices.stop
+            floor, api, rounds = _measure(floor_call, api_call, indices, c, args.max_seconds, args.rounds)
             level = {
                 "concurrency": c,
                 "rounds": rounds,
@@ -348,7 +355,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database", help="graph database (default: MOKG_GRAPH_DATABASE)")
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
-    ap.add_argument("--requests", type=int, default=300, help="requests per side and concurrency")
+    ap.add_argument(
+        "--requests",
+        type=int,
+        default=1000,
+        help="requests per side and concurrency (a p99 from 300 rests on its 3 slowest requests)",
+    )
     ap.add_argument("--max-seconds", type=float, default=120, help="time cap per side and concurrency")
     ap.add_argument(
         "--rounds",
@@ -363,7 +375,8 @@ def main() -> None:
         type=int,
         default=64,
         help="distinct seed sets the requests cycle through; repeats are served from the API's seed cache, "
-        "so a value at least --requests measures the uncached path",
+        "so more sets than the run's requests (levels x (--requests + 2 x concurrency)) measures the "
+        "uncached path",
     )
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     ap.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
