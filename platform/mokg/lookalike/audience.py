@@ -25,6 +25,7 @@ is answered again from fresh seeds.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -172,8 +173,8 @@ class _Hits:
     """The index hits of one query vector, best first, and whether more could be fetched."""
 
     user_ids: list[str] = field(default_factory=list)
-    cos: np.ndarray = field(default_factory=lambda: np.empty(0))
-    keep: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    cos: list[float] = field(default_factory=list)
+    keep: list[bool] = field(default_factory=list)
     fetched: int = 0
     exhausted: bool = False
 
@@ -374,7 +375,8 @@ class _Search:
                 ) from e
             self.round_trips += 1
             self.index_queries += len(chunk)
-            # this runs for every hit of every request: whole-column operations, not per-row appends
+            # this runs for every hit of every request, in plain Python: a handful of numpy calls on arrays
+            # this small cost more than the loops inside a server thread whose caches the query has cooled
             per_vector: dict[int, list[dict[str, Any]]] = {i: [] for i in chunk}
             if len(chunk) == 1:
                 per_vector[chunk[0]] = result
@@ -383,18 +385,18 @@ class _Search:
                     per_vector[int(r["i"])].append(r)
             banned = self.banned
             for i, rs in per_vector.items():
-                cos = 2.0 * np.fromiter((r["score"] for r in rs), np.float64, len(rs)) - 1.0
-                if np.any(cos[1:] > cos[:-1]):  # the index answers best first; sort only if it did not
-                    order = np.argsort(-cos, kind="stable")
-                    cos = cos[order]
-                    rs = [rs[j] for j in order.tolist()]
+                cos = [2.0 * r["score"] - 1.0 for r in rs]
+                if any(b > a for a, b in itertools.pairwise(cos)):  # the index answers best first, usually
+                    order = sorted(range(len(cos)), key=cos.__getitem__, reverse=True)  # stable
+                    cos = [cos[j] for j in order]
+                    rs = [rs[j] for j in order]
                 ids = [str(r["user_id"]) for r in rs]
                 keep = [bool(r["keep"]) and u not in banned for r, u in zip(rs, ids, strict=True)]
                 self.versions.update(str(v) for v in {r["version"] for r in rs} - {None})
                 hits[i] = _Hits(
                     user_ids=ids,
                     cos=cos,
-                    keep=np.array(keep, dtype=bool),
+                    keep=keep,
                     fetched=sizes[i],
                     exhausted=len(rs) < sizes[i],
                 )
@@ -410,8 +412,8 @@ class _Search:
             again = {}
             for i in sizes:
                 h = hits[i]
-                enough = need is not None and int(h.keep.sum()) >= need
-                below = threshold is not None and h.cos.size > 0 and h.cos[-1] < threshold
+                enough = need is not None and sum(h.keep) >= need
+                below = threshold is not None and bool(h.cos) and h.cos[-1] < threshold
                 if h.exhausted or enough or below:
                     continue
                 if h.fetched >= MAX_FETCH:
@@ -425,9 +427,9 @@ class _Search:
 # -- scoring of the hits ---------------------------------------------------------------------------------
 
 
-def _kept(h: _Hits) -> tuple[list[str], np.ndarray]:
-    ids = [u for u, k in zip(h.user_ids, h.keep.tolist(), strict=True) if k]
-    return ids, h.cos[h.keep]
+def _kept(h: _Hits) -> tuple[list[str], list[float]]:
+    kept = [(u, c) for u, c, k in zip(h.user_ids, h.cos, h.keep, strict=True) if k]
+    return [u for u, _ in kept], [c for _, c in kept]
 
 
 def _aggregate(hits: Sequence[_Hits], per_seed: int | None, how: str) -> dict[str, float]:
@@ -437,7 +439,7 @@ def _aggregate(hits: Sequence[_Hits], per_seed: int | None, how: str) -> dict[st
         ids, cos = _kept(h)
         if per_seed is not None:
             ids, cos = ids[:per_seed], cos[:per_seed]
-        for u, c in zip(ids, cos.tolist(), strict=True):
+        for u, c in zip(ids, cos, strict=True):
             if how == "max":
                 scores[u] = max(scores.get(u, -math.inf), c)
             else:
@@ -465,7 +467,7 @@ def _score(search: _Search, sv: _SeedVectors, req: AudienceRequest) -> list[tupl
             return []
         (h,) = search.run((centre / norm)[None, :], req.k, req.threshold)
         ids, cos = _kept(h)
-        return _rank(dict(zip(ids, cos.tolist(), strict=True)), req.k, req.threshold)
+        return _rank(dict(zip(ids, cos, strict=True)), req.k, req.threshold)
     if req.method == "max_seed":
         # exact up to the index's approximation: a user in the top k by max similarity is among the k best
         # kept hits of the seed it is most similar to, and every user >= T lies in some seed's T-ball
@@ -498,7 +500,7 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
     ids = [u for u, _ in ranked]
-    scores = np.round([s for _, s in ranked], 6).tolist()
+    scores = [round(s, 6) for _, s in ranked]
     ranks = range(1, len(ids) + 1)
     users = tuple(map(Member._make, zip(ids, scores, ranks, map(explanations.get, ids), strict=True)))
     stats = AudienceStats(
