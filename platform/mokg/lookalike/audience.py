@@ -189,10 +189,13 @@ class SeedCache:
         self.hits = self.misses = 0
 
     def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
         with self._lock:
-            found = {i: self._rows[i] for i in ids if i in self._rows}
-            for i in found:
-                self._rows.move_to_end(i)
+            rows = self._rows
+            for i in ids:
+                if (r := rows.get(i)) is not None:
+                    found[i] = r
+                    rows.move_to_end(i)
             self.hits += len(found)
             self.misses += len(ids) - len(found)
             return found
@@ -301,30 +304,32 @@ def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> lis
 
 
 def _seed_vectors(graph: Graph, ids: Sequence[str], cache: SeedCache | None = None) -> _SeedVectors:
-    with_vec: list[dict[str, Any]] = []
+    found_ids: list[str] = []
+    vectors: list[np.ndarray] = []
+    versions: list[str | None] = []
     unknown: list[str] = []
     without: list[str] = []
     for r in _seed_rows(graph, ids, cache):
         if _has_vector(r):
-            with_vec.append(r)
+            found_ids.append(str(r["user_id"]))
+            vectors.append(r["embedding"])
+            versions.append(r.get("version") or None)
         else:
             (without if r["found"] else unknown).append(str(r["user_id"]))
     # one version is the norm; a mix (a write-back in progress) is reported as such, most common first
-    versions = {r.get("version") for r in with_vec} - {None, ""}
-    model_version: str | None
-    if len(versions) > 1:
-        counts = Counter(str(r["version"]) for r in with_vec if r.get("version"))
-        model_version = ",".join(v for v, _ in counts.most_common())
+    distinct = set(versions) - {None}
+    if len(distinct) > 1:
+        model_version: str | None = ",".join(
+            str(v) for v, _ in Counter(v for v in versions if v).most_common()
+        )
     else:
-        model_version = str(versions.pop()) if versions else None
-    dims = {len(r["embedding"]) for r in with_vec}
+        model_version = str(distinct.pop()) if distinct else None
+    dims = {len(v) for v in vectors}
     if len(dims) > 1:
         raise EmbeddingsUnavailable(f"seed embeddings have different dimensions {sorted(dims)}: retrain")
-    dim = dims.pop() if dims else 0
-    vectors = np.array([r["embedding"] for r in with_vec], dtype=np.float64).reshape(len(with_vec), dim)
     return _SeedVectors(
-        ids=tuple(str(r["user_id"]) for r in with_vec),
-        vectors=vectors,
+        ids=tuple(found_ids),
+        vectors=np.array(vectors, dtype=np.float64).reshape(len(vectors), dims.pop() if dims else 0),
         unknown=tuple(unknown),
         without_embedding=tuple(without),
         model_version=model_version,
