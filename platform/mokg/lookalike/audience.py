@@ -201,9 +201,7 @@ class SeedCache:
             return found
 
     def put(self, rows: Sequence[dict[str, Any]]) -> None:
-        # a vector as an array: a quarter of a float list's memory, and nothing for the garbage collector to
-        # walk (a full cache of lists is 200 MB per worker and slows every full collection)
-        rows = [{**r, "embedding": np.asarray(r["embedding"], dtype=np.float64)} for r in rows]
+        """Store ``seed_users`` rows as :func:`_seed_rows` gives them (embeddings already unit arrays)."""
         with self._lock:
             for r in rows:
                 self._rows[str(r["user_id"])] = r
@@ -279,6 +277,8 @@ def _has_vector(row: Mapping[str, Any]) -> bool:
 
 
 def _unit(row: dict[str, Any]) -> dict[str, Any]:
+    # a vector as an array: a quarter of a float list's memory in the seed cache, and nothing for the garbage
+    # collector to walk (a full cache of lists is 200 MB per worker and slows every full collection)
     if not _has_vector(row):
         return row
     v = np.asarray(row["embedding"], dtype=np.float64)
