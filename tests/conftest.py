@@ -88,11 +88,11 @@ def served(graph_server: Settings, broker_server: Settings, tmp_path_factory: py
 
 @pytest.fixture(scope="session")
 def llm_settings(settings: Settings) -> Iterator[Settings]:
-    """A real llama.cpp server with SmolLM2-135M-Instruct, for the whole session."""
-    from mokg.stack.services import llama_available
+    """A real llama.cpp llama-server with SmolLM2-135M-Instruct, for the whole session."""
+    from mokg.stack.services import LLAMA_SERVER_INSTALL, llama_available
 
     if not llama_available():
-        pytest.fail("llama-cpp-python is not installed: pip install -e '.[llm]'")
+        pytest.fail(f"llama-server is not installed: {LLAMA_SERVER_INSTALL}")
     up(settings, ["llm"])
     yield settings
     down(settings, ["llm"])

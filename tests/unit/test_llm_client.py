@@ -220,7 +220,7 @@ def endpoint() -> Iterator[tuple[FakeEndpoint, str]]:
 
 
 def _client(base_url: str, home: Path, **kwargs: Any) -> LLMClient:
-    settings = Settings().with_(llm_base_url=base_url, home=home, llm_concurrency=2, llm_timeout_s=5.0)
+    settings = Settings().with_(llm_base_url=base_url, home=home, llm_parallel=2, llm_timeout_s=5.0)
     return LLMClient(settings, backoff_s=0.01, **kwargs)
 
 

@@ -81,7 +81,8 @@ def build_request_body(backend: str, model: str, request: ChatRequest) -> dict[s
         body["seed"] = request.seed + request.sample_index
     if request.json_schema is not None:
         if backend == "llamacpp":
-            # llama.cpp turns {"type": "json_object", "schema": ...} into a grammar; it rejects "json_schema".
+            # llama-server turns {"type": "json_object", "schema": ...} into a grammar; it also takes
+            # {"type": "json_schema", "json_schema": {"schema": ...}} and a top-level "json_schema".
             body["response_format"] = {"type": "json_object", "schema": request.json_schema}
         elif backend == "vllm":
             # vLLM docs, features/structured_outputs (https://docs.vllm.ai/en/latest/features/structured_outputs/):
@@ -187,8 +188,9 @@ class LLMClient:
     def chat_many(
         self, requests: Sequence[ChatRequest], progress: Progress | None = None
     ) -> list[ChatResult]:
-        """Results in request order; up to ``llm_concurrency`` requests in flight. The first failure
-        cancels what has not started and is raised; finished replies stay cached for the re-run."""
+        """Results in request order; up to ``llm_parallel`` requests in flight (one per slot of the embedded
+        llama-server). The first failure cancels what has not started and is raised; finished replies stay
+        cached for the re-run."""
         total = len(requests)
         results: list[ChatResult | None] = [None] * total
         done = 0
@@ -202,7 +204,7 @@ class LLMClient:
                 if progress is not None:
                     progress(done, total)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.llm_concurrency)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.llm_parallel)) as pool:
             futures: list[Future[None]] = [pool.submit(run, i) for i in range(total)]
             finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
             errors = [exc for exc in (f.exception() for f in finished) if exc is not None]

@@ -8,6 +8,7 @@ from pathlib import Path
 from mokg.config import Settings
 from mokg.stack.process import Service, ServiceStatus, StackError, start, status, stop
 from mokg.stack.services import (
+    LLAMA_SERVER_INSTALL,
     arcadedb_service,
     llama_available,
     llama_service,
@@ -35,7 +36,7 @@ def up(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[str]:
     settings.home.mkdir(parents=True, exist_ok=True)
     lines = [start(s) for s in services(settings, only)]
     if "llm" in only and not settings.llm_base_url and not llama_available():
-        lines.append("llm: skipped — llama-cpp-python is not installed (pip install -e '.[llm]')")
+        lines.append(f"llm: skipped — llama-server is not installed: {LLAMA_SERVER_INSTALL}")
     return lines
 
 
