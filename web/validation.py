@@ -140,8 +140,10 @@ def parse_lookalike(body: Any) -> AudienceRequest:
     )
     k = _int(b["k"], "k", 1, MAX_K) if "k" in b else None
     threshold = _number(b["threshold"], "threshold", -1.0, 1.0) if "threshold" in b else None
-    method = b.get("method", "centroid")
-    if method not in METHODS:
+    # omitted: the model's recorded method, else centroid (decided by expand_audience once the seeds'
+    # model version is known)
+    method = b.get("method")
+    if method is not None and method not in METHODS:
         raise BadRequest("method", f"must be one of {', '.join(METHODS)}")
     filters = _obj(b.get("filters", {}), "filters")
     _unknown(filters, frozenset({"category", "min_reviews"}), "filters.")
@@ -152,7 +154,7 @@ def parse_lookalike(body: Any) -> AudienceRequest:
         seeds=seeds,
         k=DEFAULT_K if k is None and threshold is None else k,
         threshold=threshold,
-        method=cast(Method, method),
+        method=cast(Method | None, method),
         exclude=_ids(b.get("exclude_user_ids", []), "exclude_user_ids", 0, MAX_EXCLUDE),
         filters=Filters(
             category=_text(filters["category"], "filters.category", MAX_TEXT_CHARS)

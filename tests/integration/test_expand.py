@@ -25,14 +25,16 @@ from mokg.lookalike.audience import (
     Seeds,
     UnknownItem,
     expand_audience,
+    record_method,
+    recorded_method,
     seed_query_names,
     top_categories,
 )
-from mokg.lookalike.scoring import score_centroid, score_max_seed
+from mokg.lookalike.scoring import fit_logreg, score_centroid, score_max_seed
 from mokg.stack.services import scratch_database
 
 pytestmark = pytest.mark.integration
-METHODS = ("centroid", "knn_vote", "max_seed")
+METHODS = ("centroid", "knn_vote", "max_seed", "logreg")
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +309,127 @@ def test_cli_expand_writes_csv_and_jsonl(served: Served, tmp_path: Path) -> None
     assert len(lines) == 4 and all("shared_items" in x["explanation"] for x in lines)
     bad = run_mokg("expand", "--item", STARBUCKS, "--seeds", str(seeds_file), settings=served.settings)
     assert bad.returncode != 0 and "exactly one" in bad.stderr
+
+
+# -- logreg: the per-campaign classifier, served --------------------------------------------------------
+
+
+def _starbucks_halves(served: Served) -> tuple[tuple[str, ...], set[str]]:
+    buyers = sorted(u for u in served.user_ids if STARBUCKS in served.items_of[u])
+    return tuple(buyers[::2]), set(buyers[1::2])
+
+
+def test_logreg_finds_the_seeds_lookalikes_and_ranks_by_the_classifier(graph: Graph, served: Served) -> None:
+    seeds, held_out = _starbucks_halves(served)
+    cache = SeedCache()
+    a = expand_audience(
+        graph, AudienceRequest(Seeds(user_ids=seeds), k=len(held_out), method="logreg"), seed_cache=cache
+    )
+    got = [m.user_id for m in a.users]
+    assert len(got) == len(held_out) and not set(got) & set(seeds)
+    assert (a.stats.method, a.stats.method_source) == ("logreg", "request")
+    assert a.stats.index_queries == 1 and a.stats.round_trips == 1  # one index query, like centroid
+    # the other half of the item's buyers come first far more often than chance
+    base = len(held_out) / (len(served.user_ids) - len(seeds))
+    precision = len(set(got) & held_out) / len(got)
+    assert precision > 3 * base, (precision, base)
+    # the ranking is the classifier's: refit on the cached sample, rank everybody by cos(w, x) in numpy
+    assert cache.background is not None
+    _, bg_ids, bg_vectors = cache.background
+    assert len(bg_ids) == len(set(bg_ids)) and set(bg_ids) <= set(served.user_ids)
+    keep = [j for j, u in enumerate(bg_ids) if u not in set(seeds)][: 10 * len(seeds)]
+    assert len(keep) == min(10 * len(seeds), len(served.user_ids) - len(seeds))
+    idx = {u: i for i, u in enumerate(served.user_ids)}
+    x = np.concatenate([served.embeddings[[idx[u] for u in seeds]], bg_vectors[keep]])
+    w, _ = fit_logreg(x, np.r_[np.ones(len(seeds)), np.zeros(len(keep))])
+    pool = [u for u in served.user_ids if u not in set(seeds)]
+    cos = served.embeddings[[idx[u] for u in pool]] @ (w / np.linalg.norm(w))
+    want = sorted(zip(pool, cos.tolist(), strict=True), key=lambda p: (-p[1], p[0]))[: len(got)]
+    assert got == [u for u, _ in want]
+    assert [m.score for m in a.users] == pytest.approx([c for _, c in want], abs=1e-4)
+    # a repeat reuses the cached sample: same audience, no new draw
+    again = expand_audience(
+        graph, AudienceRequest(Seeds(user_ids=seeds), k=len(held_out), method="logreg"), seed_cache=cache
+    )
+    assert again.users == a.users
+
+
+def test_logreg_keeps_filters_threshold_and_exclusions(graph: Graph, served: Served) -> None:
+    seeds, _ = _starbucks_halves(served)
+    acc = set(served.accessory_items)
+    exclude = tuple(served.user_ids[1:40:2])
+    cache = SeedCache()  # one background sample, so both requests fit the same classifier
+    a = expand_audience(
+        graph,
+        AudienceRequest(
+            Seeds(user_ids=seeds),
+            k=15,
+            method="logreg",
+            exclude=exclude,
+            filters=Filters(category="Gift Card Accessories"),
+        ),
+        seed_cache=cache,
+    )
+    got = {m.user_id for m in a.users}
+    assert len(got) == 15 and not got & (set(seeds) | set(exclude))
+    assert all(served.items_of[u] & acc for u in got)
+    t = a.users[7].score - 1e-5  # scores are rounded to 6 places
+    above = expand_audience(
+        graph,
+        AudienceRequest(Seeds(user_ids=seeds), k=None, threshold=t, method="logreg"),
+        seed_cache=cache,
+    )
+    assert all(m.score >= t - 1e-9 for m in above.users) and above.stats.complete
+    assert {m.user_id for m in a.users[:8]} <= {m.user_id for m in above.users}
+
+
+def test_the_recorded_method_is_the_default(graph_server: Settings, tmp_path: Path) -> None:
+    settings = scratch_database(graph_server, "t")
+    with Graph(settings) as g:
+        apply_schema(g)
+        ingest(g, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+        users = [
+            r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
+        ]
+        g.dialect.create_vector_index("User", "embedding", 8)
+        vectors = np.random.default_rng(0).standard_normal((len(users), 8))
+        rows = [
+            {"key": u, "props": {"embedding": v.tolist(), "embedding_version": "v1"}}
+            for u, v in zip(users, vectors, strict=True)
+        ]
+        g.write_batches("glom/set_user_properties", rows)
+        seeds = Seeds(user_ids=tuple(users[:20]))
+        # nothing recorded (no :Model node at all): centroid
+        assert recorded_method(g, "v1") is None
+        plain = expand_audience(g, AudienceRequest(seeds, k=10))
+        assert (plain.stats.method, plain.stats.method_source) == ("centroid", "default")
+        record_method(g, "v1", "logreg", {"validation_ap": {"centroid": 0.1, "logreg": 0.2}})
+        assert recorded_method(g, "v1") == "logreg"
+        cache = SeedCache()
+        for c in (None, cache, cache):
+            a = expand_audience(g, AudienceRequest(seeds, k=10), seed_cache=c)
+            assert (a.stats.method, a.stats.method_source) == ("logreg", "model")
+            assert len(a.users) == 10 and not {m.user_id for m in a.users} & set(seeds.user_ids)
+        assert cache.methods["v1"][0] == "logreg"
+        # an explicit method always wins
+        x = expand_audience(g, AudienceRequest(seeds, k=10, method="max_seed"), seed_cache=cache)
+        assert (x.stats.method, x.stats.method_source) == ("max_seed", "request")
+        # a retrain (new version) without a recorded choice is served by centroid again
+        g.write_batches(
+            "glom/set_user_properties",
+            [{**r, "props": {**r["props"], "embedding_version": "v2"}} for r in rows],
+        )
+        v2 = expand_audience(g, AudienceRequest(seeds, k=10), seed_cache=cache)
+        assert v2.model_version == "v2" and (v2.stats.method, v2.stats.method_source) == (
+            "centroid",
+            "default",
+        )
+        # the CLI uses the record too
+        record_method(g, "v2", "max_seed", {})
+        proc = run_mokg(
+            "expand", "--item", "B00AR51Y5I", "-k", "3", "--out", str(tmp_path / "a.csv"), settings=settings
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "(max_seed: model," in proc.stderr
+        with pytest.raises(ValueError):
+            record_method(g, "v2", "nonsense", {})

@@ -98,11 +98,12 @@ $("lookalike-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("lookalike-error").textContent = "";
   $("stats").textContent = "working…";
-  const body = { ...seedsFromForm(), k: Number($("k").value), method: $("method").value, explain: $("explain").checked };
+  const body = { ...seedsFromForm(), k: Number($("k").value), explain: $("explain").checked };
+  if ($("method").value) body.method = $("method").value; // empty: the model's recorded default
   try {
     const data = await call("/v1/lookalike", body);
     const s = data.stats;
-    let line = `${s.n_returned} users from ${s.n_seeds_found}/${s.n_seeds} seeds found · ${s.method} · model ${data.model_version || "?"} · ${data.took_ms} ms`;
+    let line = `${s.n_returned} users from ${s.n_seeds_found}/${s.n_seeds} seeds found · ${s.method} (${s.method_source}) · model ${data.model_version || "?"} · ${data.took_ms} ms`;
     if (s.unknown_seed_ids.length) line += ` · unknown seeds: ${s.unknown_seed_ids.join(", ")}`;
     $("stats").textContent = line;
     const tbody = $("audience-table").querySelector("tbody");

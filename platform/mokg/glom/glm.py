@@ -19,7 +19,13 @@ Design decisions (the paper leaves these open):
   without changing the embedding scale (``I`` would double it every layer).
 * Eq. 9 positives are the (user, item) pairs of all user–item triples (in either orientation) whose relation
   is in ``positive_relations`` (default: every relation); each positive gets ``num_negatives`` items drawn
-  uniformly from all items; ``f = ||h_U − h_I||_p``; the loss is averaged like Eq. 2 in the PM.
+  uniformly from all items; the loss is averaged like Eq. 2 in the PM. The paper leaves ``f`` open. With
+  ``f = ||h_U − h_I||_p`` (``relational=False``) every user must move onto its items although the PM put it
+  at ``h_I − r``: the cheapest way is one shared shift of all users, which ``b^l`` and a few inflated
+  directions of ``W^l`` supply, so the users collapse into a cone (mean pairwise cosine 0.80–0.94 on
+  Gift_Cards) and validation AP falls below the PM's. ``relational=True`` (the pipeline's default) uses the
+  PM's own energy ``f = ||h_U + r^L − h_I||_p`` with the pair's relation (``r + R`` for an (item, r, user)
+  triple); ``bias=False`` freezes ``b^l`` at 0. Measurements: README, "GLM stage".
 * A training step computes ``h^L`` only where Eq. 9 reads it (the batch's users and items): layer ``l``
   runs on the edges into the nodes that layer ``l+1`` needs, which is exact, not sampled. While ``h^0``,
   ``r^0`` and the first conv are frozen (the default, except for attn2), ``m^1`` is a constant and is
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -43,6 +50,11 @@ from mokg.glom.pretrain import (
     margin_ranking_loss,
 )
 from mokg.glom.triples import KGTriples
+
+Combine = Literal["last", "mean", "residual"]
+COMBINES: tuple[str, ...] = get_args(Combine)
+Norm = Literal["none", "unit"]
+Negatives = Literal["all", "reviewed"]
 
 
 def with_reverse_edges(
@@ -66,11 +78,22 @@ def glm_loss(
     neg_items: torch.Tensor,
     margin: float,
     p_norm: int = 2,
+    norm: Norm = "none",
+    rel: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Eq. 9: mean ``[γ + f(h_U, h_I) − f(h_U, h_I')]_+``; ``neg_items`` is ``[B]`` or ``[B, K]``."""
-    hu = h[users]
-    pos = pair_distance(hu, h[pos_items], p_norm)
-    neg = pair_distance(hu.unsqueeze(1) if neg_items.dim() == 2 else hu, h[neg_items], p_norm)
+    """Eq. 9: mean ``[γ + f(h_U, h_I) − f(h_U, h_I')]_+``; ``neg_items`` is ``[B]`` or ``[B, K]``.
+    ``norm="unit"`` measures f between L2-normalised embeddings (distances bounded by 2). With ``rel``
+    (``[B, H]``, the pair's relation embedding r^L) f is the PM's translation ``||h_U + r − h_I||_p``."""
+
+    def rows(idx: torch.Tensor) -> torch.Tensor:
+        x = h[idx]
+        return torch.nn.functional.normalize(x, dim=-1) if norm == "unit" else x
+
+    hu = rows(users)
+    if rel is not None:
+        hu = hu + rel
+    pos = pair_distance(hu, rows(pos_items), p_norm)
+    neg = pair_distance(hu.unsqueeze(1) if neg_items.dim() == 2 else hu, rows(neg_items), p_norm)
     return margin_ranking_loss(pos, neg, margin)
 
 
@@ -91,8 +114,13 @@ class GraphLearningModel(nn.Module):
         entity_init: torch.Tensor | None = None,
         relation_init: torch.Tensor | None = None,
         train_embeddings: bool = False,
+        bias: bool = True,
+        combine: Combine = "last",
     ) -> None:
         super().__init__()
+        if combine not in COMBINES:
+            raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}")
+        self.combine = combine
         self.entity = nn.Embedding(num_entities, dim)
         self.relation = nn.Embedding(num_relations, dim)
         nn.init.xavier_uniform_(self.entity.weight)
@@ -111,6 +139,7 @@ class GraphLearningModel(nn.Module):
                 assert isinstance(lin, nn.Linear)
                 lin.weight.copy_(torch.eye(dim) / 2)
                 lin.bias.zero_()
+                lin.bias.requires_grad_(bias)
 
     def forward(
         self,
@@ -132,6 +161,7 @@ class GraphLearningModel(nn.Module):
         if nodes is not None:
             masks[skip:] = self.edge_masks(edge_index, nodes, len(self.convs) - skip)
         h, r = self.entity.weight, self.relation.weight
+        outputs = [h]
         for layer, (conv, update, mask) in enumerate(zip(self.convs, self.updates, masks, strict=True)):
             if layer == 0 and first_message is not None:
                 m = first_message
@@ -140,6 +170,11 @@ class GraphLearningModel(nn.Module):
             else:
                 m = conv(h, edge_index[:, mask], edge_type[mask], r)
             h, r = update(h + m), update(r)
+            outputs.append(h)
+        if self.combine == "mean":
+            h = torch.stack(outputs).mean(0)
+        elif self.combine == "residual":
+            h = outputs[0] + h
         return h, r
 
     def edge_masks(
@@ -189,6 +224,14 @@ class GLMResult:
 
 def user_item_pairs(triples: KGTriples, positive_relations: Sequence[str] | None = None) -> torch.Tensor:
     """``[P, 2]`` (user, item) entity-index pairs from user–item triples in either orientation."""
+    return user_item_pairs_with_relations(triples, positive_relations)[0]
+
+
+def user_item_pairs_with_relations(
+    triples: KGTriples, positive_relations: Sequence[str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`user_item_pairs` and, per pair, the relation id that translates the user to the item: ``r``
+    for a (user, r, item) triple, the reverse id ``r + R`` for an (item, r, user) one."""
     user, item = triples.type_id("user"), triples.type_id("item")
     ht, tt = triples.entity_type[triples.head], triples.entity_type[triples.tail]
     keep = torch.ones_like(triples.rel, dtype=torch.bool)
@@ -197,12 +240,13 @@ def user_item_pairs(triples: KGTriples, positive_relations: Sequence[str] | None
         keep = torch.isin(triples.rel, ids)
     forward = keep & (ht == user) & (tt == item)
     backward = keep & (ht == item) & (tt == user)
-    return torch.cat(
+    pairs = torch.cat(
         [
             torch.stack([triples.head[forward], triples.tail[forward]], 1),
             torch.stack([triples.tail[backward], triples.head[backward]], 1),
         ]
     )
+    return pairs, torch.cat([triples.rel[forward], triples.rel[backward] + triples.num_relations])
 
 
 def train_glm(
@@ -221,6 +265,12 @@ def train_glm(
     dim: int = 64,
     train_embeddings: bool = False,
     positive_relations: Sequence[str] | None = None,
+    bias: bool = True,
+    combine: Combine = "last",
+    norm: Norm = "none",
+    negatives: Negatives = "all",
+    relational: bool = False,
+    user_pairs: bool = False,
     max_steps_per_epoch: int | None = MAX_STEPS_PER_EPOCH,
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,
@@ -229,11 +279,29 @@ def train_glm(
 
     ``pretrain=None`` is the "w/o PM" ablation (random init of size ``dim``); otherwise ``dim`` is ignored and
     the PM's sizes are used. Reproducible for a given ``seed`` on CPU (as :func:`train_pretrained`).
+
+    Options measured against the PM (README, "The GLM stage"): ``relational`` (f is the PM translation
+    with the pair's relation, see the module docstring), ``bias`` (False freezes ``b^l`` at 0), ``combine``
+    (the output: the last layer, the mean of ``h^0..h^L`` as in LightGCN, or ``h^0 + h^L``), ``norm``
+    (``"unit"``: f between L2-normalised embeddings), ``negatives`` (``"reviewed"``: only items that some
+    user reviewed), ``user_pairs`` (user–user triples such as SIMILAR_TO as extra positives, against random
+    users).
     """
-    pairs = user_item_pairs(triples, positive_relations)
+    pairs, pair_rel = user_item_pairs_with_relations(triples, positive_relations)
     if len(pairs) == 0:
         raise ValueError("no user-item pairs to train on")
     items = triples.entities_of_type("item")
+    neg_pool = items if negatives == "all" else torch.unique(pairs[:, 1])
+    # with user_pairs, user–user triples (SIMILAR_TO) are positives too, against random users
+    is_user_pair = torch.zeros(len(pairs), dtype=torch.bool)
+    user_pool = triples.entities_of_type("user")
+    if user_pairs:
+        both = (triples.entity_type[triples.head] == triples.type_id("user")) & (
+            triples.entity_type[triples.tail] == triples.type_id("user")
+        )
+        pairs = torch.cat([pairs, torch.stack([triples.head[both], triples.tail[both]], 1)])
+        pair_rel = torch.cat([pair_rel, triples.rel[both]])
+        is_user_pair = torch.cat([is_user_pair, torch.ones(int(both.sum()), dtype=torch.bool)])
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     entity_init = relation_init = None
@@ -250,6 +318,8 @@ def train_glm(
         entity_init=entity_init,
         relation_init=relation_init,
         train_embeddings=train_embeddings,
+        bias=bias,
+        combine=combine,
     ).to(device)
     edge_index, edge_type = with_reverse_edges(triples.head, triples.rel, triples.tail, triples.num_relations)
     edge_index, edge_type = edge_index.to(device), edge_type.to(device)
@@ -261,11 +331,15 @@ def train_glm(
         perm = torch.randperm(len(pairs), generator=gen)
         total = 0.0
         for batch in perm.split(batch_size):
-            neg = items[torch.randint(len(items), (len(batch), num_negatives), generator=gen)]
+            neg = neg_pool[torch.randint(len(neg_pool), (len(batch), num_negatives), generator=gen)]
+            if user_pairs:
+                neg_u = user_pool[torch.randint(len(user_pool), neg.shape, generator=gen)]
+                neg = torch.where(is_user_pair[batch].unsqueeze(1), neg_u, neg)
             users, pos, neg = pairs[batch, 0].to(device), pairs[batch, 1].to(device), neg.to(device)
             nodes = torch.cat([users, pos, neg.flatten()])
-            h, _ = model(edge_index, edge_type, nodes=nodes, first_message=first)
-            loss = glm_loss(h, users, pos, neg, margin, p_norm)
+            h, r = model(edge_index, edge_type, nodes=nodes, first_message=first)
+            rel = r[pair_rel[batch].to(device)] if relational else None
+            loss = glm_loss(h, users, pos, neg, margin, p_norm, norm, rel)
             opt.zero_grad()
             loss.backward()
             opt.step()

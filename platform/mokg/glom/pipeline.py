@@ -44,6 +44,7 @@ from mokg.glom.glm import GLMResult, train_glm
 from mokg.glom.pretrain import PretrainResult, train_pretrained
 from mokg.glom.triples import KGTriples, build_triples
 from mokg.graph import Graph
+from mokg.lookalike.scoring import mean_pairwise_cosine
 from mokg.polarity import SimilarityEdges, compute_polarity, make_scorer, user_similarity
 from mokg.progress import Advance, ProgressFactory, no_progress
 
@@ -56,12 +57,18 @@ class TrainConfig:
 
     aggregator: Aggregator = "attn1"
     dim: int = 64
-    layers: int = 2
+    layers: int = 1  # 2 lowered validation AP on Gift_Cards and All_Beauty (README, "GLM stage")
     pm_epochs: int = 100
     glm_epochs: int = 50
     lr_pm: float = 0.01
     lr_glm: float = 0.005
     margin: float = 1.0
+    glm_bias: bool = True
+    glm_combine: str = "last"
+    glm_norm: str = "none"
+    glm_negatives: str = "all"
+    glm_relational: bool = True  # Eq. 9 as the PM's translation ||h_U + r − h_I|| (README, "GLM stage")
+    glm_user_pairs: bool = False
     use_profiles: bool = True
     use_polarity: bool = True
     use_similarity: bool = True
@@ -139,6 +146,8 @@ class TrainReport:
     version: str
     config: TrainConfig
     stages: list[StageTiming] = field(default_factory=list)
+    # `--choose-method`: the serving method chosen on validation tasks and how (MethodChoice.detail())
+    serving_method: dict[str, Any] | None = None
 
     def table(self) -> list[tuple[str, str, str]]:
         return [(s.stage, f"{s.seconds:.1f}", s.detail) for s in self.stages]
@@ -429,6 +438,12 @@ def fit_glm(
         seed=cfg.seed,
         dim=cfg.dim,
         train_embeddings=not cfg.use_pretrain,
+        bias=cfg.glm_bias,
+        combine=cfg.glm_combine,  # type: ignore[arg-type]
+        norm=cfg.glm_norm,  # type: ignore[arg-type]
+        negatives=cfg.glm_negatives,  # type: ignore[arg-type]
+        relational=cfg.glm_relational,
+        user_pairs=cfg.glm_user_pairs,
         progress=lambda epoch, loss: advance(epoch),
     )
 
@@ -496,6 +511,8 @@ def _now() -> str:
 
 
 STAGES = ("polarity", "similarity", "profiles", "text-embeddings", "pm+glm", "write-back")
+# the optional last stage (`choose_method`), not skippable: it runs only when asked
+CHOOSE_STAGE = "choose-method"
 
 
 def train(
@@ -505,8 +522,15 @@ def train(
     *,
     skip: Sequence[str] = (),
     progress: ProgressFactory = no_progress,
+    choose_method: bool = False,
+    choose_min_buyers: int = 20,
 ) -> TrainReport:
-    """Run every stage not in ``skip`` in order, timing each; the embeddings land on the graph."""
+    """Run every stage not in ``skip`` in order, timing each; the embeddings land on the graph.
+
+    With ``choose_method``, a last stage picks the serving scoring method for this model version on
+    validation tasks (:func:`mokg.lookalike.evaluation.choose_serving_method`: one more PM+GLM fit, without
+    the validation tasks' held-out reviews) and records it on a ``:Model {version}`` node, which
+    ``mokg expand`` and ``POST /v1/lookalike`` use when a request names no method; also in the report."""
     unknown = set(skip) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) to skip: {sorted(unknown)}; stages are {', '.join(STAGES)}")
@@ -541,12 +565,31 @@ def train(
         d.append(
             f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, "
             f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}, "
-            f"{len(emb.user_ids)} users, {len(emb.item_ids)} items"
+            f"{len(emb.user_ids)} users, {len(emb.item_ids)} items, "
+            f"user mean pairwise cosine PM {mean_pairwise_cosine(emb.pm_user):.2f} "
+            f"GLM {mean_pairwise_cosine(emb.user):.2f} (near 1: collapsed)"
         )
     if "write-back" not in skip:
         with stage("write-back") as d:
             write_back(graph, emb)
             d.append(f"{USER_EMBEDDING} (dim {cfg.dim}) on users and items, version {emb.version}")
+    if choose_method:
+        # imported here: evaluation imports this module
+        from mokg.lookalike.audience import record_method
+        from mokg.lookalike.evaluation import choose_serving_method
+
+        with stage(CHOOSE_STAGE) as d:
+            choice = choose_serving_method(
+                load_kg(graph), cfg, min_buyers=choose_min_buyers, split_seed=cfg.seed, progress=progress
+            )
+            record_method(graph, cfg.version, choice.method, choice.detail())
+            report.serving_method = choice.detail()
+            aps = ", ".join(f"{m} {v:.4f}" for m, v in choice.validation_ap.items())
+            d.append(
+                f"serving method {choice.method} ({choice.n_validation_tasks} validation tasks"
+                + (f"; val AP {aps}" if aps else f"; {choice.reason}")
+                + ")"
+            )
     _save_report(settings.home / "artifacts" / "glom", report)
     return report
 
@@ -557,5 +600,6 @@ def _save_report(folder: Path, report: TrainReport) -> None:
         "version": report.version,
         "config": asdict(report.config),
         "stages": [asdict(s) for s in report.stages],
+        "serving_method": report.serving_method,
     }
     (folder / f"{report.version}.json").write_text(json.dumps(body, indent=2))

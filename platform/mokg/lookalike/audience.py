@@ -10,6 +10,18 @@ index over ``User.embedding`` through ``cypher/lookalike/vector_neighbours.cyphe
   with ``vote="sum"``, scaled into [-1, 1] so a threshold means the same for any seed count).
 - ``max_seed`` (the paper's rule): a candidate's score is its highest similarity to any seed, so a threshold T
   returns the union of the seeds' T-neighbourhoods.
+- ``logreg`` (the per-campaign classifier): an L2-regularised logistic regression
+  (:func:`mokg.lookalike.scoring.fit_logreg`, numpy only) of the unit seed embeddings against
+  ``min(10 × seeds, 2,000)`` unit embeddings of users drawn at random from the graph
+  (``cypher/lookalike/background_users.cypher``; seeds are never drawn as negatives, other users are
+  unlabelled and stand in for negatives), then one index query with the classifier's unit weight vector
+  ``w/|w|``: on unit rows ``w·x = |w| cos(w, x)``, so the index's cosine order is the classifier's order. The
+  score is ``cos(w, x)``, a cosine like every other method's (the decision value is ``|w|·score + b``). One
+  extra round trip for the sample; a :class:`SeedCache` keeps the sample per model version.
+
+With no method in the request, the method recorded for the seeds' model version by ``mokg train
+--choose-method`` (a ``:Model {version}`` node, ``cypher/lookalike/serving_method.cypher``) is used, else
+``centroid``; an explicit method always wins.
 
 Per-seed searches send a batch of seed vectors per round trip (``UNWIND $rows … CALL db.index.vector…``).
 Filters (category interest, minimum reviews) are evaluated after the index search, so every search
@@ -29,18 +41,19 @@ import itertools
 import math
 import re
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, NamedTuple, get_args
+from typing import Any, NamedTuple, cast, get_args
 
 import numpy as np
 from neo4j.exceptions import ClientError
 
 from mokg.graph import Graph, cypher
 from mokg.lookalike.explain import Explanation, explain
-from mokg.lookalike.scoring import Method
+from mokg.lookalike.scoring import Method, fit_logreg
 
 METHODS: tuple[str, ...] = get_args(Method)
 EMBEDDING_PROPERTY = "embedding"
@@ -55,6 +68,12 @@ _SEED_QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # vectors per round trip of a per-seed search
 _VECTORS_PER_CALL = 64
+# the random non-seed users a logreg request contrasts its seeds with: 10 per seed, at most this many
+LOGREG_NEG_RATIO = 10
+LOGREG_MAX_BACKGROUND = 2_000
+DEFAULT_METHOD: Method = "centroid"
+# a version with no recorded method is asked again after this many seconds (a choice may be recorded later)
+_UNRECORDED_TTL_S = 60.0
 # first fetch = need × over-fetch + margin (+ room for banned users); filters make kept hits scarcer
 _OVERFETCH_FILTERED = 3.0
 _MARGIN = 8
@@ -108,7 +127,8 @@ class AudienceRequest:
     seeds: Seeds
     k: int | None = 100
     threshold: float | None = None
-    method: Method = "centroid"
+    # None: the method recorded for the model version by `mokg train --choose-method`, else centroid
+    method: Method | None = None
     exclude: tuple[str, ...] = ()
     filters: Filters = field(default_factory=Filters)
     explain: bool = False
@@ -124,7 +144,7 @@ class AudienceRequest:
             raise AudienceError("k", f"k must lie in [1, {MAX_K}]")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise AudienceError("threshold", "threshold is a cosine similarity in [-1, 1]")
-        if self.method not in METHODS:
+        if self.method is not None and self.method not in METHODS:
             raise AudienceError("method", f"method must be one of {', '.join(METHODS)}")
         if len(self.seeds.user_ids) > MAX_SEEDS:
             raise AudienceError("seed_user_ids", f"at most {MAX_SEEDS} seed user ids")
@@ -150,6 +170,8 @@ class AudienceStats:
     n_returned: int
     threshold: float | None
     method: str
+    # "request" (named in the request), "model" (recorded for the model version), "default" (centroid)
+    method_source: str
     k: int | None
     unknown_seed_ids: tuple[str, ...]
     seeds_without_embedding: tuple[str, ...]
@@ -187,6 +209,10 @@ class SeedCache:
         self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        # model version -> (recorded serving method or None, monotonic time it was read)
+        self.methods: dict[str, tuple[str | None, float]] = {}
+        # the logreg background sample: (model versions, user ids, unit vectors)
+        self.background: tuple[frozenset[str], tuple[str, ...], np.ndarray] | None = None
 
     def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -212,6 +238,8 @@ class SeedCache:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self.methods.clear()
+            self.background = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -464,16 +492,64 @@ def _rank(scores: Mapping[str, float], k: int | None, threshold: float | None) -
     return ranked[:k] if k is not None else ranked
 
 
-def _score(search: _Search, sv: _SeedVectors, req: AudienceRequest) -> list[tuple[str, float]]:
-    if req.method == "centroid":
-        centre = sv.vectors.sum(axis=0)
-        norm = float(np.sqrt(centre @ centre))
-        if norm == 0.0:
-            return []
-        (h,) = search.run((centre / norm)[None, :], req.k, req.threshold)
-        ids, cos = _kept(h)
-        return _rank(dict(zip(ids, cos, strict=True)), req.k, req.threshold)
-    if req.method == "max_seed":
+def _one_direction(search: _Search, direction: np.ndarray, req: AudienceRequest) -> list[tuple[str, float]]:
+    """The kept users nearest to one query direction (centroid, logreg), ranked by their cosine to it."""
+    norm = float(np.sqrt(direction @ direction))
+    if norm == 0.0:
+        return []
+    (h,) = search.run((direction / norm)[None, :], req.k, req.threshold)
+    ids, cos = _kept(h)
+    return _rank(dict(zip(ids, cos, strict=True)), req.k, req.threshold)
+
+
+def _background(graph: Graph, sv: _SeedVectors, cache: SeedCache | None) -> np.ndarray:
+    """Unit embeddings of up to ``min(10 × seeds, LOGREG_MAX_BACKGROUND)`` random non-seed users of the
+    seeds' model version. A cache keeps one sample of ``LOGREG_MAX_BACKGROUND + MAX_SEEDS`` users per
+    model version (seeds are dropped from it per request); without one, just enough users are drawn."""
+    want = min(LOGREG_NEG_RATIO * len(sv.ids), LOGREG_MAX_BACKGROUND)
+    versions = frozenset((sv.model_version or "").split(",")) - {""}
+    sample = cache.background if cache is not None else None
+    if sample is None or not versions <= sample[0]:
+        limit = LOGREG_MAX_BACKGROUND + MAX_SEEDS if cache is not None else want + len(sv.ids)
+        rows = [_unit(r) for r in graph.query("lookalike/background_users", limit=limit)]
+        rows = [r for r in rows if _has_vector(r)]
+        vectors = [r["embedding"] for r in rows if len(r["embedding"]) == sv.vectors.shape[1]]
+        ids = tuple(str(r["user_id"]) for r in rows if len(r["embedding"]) == sv.vectors.shape[1])
+        got = frozenset(str(r["version"]) for r in rows if r.get("version")) or versions
+        dim = sv.vectors.shape[1]
+        sample = (got, ids, np.array(vectors, dtype=np.float64).reshape(len(vectors), dim))
+        if cache is not None:
+            cache.background = sample
+    seeds = set(sv.ids)
+    keep = [j for j, u in enumerate(sample[1]) if u not in seeds][:want]
+    return sample[2][keep]
+
+
+def _logreg_direction(graph: Graph, sv: _SeedVectors, cache: SeedCache | None) -> np.ndarray:
+    """The unit weight vector of the seeds-vs-sampled-users classifier (the centroid when nobody else has
+    an embedding)."""
+    negatives = _background(graph, sv, cache)
+    if len(negatives) == 0:
+        return np.asarray(sv.vectors.sum(axis=0))
+    x = np.concatenate([sv.vectors, negatives])
+    y = np.concatenate([np.ones(len(sv.vectors)), np.zeros(len(negatives))])
+    w, _ = fit_logreg(x, y)
+    return w
+
+
+def _score(
+    graph: Graph,
+    search: _Search,
+    sv: _SeedVectors,
+    req: AudienceRequest,
+    method: Method,
+    cache: SeedCache | None,
+) -> list[tuple[str, float]]:
+    if method == "centroid":
+        return _one_direction(search, sv.vectors.sum(axis=0), req)
+    if method == "logreg":
+        return _one_direction(search, _logreg_direction(graph, sv, cache), req)
+    if method == "max_seed":
         # exact up to the index's approximation: a user in the top k by max similarity is among the k best
         # kept hits of the seed it is most similar to, and every user >= T lies in some seed's T-ball
         hits = search.run(sv.vectors, req.k, req.threshold)
@@ -491,16 +567,18 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
     seed_ids = resolve_seed_ids(graph, req.seeds)
     banned = set(seed_ids) | set(req.exclude)
 
-    def search_once() -> tuple[_SeedVectors, _Search, list[tuple[str, float]]]:
+    def search_once() -> tuple[_SeedVectors, _Search, Method, str, list[tuple[str, float]]]:
         sv = _seed_vectors(graph, seed_ids, seed_cache)
+        method, source = _method_for(graph, req, sv.model_version, seed_cache)
         search = _Search(graph, req.filters, banned)
-        return sv, search, _score(search, sv, req) if len(sv.ids) else []
+        ranked = _score(graph, search, sv, req, method, seed_cache) if len(sv.ids) else []
+        return sv, search, method, source, ranked
 
-    sv, search, ranked = search_once()
+    sv, search, method, source, ranked = search_once()
     if seed_cache is not None and sv.model_version and search.versions - set(sv.model_version.split(",")):
         # the hits are of a model written after the cached seeds: answer again from fresh seeds
         seed_cache.clear()
-        sv, search, ranked = search_once()
+        sv, search, method, source, ranked = search_once()
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
@@ -513,7 +591,8 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
         n_seeds_found=len(seed_ids) - len(sv.unknown),
         n_returned=len(users),
         threshold=req.threshold,
-        method=req.method,
+        method=method,
+        method_source=source,
         k=req.k,
         unknown_seed_ids=sv.unknown,
         seeds_without_embedding=sv.without_embedding,
@@ -522,6 +601,57 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
         complete=search.complete,
     )
     return Audience(users=users, stats=stats, model_version=sv.model_version, seed_ids=sv.ids)
+
+
+# -- the recorded serving method --------------------------------------------------------------------------
+
+
+def recorded_method(graph: Graph, version: str) -> str | None:
+    """The scoring method `mokg train --choose-method` recorded for a model version, or None."""
+    try:
+        rows = graph.query("lookalike/serving_method", version=version)
+    except ClientError:
+        return None  # no :Model type yet (nothing ever recorded) on a server that types labels
+    method = rows[0]["method"] if rows else None
+    return str(method) if method in METHODS else None
+
+
+def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, Any]) -> None:
+    """Record ``method`` as the serving default of model ``version`` (``detail``: how it was chosen, kept as
+    JSON on the node)."""
+    import json
+    from datetime import UTC, datetime
+
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+    graph.execute(
+        "lookalike/set_serving_method",
+        version=version,
+        method=method,
+        detail=json.dumps(dict(detail), sort_keys=True),
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _method_for(
+    graph: Graph, req: AudienceRequest, version: str | None, cache: SeedCache | None
+) -> tuple[Method, str]:
+    """The method to run and where it came from: the request's, the model version's recorded one, or the
+    default. A mixed version (a write-back in progress) uses its most common version's record."""
+    if req.method is not None:
+        return req.method, "request"
+    if not version:
+        return DEFAULT_METHOD, "default"
+    main = version.split(",")[0]
+    now = time.monotonic()
+    known = cache.methods.get(main) if cache is not None else None
+    if known is None or (known[0] is None and now - known[1] > _UNRECORDED_TTL_S):
+        known = (recorded_method(graph, main), now)
+        if cache is not None:
+            cache.methods[main] = known
+    if known[0] is None:
+        return DEFAULT_METHOD, "default"
+    return cast(Method, known[0]), "model"
 
 
 def top_categories(graph: Graph, user_ids: Sequence[str], *, limit: int = 10) -> list[dict[str, Any]]:

@@ -9,6 +9,11 @@ ever see :class:`TrainData`, which :meth:`TrainData.from_split` builds with the 
 - ``cf_pearson``: memory-based CF, mean Pearson correlation of item vectors (see :class:`PearsonCFBaseline`).
 - ``lightgcn``: PyG LightGCN trained with BPR on the training interactions, centroid scoring.
 - ``transe``: PyKEEN TransE on user–BOUGHT–item and item–IN_CATEGORY–category triples, centroid scoring.
+- ``graphsage``: PyG ``SAGEConv`` over learnable id features, BPR-trained end to end (:mod:`.graphsage`).
+- ``pinterest``: Pinterest's two-stage model [20]: SVD user embedding, then per seed list an LSH
+  seed-density score blended with a logistic classifier (:mod:`.pinterest`).
+- ``metaheac``: MetaHeac [2]: hybrid experts and critics, MAML-trained over item campaigns and adapted to
+  each task's seeds (:mod:`.metaheac`).
 
 Defaults are sized so that fitting on ~1,000 users × 150 items takes seconds on two CPU cores.
 """
@@ -18,7 +23,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +31,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from mokg.lookalike.protocol import Split, Task, training_mask
 from mokg.lookalike.scoring import Method, score_candidates
+
+if TYPE_CHECKING:
+    import torch
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -125,6 +133,23 @@ def _other_items(n_items: int, item: int) -> IntArray:
     return np.delete(np.arange(n_items, dtype=np.int64), item)
 
 
+def seed_list_negatives(task: Task, n_users: int, n_neg: int, rng: np.random.Generator) -> IntArray:
+    """``n_neg`` users to contrast a task's seeds with, using no label: drawn without replacement from the
+    users who are neither seeds nor candidates (non-buyers of the task item in training), topped up from
+    the candidates (labelled 0 whatever their true label, the PU view) when that pool is too small.
+    Raises when there is nobody to draw."""
+    banned = np.zeros(n_users, bool)
+    banned[task.seeds] = True
+    banned[task.candidates] = True
+    pool = np.flatnonzero(~banned)
+    disjoint = rng.choice(pool, size=min(n_neg, pool.size), replace=False)
+    topup = rng.choice(task.candidates, size=min(n_neg - disjoint.size, task.candidates.size), replace=False)
+    negatives = np.concatenate([disjoint, topup]).astype(np.int64)
+    if negatives.size == 0:
+        raise ValueError(f"task {task.item}: no users to sample negatives from")
+    return negatives
+
+
 class RandomBaseline:
     """Uniform scores from a stream keyed by (seed, item): the same task always gets the same scores."""
 
@@ -195,19 +220,9 @@ class LogisticRegressionBaseline:
 
         _require(self.train, self.name)
         assert self.train is not None
-        banned = np.zeros(self.train.n_users, bool)
-        banned[task.seeds] = True
-        banned[task.candidates] = True
-        pool = np.flatnonzero(~banned)
         n_neg = round(self.neg_ratio * task.seeds.size)
         rng = np.random.default_rng([self.seed, task.item])
-        disjoint = rng.choice(pool, size=min(n_neg, pool.size), replace=False)
-        topup = rng.choice(
-            task.candidates, size=min(n_neg - disjoint.size, task.candidates.size), replace=False
-        )
-        negatives = np.concatenate([disjoint, topup])
-        if negatives.size == 0:
-            raise ValueError(f"task {task.item}: no users to sample LR negatives from")
+        negatives = seed_list_negatives(task, self.train.n_users, n_neg, rng)
         rows = np.concatenate([task.seeds, negatives])
         labels = np.r_[np.ones(task.seeds.size), np.zeros(negatives.size)]
         # liblinear: tens of times faster than lbfgs on these small per-task problems (lbfgs's BLAS threads
@@ -287,6 +302,17 @@ class EmbeddingBaseline:
         return score_candidates(self.user_embeddings, task.seeds, task.candidates, self.method)
 
 
+def bipartite_edges(train: TrainData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training interactions as one homogeneous graph for PyG: users ``0..U-1``, items ``U..U+I-1``.
+    Returns each interaction's user and item node, and the edge index with every edge in both directions."""
+    import torch
+
+    coo = train.interactions.tocoo()
+    users = torch.as_tensor(coo.row, dtype=torch.long)
+    items = torch.as_tensor(coo.col, dtype=torch.long) + train.n_users
+    return users, items, torch.stack([torch.cat([users, items]), torch.cat([items, users])])
+
+
 class LightGCNBaseline(EmbeddingBaseline):
     """``torch_geometric.nn.models.LightGCN`` on the user–item graph (users ``0..U-1``, items ``U..``; both
     edge directions), trained end-to-end with BPR: each training edge against a uniformly drawn item
@@ -315,10 +341,7 @@ class LightGCNBaseline(EmbeddingBaseline):
         from torch_geometric.nn.models import LightGCN
 
         n_u, n_i = train.n_users, train.n_items
-        coo = train.interactions.tocoo()
-        users = torch.as_tensor(coo.row, dtype=torch.long)
-        items = torch.as_tensor(coo.col, dtype=torch.long) + n_u
-        edge_index = torch.stack([torch.cat([users, items]), torch.cat([items, users])])
+        users, items, edge_index = bipartite_edges(train)
 
         torch.manual_seed(self.seed)  # embedding init
         gen = torch.Generator().manual_seed(self.seed)  # batches and negatives
@@ -414,7 +437,17 @@ class TransEBaseline(EmbeddingBaseline):
         return emb.detach().double().cpu().numpy()
 
 
-BASELINE_NAMES = ("random", "popularity", "lr", "cf_pearson", "lightgcn", "transe")
+BASELINE_NAMES = (
+    "random",
+    "popularity",
+    "lr",
+    "cf_pearson",
+    "lightgcn",
+    "transe",
+    "graphsage",
+    "pinterest",
+    "metaheac",
+)
 
 
 def make_baseline(name: str, seed: int = 0) -> Baseline:
@@ -431,4 +464,17 @@ def make_baseline(name: str, seed: int = 0) -> Baseline:
         return LightGCNBaseline(seed=seed)
     if name == "transe":
         return TransEBaseline(seed=seed)
+    # one module per model; imported here because they build on this module's TrainData and helpers
+    if name == "graphsage":
+        from mokg.lookalike.graphsage import GraphSAGEBaseline
+
+        return GraphSAGEBaseline(seed=seed)
+    if name == "pinterest":
+        from mokg.lookalike.pinterest import PinterestBaseline
+
+        return PinterestBaseline(seed=seed)
+    if name == "metaheac":
+        from mokg.lookalike.metaheac import MetaHeacBaseline
+
+        return MetaHeacBaseline(seed=seed)
     raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINE_NAMES)}")

@@ -154,6 +154,16 @@ def build_split(
     return Split(n_users=n_u, n_items=n_i, validation=validation, test=test, heldout=heldout)
 
 
+def effective_neg_ratio(split: Split) -> float:
+    """Mean over all tasks of negatives / held-out positives: the ratio the data actually supplied, below
+    the asked ``neg_ratio`` when an item's non-buyers run out (random ranking then scores PR-AUC ≈
+    1 / (1 + ratio) instead of ≈ 1 / (1 + neg_ratio))."""
+    tasks = split.tasks
+    if not tasks:
+        return float("nan")
+    return float(np.mean([t.negatives.size / max(t.positives.size, 1) for t in tasks]))
+
+
 def training_mask(split: Split, user_idx: ArrayLike, item_idx: ArrayLike) -> NDArray[np.bool_]:
     """True for every interaction a model may train on (i.e. not a held-out edge); align extra columns
     such as ratings with it."""

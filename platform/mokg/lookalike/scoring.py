@@ -1,6 +1,6 @@
 """Scoring candidate users from user embeddings given a seed list (GLoM §3.7).
 
-Three rules, all on cosine similarity:
+Four rules; the first three on cosine similarity:
 
 - ``max_seed`` (the paper's rule): a candidate's score is its highest cosine similarity to any seed;
   thresholding it at T keeps exactly the users that lie within T of some seed, i.e. the union of the seeds'
@@ -9,6 +9,11 @@ Three rules, all on cosine similarity:
   whatever its norm.
 - ``knn_vote``: every seed votes for its ``m`` nearest users among the scored pool; a candidate's score is
   the sum of the similarities of the seeds that chose it (``vote="sum"``) or their number (``"count"``).
+- ``logreg`` (the per-campaign stage, §1/§4.1: "customized prediction models for each campaign", seeds :
+  non-seeds = 1 : 10): a logistic regression on the unit embeddings, the task's seeds as positives against
+  ``neg_ratio`` × as many non-seeds drawn from a background of users that are neither seeds nor candidates
+  (so a held-out buyer can never be trained on as a negative); scores are its decision values (scikit-learn
+  here; serving fits the same objective with :func:`fit_logreg`, numpy only, and ranks in the vector index).
 
 Rows of ``embeddings`` are users; a zero row has cosine 0 to everybody.
 """
@@ -21,7 +26,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-Method = Literal["max_seed", "centroid", "knn_vote"]
+# the rules the served audience search (mokg.lookalike.audience) runs in the graph's vector index; logreg
+# is served too (seeds against a random sample of users, then one index query with the unit weight vector)
+Method = Literal["max_seed", "centroid", "knn_vote", "logreg"]
+# every rule score_candidates knows (the same set since logreg is served)
+AnyMethod = Method
 Vote = Literal["sum", "count"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -37,6 +46,22 @@ def unit_rows(embeddings: ArrayLike) -> FloatArray:
         raise ValueError(f"embeddings must be 2-D (users × dims), got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def mean_pairwise_cosine(embeddings: ArrayLike, *, sample: int = 2000, seed: int = 0) -> float:
+    """Mean cosine similarity over distinct pairs of non-zero rows (at most ``sample`` rows, drawn at
+    random): the collapse check. Near 0 for well-spread embeddings; near 1 when every row points into one
+    narrow cone, where rankings live in tiny differences (over-smoothing)."""
+    u = unit_rows(embeddings)
+    u = u[np.linalg.norm(u, axis=1) > 0]
+    if len(u) > sample:
+        u = u[np.random.default_rng(seed).choice(len(u), size=sample, replace=False)]
+    n = len(u)
+    if n < 2:
+        return float("nan")
+    total = u.sum(axis=0)
+    # sum over i != j of u_i . u_j = |sum u|^2 - sum |u_i|^2
+    return float((total @ total - n) / (n * (n - 1)))
 
 
 def _indices(idx: ArrayLike, n_users: int, what: str) -> IntArray:
@@ -96,11 +121,86 @@ def score_knn_vote(
     return scores
 
 
+def score_logreg(
+    embeddings: ArrayLike,
+    seeds: ArrayLike,
+    candidates: ArrayLike,
+    *,
+    background: ArrayLike | None = None,
+    neg_ratio: float = 10.0,
+    c: float = 1.0,
+    seed: int = 0,
+) -> FloatArray:
+    """A per-task logistic regression on unit embeddings: seeds (label 1) against ``round(neg_ratio ·
+    seeds)`` non-seeds (label 0) drawn without replacement from ``background`` (default: every user that is
+    neither a seed nor a candidate; when that is empty, as when the candidates are everybody else in
+    serving, the non-seed candidates themselves, i.e. unlabelled users standing in for negatives). Returns
+    the decision value of each candidate. Deterministic for a given ``seed``."""
+    from sklearn.linear_model import LogisticRegression
+
+    u = unit_rows(embeddings)
+    s = np.unique(_indices(seeds, len(u), "seed"))
+    c_idx = _indices(candidates, len(u), "candidate")
+    if s.size == 0:
+        raise ValueError("no seeds")
+    if neg_ratio <= 0:
+        raise ValueError(f"neg_ratio={neg_ratio} must be positive")
+    if background is None:
+        banned = np.zeros(len(u), bool)
+        banned[s] = True
+        banned[c_idx] = True
+        pool = np.flatnonzero(~banned)
+        if pool.size == 0:
+            pool = np.setdiff1d(c_idx, s)
+    else:
+        pool = np.setdiff1d(_indices(background, len(u), "background"), s)
+    if pool.size == 0:
+        return score_centroid(u, s, c_idx)  # nobody to contrast the seeds with
+    rng = np.random.default_rng(seed)
+    neg = rng.choice(pool, size=min(pool.size, max(1, round(neg_ratio * s.size))), replace=False)
+    x = np.concatenate([u[s], u[neg]])
+    y = np.concatenate([np.ones(s.size), np.zeros(neg.size)])
+    model = LogisticRegression(C=c, max_iter=500)
+    model.fit(x, y)
+    return np.asarray(model.decision_function(u[c_idx]), dtype=np.float64)
+
+
+def fit_logreg(
+    x: ArrayLike, y: ArrayLike, *, c: float = 1.0, steps: int = 25, tol: float = 1e-8
+) -> tuple[FloatArray, float]:
+    """L2-regularised logistic regression in plain numpy (no scikit-learn, so serving needs none): minimises
+    ``½‖w‖² + c · Σ log(1 + exp(−ỹ (w·x + b)))`` with ỹ = ±1 and an unpenalised intercept ``b`` (the
+    objective of scikit-learn's ``LogisticRegression(C=c)``) by at most ``steps`` Newton steps, stopping
+    once a step moves the parameters by less than ``tol``. Returns ``(w, b)``. The problem is strictly
+    convex in ``w``, so Newton converges in a handful of steps at these sizes (≤ a few thousand rows of a
+    few hundred dimensions)."""
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64).ravel()
+    if xa.ndim != 2 or xa.shape[0] != ya.size:
+        raise ValueError(f"x must be (n, d) with n = len(y), got {xa.shape} and {ya.size}")
+    if c <= 0:
+        raise ValueError(f"c={c} must be positive")
+    n, d = xa.shape
+    z = np.hstack([xa, np.ones((n, 1))])  # the last column carries the intercept
+    reg = np.full(d + 1, 1.0 / c)
+    reg[-1] = 0.0
+    theta = np.zeros(d + 1)
+    for _ in range(steps):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (z @ theta)))  # a sigmoid that cannot overflow
+        grad = z.T @ (p - ya) + reg * theta
+        hess = (z * (p * (1.0 - p))[:, None]).T @ z + np.diag(reg) + 1e-10 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if float(np.abs(step).max()) < tol:
+            break
+    return theta[:-1], float(theta[-1])
+
+
 def score_candidates(
     embeddings: ArrayLike,
     seeds: ArrayLike,
     candidates: ArrayLike,
-    method: Method = "max_seed",
+    method: AnyMethod = "max_seed",
     *,
     m: int = 10,
     vote: Vote = "sum",
@@ -112,7 +212,9 @@ def score_candidates(
         return score_centroid(embeddings, seeds, candidates)
     if method == "knn_vote":
         return score_knn_vote(embeddings, seeds, candidates, m=m, vote=vote)
-    raise ValueError(f"method={method!r}: expected 'max_seed', 'centroid' or 'knn_vote'")
+    if method == "logreg":
+        return score_logreg(embeddings, seeds, candidates)
+    raise ValueError(f"method={method!r}: expected 'max_seed', 'centroid', 'knn_vote' or 'logreg'")
 
 
 @dataclass(frozen=True)
@@ -130,7 +232,7 @@ def expand(
     k: int | None = None,
     threshold: float | None = None,
     exclude: ArrayLike | None = None,
-    method: Method = "max_seed",
+    method: AnyMethod = "max_seed",
     m: int = 10,
     vote: Vote = "sum",
 ) -> Expansion:

@@ -1,0 +1,196 @@
+"""GLM-stage experiments on real reviews without a graph server: validation AP of PM and GLM variants.
+
+Builds the same :class:`KGData` that ``load_kg`` reads from the graph, straight from the review file (and the
+item metadata when given): reviews deduplicated as ``mokg ingest`` does, polarity p_uv from VADER sentiment
+and the rating (§3.3, α = 0.5), IN_CATEGORY (leaf path), SOLD_BY and ALSO_BOUGHT (targets that are items).
+No LLM profiles. Then, per split seed, it trains the PM once and every requested GLM variant from it, and
+prints the mean AP on the **validation** tasks (centroid scoring) and the mean pairwise cosine of the
+users' embeddings (the collapse check). Test-task AP is printed only with ``--test``.
+
+    python bench/lookalike.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz \\
+        --meta ../shared/data/amazon/Gift_Cards/meta_Gift_Cards.json.gz --seeds 0,1 \\
+        --variant default --variant 'residual=0' --variant 'aggregator=mean'
+
+A variant is ``name`` or comma-separated ``key=value`` overrides of :class:`TrainConfig`; ``default`` is the
+TrainConfig defaults and ``PM`` the PM alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mokg.glom.pipeline import KGData, Reviews, TrainConfig, fit_glm, fit_pm, kg_triples, rows_of
+from mokg.ingest.readers import JsonLines
+from mokg.ingest.records import RecordError, parse_item, parse_review
+from mokg.lookalike.baselines import BASELINE_NAMES
+from mokg.lookalike.evaluation import _leak_free_profiles
+from mokg.lookalike.protocol import build_split, evaluate
+from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
+
+
+def read_kg(reviews_path: Path, meta_path: Path | None) -> KGData:
+    from mokg.polarity import VaderScorer, compute_polarity
+
+    rows: dict[tuple[str, str, int], Any] = {}
+    with JsonLines(reviews_path) as lines:
+        for line in lines:
+            try:
+                r = parse_review(line.obj)
+            except RecordError:
+                continue
+            rows[r.key] = r
+    reviews = sorted(rows.values(), key=lambda r: (r.user_id, r.asin, r.time))
+    texts = [" ".join(t for t in (r.title, r.text) if t) for r in reviews]
+    sentiment = np.asarray(VaderScorer().score(texts), dtype=np.float64)
+    asins = sorted({r.asin for r in reviews})
+    a_idx = {a: k for k, a in enumerate(asins)}
+    pol = compute_polarity(
+        [a_idx[r.asin] for r in reviews], [r.rating for r in reviews], sentiment, alpha=0.5
+    )
+    items = set(asins)
+    supkg: list[tuple[str, str, str]] = []
+    metas = []
+    if meta_path is not None:
+        with JsonLines(meta_path) as lines:
+            for line in lines:
+                try:
+                    metas.append(parse_item(line.obj))
+                except RecordError:
+                    continue
+        items |= {m.asin for m in metas}
+        for m in metas:
+            if m.category_path:
+                supkg.append((m.asin, "IN_CATEGORY", "c:" + " > ".join(m.category_path)))
+            if m.store:
+                supkg.append((m.asin, "SOLD_BY", "s:" + m.store))
+            supkg += [(m.asin, "ALSO_BOUGHT", "i:" + b) for b in m.also_bought if b in items]
+    return KGData(
+        reviews=Reviews(
+            [r.user_id for r in reviews],
+            [r.asin for r in reviews],
+            np.array([r.rating for r in reviews], dtype=np.float64),
+            np.asarray(pol.polarity, dtype=np.float64),
+        ),
+        items=sorted(items),
+        supkg=supkg,
+    )
+
+
+def _parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    if text in ("default", "PM"):
+        return text, {}
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    change: dict[str, Any] = {}
+    for part in text.split(","):
+        key, value = part.split("=", 1)
+        kind = types[key.strip()]
+        kind = kind if isinstance(kind, str) else kind.__name__
+        change[key.strip()] = (
+            value == "1" or value.lower() == "true"
+            if kind == "bool"
+            else int(value)
+            if kind == "int"
+            else float(value)
+            if kind == "float"
+            else value
+        )
+    return text, change
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reviews", type=Path, required=True)
+    ap.add_argument("--meta", type=Path)
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--min-buyers", type=int, default=20)
+    ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--method", default="centroid")
+    ap.add_argument("--test", action="store_true", help="also print test-task AP (do not tune on it)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--eval",
+        type=Path,
+        metavar="OUT",
+        help="instead of the sweep: the whole `mokg eval` protocol (no ablations) on this KGData, report to OUT",
+    )
+    ap.add_argument("--baselines", default=",".join(BASELINE_NAMES), help="baselines of --eval")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    kg = read_kg(args.reviews, args.meta)
+    users = sorted(set(kg.reviews.user))
+    items = sorted(set(kg.reviews.item))
+    u_of = {u: k for k, u in enumerate(users)}
+    i_of = {i: k for k, i in enumerate(items)}
+    u_idx = np.array([u_of[u] for u in kg.reviews.user])
+    i_idx = np.array([i_of[i] for i in kg.reviews.item])
+    print(
+        f"{len(users)} users, {len(items)} reviewed items, {len(kg.items)} items, {len(kg.reviews)} reviews"
+    )
+    if args.eval is not None:
+        from mokg.lookalike.evaluation import EvalConfig, evaluate_kg, table_rows, verdict, write_report
+
+        ecfg = EvalConfig(
+            min_buyers=args.min_buyers,
+            seeds=tuple(int(s) for s in args.seeds.split(",")),
+            ablations=False,
+            baselines=tuple(b for b in args.baselines.split(",") if b),
+        )
+        result = evaluate_kg(kg, ecfg, dataset=args.reviews.name.split(".")[0])
+        write_report(result, args.eval)
+        for row in table_rows(result, result.models):
+            print(" | ".join(row))
+        print(verdict(result))
+        return
+    variants = [_parse_variant(v) for v in (args.variant or ["PM", "default"])]
+    out: dict[str, dict[str, list[float]]] = {
+        name: {"val": [], "test": [], "cos": []} for name, _ in variants
+    }
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        split = build_split(
+            u_idx, i_idx, n_users=len(users), n_items=len(items), min_buyers=args.min_buyers, seed=seed
+        )
+        held = {(users[u], items[i]) for u, i in split.heldout}
+        train_kg = _leak_free_profiles(kg.without_reviews(held))
+        val_only = replace(split, test=split.validation)
+        pm_cache: dict[Any, Any] = {}
+        for name, change in variants:
+            cfg = replace(TrainConfig(), seed=seed, **change)
+            kgt, kg_users, n_sim = kg_triples(train_kg, cfg)
+            key = (cfg.use_profiles, cfg.use_polarity, cfg.use_similarity, cfg.pm_epochs, cfg.dim, cfg.lr_pm)
+            if key not in pm_cache:
+                pm_cache[key] = fit_pm(kgt, cfg)
+            pm = pm_cache[key]
+            nodes = pm.entity_embeddings if name == "PM" else fit_glm(kgt, pm, cfg).node_embeddings
+            emb = np.zeros((len(users), nodes.shape[1]))
+            present = [u for u in kg_users if u in u_of]
+            emb[[u_of[u] for u in present]] = nodes[rows_of(kgt, [f"u:{u}" for u in present])].numpy()
+
+            def score(task: Any, emb: np.ndarray = emb) -> np.ndarray:
+                return score_candidates(emb, task.seeds, task.candidates, args.method)
+
+            val = evaluate(val_only, score).mean()["average_precision"]
+            out[name]["val"].append(val)
+            out[name]["cos"].append(mean_pairwise_cosine(emb))
+            line = f"seed {seed} {name:40s} val AP {val:.4f}  user cos {out[name]['cos'][-1]:.3f}  sim edges {n_sim}"
+            if args.test:
+                out[name]["test"].append(evaluate(split, score).mean()["average_precision"])
+                line += f"  test AP {out[name]['test'][-1]:.4f}"
+            print(line, flush=True)
+    print(f"\n| variant | validation AP (mean over seeds {args.seeds}) | user mean pairwise cosine |")
+    print("|---|---|---|")
+    for name, r in out.items():
+        print(f"| {name} | {np.mean(r['val']):.4f} | {np.mean(r['cos']):.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""`mokg train --choose-method`: the serving method is chosen on validation tasks, recorded for the model
+version on the graph and in the train report, and then used by expansion when a request names none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
+
+from mokg.glom.pipeline import TrainConfig, load_kg
+from mokg.graph import Graph
+from mokg.ingest import ingest
+from mokg.lookalike.audience import METHODS, AudienceRequest, Seeds, expand_audience, recorded_method
+from mokg.lookalike.evaluation import choose_serving_method
+
+pytestmark = pytest.mark.integration
+
+
+def test_train_records_the_validation_choice_and_expansion_uses_it(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
+    ingest(fresh_graph, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+    proc = run_mokg(
+        "train", "--no-profiles", "--dim", "8", "--pm-epochs", "5", "--epochs", "2", "--choose-method",
+        "--choose-min-buyers", "30", settings=fresh_graph.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "choose-method" in proc.stdout and "serving method" in proc.stdout
+    (row,) = fresh_graph.run_text(
+        "MATCH (u:User) WHERE u.embedding_version IS NOT NULL RETURN DISTINCT u.embedding_version AS v", {}
+    )
+    version = str(row["v"])
+    chosen = recorded_method(fresh_graph, version)
+    assert chosen in METHODS and chosen != "knn_vote"
+    report = json.loads((fresh_graph.settings.home / "artifacts" / "glom" / f"{version}.json").read_text())
+    detail = report["serving_method"]
+    assert detail["method"] == chosen and detail["n_validation_tasks"] >= 1 and detail["min_buyers"] == 30
+    assert set(detail["validation_ap"]) == {"centroid", "max_seed", "logreg"}
+    assert detail["validation_ap"][chosen] == max(detail["validation_ap"].values())
+    (node,) = fresh_graph.run_text(
+        "MATCH (m:Model {version: $v}) RETURN m.serving_method AS m, m.method_detail AS d", {"v": version}
+    )
+    assert node["m"] == chosen and json.loads(node["d"])["validation_ap"] == detail["validation_ap"]
+    # a request without a method is served by the recorded one; an explicit one wins
+    buyers = fresh_graph.run_text(
+        "MATCH (u:User)-[:REVIEWED]->(:Item {asin: 'B00AR51Y5I'}) RETURN u.user_id AS u ORDER BY u", {}
+    )
+    seeds = Seeds(user_ids=tuple(str(r["u"]) for r in buyers[:20]))
+    a = expand_audience(fresh_graph, AudienceRequest(seeds, k=10))
+    assert (a.stats.method, a.stats.method_source, a.model_version) == (chosen, "model", version)
+    b = expand_audience(fresh_graph, AudienceRequest(seeds, k=10, method="knn_vote"))
+    assert (b.stats.method, b.stats.method_source) == ("knn_vote", "request")
+    # without validation tasks there is nothing to choose by: centroid, said so, and no model is fitted
+    none = choose_serving_method(load_kg(fresh_graph), TrainConfig(dim=8), min_buyers=10_000)
+    assert none.method == "centroid" and none.n_validation_tasks == 0 and "no validation tasks" in none.reason
