@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 import neo4j.exceptions
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mokg.analyst import CypherBusy, CypherRefused, CypherTimeout, read_only_error
+from mokg.config import SettingsError
 from mokg.lookalike.audience import (
     AudienceError,
     AudienceRequest,
@@ -30,11 +32,26 @@ api = Blueprint("v1", __name__, url_prefix="/v1")
 MAX_LIST = 100
 
 
+def _raw_body() -> bytes:
+    """The request body, refused with 413 past the size limit however it is sent."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None:
+        return request.get_data(cache=True)  # werkzeug answers 413 from Content-Length alone
+    # chunked: no length to check up front, so read one byte past the limit and refuse if it came
+    data: bytes = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
 def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
+    raw = _raw_body()
+    if not request.is_json:
         raise BadRequest("body", "the body must be JSON (Content-Type: application/json)")
-    return body
+    try:
+        return current_app.json.loads(raw)
+    except ValueError as e:
+        raise BadRequest("body", "the body must be JSON (Content-Type: application/json)") from e
 
 
 @api.post("/lookalike")
@@ -52,7 +69,7 @@ def lookalike() -> Any:
     except EmbeddingsUnavailable as e:
         return error(503, str(e))
     stats = dict(vars(audience.stats))  # flat: no need for asdict's deep copy
-    AUDIENCE_SIZE.labels(req.method).observe(len(audience.users))
+    AUDIENCE_SIZE.labels(audience.stats.method).observe(len(audience.users))
     UNKNOWN_SEEDS.inc(len(audience.stats.unknown_seed_ids))
     users = []
     for m in audience.users:
@@ -140,7 +157,9 @@ def cypher() -> Any:
     svc = services()
     req = parse_cypher(_json_body(), max_timeout_s=svc.cypher_timeout_s)
     try:
-        result = svc.analyst.run(req.query, req.params, timeout_s=req.timeout_s, row_limit=req.limit)
+        result = svc.analyst.run(
+            req.query, req.params, timeout_s=req.timeout_s, row_limit=req.limit, key=g.api_key.id
+        )
     except CypherRefused as e:
         CYPHER_REFUSED.labels(e.clause.split()[0][:32]).inc()
         return error(403, str(e), clause=e.clause)
@@ -148,8 +167,18 @@ def cypher() -> Any:
         return error(504, str(e))
     except CypherBusy as e:
         return _busy(str(e))
+    except SettingsError as e:
+        return error(503, f"analyst queries are not configured: {e}")
+    except neo4j.exceptions.Forbidden:
+        # the server's own refusal: the analyst graph user may not write or change the schema
+        CYPHER_REFUSED.labels("server").inc()
+        return error(
+            403, "the graph server refused the statement: this endpoint is read-only", clause="server"
+        )
     except neo4j.exceptions.ClientError as e:
         return error(400, read_only_error(e), field="query")
+    except neo4j.exceptions.TransientError:
+        raise  # the app's handler: 503 with Retry-After
     except neo4j.exceptions.Neo4jError as e:
         return error(502, read_only_error(e))
     return jsonify(dataclasses.asdict(result))

@@ -33,6 +33,7 @@ log = logging.getLogger("mokg.web")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 # lookalike bodies hold at most 2,000 seeds and 10,000 excluded ids of up to 128 characters
 MAX_BODY_BYTES = 2 * 1024 * 1024
+WEB_RETRY_S = 3.0
 
 
 @dataclass
@@ -43,7 +44,8 @@ class Services:
 
     @cached_property
     def graph(self) -> Graph:
-        return Graph(self.settings)
+        # a short retry budget: past it the client gets 503 with Retry-After, not a 30 s wait
+        return Graph(self.settings, max_retry_s=WEB_RETRY_S)
 
     @cached_property
     def keys(self) -> KeyCache:
@@ -163,9 +165,17 @@ def create_app(
 
     @app.errorhandler(neo4j.exceptions.ServiceUnavailable)
     @app.errorhandler(neo4j.exceptions.SessionExpired)
+    @app.errorhandler(neo4j.exceptions.TransientError)
     def graph_down(e: Exception) -> tuple[Response, int]:
-        log.warning("graph unavailable: %s", e)
-        return error(503, "the graph database is unavailable")
+        # unreachable, restarting, or a transient fault the driver's retries did not outlast (a deadlock):
+        # the client should try again, so never a 500
+        log.warning("graph unavailable: %s: %s", type(e).__name__, e)
+        transient = isinstance(e, neo4j.exceptions.TransientError)
+        resp, status = error(
+            503, "the graph database is busy" if transient else "the graph database is unavailable"
+        )
+        resp.headers["Retry-After"] = "1" if transient else "5"
+        return resp, status
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[Response, int]:

@@ -1,43 +1,54 @@
-"""Read-only Cypher for analysts: a conservative clause scanner, then a bounded read transaction.
+"""Read-only Cypher for analysts: the graph server enforces it; a clause scanner refuses early and clearly.
 
-The statement runs in a READ access-mode transaction with a transaction timeout, but neither is enough on
-its own: ArcadeDB 26.10 over Bolt executes CREATE / SET / MERGE inside a READ transaction and ignores the
-transaction timeout (both checked against the real server; see tests/integration/test_web_api.py). So:
-
-1. :func:`check_read_only` refuses, before anything reaches the server, every statement that contains a
-   write or admin clause (CREATE, MERGE, SET, DELETE, REMOVE, DROP, FOREACH, LOAD CSV, ...), a procedure
-   outside a small read-only allow-list, a namespaced function outside read-only namespaces (``apoc.cypher.*``
-   runs arbitrary text, for instance), or more than one statement. String literals and comments are ignored,
-   so ``WHERE r.text CONTAINS 'create'`` passes; backquoted names are names, never keywords.
-2. :func:`run_read_only` runs it on a driver of its own, in a worker thread: past the timeout the driver is
-   closed, which ends the wait at once (the server-side transaction timeout is sent too, and Neo4j honours it).
-   At most ``row_limit`` rows are read; ``truncated`` says whether there were more. The transaction is
-   always rolled back, never committed, so a write the scanner missed would still not persist (ArcadeDB does
-   honour a Bolt rollback).
+1. **The server.** Statements run as a graph user of their own (``MOKG_ANALYST_GRAPH_USER``). On ArcadeDB it
+   belongs to a group that may read records and nothing else (``mokg stack up`` creates both, see
+   :mod:`mokg.stack.services`), so the server refuses every write, DDL clause or new type whatever the
+   statement's text; on Neo4j grant it the ``reader`` role. The transaction is READ access mode and is
+   always rolled back.
+2. **The scanner.** :func:`check_read_only` refuses, before anything reaches the server, a statement with a
+   write or admin clause, a procedure outside a small read-only allow-list, a namespaced function outside
+   read-only namespaces, more than one statement, or a control or invisible character. String literals and
+   comments are skipped as the Cypher grammar reads them (a line comment ends at any line terminator), so
+   ``WHERE r.text CONTAINS 'create'`` passes. It only gives a clear early answer: it is not the guard.
+3. **Bounded work.** Each statement carries a random tag in a leading comment. Past its time limit the
+   runner stops waiting and has the server terminate the statement by that tag (ArcadeDB ``terminate
+   query``; Neo4j ends it at the transaction timeout it is sent). Answers are bounded in rows and in bytes;
+   a truncated statement is terminated too. Concurrency is bounded per process and per API key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
+import logging
 import re
 import threading
 import time
+import unicodedata
+import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import neo4j
 from neo4j.graph import Node, Path, Relationship
 
 from mokg.config import Settings
 from mokg.graph import Graph
+from mokg.graph.dialect import dialect_for
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 20_000
 MAX_ROWS = 5_000
 DEFAULT_ROWS = 500
 DEFAULT_TIMEOUT_S = 10.0
+# how long a timed-out request waits for the server to end the statement it terminated
+CANCEL_WAIT_S = 5.0
 
 # Clauses that change data, schema, users or the session's database, or read server files.
 WRITE_KEYWORDS = frozenset(
@@ -81,7 +92,7 @@ READ_FUNCTION_NAMESPACES = (
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<line_comment>//[^\n]*)
+  | (?P<line_comment>//[^\n\r]*)
   | (?P<block_comment>/\*.*?(?:\*/|\Z))
   | (?P<string>'(?:[^'\\]|\\.)*(?:'|\Z)|"(?:[^"\\]|\\.)*(?:"|\Z))
   | (?P<quoted>`(?:[^`]|``)*(?:`|\Z))
@@ -143,10 +154,25 @@ def _dotted(toks: list[_Tok], i: int) -> tuple[str, int]:
     return ".".join(parts), i
 
 
+# Tab, line feed and carriage return are the only control characters a statement needs. Others, and
+# invisible or separator characters (U+2028, U+200B, U+FEFF, ...), are where scanners and parsers disagree.
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _check_characters(text: str) -> None:
+    for i, ch in enumerate(text):
+        if ch not in _ALLOWED_CONTROLS and unicodedata.category(ch) in _REFUSED_CATEGORIES:
+            raise CypherRefused(
+                "character", f"character U+{ord(ch):04X} at offset {i} is not allowed in a statement"
+            )
+
+
 def check_read_only(text: str) -> None:
     """Raise :class:`CypherRefused` unless ``text`` is one statement with no write or admin clause."""
     if len(text) > MAX_QUERY_CHARS:
         raise CypherRefused("size", f"statements are limited to {MAX_QUERY_CHARS} characters")
+    _check_characters(text)
     toks = list(_tokens(text))
     if not toks:
         raise CypherRefused("empty", "the statement is empty")
@@ -186,6 +212,8 @@ class CypherResult:
     rows: list[list[Any]]
     truncated: bool
     took_ms: float
+    # "rows" or "bytes": which bound cut the answer short; None when it is whole
+    truncated_by: str | None = None
 
 
 def to_json(value: Any) -> Any:
@@ -209,12 +237,62 @@ def to_json(value: Any) -> Any:
 
 
 class ReadOnlyRunner:
-    """Runs analyst statements with a time and row limit, a few at a time per process."""
+    """Runs analyst statements as the read-only graph user, bounded in time, rows, bytes and concurrency.
 
-    def __init__(self, settings: Settings, *, max_concurrent: int = 2) -> None:
+    ``settings`` are the service's own (admin) settings: they reach the server only to terminate a
+    statement past its deadline; the statement itself runs with the analyst user's credentials.
+    """
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._slots = threading.BoundedSemaphore(max_concurrent)
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="analyst-cypher")
+        self.max_bytes = settings.analyst_max_bytes
+        self.max_per_key = settings.analyst_max_per_key
+        # host-wide slots: lock files every web process on this host shares, so the bound holds whatever
+        # the number of gunicorn workers (a per-process bound would grow with them)
+        self._slot_dir = settings.home / "run" / "analyst-slots"
+        self._slot_files = [self._slot_dir / f"slot-{i}.lock" for i in range(settings.analyst_max_concurrent)]
+        self._held: dict[str, list[IO[bytes]]] = {}
+        self._per_key: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.analyst_max_concurrent, thread_name_prefix="analyst-cypher"
+        )
+
+    def _take_slot(self) -> IO[bytes] | None:
+        self._slot_dir.mkdir(parents=True, exist_ok=True)
+        for path in self._slot_files:
+            f = path.open("ab")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return f
+            except BlockingIOError:
+                f.close()
+        return None
+
+    def _reader_settings(self) -> Settings:
+        s = self.settings
+        return s.with_(graph_user=s.analyst_graph_user, graph_password=s.analyst_password())
+
+    def _claim(self, key: str) -> None:
+        with self._lock:
+            if self._per_key.get(key, 0) >= self.max_per_key:
+                raise CypherBusy(
+                    f"this API key already runs {self.max_per_key} statement(s); wait for it to finish"
+                )
+            slot = self._take_slot()
+            if slot is None:
+                raise CypherBusy("too many analyst queries are running; try again shortly")
+            self._per_key[key] = self._per_key.get(key, 0) + 1
+            self._held.setdefault(key, []).append(slot)
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._held[key].pop().close()  # closing the file drops its lock
+            if not self._held[key]:
+                del self._held[key]
+            self._per_key[key] -= 1
+            if not self._per_key[key]:
+                del self._per_key[key]
 
     def run(
         self,
@@ -223,28 +301,61 @@ class ReadOnlyRunner:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         row_limit: int = DEFAULT_ROWS,
+        key: str = "",
+        check: bool = True,
     ) -> CypherResult:
-        check_read_only(text)
-        if not self._slots.acquire(blocking=False):
-            raise CypherBusy("too many analyst queries are running; try again shortly")
-        # a driver of its own: closing it is how a statement past its deadline is cut off
-        graph = Graph(self.settings, max_retry_s=0)
+        """Run one statement; ``check=False`` skips the scanner (tests prove the server's refusal alone)."""
+        if check:
+            check_read_only(text)
+        reader = self._reader_settings()
+        tag = f"mokg-analyst:{uuid.uuid4().hex}"
+        tagged = f"/*{tag}*/ {text}"
         t0 = time.perf_counter()
+        self._claim(key)
         try:
-            future = self._pool.submit(_read, graph, text, dict(params or {}), timeout_s, row_limit)
-            try:
-                columns, rows, truncated = future.result(timeout=timeout_s)
-            except FutureTimeout as e:
-                raise CypherTimeout(f"the statement ran past {timeout_s:g} s and was stopped") from e
+            future = self._pool.submit(
+                self._job, reader, key, tagged, dict(params or {}), timeout_s, row_limit
+            )
+        except BaseException:
+            self._release(key)
+            raise
+        try:
+            columns, rows, truncated_by = future.result(timeout=timeout_s)
+        except FutureTimeout as e:
+            # the job keeps its slot until the server has ended the statement: concurrency counts real work.
+            # Waiting a moment for that end means "stopped" is true when the client reads it.
+            self._cancel(tag)
+            futures_wait([future], timeout=CANCEL_WAIT_S)
+            raise CypherTimeout(f"the statement ran past {timeout_s:g} s and was stopped") from e
+        if truncated_by:
+            self._cancel(tag)
+        took = round((time.perf_counter() - t0) * 1000, 2)
+        return CypherResult(columns, rows, truncated_by is not None, took, truncated_by)
+
+    def _job(
+        self, reader: Settings, key: str, text: str, params: dict[str, Any], timeout_s: float, row_limit: int
+    ) -> tuple[list[str], list[list[Any]], str | None]:
+        # the driver lives and dies in this thread: the neo4j driver is not safe to close from another one
+        try:
+            with Graph(reader, max_retry_s=0) as graph:
+                return _read(graph, text, params, timeout_s, row_limit, self.max_bytes)
         finally:
-            graph.close()
-            self._slots.release()
-        return CypherResult(columns, rows, truncated, round((time.perf_counter() - t0) * 1000, 2))
+            self._release(key)
+
+    def _cancel(self, tag: str) -> None:
+        try:
+            dialect_for(self.settings).cancel_tagged(tag)
+        except Exception:  # the wait is over either way; a failed cancel must not hide the answer
+            log.warning("could not terminate analyst statement %s on the server", tag, exc_info=True)
+
+
+def _json_size(row: list[Any]) -> int:
+    return len(json.dumps(row, default=str, ensure_ascii=False))
 
 
 def _read(
-    graph: Graph, text: str, params: dict[str, Any], timeout_s: float, row_limit: int
-) -> tuple[list[str], list[list[Any]], bool]:
+    graph: Graph, text: str, params: dict[str, Any], timeout_s: float, row_limit: int, max_bytes: int
+) -> tuple[list[str], list[list[Any]], str | None]:
     with (
         graph.session(read_only=True) as session,
         session.begin_transaction(timeout=timeout_s, metadata={"app": "mokg-analyst"}) as tx,
@@ -252,15 +363,21 @@ def _read(
         result = tx.run(text, params)
         columns = list(result.keys())
         rows: list[list[Any]] = []
-        truncated = False
+        truncated_by: str | None = None
+        size = 0
         for record in result:
             if len(rows) == row_limit:
-                truncated = True
+                truncated_by = "rows"
                 break
-            rows.append([to_json(v) for v in record.values()])
+            row = [to_json(v) for v in record.values()]
+            size += _json_size(row)
+            if size > max_bytes:
+                truncated_by = "bytes"
+                break
+            rows.append(row)
         # never commit: the transaction is rolled back on exit, whatever the statement was
         tx.rollback()
-    return columns, rows, truncated
+    return columns, rows, truncated_by
 
 
 def read_only_error(e: neo4j.exceptions.Neo4jError) -> str:

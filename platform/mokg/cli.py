@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import warnings
@@ -39,6 +40,39 @@ class MokgGroup(click.Group):
         except (SettingsError, StackError, FileNotFoundError) as e:
             console.print(f"[red]error:[/red] {e}")
             sys.exit(1)
+        except Exception as e:
+            message = expected_fault(e)
+            if message is None:
+                raise
+            console.print(f"[red]error:[/red] {message}")
+            sys.exit(1)
+
+
+def expected_fault(e: Exception) -> str | None:
+    """One line that says what to do, for the faults a user can cause or meet; None for a bug."""
+    import neo4j.exceptions
+    import requests
+
+    s = get_settings()
+    rerun = "then re-run (ingestion and training are idempotent)"
+    if isinstance(e, neo4j.exceptions.AuthError):
+        return f"the graph server at {s.bolt_uri} refused user {s.graph_user!r}: check MOKG_GRAPH_USER and MOKG_GRAPH_PASSWORD"
+    if isinstance(e, neo4j.exceptions.ServiceUnavailable | neo4j.exceptions.SessionExpired):
+        return (
+            f"lost the graph server at {s.bolt_uri} ({type(e).__name__}): start it (`mokg stack up`), {rerun}"
+        )
+    if isinstance(e, neo4j.exceptions.ClientError) and "DatabaseNotFound" in (e.code or ""):
+        return (
+            f"graph database {s.graph_database!r} does not exist: create it with `mokg stack up` "
+            "(embedded ArcadeDB) or on your server, or set MOKG_GRAPH_DATABASE"
+        )
+    if isinstance(e, neo4j.exceptions.TransientError):
+        return f"the graph server is busy ({e.code}): {rerun}"
+    if isinstance(e, requests.ConnectionError):
+        return f"a server did not answer ({e.request.url if e.request else 'unknown address'}): is it up? (`mokg stack status`)"
+    if isinstance(e, IsADirectoryError | PermissionError | NotADirectoryError):
+        return f"{e.filename}: {e.strerror}"
+    return None
 
 
 @click.group(cls=MokgGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +88,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("torch_max_mem").setLevel(logging.ERROR)
     logging.getLogger("pykeen").setLevel(logging.WARNING)
+    # the driver logs each retry of a lost connection; the one-line error after the last one is what counts
+    logging.getLogger("neo4j").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
 
 
@@ -178,7 +214,8 @@ def _progress(in_bytes: bool = False) -> Progress:
 @click.option(
     "--rejects",
     type=click.Path(path_type=Path),
-    help="Where bad records go (default: $MOKG_HOME/rejects/<reviews or meta file>.rejects.jsonl).",
+    help="Where bad records go (default: $MOKG_HOME/rejects/<reviews or meta file>.<UTC time>.rejects.jsonl, "
+    "one per run; written only when a record is rejected).",
 )
 @click.option("--batch-size", type=click.IntRange(1), help="Rows per transaction (default: MOKG_BATCH_SIZE).")
 def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_size: int | None) -> None:
@@ -190,7 +227,8 @@ def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_
     wrong type, a rating outside 1..5) go to the rejects file with their line number and reason; the good
     ones still land.
 
-    Exit status: 0 clean, 3 finished with rejects, 1 a file is missing or corrupt.
+    Exit status: 0 clean, 3 finished with rejects, 1 a file is missing, empty, a directory or corrupt,
+    or the graph server is unreachable (the message says what to do).
     """
     from mokg.graph import Graph
     from mokg.ingest import InputFileError
@@ -200,7 +238,9 @@ def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_
         raise click.UsageError("give --reviews, --meta, or both")
     s = get_settings()
     stem = (reviews or meta or Path("input")).name.split(".")[0]
-    rejects = rejects or s.home / "rejects" / f"{stem}.rejects.jsonl"
+    # one file per run, so a clean re-run never sits beside an earlier run's rejects
+    run = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    rejects = rejects or s.home / "rejects" / f"{stem}.{run}.rejects.jsonl"
     try:
         with Graph(s) as g, _progress(in_bytes=True) as progress:
             report = run_ingest(
@@ -311,7 +351,7 @@ def summary() -> None:
 @click.option("--dim", type=click.IntRange(2, 1024), default=64, show_default=True, help="Embedding size.")
 @click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="GLM epochs.")
 @click.option("--pm-epochs", type=click.IntRange(1), default=100, show_default=True, help="PM epochs.")
-@click.option("--layers", type=click.IntRange(1, 8), default=2, show_default=True, help="GLM layers L.")
+@click.option("--layers", type=click.IntRange(1, 8), default=1, show_default=True, help="GLM layers L.")
 @click.option("--no-profiles", is_flag=True, help="Ablation: no LLM profiles (PM uses interactions only).")
 @click.option(
     "--no-polarity", is_flag=True, help="Ablation: reviews are one REVIEWED relation, not LIKES/DISLIKES."
@@ -325,6 +365,20 @@ def summary() -> None:
     help="Skip a stage whose result is already on the graph (repeatable).",
 )
 @click.option("--seed", type=int, help="Random seed (default: MOKG_SEED).")
+@click.option(
+    "--choose-method",
+    is_flag=True,
+    help="Afterwards pick the serving scoring method (centroid, max_seed, logreg) by validation AP on "
+    "lookalike tasks from the graph's reviews (one more PM+GLM fit without the validation tasks' held-out "
+    "reviews) and record it for this model version: the default of `mokg expand` and the API.",
+)
+@click.option(
+    "--choose-min-buyers",
+    type=click.IntRange(2),
+    default=20,
+    show_default=True,
+    help="--choose-method: items with at least this many buyers become tasks (as `mokg eval --min-buyers`).",
+)
 def train(
     aggregator: str,
     dim: int,
@@ -337,6 +391,8 @@ def train(
     no_pretrain: bool,
     skip: tuple[str, ...],
     seed: int | None,
+    choose_method: bool,
+    choose_min_buyers: int,
 ) -> None:
     """Train GLoM over the graph and write the embeddings back onto users and items.
 
@@ -367,7 +423,15 @@ def train(
         seed=s.seed if seed is None else seed,
     )
     with Graph(s) as g, _progress() as progress:
-        report = run_train(g, s, cfg, skip=skip, progress=_progress_factory(progress))
+        report = run_train(
+            g,
+            s,
+            cfg,
+            skip=skip,
+            progress=_progress_factory(progress),
+            choose_method=choose_method,
+            choose_min_buyers=choose_min_buyers,
+        )
     table = Table("stage", "seconds", "result", title=f"mokg train: {report.version}")
     for row in report.table():
         table.add_row(*row)
@@ -404,7 +468,7 @@ def train(
 @click.option("--no-ablations", is_flag=True, help="Skip the Table 3 ablations.")
 @click.option(
     "--baselines",
-    default=",".join(("random", "popularity", "lr", "cf_pearson", "lightgcn", "transe")),
+    default="random,popularity,lr,cf_pearson,lightgcn,transe,graphsage,pinterest,metaheac",
     show_default=True,
     help="Comma-separated baselines to run.",
 )
@@ -526,10 +590,10 @@ def _param_value(raw: str) -> object:
 @click.option("--threshold", type=float, help="Only users whose score (a cosine) is at least this.")
 @click.option(
     "--method",
-    type=click.Choice(["centroid", "knn_vote", "max_seed"]),
-    default="centroid",
-    show_default=True,
-    help="centroid: one index query; knn_vote: per-seed neighbours vote; max_seed: the paper's rule.",
+    type=click.Choice(["centroid", "knn_vote", "max_seed", "logreg"]),
+    help="centroid: one index query; knn_vote: per-seed neighbours vote; max_seed: the paper's rule; "
+    "logreg: a classifier of the seeds against sampled users, then one index query with its weights. "
+    "Default: the method `mokg train --choose-method` recorded for the model, else centroid.",
 )
 @click.option(
     "--exclude",
@@ -549,7 +613,7 @@ def expand(
     params: tuple[str, ...],
     k: int | None,
     threshold: float | None,
-    method: str,
+    method: str | None,
     exclude: Path | None,
     category: str | None,
     min_reviews: int | None,
@@ -604,7 +668,8 @@ def expand(
         raise click.ClickException(str(e)) from e
     st = audience.stats
     console.print(
-        f"expand: {st.n_returned} users from {st.n_seeds_found}/{st.n_seeds} seeds ({st.method}, "
+        f"expand: {st.n_returned} users from {st.n_seeds_found}/{st.n_seeds} seeds ({st.method}: "
+        f"{st.method_source}, "
         f"model {audience.model_version}); unknown seeds: {', '.join(st.unknown_seed_ids) or 'none'}"
         + (
             f"; without embedding: {', '.join(st.seeds_without_embedding)}"

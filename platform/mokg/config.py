@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,9 +137,12 @@ class Settings:
         default_factory=lambda: _env("MOKG_LLM_API_KEY", "none"),
         metadata={"env": "MOKG_LLM_API_KEY", "doc": "API key for the LLM endpoint"},
     )
-    llm_concurrency: int = field(
-        default_factory=lambda: int(_env("MOKG_LLM_CONCURRENCY", "2")),
-        metadata={"env": "MOKG_LLM_CONCURRENCY", "doc": "concurrent LLM requests"},
+    llm_parallel: int = field(
+        default_factory=lambda: int(_env("MOKG_LLM_PARALLEL", "4")),
+        metadata={
+            "env": "MOKG_LLM_PARALLEL",
+            "doc": "parallel slots of the embedded llama-server (`-np`) and concurrent requests per LLM client",
+        },
     )
     llm_timeout_s: float = field(
         default_factory=lambda: float(_env("MOKG_LLM_TIMEOUT_S", "120")),
@@ -226,6 +230,44 @@ class Settings:
         },
     )
 
+    # -- analyst Cypher ----------------------------------------------------------------------
+    analyst_graph_user: str = field(
+        default_factory=lambda: _env("MOKG_ANALYST_GRAPH_USER", "mokg_analyst"),
+        metadata={
+            "env": "MOKG_ANALYST_GRAPH_USER",
+            "doc": "graph user that analyst Cypher runs as; the server refuses it every write and schema "
+            "change (`mokg stack up` creates it on ArcadeDB; on Neo4j grant it the `reader` role)",
+        },
+    )
+    analyst_graph_password: str = field(
+        default_factory=lambda: _env("MOKG_ANALYST_GRAPH_PASSWORD", ""),
+        metadata={
+            "env": "MOKG_ANALYST_GRAPH_PASSWORD",
+            "doc": "its password; empty means the generated one in $MOKG_HOME/secrets/analyst_password",
+        },
+    )
+    analyst_max_concurrent: int = field(
+        default_factory=lambda: int(_env("MOKG_ANALYST_MAX_CONCURRENT", "1")),
+        metadata={
+            "env": "MOKG_ANALYST_MAX_CONCURRENT",
+            "doc": "analyst statements running at once on this host, all web processes together; more get 429",
+        },
+    )
+    analyst_max_per_key: int = field(
+        default_factory=lambda: int(_env("MOKG_ANALYST_MAX_PER_KEY", "1")),
+        metadata={
+            "env": "MOKG_ANALYST_MAX_PER_KEY",
+            "doc": "analyst statements running at once per API key and web process; more get 429",
+        },
+    )
+    analyst_max_bytes: int = field(
+        default_factory=lambda: int(_env("MOKG_ANALYST_MAX_BYTES", "4000000")),
+        metadata={
+            "env": "MOKG_ANALYST_MAX_BYTES",
+            "doc": "bytes of JSON rows one analyst answer may hold; past it the answer is truncated",
+        },
+    )
+
     def __post_init__(self) -> None:
         if self.graph_dialect not in ("arcadedb", "neo4j"):
             raise SettingsError(f"MOKG_GRAPH_DIALECT={self.graph_dialect!r}: expected 'arcadedb' or 'neo4j'")
@@ -235,6 +277,10 @@ class Settings:
             raise SettingsError(f"MOKG_POLARITY_ALPHA={self.polarity_alpha}: must lie in [0, 1]")
         if self.batch_size < 1:
             raise SettingsError(f"MOKG_BATCH_SIZE={self.batch_size}: must be at least 1")
+        if self.llm_parallel < 1:
+            raise SettingsError(f"MOKG_LLM_PARALLEL={self.llm_parallel}: must be at least 1")
+        if min(self.analyst_max_concurrent, self.analyst_max_per_key, self.analyst_max_bytes) < 1:
+            raise SettingsError("MOKG_ANALYST_MAX_CONCURRENT, _MAX_PER_KEY and _MAX_BYTES must be positive")
         if self.sim_top_k < 0 or self.web_seed_cache < 0:
             raise SettingsError("MOKG_SIM_TOP_K and MOKG_WEB_SEED_CACHE must be 0 (off) or positive")
 
@@ -248,8 +294,18 @@ class Settings:
         return self.secrets_dir / "graph_password"
 
     @property
+    def analyst_password_file(self) -> Path:
+        return self.secrets_dir / "analyst_password"
+
+    @property
     def bolt_uri(self) -> str:
         return self.graph_uri or f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def arcadedb_http_url(self) -> str:
+        """ArcadeDB's HTTP API, on the host the Bolt URI names (loopback for the embedded server)."""
+        host = urlsplit(self.bolt_uri).hostname or "127.0.0.1"
+        return f"http://{host}:{self.arcadedb_http_port}/api/v1"
 
     def broker(self) -> str:
         """The broker URL: the setting, else the embedded Valkey with its generated password."""
@@ -276,6 +332,17 @@ class Settings:
         raise SettingsError(
             f"no graph password: set MOKG_GRAPH_PASSWORD or run `mokg stack up` "
             f"(it writes {self.password_file})"
+        )
+
+    def analyst_password(self) -> str:
+        """The analyst graph user's password: the setting, else the file `mokg stack up` generated."""
+        if self.analyst_graph_password:
+            return self.analyst_graph_password
+        if self.analyst_password_file.exists():
+            return self.analyst_password_file.read_text().strip()
+        raise SettingsError(
+            f"no analyst graph password: set MOKG_ANALYST_GRAPH_PASSWORD or run `mokg stack up` "
+            f"(it writes {self.analyst_password_file})"
         )
 
     def with_(self, **changes: Any) -> Settings:

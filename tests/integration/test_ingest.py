@@ -206,3 +206,67 @@ def test_missing_and_corrupt_files_fail_clearly(fresh_settings: Settings, tmp_pa
     binary.write_bytes(bytes(range(256)) * 4)
     with Graph(fresh_settings) as g, pytest.raises(InputFileError, match="no line is a valid record"):
         ingest(g, reviews=binary, rejects_path=tmp_path / "r3.jsonl")
+
+
+def test_invalid_utf8_is_a_reject_never_an_altered_key(fresh_settings: Settings, tmp_path: Path) -> None:
+    good = [json.dumps(r).encode() for r in _lines(GIFT_REVIEWS)[:20]]
+    bad = good[3].replace(b'"reviewerID": "', b'"reviewerID": "X\xff\xfe', 1)
+    path = tmp_path / "bad_bytes.json"
+    path.write_bytes(b"\n".join([*good[:3], bad, *good[4:]]) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    with Graph(fresh_settings) as g:
+        apply_schema(g)
+    proc = run_mokg("ingest", "--reviews", str(path), "--rejects", str(rejects), settings=fresh_settings)
+    assert proc.returncode == 3, proc.stderr
+    [rej] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert rej["line"] == 4 and rej["reason"].startswith("invalid UTF-8 at byte")
+    users = {u["user_id"] for u in g_users(fresh_settings)}
+    assert not any("\ufffd" in u or u.startswith("X") for u in users)
+    assert len(users) == len({json.loads(line)["reviewerID"] for i, line in enumerate(good) if i != 3})
+
+
+def test_empty_input_and_directories_fail_clearly(fresh_settings: Settings, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"\n\n")
+    proc = run_mokg("ingest", "--reviews", str(empty), settings=fresh_settings)
+    assert proc.returncode == 1 and "no records" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_mokg("ingest", "--reviews", str(tmp_path), settings=fresh_settings)
+    assert proc.returncode == 1 and "is a directory" in proc.stderr, proc.stderr
+
+
+def test_each_run_writes_its_own_rejects_file(fresh_settings: Settings, tmp_path: Path) -> None:
+    path, _ = _salted(tmp_path)
+    with Graph(fresh_settings) as g:
+        apply_schema(g)
+    first = run_mokg("ingest", "--reviews", str(path), settings=fresh_settings)
+    assert first.returncode == 3, first.stderr
+    named = first.stdout.split("rejects in ")[1].split()[0]
+    assert Path(named).is_file() and Path(named).parent == fresh_settings.home / "rejects"
+    clean = tmp_path / "clean.json.gz"
+    clean.write_bytes(GIFT_REVIEWS.read_bytes())
+    again = run_mokg("ingest", "--reviews", str(clean), settings=fresh_settings)
+    assert again.returncode == 0 and "rejects in" not in again.stdout
+    # the clean run left no rejects file of its own beside the first run's
+    assert not list((fresh_settings.home / "rejects").glob("clean.*"))
+
+
+def test_graph_faults_are_one_line_messages(fresh_settings: Settings, tmp_path: Path) -> None:
+    import os
+
+    env = dict(os.environ)
+    cases = {
+        "unreachable": ({"MOKG_BOLT_PORT": "1"}, "mokg stack up"),
+        "wrong password": ({"MOKG_GRAPH_PASSWORD": "wrong-password"}, "MOKG_GRAPH_PASSWORD"),
+        "no database": ({"MOKG_GRAPH_DATABASE": "no_such_db_here"}, "does not exist"),
+    }
+    for name, (extra, hint) in cases.items():
+        os.environ.update(extra)
+        try:
+            proc = run_mokg("ingest", "--reviews", str(GIFT_REVIEWS))
+        finally:
+            os.environ.clear()
+            os.environ.update(env)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr and len(lines) <= 2, (name, proc.stderr)
+        assert hint in proc.stderr, (name, proc.stderr)

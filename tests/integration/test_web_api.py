@@ -3,6 +3,7 @@ naming the field), bounds, the read-only Cypher refusal, health, metrics and the
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -120,6 +121,38 @@ def test_lookalike_seed_query_and_unknown_item(client: FlaskClient, keys: Keys) 
     assert r.status_code == 404 and r.json["field"] == "seed_item"
 
 
+def test_lookalike_logreg_and_the_recorded_default_method(
+    app: Flask, client: FlaskClient, served: Served, keys: Keys
+) -> None:
+    buyers = sorted(u for u in served.user_ids if STARBUCKS in served.items_of[u])
+    seeds, held_out = buyers[::2], set(buyers[1::2])
+    body = {"seed_user_ids": seeds, "k": 20}
+    r = _post(client, "/v1/lookalike", {**body, "method": "logreg"}, keys.lookup)
+    assert r.status_code == 200, r.json
+    got = [u["user_id"] for u in r.json["users"]]
+    assert len(got) == 20 and not set(got) & set(seeds)
+    assert (r.json["stats"]["method"], r.json["stats"]["method_source"]) == ("logreg", "request")
+    assert all(-1.0 <= u["score"] <= 1.0 for u in r.json["users"])  # cosines to the classifier's weights
+    base = len(held_out) / (len(served.user_ids) - len(seeds))
+    assert len(set(got) & held_out) / 20 > 3 * base
+    # no method named and none recorded for the model: centroid
+    r = _post(client, "/v1/lookalike", body, keys.lookup)
+    assert (r.json["stats"]["method"], r.json["stats"]["method_source"]) == ("centroid", "default")
+    cache = app.extensions["mokg"].seed_cache
+    with Graph(served.settings) as g:
+        try:
+            audience.record_method(g, "test-v1", "logreg", {"validation_ap": {"logreg": 0.5}})
+            cache.clear()  # a fresh worker; a running one asks again within a minute
+            r = _post(client, "/v1/lookalike", body, keys.lookup)
+            assert (r.json["stats"]["method"], r.json["stats"]["method_source"]) == ("logreg", "model")
+            assert len(r.json["users"]) == 20 and not {u["user_id"] for u in r.json["users"]} & set(seeds)
+            r = _post(client, "/v1/lookalike", {**body, "method": "centroid"}, keys.lookup)
+            assert (r.json["stats"]["method"], r.json["stats"]["method_source"]) == ("centroid", "request")
+        finally:
+            g.run_text("MATCH (m:Model {version: 'test-v1'}) DETACH DELETE m", {})
+            cache.clear()
+
+
 BAD_BODIES = [
     ({}, "seed_user_ids"),
     ({"seed_user_ids": []}, "seed_user_ids"),
@@ -167,6 +200,14 @@ def test_malformed_and_oversized_bodies(client: FlaskClient, keys: Keys) -> None
         "/v1/lookalike",
         data="x" * (3 * 1024 * 1024),
         headers={**_h(keys.lookup), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json["error"]
+    # the same body sent chunked, with no Content-Length to refuse it by: still 413, not 400
+    big = b'{"seeds": {"user_ids": ["' + b"a" * (3 * 1024 * 1024) + b'"]}}'
+    r = client.post(
+        "/v1/lookalike",
+        input_stream=io.BytesIO(big),
+        headers={**_h(keys.lookup), "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
     )
     assert r.status_code == 413 and r.json["error"]
 
@@ -337,8 +378,8 @@ def test_a_write_past_the_scanner_is_still_rolled_back(graph_server: Settings) -
     from mokg.analyst import _read
 
     with Graph(scratch_database(graph_server, "t")) as g:
-        columns, rows, truncated = _read(g, "CREATE (p:Probe {v: 1}) RETURN p.v AS v", {}, 5.0, 10)
-        assert (columns, rows, truncated) == (["v"], [[1]], False)
+        columns, rows, truncated_by = _read(g, "CREATE (p:Probe {v: 1}) RETURN p.v AS v", {}, 5.0, 10, 10_000)
+        assert (columns, rows, truncated_by) == (["v"], [[1]], None)
         assert g.run_text("MATCH (p:Probe) RETURN count(p) AS n", {}, read_only=True) == [{"n": 0}]
 
 

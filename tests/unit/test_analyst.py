@@ -41,6 +41,16 @@ REFUSED = [
     ("MATCH (n) RETURN apoc.create.uuid() AS u", "apoc.create.uuid"),
     ("MATCH (n) SET\nn.x = 1", "SET"),
     ("MATCH (n) // comment\nDELETE n", "DELETE"),
+    # a line comment ends at any line terminator the grammar knows; other separators are refused outright
+    ("MATCH (n) // comment\rDELETE n", "DELETE"),
+    ("MATCH (n) // comment\u2028DELETE n", "character"),
+    ("MATCH (n) // comment\u0085DELETE n", "character"),
+    ("MATCH (n) // comment\x0bDELETE n", "character"),
+    ("\ufeffMATCH (n) DELETE n", "character"),
+    ("MATCH (n) RETURN n\u200b", "character"),
+    ("MATCH (n) RETURN 'a\x00b'", "character"),
+    ("EXPLAIN CREATE (:X)", "CREATE"),
+    ("PROFILE MATCH (n) SET n.x = 1", "SET"),
     ("", "empty"),
     ("   // only a comment", "empty"),
 ]

@@ -7,7 +7,7 @@ Schema DDL (``CREATE CONSTRAINT … IF NOT EXISTS``) runs unchanged on both serv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 
@@ -21,6 +21,12 @@ class Dialect(Protocol):
     def vector_index_name(self, label: str, prop: str) -> str: ...
 
     def create_vector_index(self, label: str, prop: str, dim: int) -> None: ...
+
+    def cancel_tagged(self, tag: str) -> int: ...
+
+
+class ArcadeDBError(RuntimeError):
+    """ArcadeDB's HTTP API refused a request."""
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,43 @@ class ArcadeDB:
     def vector_index_name(self, label: str, prop: str) -> str:
         return f"{label}[{prop}]"
 
+    def server_command(self, command: str) -> dict[str, Any]:
+        """A server command (``list queries``, ``create user {...}``, ...) as the admin user."""
+        s = self.settings
+        r = requests.post(
+            f"{s.arcadedb_http_url}/server",
+            json={"command": command},
+            auth=(s.graph_user, s.password()),
+            timeout=30,
+        )
+        if r.status_code >= 400:
+            raise ArcadeDBError(f"ArcadeDB HTTP {r.status_code}: {r.text[:300]}")
+        result: dict[str, Any] = r.json()
+        return result
+
+    def cancel_tagged(self, tag: str) -> int:
+        """Terminate this database's running statements whose text holds ``tag``; how many were."""
+        listed = self.server_command(f"list queries database {self.settings.graph_database}")
+        stopped = 0
+        for q in listed.get("result") or []:
+            if tag in str(q.get("text", "")) and not q.get("terminating"):
+                try:
+                    self.server_command(f"terminate query {q['id']}")
+                    stopped += 1
+                except ArcadeDBError:
+                    pass  # it ended between the listing and the request
+        return stopped
+
     def _sql(self, command: str) -> None:
         s = self.settings
         r = requests.post(
-            f"http://127.0.0.1:{s.arcadedb_http_port}/api/v1/command/{s.graph_database}",
+            f"{s.arcadedb_http_url}/command/{s.graph_database}",
             json={"language": "sql", "command": command},
             auth=(s.graph_user, s.password()),
             timeout=600,
         )
         if r.status_code >= 400:
-            raise RuntimeError(f"ArcadeDB SQL failed ({r.status_code}): {command!r}: {r.text[:300]}")
+            raise ArcadeDBError(f"ArcadeDB SQL failed ({r.status_code}): {command!r}: {r.text[:300]}")
 
     def create_vector_index(self, label: str, prop: str, dim: int) -> None:
         # label/prop come from platform code (a fixed set), never from user input; ArcadeDB's SQL DDL
@@ -84,6 +117,10 @@ class Neo4j:
         )
         with Graph(self.settings) as g:
             g.run_text(text, {})
+
+    def cancel_tagged(self, tag: str) -> int:
+        # Neo4j stops a statement at its transaction timeout by itself; nothing to cancel here
+        return 0
 
 
 def dialect_for(settings: Settings) -> Dialect:

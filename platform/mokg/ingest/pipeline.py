@@ -53,6 +53,10 @@ class IngestReport:
         )
 
 
+class EmptyInputError(InputFileError):
+    """The input holds no records at all."""
+
+
 class _Rejects:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -173,7 +177,7 @@ def ingest(
         raise ValueError("nothing to ingest: give a reviews file, a metadata file, or both")
     for p in (reviews, meta):
         if p is not None and not p.is_file():
-            raise InputFileError(f"{p}: no such file")
+            raise InputFileError(f"{p}: " + ("is a directory, not a file" if p.is_dir() else "no such file"))
     size = batch_size or graph.settings.batch_size
     report = IngestReport(rejects_path=rejects_path)
     rejects = _Rejects(rejects_path)
@@ -199,4 +203,7 @@ def ingest(
     finally:
         rejects.close()
         report.seconds = time.perf_counter() - t0
+    if report.read == 0:
+        given = " and ".join(str(p) for p in (reviews, meta) if p is not None)
+        raise EmptyInputError(f"{given}: no records (the input is empty); nothing was written")
     return report

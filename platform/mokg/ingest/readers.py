@@ -78,7 +78,13 @@ class JsonLines:
         try:
             for bline in self._stream:
                 number += 1
-                text = bline.decode("utf-8", errors="replace").strip()
+                try:
+                    text = bline.decode("utf-8").strip()
+                except UnicodeDecodeError as e:
+                    # never a silently altered key: the record is rejected, shown with the bad bytes marked
+                    shown = bline.decode("utf-8", errors="replace").strip()
+                    yield Line(number, shown, error=f"invalid UTF-8 at byte {e.start} of the line")
+                    continue
                 if not text:
                     continue
                 try:

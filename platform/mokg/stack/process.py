@@ -143,6 +143,9 @@ def start(service: Service) -> str:
     """Start the service unless it already runs; returns a one-line account of what happened."""
     if our_pid(service) is not None:
         if _wait_healthy(service, service.start_timeout_s):
+            # idempotent set-up (database, users) also runs for a server that was already up
+            if service.after_start:
+                service.after_start()
             return f"{service.name}: already running"
         raise StackError(f"{service.name} runs but is not healthy; see {service.log_file}")
     for port in service.ports:

@@ -1,4 +1,4 @@
-"""The three servers of the embedded stack: ArcadeDB (Bolt + HTTP), Valkey, llama.cpp.
+"""The three servers of the embedded stack: ArcadeDB (Bolt + HTTP), Valkey, llama.cpp's llama-server.
 
 All bind to 127.0.0.1. Secrets are generated once into ``$MOKG_HOME/secrets`` (mode 0600) and reach the
 servers through files, never through the command line, where any local user could read them.
@@ -6,16 +6,21 @@ servers through files, never through the command line, where any local user coul
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import os
 import secrets
+import shutil
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from mokg.config import Settings, SettingsError
+from mokg.graph.dialect import ArcadeDB, ArcadeDBError
 from mokg.stack.process import Service, StackError, port_in_use
 
 
@@ -43,22 +48,12 @@ def _package_dir(name: str) -> Path:
 # -- ArcadeDB -------------------------------------------------------------------------------------
 
 
-def _arcadedb_http(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.arcadedb_http_port}/api/v1"
-
-
-def arcadedb_server_command(settings: Settings, database: str) -> dict[str, object]:
-    """POST a server command (create database, ...) to the embedded ArcadeDB's HTTP API."""
-    r = requests.post(
-        f"{_arcadedb_http(settings)}/server",
-        json={"command": database},
-        auth=(settings.graph_user, settings.password()),
-        timeout=30,
-    )
-    if r.status_code >= 400:
-        raise StackError(f"ArcadeDB HTTP {r.status_code}: {r.text[:300]}")
-    result: dict[str, object] = r.json()
-    return result
+def arcadedb_server_command(settings: Settings, command: str) -> dict[str, Any]:
+    """A server command (create database, ...) on ArcadeDB's HTTP API, as the admin user."""
+    try:
+        return ArcadeDB(settings).server_command(command)
+    except ArcadeDBError as e:
+        raise StackError(str(e)) from e
 
 
 def scratch_database(settings: Settings, prefix: str) -> Settings:
@@ -74,8 +69,61 @@ def drop_database(settings: Settings) -> None:
 
 def _ensure_database(settings: Settings) -> None:
     existing = arcadedb_server_command(settings, "list databases").get("result") or []
-    if settings.graph_database not in existing:  # type: ignore[operator]
+    if settings.graph_database not in existing:
         arcadedb_server_command(settings, f"create database {settings.graph_database}")
+
+
+# The group analyst statements run in: it may read records of every type, and nothing else (no
+# createRecord/updateRecord/deleteRecord, no updateSchema/updateSecurity/updateDatabaseSettings), so
+# the server itself refuses a write, a DDL clause or a new type, whatever the statement's text.
+READER_GROUP = "mokg_reader"
+_READER_GROUP_SPEC = {
+    "resultSetLimit": -1,
+    "readTimeout": -1,
+    "access": [],
+    "types": {"*": {"access": ["readRecord"]}},
+}
+
+_ADMIN_GROUP_SPEC = {
+    "resultSetLimit": -1,
+    "readTimeout": -1,
+    "access": ["updateSecurity", "updateSchema", "updateDatabaseSettings"],
+    "types": {"*": {"access": ["createRecord", "readRecord", "updateRecord", "deleteRecord"]}},
+}
+
+
+def _ensure_reader_group(data: Path) -> None:
+    """Add the reader group to ArcadeDB's server-groups.json (read at start and when it changes)."""
+    path = data / "config" / "server-groups.json"
+    groups: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"version": 2}
+    per_db = groups.setdefault("databases", {}).setdefault("*", {}).setdefault("groups", {})
+    if per_db.get(READER_GROUP) == _READER_GROUP_SPEC:
+        return
+    per_db.setdefault("admin", _ADMIN_GROUP_SPEC)
+    per_db[READER_GROUP] = _READER_GROUP_SPEC
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(groups, indent=2))
+    tmp.replace(path)
+
+
+def ensure_analyst_user(settings: Settings) -> None:
+    """Create (or re-create, when its secret changed) the read-only graph user analyst Cypher runs as."""
+    if not settings.analyst_graph_password:
+        ensure_secret(settings.analyst_password_file)
+    user, password = settings.analyst_graph_user, settings.analyst_password()
+    probe = requests.get(f"{settings.arcadedb_http_url}/databases", auth=(user, password), timeout=10)
+    if probe.status_code == 200:
+        return
+    with contextlib.suppress(StackError):  # no such user yet
+        arcadedb_server_command(settings, f"drop user {user}")
+    spec = {"name": user, "password": password, "databases": {"*": [READER_GROUP]}}
+    arcadedb_server_command(settings, "create user " + json.dumps(spec))
+
+
+def _after_arcadedb_start(settings: Settings) -> None:
+    _ensure_database(settings)
+    ensure_analyst_user(settings)
 
 
 def arcadedb_service(settings: Settings) -> Service:
@@ -107,10 +155,11 @@ def arcadedb_service(settings: Settings) -> Service:
     ]
 
     def health() -> bool:
-        r = requests.get(f"{_arcadedb_http(settings)}/ready", timeout=2)
+        r = requests.get(f"{settings.arcadedb_http_url}/ready", timeout=2)
         return r.status_code < 300 and port_in_use(settings.bolt_port)
 
     data.mkdir(parents=True, exist_ok=True)
+    _ensure_reader_group(data)
     return Service(
         name="arcadedb",
         argv=argv,
@@ -118,7 +167,7 @@ def arcadedb_service(settings: Settings) -> Service:
         home=home,
         health=health,
         start_timeout_s=120,
-        after_start=lambda: _ensure_database(settings),
+        after_start=lambda: _after_arcadedb_start(settings),
     )
 
 
@@ -160,7 +209,7 @@ def valkey_service(settings: Settings) -> Service:
     )
 
 
-# -- llama.cpp ------------------------------------------------------------------------------------
+# -- llama.cpp: the native llama-server (scripts/build-llama-server.sh builds it) ------------------
 
 
 def llm_model_file(settings: Settings) -> Path:
@@ -176,29 +225,54 @@ def llm_model_file(settings: Settings) -> Path:
     return path
 
 
+LLM_CTX_PER_SLOT = 4096
+"""Context of each llama-server slot: the longest profile or PAIR prompt plus its reply fits with room."""
+
+LLAMA_SERVER_INSTALL = "bash scripts/build-llama-server.sh (scripts/setup.sh runs it)"
+
+
+def llama_server_binary() -> Path | None:
+    """The native llama.cpp ``llama-server``: the one scripts/build-llama-server.sh put in this
+    environment's ``bin``, else one on PATH; None when there is none."""
+    here = Path(sys.prefix) / "bin" / "llama-server"
+    if here.is_file() and os.access(here, os.X_OK):
+        return here
+    found = shutil.which("llama-server")
+    return Path(found) if found else None
+
+
 def llama_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+    return llama_server_binary() is not None
 
 
 def llama_service(settings: Settings) -> Service:
+    binary = llama_server_binary()
+    if binary is None:
+        raise StackError(f"llama-server is not installed: {LLAMA_SERVER_INSTALL}")
     model = llm_model_file(settings)
     base = f"http://127.0.0.1:{settings.llm_port}/v1"
+    slots = settings.llm_parallel
     argv = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--port",
-        str(settings.llm_port),
+        str(binary),
         "--host",
         "127.0.0.1",
+        "--port",
+        str(settings.llm_port),
         "--model",
         str(model),
-        "--model_alias",
+        "--alias",
         settings.llm_model,
-        "--n_ctx",
-        "4096",
-        "--n_threads",
-        str(max(1, (os.cpu_count() or 2))),
+        # -c is the total: each of the -np slots gets an equal share
+        "--ctx-size",
+        str(LLM_CTX_PER_SLOT * slots),
+        "--parallel",
+        str(slots),
+        "--threads",
+        str(max(1, os.cpu_count() or 2)),
+        # the host-memory prompt cache defaults to 8 GiB; replies are cached by the client anyway
+        "--cache-ram",
+        "256",
+        "--no-webui",
     ]
 
     def health() -> bool:
