@@ -30,7 +30,7 @@ from mokg.glom.pipeline import KGData, Reviews, TrainConfig, fit_glm, fit_pm, kg
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
 from mokg.lookalike.baselines import BASELINE_NAMES
-from mokg.lookalike.evaluation import _leak_free_profiles
+from mokg.lookalike.evaluation import ReviewIndex, _leak_free_profiles
 from mokg.lookalike.protocol import build_split, evaluate
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
 
@@ -125,12 +125,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     kg = read_kg(args.reviews, args.meta)
-    users = sorted(set(kg.reviews.user))
-    items = sorted(set(kg.reviews.item))
-    u_of = {u: k for k, u in enumerate(users)}
-    i_of = {i: k for k, i in enumerate(items)}
-    u_idx = np.array([u_of[u] for u in kg.reviews.user])
-    i_idx = np.array([i_of[i] for i in kg.reviews.item])
+    ix = ReviewIndex.of(kg)
+    users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx
     print(
         f"{len(users)} users, {len(items)} reviewed items, {len(kg.items)} items, {len(kg.reviews)} reviews"
     )
@@ -169,9 +165,7 @@ def main() -> None:
                 pm_cache[key] = fit_pm(kgt, cfg)
             pm = pm_cache[key]
             nodes = pm.entity_embeddings if name == "PM" else fit_glm(kgt, pm, cfg).node_embeddings
-            emb = np.zeros((len(users), nodes.shape[1]))
-            present = [u for u in kg_users if u in u_of]
-            emb[[u_of[u] for u in present]] = nodes[rows_of(kgt, [f"u:{u}" for u in present])].numpy()
+            emb = ix.user_matrix(kg_users, nodes[rows_of(kgt, [f"u:{u}" for u in kg_users])].numpy())
 
             def score(task: Any, emb: np.ndarray = emb) -> np.ndarray:
                 return score_candidates(emb, task.seeds, task.candidates, args.method)

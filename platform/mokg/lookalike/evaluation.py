@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mokg.glom.pipeline import (
     KGData,
@@ -173,6 +174,35 @@ def _leak_free_profiles(kg: KGData) -> KGData:
     return replace(kg, profiles=profiles)
 
 
+@dataclass(frozen=True)
+class ReviewIndex:
+    """The protocol's integer ids: users and reviewed items sorted, and each review as (user, item) ids."""
+
+    users: list[str]
+    items: list[str]
+    u_of: dict[str, int]
+    u_idx: NDArray[np.int64]
+    i_idx: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, kg: KGData) -> ReviewIndex:
+        users = sorted(set(kg.reviews.user))
+        items = sorted(set(kg.reviews.item))
+        u_of = {u: k for k, u in enumerate(users)}
+        i_of = {i: k for k, i in enumerate(items)}
+        u_idx = np.array([u_of[u] for u in kg.reviews.user], dtype=np.int64)
+        i_idx = np.array([i_of[i] for i in kg.reviews.item], dtype=np.int64)
+        return cls(users, items, u_of, u_idx, i_idx)
+
+    def user_matrix(self, user_ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """A model's user vectors (rows aligned with ``user_ids``) in protocol order; zeros for users the
+        model does not know."""
+        out = np.zeros((len(self.users), vectors.shape[1]))
+        rows = [(self.u_of[u], k) for k, u in enumerate(user_ids) if u in self.u_of]
+        out[[a for a, _ in rows]] = vectors[[b for _, b in rows]]
+        return out
+
+
 def evaluate_kg(
     kg: KGData,
     cfg: EvalConfig,
@@ -181,12 +211,8 @@ def evaluate_kg(
     progress: ProgressFactory = no_progress,
 ) -> EvalResult:
     t_start = time.perf_counter()
-    users = sorted(set(kg.reviews.user))
-    items = sorted(set(kg.reviews.item))
-    u_of = {u: k for k, u in enumerate(users)}
-    i_of = {i: k for k, i in enumerate(items)}
-    u_idx = np.array([u_of[u] for u in kg.reviews.user], dtype=np.int64)
-    i_idx = np.array([i_of[i] for i in kg.reviews.item], dtype=np.int64)
+    ix = ReviewIndex.of(kg)
+    users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx
     cat_of: dict[str, list[str]] = {}
     for asin, rel, target in kg.supkg:
         if rel == "IN_CATEGORY":
@@ -258,9 +284,7 @@ def evaluate_kg(
                 pm_cache[key] = fit_pm(kgt, tcfg)
             pm = pm_cache[key]
             nodes = pm.entity_embeddings if name == "PM" else fit_glm(kgt, pm, tcfg).node_embeddings
-            emb = np.zeros((len(users), nodes.shape[1]))
-            present = [u for u in kg_users if u in u_of]
-            emb[[u_of[u] for u in present]] = nodes[rows_of(kgt, [f"u:{u}" for u in present])].numpy()
+            emb = ix.user_matrix(kg_users, nodes[rows_of(kgt, [f"u:{u}" for u in kg_users])].numpy())
             seconds = time.perf_counter() - t0
             method = _choose_method(emb, split)
             result.runs.append(
@@ -329,12 +353,8 @@ def choose_serving_method(
     is trained once more on ``kg`` without the validation tasks' held-out reviews (and with leak-free user
     profile vectors, as in ``mokg eval``), and the rules are compared on that model. Ties go to the earlier
     rule in ``METHODS`` (centroid first). Without validation tasks the choice is centroid."""
-    users = sorted(set(kg.reviews.user))
-    items = sorted(set(kg.reviews.item))
-    u_of = {u: k for k, u in enumerate(users)}
-    i_of = {i: k for k, i in enumerate(items)}
-    u_idx = np.array([u_of[u] for u in kg.reviews.user], dtype=np.int64)
-    i_idx = np.array([i_of[i] for i in kg.reviews.item], dtype=np.int64)
+    ix = ReviewIndex.of(kg)
+    users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx
 
     def none(reason: str) -> MethodChoice:
         return MethodChoice(METHODS[0], {}, 0, min_buyers, split_seed, reason)
@@ -356,9 +376,7 @@ def choose_serving_method(
         return none(f"no validation tasks (items with {min_buyers}+ buyers: {len(split.tasks)})")
     held_out = {(users[int(u)], items[t.item]) for t in split.validation for u in t.positives}
     emb = fit(_leak_free_profiles(kg.without_reviews(held_out)), cfg, progress)
-    vectors = np.zeros((len(users), emb.user.shape[1]))
-    present = [(u_of[u], k) for k, u in enumerate(emb.user_ids) if u in u_of]
-    vectors[[a for a, _ in present]] = emb.user[[b for _, b in present]]
+    vectors = ix.user_matrix(emb.user_ids, emb.user)
     val_only = replace(split, test=split.validation)
     ap = {
         m: float(evaluate(val_only, _embedding_scorer(vectors, m)).mean()["average_precision"])
