@@ -187,7 +187,7 @@ def _fake_embeddings(graph: Graph, dim: int, seed: int) -> int:
     )
     asins = sorted({a for r in rows for a in r["items"]})
     basis = dict(zip(asins, np.random.default_rng(seed).standard_normal((len(asins), dim)), strict=True))
-    graph.dialect.create_vector_index("User", EMBEDDING_PROPERTY, dim)
+    graph.dialect.create_vector_index(graph, "User", EMBEDDING_PROPERTY, dim)
 
     def props() -> Iterator[dict[str, Any]]:
         for r in rows:
@@ -209,7 +209,7 @@ def _free_port() -> int:
 
 def _serve(settings: Settings, port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
-    cmd = [sys.executable, "-m", "mokg.cli", "serve", "--host", HOST, "--port", str(port)]
+    cmd = [sys.executable, "-m", "mokg.apps.cli", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(workers), "--threads", str(threads)]
     log = (settings.home / "logs" / "bench_api_gunicorn.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

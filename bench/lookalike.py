@@ -29,9 +29,9 @@ import torch
 from mokg.glom.pipeline import KGData, Reviews, TrainConfig, fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
-from mokg.lookalike.baselines import BASELINE_NAMES
 from mokg.lookalike.evaluation import ReviewIndex, _leak_free_profiles
 from mokg.lookalike.protocol import build_split, evaluate
+from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
 
 

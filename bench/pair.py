@@ -68,7 +68,7 @@ def start_workers(n: int, settings: Settings, log_dir: Path) -> list[subprocess.
     procs = []
     for i in range(n):
         with (log_dir / f"worker-{n}-{i}.log").open("wb") as log:
-            argv = [sys.executable, "-m", "mokg.cli", "worker", "-n", f"bench{n}-{i}@%h"]
+            argv = [sys.executable, "-m", "mokg.apps.cli", "worker", "-n", f"bench{n}-{i}@%h"]
             procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env))
     deadline = time.monotonic() + 180
     for i in range(n):
@@ -88,7 +88,7 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def enqueue(graph: Graph, config: MiningConfig, keys: Sequence[SourceRef]) -> str:
-    from workers.tasks import mine_entity
+    from mokg.apps.workers.tasks import mine_entity
 
     plan = plan_run(graph, config, keys=keys)
     for ref in plan.sources:

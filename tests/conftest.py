@@ -121,7 +121,7 @@ def run_mokg(
     if settings is not None:
         env["MOKG_GRAPH_DATABASE"] = settings.graph_database
     return subprocess.run(
-        [sys.executable, "-m", "mokg.cli", *args],
+        [sys.executable, "-m", "mokg.apps.cli", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -67,7 +67,7 @@ def served_graph(server: Settings, tmp: Path) -> Served:
         users = sorted(items_of)
         no_embedding = users[0]
         vectors = _embeddings(items_of)
-        g.dialect.create_vector_index("User", "embedding", DIM)
+        g.dialect.create_vector_index(g, "User", "embedding", DIM)
         g.write_batches(
             "glom/set_user_properties",
             (

@@ -10,8 +10,8 @@ from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
 from mokg.graph import Graph
 from mokg.ingest import ingest
-from mokg.lookalike.baselines import BASELINE_NAMES
 from mokg.lookalike.evaluation import ABLATED, ABLATIONS, GLOM_VARIANTS
+from mokg.lookalike.registry import BASELINE_NAMES
 
 pytestmark = pytest.mark.integration
 

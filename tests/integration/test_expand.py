@@ -258,7 +258,7 @@ def test_seed_cache_serves_repeats_and_drops_stale_vectors(graph_server: Setting
         users = [
             r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
         ]
-        g.dialect.create_vector_index("User", "embedding", 8)
+        g.dialect.create_vector_index(g, "User", "embedding", 8)
         rng = np.random.default_rng(0)
 
         def write(version: str) -> None:
@@ -391,7 +391,7 @@ def test_the_recorded_method_is_the_default(graph_server: Settings, tmp_path: Pa
         users = [
             r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
         ]
-        g.dialect.create_vector_index("User", "embedding", 8)
+        g.dialect.create_vector_index(g, "User", "embedding", 8)
         vectors = np.random.default_rng(0).standard_normal((len(users), 8))
         rows = [
             {"key": u, "props": {"embedding": v.tolist(), "embedding_version": "v1"}}

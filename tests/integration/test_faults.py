@@ -74,7 +74,7 @@ def _ingest(settings: Settings) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
-        "mokg.cli",
+        "mokg.apps.cli",
         "ingest",
         "--reviews",
         str(GIFT_REVIEWS),
@@ -114,7 +114,7 @@ def test_graph_killed_mid_ingest_then_rerun_gives_exact_counts(own_graph: Settin
 
 
 def test_web_answers_503_while_the_graph_restarts_and_recovers_alone(own_graph: Settings) -> None:
-    from web.app import create_app
+    from mokg.apps.web.app import create_app
 
     with Graph(own_graph) as g:
         apply_schema(g)

@@ -88,7 +88,15 @@ def start_worker(
     env = env or {**os.environ, "MOKG_GRAPH_DATABASE": settings.graph_database}
     with log.open("ab") as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mokg.cli", "worker", "--visibility-timeout", str(visibility_s), *args],
+            [
+                sys.executable,
+                "-m",
+                "mokg.apps.cli",
+                "worker",
+                "--visibility-timeout",
+                str(visibility_s),
+                *args,
+            ],
             stdout=f,
             stderr=subprocess.STDOUT,
             env=env,
@@ -391,7 +399,7 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
     llm_settings: Settings,
     tmp_path: Path,
 ) -> None:
-    from workers.app import make_app
+    from mokg.apps.workers.app import make_app
 
     settings, env = isolated(graph_server, "paircont", broker_db=1)
     broker = env["MOKG_BROKER_URL"]
@@ -421,7 +429,10 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
             assert second.enqueued == 0 and store.run_counts(graph, second.run)["done"] == 0
 
             status = subprocess.run(
-                [sys.executable, "-m", "mokg.cli", "pair", "status"], capture_output=True, text=True, env=env
+                [sys.executable, "-m", "mokg.apps.cli", "pair", "status"],
+                capture_output=True,
+                text=True,
+                env=env,
             )
             assert status.returncode == 0, status.stderr[-3000:]
             cells = [[c.strip() for c in line.split("│")[1:-1]] for line in status.stdout.splitlines()]
@@ -433,7 +444,7 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
             # the same configuration sends the same requests, so the LLM cache answers them
             cli = subprocess.run(
                 [
-                    sys.executable, "-m", "mokg.cli", "pair", "run", "--continuous", "--max-batches", "2",
+                    sys.executable, "-m", "mokg.apps.cli", "pair", "run", "--continuous", "--max-batches", "2",
                     "--interval", "1", "--type", "Item", "--redo-after-days", "0.000001", "--wait", "120",
                     "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
                 ],

@@ -28,7 +28,7 @@ def test_train_task_writes_embeddings(
 
     get_settings.cache_clear()
     try:
-        from workers.tasks import train_glom
+        from mokg.apps.workers.tasks import train_glom
 
         result = train_glom.apply(
             kwargs={"config": {"dim": 8, "pm_epochs": 3, "glm_epochs": 2, "use_profiles": False}}

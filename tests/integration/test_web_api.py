@@ -17,11 +17,11 @@ from served_graph import ENTITY, STARBUCKS, Served
 
 from mokg import analyst
 from mokg.apikeys import create_key, list_keys, revoke_key
+from mokg.apps.web.app import OPENAPI_PATH, create_app
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.lookalike import audience
 from mokg.stack.services import scratch_database
-from web.app import OPENAPI_PATH, create_app
 
 pytestmark = pytest.mark.integration
 

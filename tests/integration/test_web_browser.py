@@ -14,8 +14,8 @@ from served_graph import STARBUCKS, Served
 from werkzeug.serving import make_server
 
 from mokg.apikeys import create_key
+from mokg.apps.web.app import create_app
 from mokg.graph import Graph
-from web.app import create_app
 
 pytestmark = pytest.mark.integration
 try:

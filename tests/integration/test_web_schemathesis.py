@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from served_graph import ENTITY, STARBUCKS, Served
 
 from mokg.apikeys import create_key
+from mokg.apps.web.app import OPENAPI_PATH, create_app
 from mokg.graph import Graph
-from web.app import OPENAPI_PATH, create_app
 
 pytestmark = pytest.mark.integration
 CHECKS = [

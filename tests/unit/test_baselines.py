@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from mokg.lookalike.baselines import (
-    BASELINE_NAMES,
     Baseline,
     EmbeddingBaseline,
     LightGCNBaseline,
@@ -19,7 +18,6 @@ from mokg.lookalike.baselines import (
     RandomBaseline,
     TrainData,
     TransEBaseline,
-    make_baseline,
     seed_list_negatives,
 )
 from mokg.lookalike.graphsage import GraphSAGEBaseline
@@ -27,6 +25,7 @@ from mokg.lookalike.metaheac import MetaHeacBaseline, _Graph
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.pinterest import PinterestBaseline
 from mokg.lookalike.protocol import Split, build_split
+from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
 from mokg.lookalike.scoring import (
     expand,
     score_candidates,
@@ -462,7 +461,7 @@ def test_metaheac_tasks_are_independent(world: tuple[Split, TrainData], fitted: 
 
 
 def test_mokg_eval_runs_every_baseline_by_default() -> None:
-    from mokg.cli import eval_cmd
+    from mokg.apps.cli.evaluate import eval_cmd
 
     (default,) = [p.default for p in eval_cmd.params if p.name == "baselines"]
     assert tuple(str(default).split(",")) == BASELINE_NAMES

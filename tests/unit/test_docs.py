@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mokg.cli import main
+from mokg.apps.cli import main
 from mokg.config import settings_doc
 
 README = Path(__file__).resolve().parents[2] / "README.md"

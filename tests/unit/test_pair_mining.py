@@ -420,11 +420,11 @@ def test_write_triples_refuses_a_relation_without_a_branch() -> None:
 
 
 def test_celery_app_and_tasks_are_configured_for_at_least_once_delivery() -> None:
+    from mokg.apps.workers.app import make_app
+    from mokg.apps.workers.tasks import mine_entity
     from mokg.config import get_settings
     from mokg.pair.mining import TRANSIENT_ERRORS
     from mokg.pair.runs import BeatSchedule
-    from workers.app import make_app
-    from workers.tasks import mine_entity
 
     app = make_app(get_settings(), visibility_timeout_s=42, beat=BeatSchedule(interval_s=60, limit=7))
     conf = app.conf

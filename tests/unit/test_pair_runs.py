@@ -7,7 +7,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from mokg.cli import main
+from mokg.apps.cli import main
 from mokg.config import Settings
 from mokg.pair.runs import BeatSchedule
 from mokg.pair.store import SOURCE_TYPES
@@ -70,7 +70,7 @@ def test_invalid_schedules_name_the_field(text: str, field: str) -> None:
 
 
 def test_the_celery_app_takes_its_schedule_from_the_setting() -> None:
-    from workers.app import make_app
+    from mokg.apps.workers.app import make_app
 
     app = make_app(Settings(pair_beat='{"limit": 5, "interval_s": 60, "types": ["Store"]}'))
     entry = app.conf.beat_schedule["pair-continuous"]

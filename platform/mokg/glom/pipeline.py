@@ -44,6 +44,7 @@ from mokg.glom.glm import GLMResult, train_glm
 from mokg.glom.pretrain import PretrainResult, train_pretrained
 from mokg.glom.triples import KGTriples, build_triples
 from mokg.graph import Graph
+from mokg.lookalike.audience import MethodChoice, record_method
 from mokg.lookalike.scoring import mean_pairwise_cosine
 from mokg.polarity import SimilarityEdges, compute_polarity, make_scorer, user_similarity
 from mokg.progress import Advance, ProgressFactory, no_progress
@@ -77,6 +78,18 @@ class TrainConfig:
     min_co_rated: int = 2
     sim_top_k: int = 20  # 0: no bound
     seed: int = 7
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
+        """The similarity bounds and the seed from the settings (``MOKG_SIM_*``, ``MOKG_SEED``), then
+        ``overrides`` (a ``None`` override keeps the settings' value)."""
+        base = {
+            "t_sim": settings.sim_threshold,
+            "min_co_rated": settings.sim_min_co_rated,
+            "sim_top_k": settings.sim_top_k,
+            "seed": settings.seed,
+        }
+        return cls(**base | {k: v for k, v in overrides.items() if v is not None})
 
     @property
     def version(self) -> str:
@@ -408,7 +421,9 @@ def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]
     return build_triples(entities, triples, profiles=profiles or None), users, n_similar
 
 
-def fit_pm(kgt: KGTriples, cfg: TrainConfig, progress: ProgressFactory = no_progress) -> PretrainResult:
+def fit_pm(
+    kgt: KGTriples, cfg: TrainConfig, progress: ProgressFactory = no_progress, device: str = "cpu"
+) -> PretrainResult:
     advance = progress("PM epochs", cfg.pm_epochs)
     return train_pretrained(
         kgt,
@@ -418,12 +433,17 @@ def fit_pm(kgt: KGTriples, cfg: TrainConfig, progress: ProgressFactory = no_prog
         margin=cfg.margin,
         seed=cfg.seed,
         use_profiles=cfg.use_profiles and kgt.has_profile is not None,
+        device=device,
         progress=lambda epoch, loss: advance(epoch),
     )
 
 
 def fit_glm(
-    kgt: KGTriples, pm: PretrainResult | None, cfg: TrainConfig, progress: ProgressFactory = no_progress
+    kgt: KGTriples,
+    pm: PretrainResult | None,
+    cfg: TrainConfig,
+    progress: ProgressFactory = no_progress,
+    device: str = "cpu",
 ) -> GLMResult:
     """GLM from the PM (or, for the "w/o PM" ablation, from trained random embeddings)."""
     advance = progress(f"GLM-{cfg.aggregator} epochs", cfg.glm_epochs)
@@ -444,6 +464,7 @@ def fit_glm(
         negatives=cfg.glm_negatives,  # type: ignore[arg-type]
         relational=cfg.glm_relational,
         user_pairs=cfg.glm_user_pairs,
+        device=device,
         progress=lambda epoch, loss: advance(epoch),
     )
 
@@ -453,12 +474,14 @@ def rows_of(kgt: KGTriples, keys: Sequence[str]) -> torch.Tensor:
     return torch.tensor([index[k] for k in keys], dtype=torch.long)
 
 
-def fit(kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress) -> Embeddings:
-    """PM then GLM on ``kg`` (pure: no graph access). Reproducible for ``cfg.seed`` on the CPU."""
+def fit(
+    kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress, device: str = "cpu"
+) -> Embeddings:
+    """PM then GLM on ``kg`` (pure: no graph access) on ``device``. Reproducible for ``cfg.seed`` on the CPU."""
     torch.manual_seed(cfg.seed)
     kgt, users, n_similar = kg_triples(kg, cfg)
-    pm = fit_pm(kgt, cfg, progress)
-    glm = fit_glm(kgt, pm, cfg, progress)
+    pm = fit_pm(kgt, cfg, progress, device)
+    glm = fit_glm(kgt, pm, cfg, progress, device)
     u_rows = rows_of(kgt, [f"u:{u}" for u in users])
     i_rows = rows_of(kgt, [f"i:{i}" for i in kg.items])
     return Embeddings(
@@ -479,7 +502,7 @@ def write_back(graph: Graph, emb: Embeddings) -> None:
     """Embeddings onto the nodes, behind vector indexes (created first: ArcadeDB types the property)."""
     dim = emb.user.shape[1]
     for label in ("User", "Item"):
-        graph.dialect.create_vector_index(label, USER_EMBEDDING, dim)
+        graph.dialect.create_vector_index(graph, label, USER_EMBEDDING, dim)
     at = _now()
     for statement, ids, glm_vecs, pm_vecs in (
         ("glom/set_user_properties", emb.user_ids, emb.user, emb.pm_user),
@@ -513,6 +536,8 @@ def _now() -> str:
 STAGES = ("polarity", "similarity", "profiles", "text-embeddings", "pm+glm", "write-back")
 # the optional last stage (`choose_method`), not skippable: it runs only when asked
 CHOOSE_STAGE = "choose-method"
+# picks the serving method of the model `cfg` trains, from the graph's reviews
+MethodChooser = Callable[[KGData, TrainConfig, ProgressFactory], MethodChoice]
 
 
 def train(
@@ -522,14 +547,13 @@ def train(
     *,
     skip: Sequence[str] = (),
     progress: ProgressFactory = no_progress,
-    choose_method: bool = False,
-    choose_min_buyers: int = 20,
+    choose_method: MethodChooser | None = None,
 ) -> TrainReport:
     """Run every stage not in ``skip`` in order, timing each; the embeddings land on the graph.
 
-    With ``choose_method``, a last stage picks the serving scoring method for this model version on
-    validation tasks (:func:`mokg.lookalike.evaluation.choose_serving_method`: one more PM+GLM fit, without
-    the validation tasks' held-out reviews) and records it on a ``:Model {version}`` node, which
+    With ``choose_method`` (:func:`mokg.lookalike.evaluation.serving_method_chooser`), a last stage picks
+    the serving scoring method for this model version on validation tasks (one more PM+GLM fit, without the
+    validation tasks' held-out reviews) and records it on a ``:Model {version}`` node, which
     ``mokg expand`` and ``POST /v1/lookalike`` use when a request names no method; also in the report."""
     unknown = set(skip) - set(STAGES)
     if unknown:
@@ -561,7 +585,7 @@ def train(
     if "pm+glm" in skip:
         return report
     with stage("pm+glm") as d:
-        emb = fit(load_kg(graph), cfg, progress)
+        emb = fit(load_kg(graph), cfg, progress, settings.torch_device)
         d.append(
             f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, "
             f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}, "
@@ -573,15 +597,9 @@ def train(
         with stage("write-back") as d:
             write_back(graph, emb)
             d.append(f"{USER_EMBEDDING} (dim {cfg.dim}) on users and items, version {emb.version}")
-    if choose_method:
-        # imported here: evaluation imports this module
-        from mokg.lookalike.audience import record_method
-        from mokg.lookalike.evaluation import choose_serving_method
-
+    if choose_method is not None:
         with stage(CHOOSE_STAGE) as d:
-            choice = choose_serving_method(
-                load_kg(graph), cfg, min_buyers=choose_min_buyers, split_seed=cfg.seed, progress=progress
-            )
+            choice = choose_method(load_kg(graph), cfg, progress)
             record_method(graph, cfg.version, choice.method, choice.detail())
             report.serving_method = choice.detail()
             aps = ", ".join(f"{m} {v:.4f}" for m, v in choice.validation_ap.items())

@@ -14,13 +14,23 @@ import requests
 from mokg.config import Settings
 
 
+class CypherRunner(Protocol):
+    """What a dialect needs of the :class:`~mokg.graph.connection.Graph` it is given: free Cypher text."""
+
+    def run_text(
+        self, text: str, params: dict[str, Any], *, read_only: bool = False
+    ) -> list[dict[str, Any]]: ...
+
+
 class Dialect(Protocol):
     @property
     def name(self) -> str: ...
 
     def vector_index_name(self, label: str, prop: str) -> str: ...
 
-    def create_vector_index(self, label: str, prop: str, dim: int) -> None: ...
+    def create_vector_index(self, graph: CypherRunner, label: str, prop: str, dim: int) -> None:
+        """Create the vector index, on ``graph``'s server and database (idempotent)."""
+        ...
 
     def cancel_tagged(self, tag: str) -> int: ...
 
@@ -80,8 +90,8 @@ class ArcadeDB:
         if r.status_code >= 400:
             raise ArcadeDBError(f"ArcadeDB SQL failed ({r.status_code}): {command!r}: {r.text[:300]}")
 
-    def create_vector_index(self, label: str, prop: str, dim: int) -> None:
-        # label/prop come from platform code (a fixed set), never from user input; ArcadeDB's SQL DDL
+    def create_vector_index(self, graph: CypherRunner, label: str, prop: str, dim: int) -> None:
+        # through the HTTP API of the same settings (Bolt has no ArcadeDB SQL DDL); label/prop come from platform code (a fixed set), never from user input; ArcadeDB's SQL DDL
         # takes no parameters, so they are checked to be plain identifiers before use.
         for ident in (label, prop):
             if not ident.isidentifier():
@@ -103,9 +113,7 @@ class Neo4j:
     def vector_index_name(self, label: str, prop: str) -> str:
         return f"{label.lower()}_{prop.lower()}"
 
-    def create_vector_index(self, label: str, prop: str, dim: int) -> None:
-        from mokg.graph.connection import Graph
-
+    def create_vector_index(self, graph: CypherRunner, label: str, prop: str, dim: int) -> None:
         for ident in (label, prop):
             if not ident.isidentifier():
                 raise ValueError(f"not an identifier: {ident!r}")
@@ -115,8 +123,7 @@ class Neo4j:
             f"FOR (n:{label}) ON (n.{prop}) OPTIONS {{indexConfig: {{`vector.dimensions`: {int(dim)}, "
             f"`vector.similarity_function`: 'cosine'}}}}"
         )
-        with Graph(self.settings) as g:
-            g.run_text(text, {})
+        graph.run_text(text, {})
 
     def cancel_tagged(self, tag: str) -> int:
         # Neo4j stops a statement at its transaction timeout by itself; nothing to cancel here

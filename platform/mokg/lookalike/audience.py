@@ -44,7 +44,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple, cast, get_args
 
@@ -614,6 +614,21 @@ def recorded_method(graph: Graph, version: str) -> str | None:
         return None  # no :Model type yet (nothing ever recorded) on a server that types labels
     method = rows[0]["method"] if rows else None
     return str(method) if method in METHODS else None
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """The serving method chosen for a trained model on validation tasks (``mokg train --choose-method``)."""
+
+    method: str
+    validation_ap: dict[str, float]  # mean AP over the validation tasks per method (empty: no tasks)
+    n_validation_tasks: int
+    min_buyers: int
+    split_seed: int
+    reason: str
+
+    def detail(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, Any]) -> None:

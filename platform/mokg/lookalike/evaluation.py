@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from mokg.glom.pipeline import (
     KGData,
+    MethodChooser,
     TrainConfig,
     fit,
     fit_glm,
@@ -42,9 +43,11 @@ from mokg.glom.pipeline import (
     kg_triples,
     rows_of,
 )
-from mokg.lookalike.baselines import BASELINE_NAMES, EmbeddingBaseline, TrainData, make_baseline
+from mokg.lookalike.audience import MethodChoice
+from mokg.lookalike.baselines import EmbeddingBaseline, TrainData
 from mokg.lookalike.metrics import METRIC_NAMES
 from mokg.lookalike.protocol import Split, Task, build_split, effective_neg_ratio, evaluate
+from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
 from mokg.lookalike.scoring import score_candidates
 from mokg.progress import ProgressFactory, no_progress
 
@@ -320,21 +323,6 @@ def _choose_method(emb: np.ndarray, split: Split) -> str:
     )
 
 
-@dataclass(frozen=True)
-class MethodChoice:
-    """The serving method chosen for a trained model on validation tasks (``mokg train --choose-method``)."""
-
-    method: str
-    validation_ap: dict[str, float]  # mean AP over the validation tasks per method (empty: no tasks)
-    n_validation_tasks: int
-    min_buyers: int
-    split_seed: int
-    reason: str
-
-    def detail(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def choose_serving_method(
     kg: KGData,
     cfg: TrainConfig,
@@ -391,6 +379,16 @@ def choose_serving_method(
         split_seed,
         "best mean validation AP of a model trained without the validation tasks' held-out reviews",
     )
+
+
+def serving_method_chooser(min_buyers: int = 20) -> MethodChooser:
+    """:func:`choose_serving_method` as the last stage of :func:`mokg.glom.pipeline.train` (its
+    ``choose_method``): tasks of items with at least ``min_buyers`` buyers, split by the model's seed."""
+
+    def choose(kg: KGData, cfg: TrainConfig, progress: ProgressFactory) -> MethodChoice:
+        return choose_serving_method(kg, cfg, min_buyers=min_buyers, split_seed=cfg.seed, progress=progress)
+
+    return choose
 
 
 def _measure(

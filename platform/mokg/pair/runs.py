@@ -10,7 +10,7 @@ done more than ``redo_after_days`` ago (0 = never re-mine), or pending/running f
 (a lost message; longer than the broker's visibility timeout, after which the broker itself redelivers).
 
 The continuous mode's schedule (:class:`BeatSchedule`) travels as JSON in ``MOKG_PAIR_BEAT``: ``mokg worker
---beat`` writes it from its options, and the Celery app (``workers/app.py``) reads it into its beat schedule.
+--beat`` writes it from its options, and the Celery app (``mokg/apps/workers/app.py``) reads it into its beat schedule.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +40,7 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class BeatSchedule:
-    """Continuous mode: every ``interval_s`` seconds the beat enqueues ``workers.tasks.enqueue_batch`` with
+    """Continuous mode: every ``interval_s`` seconds the beat enqueues ``mokg.apps.workers.tasks.enqueue_batch`` with
     the rest as its arguments (``config``: changes to the default MiningConfig, as JSON values)."""
 
     interval_s: float = 300.0
@@ -106,7 +106,7 @@ class BeatSchedule:
         return cls(**data)
 
     def task_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``workers.tasks.enqueue_batch`` (JSON values)."""
+        """The keyword arguments of ``mokg.apps.workers.tasks.enqueue_batch`` (JSON values)."""
         return {
             "limit": self.limit,
             "types": list(self.types),
@@ -163,6 +163,32 @@ def plan_run(
     store.create_run(graph, run_id, config.to_dict(), kinds, len(picked))
     store.mark_pending(graph, [node_id for _, node_id in picked], run_id)
     return RunPlan(run_id, tuple(ref for ref, _ in picked), config)
+
+
+def run_batches(
+    graph: Graph,
+    config: MiningConfig,
+    *,
+    keys: Sequence[SourceRef] = (),
+    continuous: bool = False,
+    max_batches: int | None = None,
+    interval_s: float = 300.0,
+    sleep: Callable[[float], None] = time.sleep,
+    **select: Any,
+) -> Iterator[RunPlan]:
+    """The plans of ``mokg pair run``: one run, or with ``continuous`` one every ``interval_s`` seconds until
+    ``max_batches`` (None: until interrupted). The first takes ``keys`` if given, later ones follow the
+    selection rule; ``select`` is :func:`plan_run`'s (types, limit, redo_after_days, stale_after_s).
+
+    The caller dispatches each plan (enqueues or mines it) before asking for the next."""
+    batches = 0
+    while True:
+        yield plan_run(graph, config, keys=keys, **select)
+        batches += 1
+        if not continuous or (max_batches is not None and batches >= max_batches):
+            return
+        keys = ()
+        sleep(interval_s)
 
 
 def wait_for_run(

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mokg.config import Settings
 from mokg.graph import Graph
+from mokg.llm import TextEmbedder
 from mokg.pair.schema import RelationSchema
 from mokg.pair.scorer import EmbedFn, PlausibilityScorer, ScorerConfig
 from mokg.pair.store import supkg_text_triples
@@ -70,3 +72,18 @@ def train_from_graph(
     tmp.write_text(scorer.manifest.version + "\n")
     os.replace(tmp, root / LATEST)
     return scorer
+
+
+def train_scorer(
+    settings: Settings, *, max_triples: int = 4000, config: ScorerConfig | None = None
+) -> PlausibilityScorer:
+    """:func:`train_from_graph` on the configured graph and text embedder, saved under ``$MOKG_HOME``."""
+    with Graph(settings) as graph:
+        return train_from_graph(
+            graph,
+            TextEmbedder.from_settings(settings).encode,
+            scorer_root(settings.home),
+            max_triples=max_triples,
+            config=config,
+            embedder_name=settings.embed_model,
+        )

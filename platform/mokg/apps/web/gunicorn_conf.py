@@ -1,4 +1,4 @@
-"""gunicorn settings for ``mokg serve`` (``--config python:web.gunicorn_conf``); command-line flags override.
+"""gunicorn settings for ``mokg serve`` (``--config python:mokg.apps.web.gunicorn_conf``); command-line flags override.
 
 Threaded workers (gthread): a request spends most of its time waiting on the graph, so threads overlap those
 waits while the worker processes use the cores.
@@ -25,7 +25,7 @@ accesslog = "-"
 # the heartbeat touches a file on every loop of a worker's main thread; on a disk-backed /tmp that costs
 # ~0.5 ms a request (gunicorn's docs advise tmpfs)
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-wsgi_app = "web.app:create_app()"
+wsgi_app = "mokg.apps.web.app:create_app()"
 
 
 def child_exit(server: Any, worker: Any) -> None:

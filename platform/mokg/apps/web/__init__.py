@@ -1,5 +1,5 @@
 """The MoKG web service: the lookup API, the analyst Cypher endpoint and the analyst page (Flask).
 
-`web.app:create_app()` is the application factory (gunicorn: ``mokg serve``); everything it does is a thin
+`mokg.apps.web.app:create_app()` is the application factory (gunicorn: ``mokg serve``); everything it does is a thin
 layer over :mod:`mokg`.
 """

@@ -48,7 +48,7 @@ def make_app(
 ) -> Celery:
     s = settings or get_settings()
     schedule = beat or BeatSchedule.from_json(s.pair_beat)
-    app = Celery("mokg", broker=s.broker(), include=["workers.tasks"])
+    app = Celery("mokg", broker=s.broker(), include=["mokg.apps.workers.tasks"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

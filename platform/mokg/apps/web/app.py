@@ -1,8 +1,8 @@
-"""The Flask application factory: ``create_app(settings=None)``; gunicorn runs ``web.app:create_app()``.
+"""The Flask application factory: ``create_app(settings=None)``; gunicorn runs
+``mokg.apps.web.app:create_app()``.
 
-One :class:`Services` per process holds the graph driver (created on first use, so a pre-forking server never
-shares a driver across workers), the API-key cache and the analyst runner. Every error is JSON:
-``{"error": ..., "field": ...}`` for a 400, ``{"error": ...}`` otherwise.
+One :class:`~mokg.apps.web.services.Services` per process (:mod:`mokg.apps.web.services`) holds the graph
+driver, the API-key cache and the analyst runner. Every error is JSON (:mod:`mokg.apps.web.errors`).
 """
 
 from __future__ import annotations
@@ -10,68 +10,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import neo4j.exceptions
 import orjson
-from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from mokg.analyst import ReadOnlyRunner
-from mokg.apikeys import KeyCache
+from mokg.apps.web.api import api
+from mokg.apps.web.errors import error, retry_later
+from mokg.apps.web.metrics import LATENCY, REQUESTS, exposition
+from mokg.apps.web.services import get_services, init_app
+from mokg.apps.web.validation import BadRequest
 from mokg.config import Settings, get_settings
-from mokg.graph import Graph
-from mokg.lookalike.audience import AudienceError, SeedCache, seed_query_names
-from web.metrics import LATENCY, REQUESTS, exposition
-from web.validation import BadRequest
+from mokg.lookalike.audience import AudienceError, seed_query_names
 
 log = logging.getLogger("mokg.web")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 # lookalike bodies hold at most 2,000 seeds and 10,000 excluded ids of up to 128 characters
 MAX_BODY_BYTES = 2 * 1024 * 1024
-WEB_RETRY_S = 3.0
-
-
-@dataclass
-class Services:
-    settings: Settings
-    key_ttl_s: float = 30.0
-    cypher_timeout_s: float = 10.0
-
-    @cached_property
-    def graph(self) -> Graph:
-        # a short retry budget: past it the client gets 503 with Retry-After, not a 30 s wait
-        return Graph(self.settings, max_retry_s=WEB_RETRY_S)
-
-    @cached_property
-    def keys(self) -> KeyCache:
-        return KeyCache(self.graph, ttl_s=self.key_ttl_s)
-
-    @cached_property
-    def seed_cache(self) -> SeedCache | None:
-        size = self.settings.web_seed_cache
-        return SeedCache(size) if size > 0 else None
-
-    @cached_property
-    def analyst(self) -> ReadOnlyRunner:
-        return ReadOnlyRunner(self.settings)
-
-    def close(self) -> None:
-        if "graph" in self.__dict__:
-            self.graph.close()
-
-
-def services() -> Services:
-    s: Services = current_app.extensions["mokg"]
-    return s
-
-
-def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify(error=message, **extra), status
 
 
 def _openapi() -> dict[str, Any]:
@@ -99,15 +58,11 @@ def create_app(
     settings: Settings | None = None, *, key_ttl_s: float = 30.0, cypher_timeout_s: float = 10.0
 ) -> Flask:
     """The web service for these settings (default: the environment's)."""
-    from web.api import api
-
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
-    app.extensions["mokg"] = Services(
-        settings or get_settings(), key_ttl_s=key_ttl_s, cypher_timeout_s=cypher_timeout_s
-    )
+    init_app(app, settings or get_settings(), key_ttl_s=key_ttl_s, cypher_timeout_s=cypher_timeout_s)
     app.register_blueprint(api)
     spec = _openapi()
 
@@ -125,13 +80,13 @@ def create_app(
 
         checks: dict[str, dict[str, Any]] = {}
         try:
-            services().graph.ping()
+            get_services().graph.ping()
             checks["graph"] = {"ok": True}
         except Exception as e:  # any failure is the answer here, not an error of the endpoint
             checks["graph"] = {"ok": False, "error": type(e).__name__}
         try:
             client = redis.Redis.from_url(
-                services().settings.broker(), socket_timeout=2, socket_connect_timeout=2
+                get_services().settings.broker(), socket_timeout=2, socket_connect_timeout=2
             )
             client.ping()
             client.close()
@@ -170,12 +125,9 @@ def create_app(
         # unreachable, restarting, or a transient fault the driver's retries did not outlast (a deadlock):
         # the client should try again, so never a 500
         log.warning("graph unavailable: %s: %s", type(e).__name__, e)
-        transient = isinstance(e, neo4j.exceptions.TransientError)
-        resp, status = error(
-            503, "the graph database is busy" if transient else "the graph database is unavailable"
-        )
-        resp.headers["Retry-After"] = "1" if transient else "5"
-        return resp, status
+        if isinstance(e, neo4j.exceptions.TransientError):
+            return retry_later(503, "the graph database is busy", 1)
+        return retry_later(503, "the graph database is unavailable", 5)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[Response, int]:

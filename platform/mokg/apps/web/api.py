@@ -8,25 +8,24 @@ import time
 from typing import Any
 
 import neo4j.exceptions
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mokg.analyst import CypherBusy, CypherRefused, CypherTimeout, read_only_error
+from mokg.apps.web.auth import require
+from mokg.apps.web.errors import error, retry_later
+from mokg.apps.web.metrics import AUDIENCE_SIZE, CYPHER_REFUSED, UNKNOWN_SEEDS
+from mokg.apps.web.services import get_services
+from mokg.apps.web.validation import BadRequest, parse_cypher, parse_lookalike, query_int
+from mokg.cards import entity_card, item_card, user_card
 from mokg.config import SettingsError
 from mokg.lookalike.audience import (
     AudienceError,
-    AudienceRequest,
     EmbeddingsUnavailable,
-    Seeds,
     UnknownItem,
     expand_audience,
     top_categories,
 )
-from mokg.pair.resolution import normalize_name
-from web.app import error, services
-from web.auth import require
-from web.metrics import AUDIENCE_SIZE, CYPHER_REFUSED, UNKNOWN_SEEDS
-from web.validation import BadRequest, parse_cypher, parse_lookalike, query_int
 
 api = Blueprint("v1", __name__, url_prefix="/v1")
 MAX_LIST = 100
@@ -59,9 +58,9 @@ def _json_body() -> Any:
 def lookalike() -> Any:
     t0 = time.perf_counter()
     req = parse_lookalike(_json_body())
-    graph = services().graph
+    graph = get_services().graph
     try:
-        audience = expand_audience(graph, req, seed_cache=services().seed_cache)
+        audience = expand_audience(graph, req, seed_cache=get_services().seed_cache)
     except UnknownItem as e:
         return error(404, str(e), field=e.field)
     except AudienceError as e:
@@ -92,69 +91,33 @@ def lookalike() -> Any:
 def user(user_id: str) -> Any:
     n_neighbours = query_int(request.args, "neighbours", 10, 0, MAX_LIST)
     n_reviews = query_int(request.args, "reviews", 10, 0, MAX_LIST)
-    graph = services().graph
-    rows = graph.query("analyst/user", user_id=user_id)
-    if not rows:
-        return error(404, f"no user {user_id!r}")
-    u = rows[0]
-    nearest: list[dict[str, Any]] = []
-    if u["embedding"] and n_neighbours:
-        try:
-            found = expand_audience(
-                graph, AudienceRequest(seeds=Seeds(user_ids=(user_id,)), k=n_neighbours, method="centroid")
-            )
-            nearest = [{"user_id": m.user_id, "score": m.score} for m in found.users]
-        except EmbeddingsUnavailable:
-            nearest = []
-    summary = {k: u[k] for k in ("n_reviews", "mean_rating", "mean_sentiment", "mean_polarity", "n_likes")}
-    summary |= {
-        "first_review": u["first_review"],
-        "last_review": u["last_review"],
-        "top_categories": top_categories(graph, [user_id], limit=5),
-        "recent": graph.query("analyst/user_reviews", user_id=user_id, limit=n_reviews) if n_reviews else [],
-    }
-    return jsonify(
-        user_id=u["user_id"],
-        name=u["name"],
-        profile=u["profile"],
-        embedding_version=u["embedding_version"],
-        embedding_at=u["embedding_at"],
-        review_summary=summary,
-        nearest_users=nearest,
-        similar_users=graph.query("analyst/user_similar", user_id=user_id, limit=MAX_LIST),
+    card = user_card(
+        get_services().graph, user_id, neighbours=n_neighbours, reviews=n_reviews, similar=MAX_LIST
     )
+    return jsonify(card) if card else error(404, f"no user {user_id!r}")
 
 
 @api.get("/items/<asin>")
 @require("lookup")
 def item(asin: str) -> Any:
-    graph = services().graph
-    rows = graph.query("analyst/item", asin=asin)
-    if not rows:
-        return error(404, f"no item {asin!r}")
-    # the mined MoKG triples, through PAIR's own analyst statement
-    return jsonify(**rows[0], relations=graph.query("analyst/mokg_item_triples", asin=asin))
+    card = item_card(get_services().graph, asin)
+    return jsonify(card) if card else error(404, f"no item {asin!r}")
 
 
 @api.get("/entities/<name>/relations")
 @require("lookup")
 def entity_relations(name: str) -> Any:
     limit = query_int(request.args, "limit", MAX_LIST, 1, 1000)
-    normalised = normalize_name(name)
-    # entity keys are "<Type>:<normalised-name-with-dashes>" (mokg.pair.resolution)
-    suffix = ":" + normalised.replace(" ", "-") if normalised else name
-    rows = services().graph.query(
-        "analyst/entity_relations", names=sorted({name, normalised}), key=name, key_suffix=suffix, limit=limit
-    )
-    if not rows:
+    card = entity_card(get_services().graph, name, limit=limit)
+    if card is None:
         return error(404, f"no MoKG entity named {name!r} (PAIR may not have written triples yet)")
-    return jsonify(name=name, entities=rows)
+    return jsonify(card)
 
 
 @api.post("/cypher")
 @require("analyst")
 def cypher() -> Any:
-    svc = services()
+    svc = get_services()
     req = parse_cypher(_json_body(), max_timeout_s=svc.cypher_timeout_s)
     try:
         result = svc.analyst.run(
@@ -166,7 +129,7 @@ def cypher() -> Any:
     except CypherTimeout as e:
         return error(504, str(e))
     except CypherBusy as e:
-        return _busy(str(e))
+        return retry_later(429, str(e), 1)
     except SettingsError as e:
         return error(503, f"analyst queries are not configured: {e}")
     except neo4j.exceptions.Forbidden:
@@ -182,9 +145,3 @@ def cypher() -> Any:
     except neo4j.exceptions.Neo4jError as e:
         return error(502, read_only_error(e))
     return jsonify(dataclasses.asdict(result))
-
-
-def _busy(message: str) -> tuple[Response, int]:
-    resp, status = error(429, message)
-    resp.headers["Retry-After"] = "1"
-    return resp, status

@@ -6,6 +6,9 @@ failed attempt is recorded on the source (``pair_status = 'failed'``, ``pair_err
 A redelivered or duplicated message is harmless: a source done in the same run is skipped and every write
 is a MERGE. The per-process runtime (graph driver, LLM client, embedder, scorer, resolution pools) is built on
 first use, after any fork, and closed when the process ends.
+
+The task names (``workers.tasks.*``) are the messages' wire names, kept from before the module moved into
+``mokg.apps.workers`` so that messages already queued, and workers of the previous release, still match.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_process_shutdown
 
+from mokg.apps.workers.app import app
 from mokg.config import get_settings
 from mokg.pair.mining import TRANSIENT_ERRORS, MiningConfig, Runtime
-from mokg.pair.runs import default_config, plan_run
+from mokg.pair.runs import RunPlan, default_config, plan_run
 from mokg.pair.store import SOURCE_TYPES, SourceRef
-from workers.app import app
 
 log = logging.getLogger(__name__)
 _runtime: Runtime | None = None
@@ -58,6 +61,12 @@ def mine_entity(self: Task, key: str, run_id: str, config: dict[str, Any]) -> di
     return outcome.as_dict()
 
 
+def enqueue(plan: RunPlan) -> None:
+    """One ``mine_entity`` message per source of the plan (``mokg pair run`` and the continuous mode)."""
+    for ref in plan.sources:
+        mine_entity.delay(str(ref), plan.run_id, plan.config.to_dict())
+
+
 @app.task(name="workers.tasks.enqueue_batch", acks_late=True)
 def enqueue_batch(
     limit: int = 100,
@@ -79,8 +88,7 @@ def enqueue_batch(
         redo_after_days=redo_after_days,
         stale_after_s=stale_after_s,
     )
-    for ref in plan.sources:
-        mine_entity.delay(str(ref), plan.run_id, plan.config.to_dict())
+    enqueue(plan)
     log.info("pair continuous run %s: enqueued %d sources", plan.run_id, len(plan.sources))
     return {"run_id": plan.run_id, "enqueued": len(plan.sources)}
 

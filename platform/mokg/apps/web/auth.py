@@ -6,10 +6,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
-from mokg.apikeys import KeyCache
-from web.metrics import AUTH_FAILURES
+from mokg.apps.web.metrics import AUTH_FAILURES
+from mokg.apps.web.services import get_services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,8 +39,7 @@ def require(scope: str) -> Callable[[F], F]:
             token = _token()
             if token is None:
                 return _refuse(401, "an API key is required (Authorization: Bearer <key>)")
-            keys: KeyCache = current_app.extensions["mokg"].keys
-            key = keys.verify(token)
+            key = get_services().keys.verify(token)
             if key is None:
                 return _refuse(401, "the API key is not valid")
             if scope not in key.scopes:

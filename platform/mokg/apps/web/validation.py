@@ -1,7 +1,7 @@
 """Request validation: JSON bodies and query strings into the library's typed requests, or a 400 naming the field.
 
 Nothing here builds query text: validated values become Cypher parameters. The bounds are the library's
-(``mokg.lookalike.audience``, ``mokg.analyst``) and ``web/openapi.json`` states the same numbers.
+(``mokg.lookalike.audience``, ``mokg.analyst``) and ``mokg/apps/web/openapi.json`` states the same numbers.
 """
 
 from __future__ import annotations

@@ -1,0 +1,97 @@
+"""Options that several commands share: what changes the mined triples, which sources a batch takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+
+def mining_options(fn: click.decorators.FC) -> click.decorators.FC:
+    """Options shared by `pair run`, `pair eval` and `worker --beat`: what changes the mined triples."""
+    options = [
+        click.option("--n-samples", type=click.IntRange(1), help="Samples per prompt (default 3)."),
+        click.option("--temperature", type=click.FloatRange(0), help="Sampling temperature (default 0.8)."),
+        click.option("--max-tokens", type=click.IntRange(8), help="Tokens per answer (default 96)."),
+        click.option("--max-targets", type=click.IntRange(1), help="Targets asked per prompt (default 5)."),
+        click.option("--max-relations", type=click.IntRange(0), help="Cap on selected relations (0: none)."),
+        click.option(
+            "--threshold", type=click.FloatRange(0, 1), help="Aggregation threshold (default 0.55)."
+        ),
+        click.option("--no-scorer", is_flag=True, help="Aggregate without the plausibility scorer."),
+        click.option(
+            "--relation", "relations", multiple=True, help="Restrict R_s to these relation ids (repeatable)."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+MINING_FIELDS = {
+    "n_samples": "n_samples",
+    "temperature": "temperature",
+    "max_tokens": "max_tokens",
+    "max_targets": "max_targets",
+    "max_relations": "max_relations",
+    "threshold": "agg_threshold",
+}
+
+
+def mining_changes(options: dict[str, object]) -> dict[str, object]:
+    """MiningConfig fields from the given mining options (unset ones keep their defaults)."""
+    changes = {MINING_FIELDS[k]: v for k, v in options.items() if k in MINING_FIELDS and v is not None}
+    if options.get("no_scorer"):
+        changes["use_scorer"] = False
+    if options.get("relations"):
+        changes["relations"] = tuple(options["relations"])  # type: ignore[arg-type]
+    return changes
+
+
+def batch_options(
+    *, when: str, default_types: str, redo_after_days: float
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """Options shared by `pair run` and `worker --beat`: which sources a batch takes, and how often."""
+
+    def doc(text: str) -> str:
+        return when + text if when else text[:1].upper() + text[1:]
+
+    options = [
+        click.option(
+            "--interval",
+            type=click.FloatRange(1),
+            default=300.0,
+            show_default=True,
+            help=doc("seconds between batches."),
+        ),
+        click.option(
+            "--limit", type=click.IntRange(1), default=100, show_default=True, help=doc("sources per batch.")
+        ),
+        click.option(
+            "--type",
+            "types",
+            type=click.Choice(["Item", "Category", "Store"]),
+            multiple=True,
+            help=doc(f"source types (repeatable; default {default_types})."),
+        ),
+        click.option(
+            "--redo-after-days",
+            type=click.FloatRange(0),
+            default=redo_after_days,
+            show_default=True,
+            help=doc("re-mine sources expanded longer ago than this (0: never)."),
+        ),
+    ]
+
+    def decorate(fn: click.decorators.FC) -> click.decorators.FC:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def out_dir_option(help: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """``--out DIR``, the folder a command writes its files to (the parameter ``out_dir``)."""
+    return click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help=help)

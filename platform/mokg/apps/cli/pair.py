@@ -1,0 +1,236 @@
+"""`mokg pair`: PAIR mining runs, their state, their evaluation and the plausibility scorer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from mokg.apps.cli.options import batch_options, mining_changes, mining_options, out_dir_option
+from mokg.apps.cli.output import console, out
+from mokg.config import get_settings
+
+
+@click.group()
+def pair() -> None:
+    """PAIR: LLM mining of marketing triples (MoKG) by Celery workers, its state and its evaluation."""
+
+
+def _ensure_scorer(max_triples: int) -> None:
+    """Train a scorer from the graph first if there is none yet."""
+    from mokg.pair.training import latest_version, scorer_root, train_scorer
+
+    s = get_settings()
+    if latest_version(scorer_root(s.home)):
+        return
+    console.print(f"no PAIR scorer yet: training one on up to {max_triples:,} SupKG triples")
+    with console.status("training the plausibility scorer…"):
+        train_scorer(s, max_triples=max_triples)
+
+
+@pair.command("run")
+@batch_options(when="", default_types="Item", redo_after_days=0.0)
+@click.option(
+    "--key", "keys", multiple=True, help="Mine exactly these sources, e.g. Item:B001GXRQW0 (repeatable)."
+)
+@click.option("--continuous", is_flag=True, help="Keep enqueuing a batch every --interval seconds.")
+@click.option(
+    "--max-batches",
+    type=click.IntRange(1),
+    help="With --continuous: stop after this many batches (default: run until interrupted).",
+)
+@click.option(
+    "--stale-after",
+    type=click.FloatRange(1),
+    default=7200.0,
+    show_default=True,
+    help="Seconds after which a pending/running source counts as lost and is enqueued again.",
+)
+@click.option("--inline", is_flag=True, help="Mine in this process instead of enqueuing (no workers needed).")
+@click.option("--wait", "wait_s", type=click.FloatRange(0), help="Wait up to this many seconds for the run.")
+@click.option(
+    "--scorer-triples",
+    type=click.IntRange(2),
+    default=3000,
+    show_default=True,
+    help="SupKG triples for the scorer when none is trained yet.",
+)
+@mining_options
+def pair_run(
+    limit: int,
+    types: tuple[str, ...],
+    keys: tuple[str, ...],
+    continuous: bool,
+    interval: float,
+    max_batches: int | None,
+    redo_after_days: float,
+    stale_after: float,
+    inline: bool,
+    wait_s: float | None,
+    scorer_triples: int,
+    **mining: object,
+) -> None:
+    """Choose sources that need mining, record a run, and enqueue one `mine_entity` task per source.
+
+    Sources: those never expanded, failed ones with attempts left, those done before --redo-after-days,
+    and pending/running ones older than --stale-after (their message was lost). --key names sources
+    explicitly (a new run re-mines them; the LLM cache and MERGE keep that cheap and duplicate-free).
+    """
+    from mokg.graph import Graph
+    from mokg.pair.mining import Runtime
+    from mokg.pair.runs import default_config, run_batches, wait_for_run
+    from mokg.pair.store import SourceRef
+
+    s = get_settings()
+    changes = mining_changes(mining)
+    if changes.get("use_scorer", True):
+        _ensure_scorer(scorer_triples)
+    config = default_config(s, **changes)
+    with Graph(s) as g:
+        runtime = Runtime(s, graph=g) if inline else None  # one per process: its pools outlive a batch
+        plans = run_batches(
+            g,
+            config,
+            keys=[SourceRef.parse(k) for k in keys],
+            continuous=continuous,
+            max_batches=max_batches,
+            interval_s=interval,
+            types=types or ("Item",),
+            limit=limit,
+            redo_after_days=redo_after_days,
+            stale_after_s=stale_after,
+        )
+        for plan in plans:
+            out.print(
+                f"pair run {plan.run_id}: {len(plan.sources)} sources, scorer {config.scorer_version or 'none'}"
+            )
+            if runtime is not None:
+                for ref in plan.sources:
+                    outcome = runtime.mine(ref, plan.run_id, config, worker="inline")
+                    out.print(f"  {ref}: {outcome.status}, {outcome.triples} triples")
+                continue
+            from mokg.apps.workers.tasks import enqueue
+
+            enqueue(plan)
+            if wait_s:
+                counts = wait_for_run(g, plan.run_id, timeout_s=wait_s)
+                out.print(f"pair run {plan.run_id}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@pair.command("status")
+@click.option("--runs", type=click.IntRange(1), default=5, show_default=True, help="Recent runs to show.")
+def pair_status(runs: int) -> None:
+    """Sources per type and status, recent runs, failures, and mined triples per relation."""
+    from mokg.graph import Graph
+    from mokg.pair.store import STATUSES, status
+
+    with Graph() as g:
+        st = status(g, runs=runs)
+    table = Table("type", *STATUSES)
+    for kind, counts in st.by_type().items():
+        table.add_row(kind, *(f"{counts[x]:,}" for x in STATUSES))
+    out.print(table)
+    if st.runs:
+        table = Table()
+        # the run id starts with its UTC start time: no separate column
+        for column in ("run", "types", "enqueued", "pending", "running", "done", "failed"):
+            table.add_column(column, no_wrap=column == "run")
+        for r in st.runs:
+            c = st.by_run(r.run)
+            table.add_row(
+                r.run,
+                ",".join(r.types),
+                str(r.enqueued),
+                *(str(c[x]) for x in ("pending", "running", "done", "failed")),
+            )
+        out.print(table)
+    if st.relations:
+        table = Table("relation", "triples", "targets")
+        for relation, n, targets in st.relations:
+            table.add_row(relation, f"{n:,}", f"{targets:,}")
+        out.print(table)
+    for f in st.failures[:20]:
+        out.print(f"failed {f.type}:{f.id} (run {f.run}, attempt {f.attempts}, {f.at}): {f.error}")
+
+
+@pair.command("eval")
+@click.option("--seeds", type=click.IntRange(1), default=10, show_default=True, help="Campaign/seed items.")
+@click.option(
+    "--holdout",
+    type=click.FloatRange(0, 0.9),
+    default=0.3,
+    show_default=True,
+    help="Share of item-item pairs hidden from κ_S (the ALSO_BOUGHT accuracy proxy).",
+)
+@click.option(
+    "--variant",
+    "variants",
+    type=click.Choice(["full", "no_aggregation", "no_progressive", "no_relation_filter"]),
+    multiple=True,
+    help="Ablation rows (repeatable; default all four).",
+)
+@out_dir_option("Report folder (default: $MOKG_HOME/reports).")
+@click.option("--scorer-triples", type=click.IntRange(2), default=3000, show_default=True)
+@mining_options
+def pair_eval(
+    seeds: int,
+    holdout: float,
+    variants: tuple[str, ...],
+    out_dir: Path | None,
+    scorer_triples: int,
+    **mining: object,
+) -> None:
+    """Mine seed items dry (nothing is written) under each ablation and report AEE, Novelty, ILAD, the
+    ALSO_BOUGHT recovery proxy, the candidates the aggregation and scorer filtered, and a Table-IV-style
+    audience coverage. Writes pair-eval-<time>.md and .json."""
+    from mokg.graph import Graph
+    from mokg.pair.evaluation import VARIANTS, EvalConfig, evaluate, write_report
+    from mokg.pair.mining import Runtime
+    from mokg.pair.runs import default_config
+
+    s = get_settings()
+    changes = mining_changes(mining)
+    if changes.get("use_scorer", True):
+        _ensure_scorer(scorer_triples)
+    config = EvalConfig(
+        seeds=seeds,
+        holdout_share=holdout,
+        variants=variants or tuple(VARIANTS),
+        mining=default_config(s, **changes),
+    )
+    with Graph(s) as g:
+        rt = Runtime(s, graph=g)
+        with console.status("evaluating PAIR…"):
+            report = evaluate(rt, config, progress=lambda msg: console.print(msg))
+    md, js = write_report(report, out_dir or s.home / "reports")
+    out.print(report.markdown())
+    out.print(f"report: {md} and {js}")
+
+
+@pair.command("train-scorer")
+@click.option(
+    "--max-triples",
+    type=click.IntRange(2),
+    default=3000,
+    show_default=True,
+    help="SupKG triples sampled as positives.",
+)
+@click.option("--epochs", type=click.IntRange(1), help="Training epochs (default 20).")
+def pair_train_scorer(max_triples: int, epochs: int | None) -> None:
+    """Train the KG-BERT-style plausibility scorer on SupKG triples; save a new versioned artifact."""
+    from dataclasses import replace
+
+    from mokg.pair.scorer import ScorerConfig
+    from mokg.pair.training import train_scorer
+
+    s = get_settings()
+    config = ScorerConfig(seed=s.seed)
+    config = replace(config, epochs=epochs) if epochs else config
+    with console.status("training the plausibility scorer…"):
+        scorer = train_scorer(s, max_triples=max_triples, config=config)
+    st = scorer.manifest.stats
+    out.print(
+        f"scorer {scorer.manifest.version}: {st['n_positive']:,} positives, {st['n_negative']:,} negatives, "
+        f"validation AUC {st['val_auc'] or float('nan'):.3f}, accuracy {st['val_accuracy'] or float('nan'):.3f}"
+    )

@@ -1,0 +1,105 @@
+"""`mokg worker`: a Celery worker of the PAIR tasks, and the continuous mode's beat."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mokg.apps.cli.options import batch_options, mining_changes, mining_options
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["solo", "prefork", "threads"]),
+    help="Execution pool (default: solo for one process, prefork for more).",
+)
+@click.option(
+    "--beat",
+    is_flag=True,
+    help="Also run the continuous-mode schedule (one worker only), set by the options that follow.",
+)
+@click.option("--loglevel", default="info", show_default=True)
+@click.option(
+    "--visibility-timeout",
+    type=click.FloatRange(1),
+    help="Seconds before an unacknowledged message is redelivered (default 3600).",
+)
+@batch_options(when="With --beat: ", default_types="all", redo_after_days=30.0)
+@mining_options
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def worker(
+    ctx: click.Context,
+    concurrency: int,
+    pool: str | None,
+    beat: bool,
+    loglevel: str,
+    visibility_timeout: float | None,
+    interval: float,
+    limit: int,
+    types: tuple[str, ...],
+    redo_after_days: float,
+    celery_args: tuple[str, ...],
+    **mining: object,
+) -> None:
+    """Start a Celery worker for the PAIR tasks (`celery -A mokg.apps.workers.app worker` with these
+    options).
+
+    With --beat the worker also runs the continuous mode: every --interval seconds it enqueues a batch of up
+    to --limit sources of the --type(s) that were never expanded, failed, or were expanded more than
+    --redo-after-days ago, mined with the mining options (--n-samples, --relation, --no-scorer, ... as in
+    `mokg pair run`). These options go with --beat only; they reach the worker as MOKG_PAIR_BEAT (JSON).
+
+    Extra arguments go to Celery unchanged. The process becomes the Celery worker (exec), so signals reach
+    it directly.
+    """
+    import json
+    import os
+
+    from click.core import ParameterSource
+
+    if not beat:
+        beat_only = {"interval", "limit", "types", "redo_after_days", *mining}
+        for param in ctx.command.params:
+            if param.name in beat_only and ctx.get_parameter_source(param.name) != ParameterSource.DEFAULT:
+                raise click.UsageError(f"{param.opts[0]} goes with --beat (it sets the continuous mode)")
+    else:
+        from mokg.pair.runs import BeatSchedule
+        from mokg.pair.store import SOURCE_TYPES
+
+        try:
+            schedule = BeatSchedule(
+                interval_s=interval,
+                limit=limit,
+                types=types or SOURCE_TYPES,
+                redo_after_days=redo_after_days,
+                config=mining_changes(mining),
+            )
+        except ValueError as e:
+            raise click.UsageError(str(e)) from e
+        os.environ["MOKG_PAIR_BEAT"] = schedule.to_json()  # the exec'd worker's settings read it
+
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "mokg.apps.workers.app",
+        "worker",
+        f"--concurrency={concurrency}",
+    ]
+    argv += [f"--pool={pool or ('solo' if concurrency == 1 else 'prefork')}", f"--loglevel={loglevel}"]
+    argv += ["--beat"] if beat else []
+    argv += list(celery_args)
+    if visibility_timeout is not None:
+        from mokg.apps.workers.app import transport_options
+
+        # Celery's command-line configuration (after `--`) overrides the app's setting
+        argv += ["--", f"broker.transport_options=(json){json.dumps(transport_options(visibility_timeout))}"]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)

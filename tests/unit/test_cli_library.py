@@ -1,0 +1,56 @@
+"""The library functions the command line is a shell over: audience files and the training configuration."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from mokg.config import get_settings
+from mokg.export import read_user_ids, write_audience
+from mokg.glom.pipeline import TrainConfig
+from mokg.lookalike.audience import Audience, Member
+from mokg.lookalike.explain import Explanation
+
+
+def _audience() -> Audience:
+    members = (
+        Member("u1", 0.9, 1, Explanation(shared_items=[{"asin": "A", "n_seeds": 2}])),
+        Member("u2", 0.5, 2, None),
+    )
+    return Audience(users=members, stats=cast(Any, None), model_version="v", seed_ids=("s",))
+
+
+def test_an_audience_written_as_jsonl_or_csv_reads_back_as_its_user_ids(tmp_path: Path) -> None:
+    for name in ("a.jsonl", "sub/a.csv"):
+        path = tmp_path / name
+        assert write_audience(path, _audience(), explain=True) == 2
+        assert read_user_ids(path) == ["u1", "u2"]
+    rows = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert rows[0]["explanation"]["shared_items"] == [{"asin": "A", "n_seeds": 2}]
+    assert rows[1] == {"rank": 2, "user_id": "u2", "score": 0.5, "explanation": None}
+    with (tmp_path / "sub/a.csv").open() as f:
+        header = next(csv.reader(f))
+    assert header == ["rank", "user_id", "score", "explanation"]
+
+
+def test_plain_id_files_skip_comments_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_text("# seeds\nu1\n\n u2 \n")
+    assert read_user_ids(path) == ["u1", "u2"]
+
+
+def test_an_audience_file_must_be_csv_or_jsonl(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.csv or \.jsonl"):
+        write_audience(tmp_path / "a.txt", _audience())
+
+
+def test_train_config_from_settings_takes_the_similarity_bounds_and_seed() -> None:
+    s = replace(get_settings(), sim_threshold=0.3, sim_min_co_rated=4, sim_top_k=9, seed=11)
+    cfg = TrainConfig.from_settings(s, dim=16, seed=None)
+    assert (cfg.t_sim, cfg.min_co_rated, cfg.sim_top_k, cfg.seed, cfg.dim) == (0.3, 4, 9, 11, 16)
+    assert TrainConfig.from_settings(s, seed=5).seed == 5
