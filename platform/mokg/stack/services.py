@@ -21,6 +21,7 @@ import requests
 
 from mokg.config import Settings, SettingsError
 from mokg.graph.dialect import ArcadeDB, ArcadeDBError
+from mokg.stack.gguf_f16 import f16_path, needs_unpacking, unpack_f16
 from mokg.stack.process import Service, StackError, port_in_use
 
 
@@ -249,7 +250,15 @@ def llama_service(settings: Settings) -> Service:
     binary = llama_server_binary()
     if binary is None:
         raise StackError(f"llama-server is not installed: {LLAMA_SERVER_INSTALL}")
-    model = llm_model_file(settings)
+    source = llm_model_file(settings)
+    unpack = settings.llm_weights == "f16" and needs_unpacking(source)
+    model = f16_path(source, settings.home / "models") if unpack else source
+
+    def before_start() -> None:
+        if not model.exists():
+            print(f"llm: unpacking {source.name} to F16 (once): {model}", file=sys.stderr)
+            unpack_f16(source, model)
+
     base = f"http://127.0.0.1:{settings.llm_port}/v1"
     slots = settings.llm_parallel
     argv = [
@@ -285,4 +294,5 @@ def llama_service(settings: Settings) -> Service:
         home=settings.home,
         health=health,
         start_timeout_s=120,
+        before_start=before_start if unpack else None,
     )
