@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mokg.config import get_settings
 from mokg.glom.pipeline import KGData, Reviews, TrainConfig, fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
@@ -158,7 +159,7 @@ def main() -> None:
         val_only = replace(split, test=split.validation)
         pm_cache: dict[Any, Any] = {}
         for name, change in variants:
-            cfg = replace(TrainConfig(), seed=seed, **change)
+            cfg = TrainConfig.from_settings(get_settings(), seed=seed, **change)
             kgt, kg_users, n_sim = kg_triples(train_kg, cfg)
             key = (cfg.use_profiles, cfg.use_polarity, cfg.use_similarity, cfg.pm_epochs, cfg.dim, cfg.lr_pm)
             if key not in pm_cache:

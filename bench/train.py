@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(s.torch_threads)
     s = scratch_database(s, "bench_train")
     name = s.graph_database
-    cfg = replace(TrainConfig(), pm_epochs=args.pm_epochs, glm_epochs=args.glm_epochs, use_profiles=False)
+    cfg = TrainConfig.from_settings(
+        s, pm_epochs=args.pm_epochs, glm_epochs=args.glm_epochs, use_profiles=False
+    )
     stages: dict[str, dict[str, float]] = {}
 
     def timed(stage: str, fn: Any) -> Any:

@@ -14,7 +14,6 @@ everywhere within that time.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import re
@@ -24,6 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mokg.clock import stamp
 from mokg.graph import Graph
 
 SCOPES = ("lookup", "analyst")
@@ -52,10 +52,6 @@ class NewKey:
     token: str
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -74,7 +70,7 @@ def create_key(graph: Graph, scopes: Iterable[str], *, name: str = "") -> NewKey
     """Create a key with these scopes; the returned token is not stored anywhere."""
     checked = _check_scopes(scopes)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    created = _now()
+    created = stamp()
     graph.execute(
         "apikeys/create",
         id=key_id,
@@ -87,7 +83,7 @@ def create_key(graph: Graph, scopes: Iterable[str], *, name: str = "") -> NewKey
 
 
 def revoke_key(graph: Graph, key_id: str) -> None:
-    rows = graph.execute("apikeys/revoke", id=key_id, at=_now())
+    rows = graph.execute("apikeys/revoke", id=key_id, at=stamp())
     if not rows or not rows[0]["n"]:
         raise ApiKeyError(f"no API key with id {key_id!r}")
 

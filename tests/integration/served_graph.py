@@ -76,7 +76,7 @@ def served_graph(server: Settings, tmp: Path) -> Served:
                     "props": {
                         "embedding": vectors[u].tolist(),
                         "embedding_version": VERSION,
-                        "embedding_at": "2026-01-01T00:00:00+00:00",
+                        "embedding_at": "2026-01-01T00:00:00.000000Z",
                     },
                 }
                 for u in users[1:]
@@ -107,7 +107,7 @@ def served_graph(server: Settings, tmp: Path) -> Served:
             )
             props = {"votes": 3, "vote_share": 0.75, "plausibility": 0.91, "score": 0.88, "matched_by": "new",
                      "prompt_ids": ["p1", "p2"], "model": "test-llm", "scorer": "test-scorer",
-                     "at": "2026-01-01T00:00:00+00:00", "run_id": "run-test"}  # fmt: skip
+                     "at": "2026-01-01T00:00:00.000000Z", "run_id": "run-test"}  # fmt: skip
             g.write_batches(
                 "mokg/merge_mined_new",
                 [

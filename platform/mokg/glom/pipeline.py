@@ -31,13 +31,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.glom.aggregators import Aggregator
 from mokg.glom.glm import GLMResult, train_glm
@@ -313,7 +313,7 @@ def run_profiles(
     from mokg.llm import LLMClient
 
     client = LLMClient(settings)
-    now = _now()
+    now = stamp()
     done = []
     # items first: the user prompts quote the item profiles
     for kind, build, statement in (
@@ -503,7 +503,7 @@ def write_back(graph: Graph, emb: Embeddings) -> None:
     dim = emb.user.shape[1]
     for label in ("User", "Item"):
         graph.dialect.create_vector_index(graph, label, USER_EMBEDDING, dim)
-    at = _now()
+    at = stamp()
     for statement, ids, glm_vecs, pm_vecs in (
         ("glom/set_user_properties", emb.user_ids, emb.user, emb.pm_user),
         ("glom/set_item_properties", emb.item_ids, emb.item, emb.pm_item),
@@ -524,10 +524,6 @@ def write_back(graph: Graph, emb: Embeddings) -> None:
             ),
             batch_size=500,
         )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # -- the whole pipeline ----------------------------------------------------------------------------------

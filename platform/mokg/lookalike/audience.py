@@ -51,9 +51,11 @@ from typing import Any, NamedTuple, cast, get_args
 import numpy as np
 from neo4j.exceptions import ClientError
 
+from mokg.clock import stamp
 from mokg.graph import Graph, cypher
 from mokg.lookalike.explain import Explanation, explain
 from mokg.lookalike.scoring import Method, fit_logreg
+from mokg.vectors import unit_rows
 
 METHODS: tuple[str, ...] = get_args(Method)
 EMBEDDING_PROPERTY = "embedding"
@@ -309,9 +311,7 @@ def _unit(row: dict[str, Any]) -> dict[str, Any]:
     # collector to walk (a full cache of lists is 200 MB per worker and slows every full collection)
     if not _has_vector(row):
         return row
-    v = np.asarray(row["embedding"], dtype=np.float64)
-    norm = float(np.sqrt(v @ v))
-    return {**row, "embedding": v / norm if norm > 0 else v}
+    return {**row, "embedding": unit_rows([row["embedding"]])[0]}
 
 
 def _seed_rows(graph: Graph, ids: Sequence[str], cache: SeedCache | None) -> list[dict[str, Any]]:
@@ -635,7 +635,6 @@ def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, 
     """Record ``method`` as the serving default of model ``version`` (``detail``: how it was chosen, kept as
     JSON on the node)."""
     import json
-    from datetime import UTC, datetime
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
@@ -644,7 +643,7 @@ def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, 
         version=version,
         method=method,
         detail=json.dumps(dict(detail), sort_keys=True),
-        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        at=stamp(),
     )
 
 

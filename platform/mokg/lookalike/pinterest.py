@@ -38,6 +38,7 @@ import scipy.sparse as sp
 
 from mokg.lookalike.baselines import FloatArray, TrainData, _require, seed_list_negatives
 from mokg.lookalike.protocol import Task
+from mokg.vectors import unit_rows
 
 
 def _standardise(x: FloatArray) -> FloatArray:
@@ -95,8 +96,7 @@ class PinterestBaseline:
         )
         col = self.normalised[:, item].toarray().ravel()
         emb = self.user_embeddings - np.outer(col, self.item_factors[item])
-        norms = np.linalg.norm(emb, axis=1, keepdims=True)
-        return np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 1e-12)
+        return unit_rows(emb, emb.dtype)
 
     def lsh_scores(self, emb: FloatArray, seeds: np.ndarray, item: int) -> FloatArray:
         n_users, dim = emb.shape

@@ -26,6 +26,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mokg.vectors import unit_rows
+
 # the rules the served audience search (mokg.lookalike.audience) runs in the graph's vector index; logreg
 # is served too (seeds against a random sample of users, then one index query with the unit weight vector)
 Method = Literal["max_seed", "centroid", "knn_vote", "logreg"]
@@ -37,15 +39,6 @@ IntArray = NDArray[np.int64]
 
 # candidate rows per block in max_seed/knn_vote, bounding the (block × seeds) similarity matrix
 _BLOCK = 4096
-
-
-def unit_rows(embeddings: ArrayLike) -> FloatArray:
-    """Rows scaled to unit L2 norm; zero rows stay zero."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (users × dims), got shape {x.shape}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def mean_pairwise_cosine(embeddings: ArrayLike, *, sample: int = 2000, seed: int = 0) -> float:

@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mokg.clock import stamp
 from mokg.graph import Graph
 from mokg.pair.metrics import PRODUCT_RELATIONS, MinedTriple, aee, also_bought_recall, ilad, novelty
 from mokg.pair.mining import FilterCounts, MiningConfig, MiningResult, Runtime
@@ -371,7 +372,7 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     by_variant: dict[str, list[MiningResult]] = {}
     for name in config.variants:
         miner = rt.miner(config.mining.with_(holdout_share=config.holdout_share, **VARIANTS[name]))
-        t0 = datetime.now(UTC)
+        t0 = time.perf_counter()
         results = []
         for i, source in enumerate(sources):
             if source is None:
@@ -379,12 +380,12 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
             results.append(miner.mine(source))
             say(f"{name}: {i + 1}/{len(sources)} {source.ref} -> {len(results[-1].targets)} triples")
         by_variant[name] = results
-        rows.append(_variant_row(name, results, seeds, rt.embed, (datetime.now(UTC) - t0).total_seconds()))
+        rows.append(_variant_row(name, results, seeds, rt.embed, time.perf_counter() - t0))
     full = by_variant.get("full", [])
     model = next((r.model for results in by_variant.values() for r in results if r.model), "")
     scorer = next((r.scorer_version for results in by_variant.values() for r in results), None)
     return EvalReport(
-        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=stamp(),
         config={**asdict(config), "mining": config.mining.to_dict()},
         model=model,
         scorer=scorer,

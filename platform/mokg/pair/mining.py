@@ -63,6 +63,7 @@ from typing import Any
 import neo4j
 import numpy as np
 
+from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.llm import LLMClient, LLMError, TextEmbedder
@@ -660,7 +661,7 @@ def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker:
         return EntityOutcome(str(ref), "skipped")
     try:
         result = miner.mine(source)
-        written = store.write_triples(graph, source, result.writes(run_id, store.now_iso()))
+        written = store.write_triples(graph, source, result.writes(run_id, stamp()))
         miner.pools.remember(written.entities)
         store.mark_done(graph, source, run_id, result.summary())
     except Exception as exc:

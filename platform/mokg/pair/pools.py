@@ -33,10 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
+from mokg.clock import stamp, utc_now
 from mokg.pair.resolution import EntityResolver, KnownEntity, Resolution
 from mokg.pair.store import PoolEntry, StaleTargetError
 
@@ -64,10 +65,6 @@ class _Pool:
     loaded_at: float  # monotonic
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class PoolCache:
     """Resolution pools by target type, shared by the tasks of one process (thread-safe)."""
 
@@ -82,7 +79,7 @@ class PoolCache:
         refresh_s: float = 5.0,
         overlap_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         if ttl_s < 0 or refresh_s < 0 or overlap_s < 0:
             raise ValueError("ttl_s, refresh_s and overlap_s must not be negative")
@@ -115,7 +112,7 @@ class PoolCache:
         self._pools[target_type] = pool
         self.loads += 1
         if len(self._pools) == 1:  # the first pool: top-ups start from its load
-            self._watermark, self._topped_at = _iso(started - timedelta(seconds=self.overlap_s)), now
+            self._watermark, self._topped_at = stamp(started - timedelta(seconds=self.overlap_s)), now
         return pool
 
     def _top_up(self, now: float) -> None:
@@ -123,7 +120,7 @@ class PoolCache:
         started = self._now()
         rows = self._since(self._watermark)
         self._add(rows)
-        self._watermark, self._topped_at = _iso(started - timedelta(seconds=self.overlap_s)), now
+        self._watermark, self._topped_at = stamp(started - timedelta(seconds=self.overlap_s)), now
         self.top_ups += 1
 
     def _add(self, rows: Sequence[tuple[str, PoolEntry]]) -> None:

@@ -19,6 +19,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from mokg.vectors import unit_rows
+
 _ARTICLES = frozenset({"the", "a", "an"})
 _IRREGULAR = {
     "men": "man",
@@ -130,11 +132,6 @@ def _check_threshold(threshold: float) -> None:
         raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
-
-
 class EntityResolver:
     """Links names to ``entities``; with several entities sharing a name the first one given wins.
 
@@ -177,7 +174,7 @@ class EntityResolver:
                 raise ValueError(f"embeddings must have shape ({len(entities)}, dim), got {tuple(emb.shape)}")
             if self._vectors is None and self.entities:
                 raise ValueError("this resolver has no name embeddings: cannot add entities with them")
-            self._append_vectors(_unit_rows(emb))
+            self._append_vectors(unit_rows(emb, emb.dtype))
         for entity in entities:
             self.entities.append(entity)
             self._exact.setdefault(entity.name.strip(), entity.key)
@@ -246,7 +243,7 @@ class EntityResolver:
             raise ValueError(
                 f"name embeddings must have shape ({len(names)}, {unit.shape[1]}), got {tuple(query.shape)}"
             )
-        sims = _unit_rows(query[pending]) @ unit.T
+        sims = unit_rows(query[pending], query.dtype) @ unit.T
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(len(pending)), best]
         return {

@@ -20,9 +20,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from mokg.clock import compact, stamp, utc_now
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.pair import store
@@ -117,11 +118,11 @@ class BeatSchedule:
 
 
 def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    return f"{compact()}-{uuid.uuid4().hex[:6]}"
 
 
 def _iso_ago(seconds: float) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(utc_now() - timedelta(seconds=seconds))
 
 
 def default_config(settings: Settings, **changes: object) -> MiningConfig:

@@ -18,7 +18,6 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 from torch import nn
+
+from mokg.clock import compact, stamp, utc_now
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 TextTriple = tuple[str, str, str]
@@ -257,17 +258,17 @@ class PlausibilityScorer:
             val_auc=val_auc,
         )
 
-        created = datetime.now(UTC)
+        created = utc_now()
         digest = data_hash(positives)
         manifest = ScorerManifest(
             format_version=FORMAT_VERSION,
-            version=version or f"{created:%Y%m%dT%H%M%SZ}-{digest[:8]}",
+            version=version or f"{compact(created)}-{digest[:8]}",
             input_dim=int(x.shape[1]),
             hidden_dim=config.hidden_dim,
             dropout=config.dropout,
             embedder=embedder_name,
             text_format=TEXT_FORMAT,
-            created=created.isoformat(),
+            created=stamp(created),
             data_hash=digest,
             config=asdict(config),
             stats=asdict(stats),

@@ -34,10 +34,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from mokg.clock import stamp
 from mokg.graph import Graph, cypher
 
 SOURCE_TYPES: tuple[str, ...] = ("Item", "Category", "Store")
@@ -46,11 +46,6 @@ STATUSES: tuple[str, ...] = ("never", "pending", "running", "done", "failed")
 SUPKG_POOLS: dict[str, tuple[str, ...]] = {"Product": ("Item",), "Brand": ("Store",), "Store": ("Store",)}
 _POOL_STATEMENT = {"Item": "mokg/pool_items", "Store": "mokg/pool_stores"}
 _MERGE_BRANCH = re.compile(r"MERGE \(s\)-\[m:([A-Z_]+)\]->\(t\)")
-
-
-def now_iso() -> str:
-    """UTC now as ISO-8601 with a Z suffix: sortable as text, the same on ArcadeDB and Neo4j."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @cache
@@ -328,7 +323,7 @@ def create_run(
     graph.execute(
         "mokg/create_run",
         run_id=run_id,
-        at=now_iso(),
+        at=stamp(),
         config=json.dumps(dict(config), sort_keys=True),
         types=list(types),
         enqueued=enqueued,
@@ -337,12 +332,12 @@ def create_run(
 
 def mark_pending(graph: Graph, node_ids: Sequence[str], run_id: str) -> int:
     rows = [{"node_id": n} for n in node_ids]
-    return graph.write_batches("mokg/mark_pending", rows, run_id=run_id, at=now_iso()).returned
+    return graph.write_batches("mokg/mark_pending", rows, run_id=run_id, at=stamp()).returned
 
 
 def claim(graph: Graph, source: SourceContext, run_id: str, worker: str = "") -> bool:
     """Mark the source running in this run; False when it is already done in this run (skip it)."""
-    rows = graph.execute("mokg/claim", node_id=source.node_id, run_id=run_id, at=now_iso(), worker=worker)
+    rows = graph.execute("mokg/claim", node_id=source.node_id, run_id=run_id, at=stamp(), worker=worker)
     return bool(rows and rows[0]["claimed"])
 
 
@@ -352,13 +347,13 @@ def mark_done(graph: Graph, source: SourceContext, run_id: str, summary: Mapping
     if bad:
         raise ValueError(f"summary keys must start with pair_: {bad}")
     rows = graph.execute(
-        "mokg/mark_done", node_id=source.node_id, run_id=run_id, at=now_iso(), summary=dict(summary)
+        "mokg/mark_done", node_id=source.node_id, run_id=run_id, at=stamp(), summary=dict(summary)
     )
     return bool(rows and rows[0]["already"])
 
 
 def mark_failed(graph: Graph, node_id: str, run_id: str, error: str) -> None:
-    graph.execute("mokg/mark_failed", node_id=node_id, run_id=run_id, at=now_iso(), error=error[:1000])
+    graph.execute("mokg/mark_failed", node_id=node_id, run_id=run_id, at=stamp(), error=error[:1000])
 
 
 @dataclass(frozen=True)

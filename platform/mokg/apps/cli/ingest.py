@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from mokg.apps.cli.options import out_dir_option
 from mokg.apps.cli.output import console, out, progress_bars, progress_factory
+from mokg.clock import compact
 from mokg.config import get_settings
 
 EXIT_REJECTS = 3
@@ -49,8 +49,7 @@ def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_
     s = get_settings()
     stem = (reviews or meta or Path("input")).name.split(".")[0]
     # one file per run, so a clean re-run never sits beside an earlier run's rejects
-    run = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    rejects = rejects or s.home / "rejects" / f"{stem}.{run}.rejects.jsonl"
+    rejects = rejects or s.home / "rejects" / f"{stem}.{compact()}.rejects.jsonl"
     try:
         with Graph(s) as g, progress_bars(in_bytes=True) as progress:
             report = run_ingest(

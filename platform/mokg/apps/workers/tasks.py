@@ -103,7 +103,7 @@ def train_glom(config: dict[str, Any] | None = None, skip: list[str] | None = No
     from mokg.graph import Graph
 
     settings = get_settings()
-    cfg = TrainConfig(**(config or {}))
+    cfg = TrainConfig.from_settings(settings, **(config or {}))
     with Graph(settings) as graph:
         report = train(graph, settings, cfg, skip=tuple(skip or ()))
     return {
