@@ -133,8 +133,8 @@ class Settings:
         default_factory=lambda: _env("MOKG_LLM_WEIGHTS", "f16"),
         metadata={
             "env": "MOKG_LLM_WEIGHTS",
-            "doc": "f16: serve the GGUF's quantized weights unpacked to F16 (same model, about twice the prompt "
-            "speed on CPU; written once under $MOKG_HOME/models); file: serve the GGUF as it is",
+            "doc": "f16: serve a GGUF of up to 512 MiB with its quantized weights unpacked to F16 (same model, "
+            "about twice the prompt speed on CPU; written once under $MOKG_HOME/models); file: serve it as it is",
         },
     )
     llm_port: int = field(

@@ -10,7 +10,7 @@ import pytest
 from mokg.config import Settings, SettingsError
 from mokg.llm import LLMClient
 from mokg.stack import down, up
-from mokg.stack.gguf_f16 import f16_path, unpack_f16
+from mokg.stack.gguf_f16 import MAX_SOURCE_BYTES, f16_path, unpack_f16
 from mokg.stack.process import port_in_use
 from mokg.stack.services import llama_service, llm_model_file
 
@@ -82,3 +82,15 @@ def test_the_f16_server_answers_as_the_packaged_file_does(tmp_path: Path) -> Non
             down(s, ["llm"])
     for f16, packed in zip(replies["f16"], replies["file"], strict=True):
         assert f16.split()[:6] == packed.split()[:6], (f16, packed)
+
+
+def test_a_large_model_is_served_as_it_is(tmp_path: Path) -> None:
+    """A 7B Q4 file would become a 14 GB copy: past MAX_SOURCE_BYTES the file is served unchanged."""
+    big = tmp_path / "big.gguf"
+    with big.open("wb") as f:  # sparse: no disk used
+        f.truncate(MAX_SOURCE_BYTES + 1)
+    s = Settings().with_(home=tmp_path, llm_model_path=str(big), llm_weights="f16")
+    service = llama_service(s)
+    argv = list(service.argv)
+    assert argv[argv.index("--model") + 1] == str(big)
+    assert service.before_start is None

@@ -34,8 +34,14 @@ def f16_path(src: Path, cache_dir: Path) -> Path:
     return cache_dir / f"{src.stem}.{key}.F16.gguf"
 
 
-def needs_unpacking(src: Path) -> bool:
-    return any(t.tensor_type in UNPACKED for t in gguf.GGUFReader(src).tensors)
+MAX_SOURCE_BYTES = 512 * 2**20
+"""Unpack only files up to this size: small models, where dequantising dominates the CPU's prompt time.
+A 7B Q4 model would become a 14 GB copy. (Size, not the tensors' types: reading the GGUF's header parses
+the whole tokenizer and takes seconds, on every `mokg stack` command.)"""
+
+
+def worth_unpacking(src: Path) -> bool:
+    return src.stat().st_size <= MAX_SOURCE_BYTES
 
 
 def unpack_f16(src: Path, dst: Path) -> Path:

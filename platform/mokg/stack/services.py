@@ -21,7 +21,7 @@ import requests
 
 from mokg.config import Settings, SettingsError
 from mokg.graph.dialect import ArcadeDB, ArcadeDBError
-from mokg.stack.gguf_f16 import f16_path, needs_unpacking, unpack_f16
+from mokg.stack.gguf_f16 import f16_path, unpack_f16, worth_unpacking
 from mokg.stack.process import Service, StackError, port_in_use
 
 
@@ -251,7 +251,7 @@ def llama_service(settings: Settings) -> Service:
     if binary is None:
         raise StackError(f"llama-server is not installed: {LLAMA_SERVER_INSTALL}")
     source = llm_model_file(settings)
-    unpack = settings.llm_weights == "f16" and needs_unpacking(source)
+    unpack = settings.llm_weights == "f16" and worth_unpacking(source)
     model = f16_path(source, settings.home / "models") if unpack else source
 
     def before_start() -> None:
