@@ -250,15 +250,21 @@ def test_missing_vector_index_is_a_clear_error(graph_server: Settings, tmp_path:
             expand_audience(g, AudienceRequest(Seeds(user_ids=(user,)), k=3))
 
 
+def _gift_cards_with_user_index(g: Graph, tmp_path: Path) -> list[str]:
+    """Gift_Cards ingested into the scratch database behind ``g``, an 8-d user vector index; the user ids."""
+    apply_schema(g)
+    ingest(g, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+    users = [
+        r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
+    ]
+    g.dialect.create_vector_index(g, "User", "embedding", 8)
+    return users
+
+
 def test_seed_cache_serves_repeats_and_drops_stale_vectors(graph_server: Settings, tmp_path: Path) -> None:
     settings = scratch_database(graph_server, "t")
     with Graph(settings) as g:
-        apply_schema(g)
-        ingest(g, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
-        users = [
-            r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
-        ]
-        g.dialect.create_vector_index(g, "User", "embedding", 8)
+        users = _gift_cards_with_user_index(g, tmp_path)
         rng = np.random.default_rng(0)
 
         def write(version: str) -> None:
@@ -386,12 +392,7 @@ def test_logreg_keeps_filters_threshold_and_exclusions(graph: Graph, served: Ser
 def test_the_recorded_method_is_the_default(graph_server: Settings, tmp_path: Path) -> None:
     settings = scratch_database(graph_server, "t")
     with Graph(settings) as g:
-        apply_schema(g)
-        ingest(g, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
-        users = [
-            r["u"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS u ORDER BY u", {}, read_only=True)
-        ]
-        g.dialect.create_vector_index(g, "User", "embedding", 8)
+        users = _gift_cards_with_user_index(g, tmp_path)
         vectors = np.random.default_rng(0).standard_normal((len(users), 8))
         rows = [
             {"key": u, "props": {"embedding": v.tolist(), "embedding_version": "v1"}}
