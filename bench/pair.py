@@ -40,8 +40,9 @@ from mokg.ingest import ingest
 from mokg.llm import LLMClient
 from mokg.llm.client import ChatRequest, ChatResult, Progress
 from mokg.pair import store
-from mokg.pair.mining import MiningConfig, Runtime
+from mokg.pair.config import MiningConfig
 from mokg.pair.runs import default_config, plan_run, wait_for_run
+from mokg.pair.runtime import Runtime
 from mokg.pair.store import SourceRef
 from mokg.pair.training import latest_version, scorer_root, train_from_graph
 from mokg.stack.services import drop_database, scratch_database

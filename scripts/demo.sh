@@ -4,14 +4,21 @@
 #   MOKG_DEMO_FAST=1  skip the LLM profiles (one to two hours the first time on 2 cores; cached afterwards)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${MOKG_DATA:-../shared/data/amazon/Gift_Cards}
 ITEM=${MOKG_DEMO_ITEM:-B004LLIKVU}   # the Amazon eGift Card: its buyers are the campaign's seeds
 bash scripts/setup.sh
 . .venv/bin/activate
+# the real files, checked against their known SHA-256, into $MOKG_HOME/data/amazon/Gift_Cards/ (kept there:
+# a re-run fetches nothing): from ../shared/data/amazon when it lies beside this clone, else from
+# MOKG_DATA_MIRROR if set, else from the McAuley lab's servers
+if [ -z "${MOKG_DATA_MIRROR:-}" ] && [ -d ../shared/data/amazon ]; then
+  mokg data fetch gift_cards --from ../shared/data/amazon
+else
+  mokg data fetch gift_cards
+fi
 mokg stack up
 mokg schema apply
 # exit status 3 means "finished with rejects": reported, and the run carries on
-mokg ingest --reviews "$DATA/Gift_Cards_5.json.gz" --meta "$DATA/meta_Gift_Cards.json.gz" || [ $? -eq 3 ]
+mokg ingest --reviews "$(mokg data path gift_cards)" --meta "$(mokg data path gift_cards --file meta)" || [ $? -eq 3 ]
 if [ -n "${MOKG_DEMO_FAST:-}" ]; then
   mokg train --no-profiles
 else

@@ -21,7 +21,20 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "amazon"
+
+
+def _real_data() -> Path:
+    """``../shared/data/amazon`` beside the clone, else what `mokg data fetch` cached in the user's MOKG_HOME."""
+    shared = REPO.parent / "shared" / "data" / "amazon"
+    if shared.is_dir():
+        return shared
+    from mokg.config import Settings
+    from mokg.data import folder
+
+    return folder("gift_cards", Settings()).parent  # read before the session's own MOKG_HOME is set
+
+
+DATA = _real_data()
 GIFT_REVIEWS = DATA / "Gift_Cards" / "Gift_Cards_5.json.gz"
 GIFT_META = DATA / "Gift_Cards" / "meta_Gift_Cards.json.gz"
 BEAUTY_REVIEWS = DATA / "All_Beauty" / "All_Beauty_5.json.gz"
@@ -35,7 +48,10 @@ def _free_port() -> int:
 
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mokg-test-"))
+# Every named Cypher statement run, by this process or any it starts (tests/tracing: a sitecustomize on the
+# subprocesses' PYTHONPATH wraps Graph's methods; the product has no hook), for tests/test_cypher_files.py.
 CYPHER_TRACE = _SESSION_HOME / "cypher-trace.txt"
+_TRACING = Path(__file__).parent / "tracing"
 # Exported at import time, before anything calls get_settings(); subprocesses inherit them.
 os.environ.update(
     {
@@ -45,9 +61,14 @@ os.environ.update(
         "MOKG_VALKEY_PORT": str(_free_port()),
         "MOKG_LLM_PORT": str(_free_port()),
         "MOKG_ARCADEDB_HEAP": "1g",
-        "MOKG_CYPHER_TRACE": str(CYPHER_TRACE),
+        "MOKG_TEST_CYPHER_TRACE": str(CYPHER_TRACE),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(_TRACING), os.environ.get("PYTHONPATH")) if p),
     }
 )
+sys.path.insert(0, str(_TRACING))
+import cypher_trace  # noqa: E402  (tests/tracing)
+
+cypher_trace.install(CYPHER_TRACE)
 for _name in ("MOKG_GRAPH_URI", "MOKG_BROKER_URL", "MOKG_LLM_BASE_URL", "MOKG_GRAPH_PASSWORD"):
     os.environ.pop(_name, None)
 

@@ -24,6 +24,22 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _int(name: str, default: str) -> int:
+    raw = _env(name, default)
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+
+
+def _float(name: str, default: str) -> float:
+    raw = _env(name, default)
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     # -- where things live ------------------------------------------------------------------
@@ -34,6 +50,14 @@ class Settings:
     cypher_dir: Path = field(
         default_factory=lambda: Path(_env("MOKG_CYPHER_DIR", str(REPO_ROOT / "cypher"))),
         metadata={"env": "MOKG_CYPHER_DIR", "doc": "folder of named .cypher statements"},
+    )
+    data_mirror: str = field(
+        default_factory=lambda: _env("MOKG_DATA_MIRROR", ""),
+        metadata={
+            "env": "MOKG_DATA_MIRROR",
+            "doc": "where `mokg data fetch` gets datasets when `--from` is not given: a folder laid out "
+            "<Category>/<file> or an http(s) URL base; empty means the McAuley lab's own servers",
+        },
     )
     # -- graph ------------------------------------------------------------------------------
     graph_dialect: str = field(
@@ -63,14 +87,14 @@ class Settings:
         metadata={"env": "MOKG_GRAPH_DATABASE", "doc": "database name (Neo4j Community: `neo4j`)"},
     )
     bolt_port: int = field(
-        default_factory=lambda: int(_env("MOKG_BOLT_PORT", "7687")),
+        default_factory=lambda: _int("MOKG_BOLT_PORT", "7687"),
         metadata={"env": "MOKG_BOLT_PORT", "doc": "embedded ArcadeDB Bolt port"},
     )
     arcadedb_http_port: int = field(
-        default_factory=lambda: int(_env("MOKG_ARCADEDB_HTTP_PORT", "2480")),
+        default_factory=lambda: _int("MOKG_ARCADEDB_HTTP_PORT", "2480"),
         metadata={
             "env": "MOKG_ARCADEDB_HTTP_PORT",
-            "doc": "embedded ArcadeDB HTTP port (schema DDL, vector indexes)",
+            "doc": "ArcadeDB HTTP port (vector index DDL, server commands), on the host of MOKG_GRAPH_URI",
         },
     )
     arcadedb_heap: str = field(
@@ -78,7 +102,7 @@ class Settings:
         metadata={"env": "MOKG_ARCADEDB_HEAP", "doc": "JVM heap of the embedded ArcadeDB server"},
     )
     batch_size: int = field(
-        default_factory=lambda: int(_env("MOKG_BATCH_SIZE", "1000")),
+        default_factory=lambda: _int("MOKG_BATCH_SIZE", "1000"),
         metadata={"env": "MOKG_BATCH_SIZE", "doc": "rows per UNWIND batch in writes"},
     )
     # -- broker -----------------------------------------------------------------------------
@@ -90,7 +114,7 @@ class Settings:
         },
     )
     valkey_port: int = field(
-        default_factory=lambda: int(_env("MOKG_VALKEY_PORT", "6390")),
+        default_factory=lambda: _int("MOKG_VALKEY_PORT", "6390"),
         metadata={"env": "MOKG_VALKEY_PORT", "doc": "embedded Valkey port"},
     )
     pair_beat: str = field(
@@ -138,7 +162,7 @@ class Settings:
         },
     )
     llm_port: int = field(
-        default_factory=lambda: int(_env("MOKG_LLM_PORT", "8081")),
+        default_factory=lambda: _int("MOKG_LLM_PORT", "8081"),
         metadata={"env": "MOKG_LLM_PORT", "doc": "embedded llama.cpp server port"},
     )
     llm_api_key: str = field(
@@ -146,14 +170,14 @@ class Settings:
         metadata={"env": "MOKG_LLM_API_KEY", "doc": "API key for the LLM endpoint"},
     )
     llm_parallel: int = field(
-        default_factory=lambda: int(_env("MOKG_LLM_PARALLEL", "4")),
+        default_factory=lambda: _int("MOKG_LLM_PARALLEL", "4"),
         metadata={
             "env": "MOKG_LLM_PARALLEL",
             "doc": "parallel slots of the embedded llama-server (`-np`) and concurrent requests per LLM client",
         },
     )
     llm_timeout_s: float = field(
-        default_factory=lambda: float(_env("MOKG_LLM_TIMEOUT_S", "120")),
+        default_factory=lambda: _float("MOKG_LLM_TIMEOUT_S", "120"),
         metadata={"env": "MOKG_LLM_TIMEOUT_S", "doc": "seconds before an LLM request fails"},
     )
     # -- text embeddings, sentiment, polarity -----------------------------------------------
@@ -179,39 +203,32 @@ class Settings:
         },
     )
     polarity_alpha: float = field(
-        default_factory=lambda: float(_env("MOKG_POLARITY_ALPHA", "0.5")),
+        default_factory=lambda: _float("MOKG_POLARITY_ALPHA", "0.5"),
         metadata={
             "env": "MOKG_POLARITY_ALPHA",
             "doc": "weight α of the rating in p_uv = α·r + (1−α)·s (§3.3)",
         },
     )
     sim_threshold: float = field(
-        default_factory=lambda: float(_env("MOKG_SIM_THRESHOLD", "0.5")),
+        default_factory=lambda: _float("MOKG_SIM_THRESHOLD", "0.5"),
         metadata={
             "env": "MOKG_SIM_THRESHOLD",
             "doc": "t_sim: keep SIMILAR_TO edges with sim above this (§3.4)",
         },
     )
     sim_min_co_rated: int = field(
-        default_factory=lambda: int(_env("MOKG_SIM_MIN_CO_RATED", "2")),
+        default_factory=lambda: _int("MOKG_SIM_MIN_CO_RATED", "2"),
         metadata={"env": "MOKG_SIM_MIN_CO_RATED", "doc": "minimum co-rated items for a similarity (§3.4)"},
     )
     sim_top_k: int = field(
-        default_factory=lambda: int(_env("MOKG_SIM_TOP_K", "20")),
+        default_factory=lambda: _int("MOKG_SIM_TOP_K", "20"),
         metadata={
             "env": "MOKG_SIM_TOP_K",
             "doc": "keep a SIMILAR_TO pair only if it is among either user's k best (0: no bound; ours, not §3.4)",
         },
     )
-    cypher_trace: str = field(
-        default_factory=lambda: _env("MOKG_CYPHER_TRACE", ""),
-        metadata={
-            "env": "MOKG_CYPHER_TRACE",
-            "doc": "if set, a file to which the name of every .cypher statement run is appended (tests)",
-        },
-    )
     torch_threads: int = field(
-        default_factory=lambda: int(_env("MOKG_TORCH_THREADS", "1")),
+        default_factory=lambda: _int("MOKG_TORCH_THREADS", "1"),
         metadata={
             "env": "MOKG_TORCH_THREADS",
             "doc": "torch CPU threads for training (1 avoids oversubscription on small shared machines)",
@@ -225,7 +242,7 @@ class Settings:
         },
     )
     seed: int = field(
-        default_factory=lambda: int(_env("MOKG_SEED", "7")),
+        default_factory=lambda: _int("MOKG_SEED", "7"),
         metadata={"env": "MOKG_SEED", "doc": "random seed for training and sampling"},
     )
     # -- web --------------------------------------------------------------------------------
@@ -234,11 +251,11 @@ class Settings:
         metadata={"env": "MOKG_WEB_HOST", "doc": "address the web service binds to"},
     )
     web_port: int = field(
-        default_factory=lambda: int(_env("MOKG_WEB_PORT", "8080")),
+        default_factory=lambda: _int("MOKG_WEB_PORT", "8080"),
         metadata={"env": "MOKG_WEB_PORT", "doc": "web service port"},
     )
     web_seed_cache: int = field(
-        default_factory=lambda: int(_env("MOKG_WEB_SEED_CACHE", "100000")),
+        default_factory=lambda: _int("MOKG_WEB_SEED_CACHE", "100000"),
         metadata={
             "env": "MOKG_WEB_SEED_CACHE",
             "doc": "seed embeddings each web worker keeps in memory (0: none); a new model version clears it",
@@ -262,21 +279,21 @@ class Settings:
         },
     )
     analyst_max_concurrent: int = field(
-        default_factory=lambda: int(_env("MOKG_ANALYST_MAX_CONCURRENT", "1")),
+        default_factory=lambda: _int("MOKG_ANALYST_MAX_CONCURRENT", "1"),
         metadata={
             "env": "MOKG_ANALYST_MAX_CONCURRENT",
             "doc": "analyst statements running at once on this host, all web processes together; more get 429",
         },
     )
     analyst_max_per_key: int = field(
-        default_factory=lambda: int(_env("MOKG_ANALYST_MAX_PER_KEY", "1")),
+        default_factory=lambda: _int("MOKG_ANALYST_MAX_PER_KEY", "1"),
         metadata={
             "env": "MOKG_ANALYST_MAX_PER_KEY",
             "doc": "analyst statements running at once per API key and web process; more get 429",
         },
     )
     analyst_max_bytes: int = field(
-        default_factory=lambda: int(_env("MOKG_ANALYST_MAX_BYTES", "4000000")),
+        default_factory=lambda: _int("MOKG_ANALYST_MAX_BYTES", "4000000"),
         metadata={
             "env": "MOKG_ANALYST_MAX_BYTES",
             "doc": "bytes of JSON rows one analyst answer may hold; past it the answer is truncated",
@@ -335,6 +352,8 @@ class Settings:
     def arcadedb_http_url(self) -> str:
         """ArcadeDB's HTTP API, on the host the Bolt URI names (loopback for the embedded server)."""
         host = urlsplit(self.bolt_uri).hostname or "127.0.0.1"
+        if ":" in host:  # an IPv6 address goes in brackets in a URL
+            host = f"[{host}]"
         return f"http://{host}:{self.arcadedb_http_port}/api/v1"
 
     def broker(self) -> str:

@@ -38,6 +38,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mokg import __version__
+from mokg.ingest.readers import JsonLines
+from mokg.ingest.records import RecordError, Review, parse_review
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -145,7 +147,7 @@ def synthesize(
         raise ValueError(f"n_items={n_items}: need at least min_reviews={min_reviews} items for a 5-core")
     category = default_category or _category_from_name(reviews_path)
     real = _read_reviews(reviews_path)
-    meta = list(_read_jsonl(meta_path)) if meta_path is not None else None
+    meta = [rec for _, rec in _records(meta_path)] if meta_path is not None else None
     if meta is not None and not meta:
         raise ValueError(f"{meta_path}: no meta records")
     rng_items, rng_users, rng_links, rng_reviews = (
@@ -230,35 +232,44 @@ def synthesize(
 # -- fitting --------------------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+def _records(path: Path) -> Iterator[tuple[int, Any]]:
+    """The decoded records of a JSON Lines file (gzip or plain) with their line numbers; a bad line is an error."""
+    with JsonLines(path) as lines:
+        for line in lines:
+            if line.error is not None:
+                raise ValueError(f"{path}, line {line.number}: {line.error}")
+            yield line.number, line.obj
 
 
 def _read_reviews(path: Path) -> _RealReviews:
+    """The reviews, parsed by :func:`~mokg.ingest.records.parse_review`; the copied fields and the keyword text
+    come from the record as it is, so synthetic reviews carry the real text unchanged."""
     seen: set[tuple[str, str, int]] = set()
-    rows: list[dict[str, Any]] = []
-    for rec in _read_jsonl(path):
+    rows: list[tuple[Review, dict[str, Any]]] = []
+    for number, rec in _records(path):
+        try:
+            if isinstance(rec, dict) and "reviewerID" not in rec:
+                raise RecordError("missing field 'reviewerID' (synth fits the 2014/2018 format)")
+            review = parse_review(rec)
+        except RecordError as e:
+            raise ValueError(f"{path}, line {number}: {e}") from None
         # The 2018 files repeat one review for sibling variants; count it once (see the dataset README).
-        key = (rec["reviewerID"], rec["asin"], int(rec["unixReviewTime"]))
-        if key not in seen:
-            seen.add(key)
-            rows.append(rec)
+        if review.key not in seen:
+            seen.add(review.key)
+            rows.append((review, rec))
     if not rows:
         raise ValueError(f"{path}: no reviews")
-    asins = sorted({r["asin"] for r in rows})
+    asins = sorted({r.asin for r, _ in rows})
     index = {a: i for i, a in enumerate(asins)}
-    pairs = {(r["reviewerID"], r["asin"]) for r in rows}
+    pairs = {(r.user_id, r.asin) for r, _ in rows}
     return _RealReviews(
         asins=asins,
-        item=np.array([index[r["asin"]] for r in rows], dtype=np.int64),
-        rating=np.array([min(max(round(float(r["overall"])), 1), 5) for r in rows], dtype=np.int64),
-        time=np.array([int(r["unixReviewTime"]) for r in rows], dtype=np.int64),
-        verified=np.array([bool(r.get("verified")) for r in rows], dtype=np.bool_),
-        fragment=[json.dumps({k: r[k] for k in _REVIEW_COPIED if k in r})[1:-1] for r in rows],
-        text=[f"{r.get('summary', '')} {r.get('reviewText', '')}" for r in rows],
+        item=np.array([index[r.asin] for r, _ in rows], dtype=np.int64),
+        rating=np.array([round(r.rating) for r, _ in rows], dtype=np.int64),  # parse_review checked 1..5
+        time=np.array([r.time for r, _ in rows], dtype=np.int64),
+        verified=np.array([bool(r.verified) for r, _ in rows], dtype=np.bool_),
+        fragment=[json.dumps({k: raw[k] for k in _REVIEW_COPIED if k in raw})[1:-1] for _, raw in rows],
+        text=[f"{raw.get('summary', '')} {raw.get('reviewText', '')}" for _, raw in rows],
         user_activity=np.sort(np.array(list(Counter(u for u, _ in pairs).values()), dtype=np.int64)),
         item_degree=np.bincount([index[a] for _, a in pairs], minlength=len(asins)).astype(np.int64),
     )

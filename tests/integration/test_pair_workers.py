@@ -33,9 +33,11 @@ from mokg.ingest import ingest
 from mokg.llm import LLMError
 from mokg.llm.client import ChatRequest, ChatResult, parse_json_reply
 from mokg.pair import store
-from mokg.pair.mining import Miner, MiningConfig, Runtime, mine_entity
+from mokg.pair.config import MiningConfig
+from mokg.pair.miner import Miner
 from mokg.pair.pools import PoolCache
 from mokg.pair.runs import plan_run, wait_for_run
+from mokg.pair.runtime import Runtime, mine_entity
 from mokg.pair.store import SourceRef
 from mokg.stack.services import scratch_database
 

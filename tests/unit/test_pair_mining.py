@@ -16,9 +16,13 @@ from conftest import word_embed
 
 from mokg.llm.client import ChatRequest, ChatResult, parse_json_reply
 from mokg.pair import store
-from mokg.pair.mining import EmbedCache, FilterCounts, Miner, MiningConfig, TypeFit, well_formed
+from mokg.pair.config import MiningConfig
+from mokg.pair.miner import Miner, well_formed
+from mokg.pair.plausibility import TypeFit
 from mokg.pair.prompts import prompt_id
 from mokg.pair.resolution import MatchKind
+from mokg.pair.results import FilterCounts
+from mokg.pair.runtime import EmbedCache
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import PoolEntry, SourceContext, SourceRef, is_held_out
 
@@ -423,8 +427,8 @@ def test_celery_app_and_tasks_are_configured_for_at_least_once_delivery() -> Non
     from mokg.apps.workers.app import make_app
     from mokg.apps.workers.tasks import mine_entity
     from mokg.config import get_settings
-    from mokg.pair.mining import TRANSIENT_ERRORS
     from mokg.pair.runs import BeatSchedule
+    from mokg.pair.runtime import TRANSIENT_ERRORS
 
     app = make_app(get_settings(), visibility_timeout_s=42, beat=BeatSchedule(interval_s=60, limit=7))
     conf = app.conf

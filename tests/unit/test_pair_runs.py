@@ -124,3 +124,35 @@ def test_an_invalid_mining_option_of_the_beat_is_refused(no_exec: list[list[str]
     result = CliRunner().invoke(main, ["worker", "--beat", "--relation", "MAKES_COFFEE"])
     assert result.exit_code == 2 and not no_exec
     assert "beat schedule config" in result.output and "MAKES_COFFEE" in result.output
+
+
+def test_train_glom_has_a_queue_of_its_own_and_a_plain_worker_consumes_only_pair() -> None:
+    from mokg.apps.workers.app import make_app
+
+    app = make_app(Settings())
+    route = app.amqp.router.route
+    assert route({}, "workers.tasks.train_glom", args=(), kwargs={})["queue"].name == "train"
+    for task in ("workers.tasks.mine_entity", "workers.tasks.enqueue_batch"):
+        assert route({}, task, args=(), kwargs={})["queue"].name == "pair"
+    assert list(app.amqp.queues.consume_from) == ["pair"]  # what a worker without -Q consumes
+
+
+@pytest.mark.parametrize(("given", "passed"), [("train", "train"), ("pair, train", "pair,train")])
+def test_the_worker_consumes_the_queues_given(given: str, passed: str, no_exec: list[list[str]]) -> None:
+    result = CliRunner().invoke(main, ["worker", "--queues", given])
+    assert isinstance(result.exception, Exec), result.output
+    (argv,) = no_exec
+    assert argv[argv.index("-Q") + 1] == passed
+
+
+def test_a_worker_without_queues_passes_none_to_celery(no_exec: list[list[str]]) -> None:
+    CliRunner().invoke(main, ["worker"])
+    (argv,) = no_exec
+    assert "-Q" not in argv
+
+
+@pytest.mark.parametrize("given", ["trian", "", ","])
+def test_an_unknown_queue_is_refused(given: str, no_exec: list[list[str]]) -> None:
+    result = CliRunner().invoke(main, ["worker", "--queues", given])
+    assert result.exit_code == 2 and not no_exec
+    assert "pair, train" in result.output

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -71,22 +70,14 @@ class Graph:
         self.driver.verify_connectivity()
         return True
 
-    def _trace(self, name: str) -> None:
-        # the test suite sets MOKG_CYPHER_TRACE to prove every .cypher file runs at least once
-        if self.settings.cypher_trace:
-            with Path(self.settings.cypher_trace).open("a") as f:
-                f.write(name + "\n")
-
     # -- named statements -------------------------------------------------------------------------
     def query(self, name: str, **params: Any) -> list[Row]:
         text = cypher.load(name)
-        self._trace(name)
         with self.session(read_only=True) as s:
             return s.execute_read(_fetch, text, params)
 
     def execute(self, name: str, **params: Any) -> list[Row]:
         text = cypher.load(name)
-        self._trace(name)
         with self.session() as s:
             return s.execute_write(_fetch, text, params)
 
@@ -101,7 +92,6 @@ class Graph:
     ) -> BatchStats:
         """Write ``rows`` through the named ``UNWIND $rows`` statement, a transaction per batch."""
         text = cypher.load(name)
-        self._trace(name)
         stats = BatchStats()
         t0 = time.perf_counter()
         with self.session() as s:

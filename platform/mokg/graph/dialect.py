@@ -1,17 +1,20 @@
 """What differs between Neo4j 5 and ArcadeDB over Bolt, and nothing else.
 
 Schema DDL (``CREATE CONSTRAINT … IF NOT EXISTS``) runs unchanged on both servers, so it stays in
-``cypher/schema``. What differs: how a vector index is created and named, and how element ids look.
+``cypher/schema``. What differs: how a vector index is created and named, how element ids look, and whether
+a missing database is created (ArcadeDB, over its HTTP API) or refused (Neo4j).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import requests
+from mokg.config import Settings, SettingsError
+from mokg.graph.arcadedb_http import ArcadeDBError, ArcadeDBHttp
 
-from mokg.config import Settings
+_DATABASE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class CypherRunner(Protocol):
@@ -34,9 +37,9 @@ class Dialect(Protocol):
 
     def cancel_tagged(self, tag: str) -> int: ...
 
-
-class ArcadeDBError(RuntimeError):
-    """ArcadeDB's HTTP API refused a request."""
+    def ensure_database(self) -> bool:
+        """Create the configured database when the server lacks it and this dialect can; True if it did."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -52,19 +55,24 @@ class ArcadeDB:
     def vector_index_name(self, label: str, prop: str) -> str:
         return f"{label}[{prop}]"
 
+    @property
+    def http(self) -> ArcadeDBHttp:
+        """The server's HTTP API, as the admin user."""
+        return ArcadeDBHttp(self.settings)
+
     def server_command(self, command: str) -> dict[str, Any]:
         """A server command (``list queries``, ``create user {...}``, ...) as the admin user."""
-        s = self.settings
-        r = requests.post(
-            f"{s.arcadedb_http_url}/server",
-            json={"command": command},
-            auth=(s.graph_user, s.password()),
-            timeout=30,
-        )
-        if r.status_code >= 400:
-            raise ArcadeDBError(f"ArcadeDB HTTP {r.status_code}: {r.text[:300]}")
-        result: dict[str, Any] = r.json()
-        return result
+        return self.http.server_command(command)
+
+    def ensure_database(self) -> bool:
+        """``create database`` over the HTTP API, unless the server lists the database already."""
+        name = self.settings.graph_database
+        if not _DATABASE_NAME.fullmatch(name):
+            raise SettingsError(f"MOKG_GRAPH_DATABASE={name!r}: use letters, digits, '_' and '-' only")
+        if name in (self.server_command("list databases").get("result") or []):
+            return False
+        self.server_command(f"create database {name}")
+        return True
 
     def cancel_tagged(self, tag: str) -> int:
         """Terminate this database's running statements whose text holds ``tag``; how many were."""
@@ -79,25 +87,14 @@ class ArcadeDB:
                     pass  # it ended between the listing and the request
         return stopped
 
-    def _sql(self, command: str) -> None:
-        s = self.settings
-        r = requests.post(
-            f"{s.arcadedb_http_url}/command/{s.graph_database}",
-            json={"language": "sql", "command": command},
-            auth=(s.graph_user, s.password()),
-            timeout=600,
-        )
-        if r.status_code >= 400:
-            raise ArcadeDBError(f"ArcadeDB SQL failed ({r.status_code}): {command!r}: {r.text[:300]}")
-
     def create_vector_index(self, graph: CypherRunner, label: str, prop: str, dim: int) -> None:
         # through the HTTP API of the same settings (Bolt has no ArcadeDB SQL DDL); label/prop come from platform code (a fixed set), never from user input; ArcadeDB's SQL DDL
         # takes no parameters, so they are checked to be plain identifiers before use.
         for ident in (label, prop):
             if not ident.isidentifier():
                 raise ValueError(f"not an identifier: {ident!r}")
-        self._sql(f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS ARRAY_OF_FLOATS")
-        self._sql(
+        self.http.sql(f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS ARRAY_OF_FLOATS")
+        self.http.sql(
             f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) LSM_VECTOR "
             f"METADATA {{dimensions: {dim}, similarity: 'COSINE'}}"
         )
@@ -128,6 +125,11 @@ class Neo4j:
     def cancel_tagged(self, tag: str) -> int:
         # Neo4j stops a statement at its transaction timeout by itself; nothing to cancel here
         return 0
+
+    def ensure_database(self) -> bool:
+        # Community has one database and Enterprise creates them as an admin: a missing one is refused
+        # (DatabaseNotFound) with the statement that creates it, not created here
+        return False
 
 
 def dialect_for(settings: Settings) -> Dialect:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mokg.config import Settings
+from mokg.config import Settings, SettingsError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -37,8 +37,15 @@ def _load(name_or_path: str, device: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     path, offline = resolve_model(name_or_path)
-    # local_files_only is the per-call form of HF_HUB_OFFLINE=1: the hub is never contacted.
-    return SentenceTransformer(path, device=device, local_files_only=offline)
+    try:
+        # local_files_only is the per-call form of HF_HUB_OFFLINE=1: the hub is never contacted.
+        return SentenceTransformer(path, device=device, local_files_only=offline)
+    except OSError as e:  # no such folder, model id or cached copy
+        reason = str(e).strip().partition("\n")[0]
+        raise SettingsError(
+            f"MOKG_EMBED_MODEL={name_or_path!r}: cannot load it ({reason}); give a local model folder or a "
+            "sentence-transformers model id this machine can download"
+        ) from e
 
 
 def with_instruction(texts: Sequence[str], instruction: str) -> list[str]:

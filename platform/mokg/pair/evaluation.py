@@ -44,9 +44,11 @@ from typing import Any
 
 from mokg.clock import stamp
 from mokg.graph import Graph
+from mokg.pair.config import MiningConfig
 from mokg.pair.metrics import PRODUCT_RELATIONS, MinedTriple, aee, also_bought_recall, ilad, novelty
-from mokg.pair.mining import FilterCounts, MiningConfig, MiningResult, Runtime
 from mokg.pair.resolution import MatchKind
+from mokg.pair.results import FilterCounts, MiningResult
+from mokg.pair.runtime import Runtime
 from mokg.pair.store import SourceRef, fetch_source, is_held_out
 
 VARIANTS: dict[str, dict[str, bool]] = {

@@ -27,7 +27,7 @@ from mokg.clock import compact, stamp, utc_now
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.pair import store
-from mokg.pair.mining import MiningConfig
+from mokg.pair.config import MiningConfig
 from mokg.pair.store import SOURCE_TYPES, SourceRef
 from mokg.pair.training import latest_version, scorer_root
 

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mokg.config import SettingsError
+
 
 class SentimentScorer(Protocol):
     """Anything that maps review texts to sentiment floats in [-1, 1] (blank or ``None`` → 0.0)."""
@@ -93,7 +95,14 @@ class TransformersScorer:
             # Lazy: importing transformers (and torch) costs seconds and is only needed here.
             from transformers import pipeline
 
-            self._pipe = pipeline("text-classification", model=self.model_name, device=self.device)
+            try:
+                self._pipe = pipeline("text-classification", model=self.model_name, device=self.device)
+            except OSError as e:  # transformers' way of saying: no such folder, model id or cached copy
+                reason = str(e).strip().partition("\n")[0]
+                raise SettingsError(
+                    f"MOKG_SENTIMENT_MODEL={self.model_name!r}: cannot load it ({reason}); give a local model "
+                    "folder, a Hugging Face model id this machine can download, or `vader`"
+                ) from e
         return self._pipe
 
     def score(self, texts: Sequence[str | None]) -> np.ndarray:

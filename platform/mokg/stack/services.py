@@ -20,7 +20,8 @@ from typing import Any
 import requests
 
 from mokg.config import Settings, SettingsError
-from mokg.graph.dialect import ArcadeDB, ArcadeDBError
+from mokg.graph.arcadedb_http import ArcadeDBError, ArcadeDBHttp
+from mokg.graph.dialect import ArcadeDB
 from mokg.stack.gguf_f16 import f16_path, unpack_f16, worth_unpacking
 from mokg.stack.process import Service, StackError, port_in_use
 
@@ -52,7 +53,7 @@ def _package_dir(name: str) -> Path:
 def arcadedb_server_command(settings: Settings, command: str) -> dict[str, Any]:
     """A server command (create database, ...) on ArcadeDB's HTTP API, as the admin user."""
     try:
-        return ArcadeDB(settings).server_command(command)
+        return ArcadeDBHttp(settings).server_command(command)
     except ArcadeDBError as e:
         raise StackError(str(e)) from e
 
@@ -69,9 +70,11 @@ def drop_database(settings: Settings) -> None:
 
 
 def _ensure_database(settings: Settings) -> None:
-    existing = arcadedb_server_command(settings, "list databases").get("result") or []
-    if settings.graph_database not in existing:
-        arcadedb_server_command(settings, f"create database {settings.graph_database}")
+    """MOKG_GRAPH_DATABASE on the server, created if new (also when the server already ran)."""
+    try:
+        ArcadeDB(settings).ensure_database()
+    except ArcadeDBError as e:
+        raise StackError(str(e)) from e
 
 
 # The group analyst statements run in: it may read records of every type, and nothing else (no
@@ -113,8 +116,7 @@ def ensure_analyst_user(settings: Settings) -> None:
     if not settings.analyst_graph_password:
         ensure_secret(settings.analyst_password_file)
     user, password = settings.analyst_graph_user, settings.analyst_password()
-    probe = requests.get(f"{settings.arcadedb_http_url}/databases", auth=(user, password), timeout=10)
-    if probe.status_code == 200:
+    if ArcadeDBHttp(settings, auth=(user, password)).accepts_login():
         return
     with contextlib.suppress(StackError):  # no such user yet
         arcadedb_server_command(settings, f"drop user {user}")
@@ -156,8 +158,7 @@ def arcadedb_service(settings: Settings) -> Service:
     ]
 
     def health() -> bool:
-        r = requests.get(f"{settings.arcadedb_http_url}/ready", timeout=2)
-        return r.status_code < 300 and port_in_use(settings.bolt_port)
+        return ArcadeDBHttp(settings).ready() and port_in_use(settings.bolt_port)
 
     data.mkdir(parents=True, exist_ok=True)
     _ensure_reader_group(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import TracebackType
 
 from rich.console import Console
 from rich.progress import (
@@ -29,8 +30,22 @@ def progress_factory(progress: Progress) -> ProgressFactory:
     return factory
 
 
+class _Bars(Progress):
+    """Progress bars that clear themselves when the command fails: its one-line error is what stays."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.live.transient = True
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+
 def progress_bars(in_bytes: bool = False) -> Progress:
-    return Progress(
+    return _Bars(
         TextColumn("{task.description:16}"),
         BarColumn(),
         DownloadColumn() if in_bytes else MofNCompleteColumn(),

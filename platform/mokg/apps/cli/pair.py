@@ -78,8 +78,8 @@ def pair_run(
     explicitly (a new run re-mines them; the LLM cache and MERGE keep that cheap and duplicate-free).
     """
     from mokg.graph import Graph
-    from mokg.pair.mining import Runtime
     from mokg.pair.runs import default_config, run_batches, wait_for_run
+    from mokg.pair.runtime import Runtime
     from mokg.pair.store import SourceRef
 
     s = get_settings()
@@ -186,8 +186,8 @@ def pair_eval(
     audience coverage. Writes pair-eval-<time>.md and .json."""
     from mokg.graph import Graph
     from mokg.pair.evaluation import VARIANTS, EvalConfig, evaluate, write_report
-    from mokg.pair.mining import Runtime
     from mokg.pair.runs import default_config
+    from mokg.pair.runtime import Runtime
 
     s = get_settings()
     changes = mining_changes(mining)

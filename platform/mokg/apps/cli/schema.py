@@ -15,11 +15,18 @@ def schema() -> None:
 
 @schema.command("apply")
 def schema_apply() -> None:
-    """Create every constraint and index (idempotent: safe to run again)."""
+    """Create every constraint and index (idempotent: safe to run again).
+
+    On ArcadeDB a database MOKG_GRAPH_DATABASE names that does not exist yet is created first; Neo4j
+    refuses it with the statement that creates it.
+    """
     from mokg.graph import Graph
     from mokg.graph.schema import apply_schema
 
     with Graph() as g:
+        g.ping()  # a server that is down or refuses the login fails here, before any other request
+        if g.dialect.ensure_database():
+            out.print(f"schema: created database {g.settings.graph_database!r}")
         names = apply_schema(g)
     out.print(f"schema: {len(names)} statements applied ({', '.join(n.split('/')[-1] for n in names)})")
 

@@ -33,6 +33,8 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None, th
 
     s = get_settings()
     host, port = host or s.web_host, port or s.web_port
+    if not os.environ.get("WERKZEUG_RUN_MAIN"):  # the dev reloader's child serves the socket its parent bound
+        _check_bindable(host, port)
     if dev:
         from mokg.apps.web.app import create_app
 
@@ -56,3 +58,29 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None, th
     argv += ["--threads", str(threads)] if threads else []
     console.print(f"serve: gunicorn on http://{host}:{port}/ (OpenAPI at /openapi.json)")
     os.execv(sys.executable, argv)
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not bind: gunicorn would retry for seconds and
+    log each attempt, Flask would print a paragraph."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise click.ClickException(f"cannot serve on {host!r}: {e.strerror} (--host or MOKG_WEB_HOST)") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn and Flask bind
+        try:
+            sock.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is in use by another process: stop it, or choose another port "
+                    "(--port or MOKG_WEB_PORT)"
+                ) from e
+            raise click.ClickException(
+                f"cannot serve on {host}:{port}: {e.strerror} (--host/--port or MOKG_WEB_HOST/MOKG_WEB_PORT)"
+            ) from e

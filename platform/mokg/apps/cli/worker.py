@@ -1,4 +1,4 @@
-"""`mokg worker`: a Celery worker of the PAIR tasks, and the continuous mode's beat."""
+"""`mokg worker`: a Celery worker of the PAIR tasks (or of GLoM retraining), and the continuous mode's beat."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ from mokg.apps.cli.options import batch_options, mining_changes, mining_options
     help="Execution pool (default: solo for one process, prefork for more).",
 )
 @click.option(
+    "--queues",
+    "-Q",
+    metavar="QUEUES",
+    help="Comma-separated queues to consume: pair (the PAIR tasks, the default) and/or train (train_glom).",
+)
+@click.option(
     "--beat",
     is_flag=True,
     help="Also run the continuous-mode schedule (one worker only), set by the options that follow.",
@@ -37,6 +43,7 @@ def worker(
     ctx: click.Context,
     concurrency: int,
     pool: str | None,
+    queues: str | None,
     beat: bool,
     loglevel: str,
     visibility_timeout: float | None,
@@ -49,6 +56,10 @@ def worker(
 ) -> None:
     """Start a Celery worker for the PAIR tasks (`celery -A mokg.apps.workers.app worker` with these
     options).
+
+    It consumes the `pair` queue, or the --queues given: `mokg worker --queues train` runs GLoM retraining
+    (the `train_glom` task, routed to `train` so that it never occupies a PAIR worker); give such a worker a
+    --visibility-timeout above the longest training.
 
     With --beat the worker also runs the continuous mode: every --interval seconds it enqueues a batch of up
     to --limit sources of the --type(s) that were never expanded, failed, or were expanded more than
@@ -84,6 +95,16 @@ def worker(
             raise click.UsageError(str(e)) from e
         os.environ["MOKG_PAIR_BEAT"] = schedule.to_json()  # the exec'd worker's settings read it
 
+    chosen = [q.strip() for q in (queues or "").split(",") if q.strip()]
+    if queues is not None:
+        from mokg.apps.workers.app import QUEUES
+
+        unknown = [q for q in chosen if q not in QUEUES]
+        if unknown or not chosen:
+            raise click.BadParameter(
+                f"{queues!r}: expected a comma-separated list of {', '.join(QUEUES)}", param_hint="--queues"
+            )
+
     argv = [
         sys.executable,
         "-m",
@@ -95,6 +116,7 @@ def worker(
     ]
     argv += [f"--pool={pool or ('solo' if concurrency == 1 else 'prefork')}", f"--loglevel={loglevel}"]
     argv += ["--beat"] if beat else []
+    argv += ["-Q", ",".join(chosen)] if chosen else []
     argv += list(celery_args)
     if visibility_timeout is not None:
         from mokg.apps.workers.app import transport_options

@@ -2,5 +2,6 @@
 
 * :mod:`mokg.apps.workers.app` — the Celery app, configured from the platform settings (Valkey/Redis broker, late acks,
   one message prefetched at a time, JSON only, the continuous-mode beat schedule);
-* :mod:`mokg.apps.workers.tasks` — ``mine_entity`` (PAIR mining of one source) and ``enqueue_batch`` (continuous mode).
+* :mod:`mokg.apps.workers.tasks` — ``mine_entity`` (PAIR mining of one source) and ``enqueue_batch`` (continuous mode)
+  on the ``pair`` queue, ``train_glom`` (a GLoM retrain) on the ``train`` queue.
 """

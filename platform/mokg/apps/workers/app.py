@@ -17,6 +17,12 @@ Continuous mode: the beat schedule (run a worker with ``mokg worker --beat``) en
 were never expanded, failed, or were expanded before the cut-off, every ``interval_s`` seconds. The schedule is
 a :class:`~mokg.pair.runs.BeatSchedule` (interval, batch limit, source types, cut-offs, mining changes) read
 from ``MOKG_PAIR_BEAT``, which the options of ``mokg worker --beat`` write; empty means its defaults.
+
+Queues: the PAIR tasks go to ``pair``, the default queue, which a worker started without ``--queues``
+consumes. ``train_glom`` is routed to ``train``, so a retrain never takes a PAIR worker's slot (nor waits
+behind a backlog of mining tasks); only a worker started with ``mokg worker --queues train`` runs it. A retrain
+may run longer than the visibility timeout: give that worker a ``--visibility-timeout`` above the longest
+training, or the message is delivered again while the first run goes on.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from celery import Celery
 from mokg.config import Settings, get_settings
 from mokg.pair.runs import BeatSchedule
 
-QUEUE = "pair"
+QUEUE = "pair"  # the PAIR tasks (mine_entity, enqueue_batch): the default queue
+TRAIN_QUEUE = "train"  # GLoM retraining (train_glom)
+QUEUES = (QUEUE, TRAIN_QUEUE)
+ROUTES = {"workers.tasks.train_glom": {"queue": TRAIN_QUEUE}}
 
 
 def transport_options(visibility_timeout_s: float = 3600.0) -> dict[str, Any]:
@@ -58,6 +67,7 @@ def make_app(
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=QUEUE,
+        task_routes=ROUTES,
         broker_transport_options=transport_options(visibility_timeout_s),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -7,6 +7,8 @@ A redelivered or duplicated message is harmless: a source done in the same run i
 is a MERGE. The per-process runtime (graph driver, LLM client, embedder, scorer, resolution pools) is built on
 first use, after any fork, and closed when the process ends.
 
+``train_glom`` (a GLoM retrain over :func:`mokg.glom.pipeline.train`) runs on a queue of its own, ``train``.
+
 The task names (``workers.tasks.*``) are the messages' wire names, kept from before the module moved into
 ``mokg.apps.workers`` so that messages already queued, and workers of the previous release, still match.
 """
@@ -21,8 +23,9 @@ from celery.signals import worker_process_shutdown
 
 from mokg.apps.workers.app import app
 from mokg.config import get_settings
-from mokg.pair.mining import TRANSIENT_ERRORS, MiningConfig, Runtime
+from mokg.pair.config import MiningConfig
 from mokg.pair.runs import RunPlan, default_config, plan_run
+from mokg.pair.runtime import TRANSIENT_ERRORS, Runtime
 from mokg.pair.store import SOURCE_TYPES, SourceRef
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,10 @@ def enqueue_batch(
 def train_glom(config: dict[str, Any] | None = None, skip: list[str] | None = None) -> dict[str, Any]:
     """`mokg train` as a task: the same pipeline function, so a scheduler can retrain after ingestion.
 
-    Idempotent: every stage overwrites its own results (MERGE/SET), and the LLM profiles are cached.
+    Routed to the ``train`` queue (:data:`~mokg.apps.workers.app.TRAIN_QUEUE`), never to the PAIR workers:
+    only a worker started with ``mokg worker --queues train`` runs it. Nothing enqueues it yet; send it with
+    ``train_glom.delay(config={...})``. Idempotent: every stage overwrites its own results (MERGE/SET), and
+    the LLM profiles are cached.
     """
     from mokg.glom.pipeline import TrainConfig, train
     from mokg.graph import Graph

@@ -1,0 +1,320 @@
+"""PAIR mining of one source entity: P(r,t|s) = Σ_κ P(κ|s) P(r|s,κ) P(t|s,κ,r) (the paper's *Formulation*).
+
+:class:`Miner` holds the LLM logic (no graph writes, so ``mokg pair eval`` can run it dry); a worker runs it
+through :func:`mokg.pair.runtime.mine_entity`.
+
+1. **κ_S** — the source's SupKG neighbourhood as short facts (:func:`mokg.pair.store.fetch_source`).
+2. **Relation selection, P(r|s,κ)** (*Relation Selection with Bounded Scope*) — the selection prompt
+   (κ_S + κ_D) is sampled ``n`` times with its answer constrained by a JSON schema enumerating R_s;
+   :func:`~mokg.pair.prompts.filter_relations` drops anything outside R_s anyway. R_F = the relations chosen
+   by a majority of the ``n`` samples, optionally capped at ``max_relations`` (most votes first).
+3. **Progressive augmentation, P(t|s,κ,r)** (*Progressive Entity Augmentation*) — for each r in R_F the steps
+   κ_D → κ_D+κ_S → κ_D+κ_S+κ_I, each sampled ``n`` times at ``temperature``; κ_I of the last step is the
+   target set kept by aggregating the earlier steps (same rule as the final one).
+4. **Aggregation** — :func:`~mokg.pair.aggregation.aggregate` over all steps: score = w·vote share +
+   (1−w)·plausibility, kept when it reaches the threshold. The plausibility is the KG-BERT-style scorer's
+   P(s,r,t) times the κ_D *type fit* of the name (:mod:`mokg.pair.plausibility`). How many candidates the
+   votes and the plausibility each removed is counted (:class:`~mokg.pair.results.FilterCounts`).
+5. **Resolution** — each kept name is linked by exact, normalised, then embedding match (cosine ≥
+   ``link_threshold``) to existing nodes of its target type — SupKG Items for Product, Stores for Brand and
+   Store, and Entities of the type — else a new ``Entity`` keyed by type and normalised name. The pools are
+   a per-process :class:`~mokg.pair.pools.PoolCache` (loaded once, topped up, checked before linking).
+
+Decisions where the paper is vague (the configuration's own are in :mod:`mokg.pair.config`, the
+plausibility's in :mod:`mokg.pair.plausibility`):
+
+* The JSON schemas ask for at least one item (``minItems: 1``): under a grammar SmolLM2-135M otherwise
+  answers ``[]`` almost always. The filter and the aggregation, not the format, decide what survives.
+* Targets longer than ``max_target_words`` words or without a letter or digit are malformed (the prompt asks
+  for 1-5 word names) and never vote, and so are echoes of the prompt — a relation id or label, an entity
+  type name ("TARGET_AUDIENCE", "target audience", "Audience"), or several words all from them and from the
+  prompt's own vocabulary ("Target Type Audience"; a single word such as "Target" may be a brand). A sample
+  that is not the requested JSON counts as an empty sample.
+* With a single candidate relation (for example ``relations`` narrowed to one) no selection prompt is sent,
+  since the JSON schema would leave the model no choice.
+* A target that resolves to the source itself, or to the source's own name, is dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mokg.llm.client import ChatBackend, ChatRequest, ChatResult
+from mokg.pair.aggregation import AggregationConfig, PlausibilityFn, StepSamples, aggregate
+from mokg.pair.config import MiningConfig
+from mokg.pair.plausibility import TypeFit, combine
+from mokg.pair.pools import PoolCache
+from mokg.pair.prompts import (
+    AnswerFormatError,
+    Knowledge,
+    Prompt,
+    SourceEntity,
+    augmentation_plan,
+    build_augmentation_prompt,
+    build_relation_selection_prompt,
+    filter_relations,
+    parse_string_list,
+)
+from mokg.pair.resolution import normalize_name
+from mokg.pair.results import (
+    FilterCounts,
+    MinedTarget,
+    MiningResult,
+    RelationResult,
+    RelationSelection,
+    Usage,
+)
+from mokg.pair.schema import RelationSchema, RelationSpec
+from mokg.pair.scorer import EmbedFn, PlausibilityScorer
+from mokg.pair.store import PoolEntry, SourceContext
+
+PoolFn = Callable[[str], Sequence[PoolEntry]]
+"""Existing nodes a target of the given type may link to (a Miner wraps it in a :class:`PoolCache`)."""
+
+
+def restrict(schema: RelationSchema, relations: Sequence[str]) -> RelationSchema:
+    """The schema with every candidate set R_s cut down to ``relations`` (prompts then list only those)."""
+    candidates = {t: tuple(r for r in schema.candidate_ids(t) if r in relations) for t in schema.source_types}
+    return RelationSchema(
+        schema.version, schema.entity_types, schema.relations, candidates, schema.supkg_relations
+    )
+
+
+def _at_least_one(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    out = copy.deepcopy(schema)
+    out["properties"][key]["minItems"] = 1
+    return out
+
+
+def _answer(result: ChatResult) -> Any:
+    return result.parsed_json if result.parsed_json is not None else result.text
+
+
+# the prompts' own words for what they ask ("the target entity's name", "type"), normalised
+_PROMPT_WORDS = frozenset({"type", "name", "entity", "target", "relation", "source", "item", "json", "list"})
+
+
+def well_formed(name: str, max_words: int) -> bool:
+    """A short entity name: at most ``max_words`` words and something left after normalisation."""
+    return 0 < len(name.split()) <= max_words and bool(normalize_name(name))
+
+
+@dataclass
+class _Job:
+    """State of one mine() call: usage and the plausibility factors per (relation, name)."""
+
+    source: SourceContext
+    usage: Usage = field(default_factory=Usage)
+    factors: dict[tuple[str, str], tuple[float | None, float | None]] = field(default_factory=dict)
+    model: str = ""
+
+
+class Miner:
+    """The LLM side of PAIR for one configuration; reusable across sources (holds no per-source state).
+
+    ``pools`` is a process's :class:`PoolCache`, or a plain function that loads a pool (wrapped in a cache of
+    its own, without top-ups or liveness checks: tests and dry runs)."""
+
+    def __init__(
+        self,
+        llm: ChatBackend,
+        schema: RelationSchema,
+        embed: EmbedFn,
+        pools: PoolCache | PoolFn,
+        config: MiningConfig | None = None,
+        scorer: PlausibilityScorer | None = None,
+    ) -> None:
+        self.llm = llm
+        self.schema = restrict(schema, config.relations) if config and config.relations else schema
+        self.embed = embed
+        self.pools = pools if isinstance(pools, PoolCache) else PoolCache(pools, embed)
+        self.config = config or MiningConfig()
+        self.scorer = scorer if self.config.use_scorer else None
+        self.type_fit = TypeFit(schema, embed) if self.config.type_fit else None
+        # relation ids and labels and type names the small model copies from the prompt as "targets", and
+        # names of several words all taken from them ("Target Type Audience"); one word stays a name ("Target")
+        words = [*schema.relations, *(r.label for r in schema.relations.values()), *schema.entity_types]
+        self.echoes = frozenset(normalize_name(w) for w in words)
+        self.echo_words = frozenset(" ".join(self.echoes).split()) | _PROMPT_WORDS
+        self.agg_config = AggregationConfig(
+            self.config.agg_weight, self.config.agg_threshold, enabled=self.config.aggregation
+        )
+
+    def mine(self, source: SourceContext) -> MiningResult:
+        t0 = time.perf_counter()
+        job = _Job(source)
+        selection = self.select_relations(job)
+        relations: list[RelationResult] = []
+        targets: dict[tuple[str, str], MinedTarget] = {}
+        for rel_id in selection.selected:
+            spec = self.schema.relation(rel_id)
+            result = self.augment(job, spec)
+            relations.append(result)
+            for target in self.resolve(job, spec, result, selection.prompt_id):
+                key = (target.relation, target.ref)
+                if key not in targets or target.candidate.score > targets[key].candidate.score:
+                    targets[key] = target
+        return MiningResult(
+            source=source,
+            selection=selection,
+            relations=tuple(relations),
+            targets=tuple(targets.values()),
+            usage=job.usage,
+            model=job.model,
+            scorer_version=self.scorer.manifest.version if self.scorer else None,
+            seconds=time.perf_counter() - t0,
+        )
+
+    # -- LLM --------------------------------------------------------------------------------------------------
+    def _ask(self, job: _Job, prompt: Prompt, key: str) -> list[ChatResult]:
+        cfg = self.config
+        schema = _at_least_one(prompt.json_schema, key)
+        requests = [
+            ChatRequest(prompt.messages, schema, cfg.temperature, cfg.max_tokens, cfg.seed, i)
+            for i in range(cfg.n_samples)
+        ]
+        results = self.llm.chat_many(requests)
+        job.usage.add(results)
+        job.model = job.model or next((r.model for r in results if r.model), "")
+        return results
+
+    def _entity(self, source: SourceContext) -> SourceEntity:
+        return SourceEntity(source.name, source.ref.type)
+
+    # -- P(r|s,κ) ---------------------------------------------------------------------------------------------
+    def select_relations(self, job: _Job) -> RelationSelection:
+        source, cfg = job.source, self.config
+        candidates = self.schema.candidate_ids(source.ref.type)
+        if not cfg.relation_filter or len(candidates) <= 1:
+            # -Rf, or a single candidate: the JSON schema (enum of one, at least one item) leaves no choice
+            return RelationSelection(candidates, {}, (), 0, None)
+        prompt = build_relation_selection_prompt(
+            self._entity(source), self.schema, source.facts, max_facts=cfg.max_facts
+        )
+        votes: Counter[str] = Counter()
+        dropped: list[str] = []
+        malformed = 0
+        for result in self._ask(job, prompt, "relations"):
+            try:
+                answer = parse_string_list(_answer(result), "relations")
+            except AnswerFormatError:
+                malformed += 1
+                continue
+            chosen = filter_relations(answer, candidates)
+            votes.update(chosen.selected)
+            dropped.extend(chosen.dropped)
+        majority = cfg.n_samples // 2 + 1
+        ranked = sorted((r for r in candidates if votes[r] >= majority), key=lambda r: -votes[r])
+        if cfg.max_relations:
+            ranked = ranked[: cfg.max_relations]
+        selected = tuple(r for r in candidates if r in ranked)
+        return RelationSelection(selected, dict(votes), tuple(dropped), malformed, prompt.id)
+
+    # -- P(t|s,κ,r) and aggregation ---------------------------------------------------------------------------
+    def _samples(self, results: Sequence[ChatResult]) -> tuple[list[list[str]], int]:
+        """Target names per sample, malformed strings and echoes of the prompt dropped; an unparsable sample is
+        an empty one."""
+        samples: list[list[str]] = []
+        malformed = 0
+        for result in results:
+            try:
+                items = parse_string_list(_answer(result), "targets")
+            except AnswerFormatError:
+                samples.append([])
+                malformed += 1
+                continue
+            good = [
+                t
+                for t in items
+                if isinstance(t, str) and well_formed(t, self.config.max_target_words) and not self.echoed(t)
+            ]
+            malformed += len(items) - len(good)
+            samples.append(good)
+        return samples, malformed
+
+    def echoed(self, name: str) -> bool:
+        """The name repeats the prompt's own schema words rather than naming something."""
+        key = normalize_name(name)
+        words = key.split()
+        return key in self.echoes or (len(words) > 1 and set(words) <= self.echo_words)
+
+    def _plausibility(self, job: _Job, spec: RelationSpec) -> PlausibilityFn | None:
+        """scorer(s, r, t) × type fit(t), each factor when enabled; records both factors per name."""
+        scorer = (
+            self.scorer.for_source(job.source.name, self.schema.describe(spec.id)) if self.scorer else None
+        )
+        fit = self.type_fit.for_type(spec.target_type or "", self.embed) if self.type_fit else None
+
+        def record(name: str, by_scorer: float | None, by_type: float | None) -> None:
+            job.factors[(spec.id, name)] = (by_scorer, by_type)
+
+        return combine(scorer, fit, record)
+
+    def augment(self, job: _Job, spec: RelationSpec) -> RelationResult:
+        source, cfg = job.source, self.config
+        plausibility = self._plausibility(job, spec)
+        steps: list[StepSamples] = []
+        prompt_ids: dict[str, str] = {}
+        malformed = 0
+        for step in augmentation_plan(cfg.progressive):
+            inherited: list[str] = []
+            if Knowledge.INHERITED in step.knowledge:
+                inherited = aggregate(steps, plausibility, self.agg_config, source.name).names
+            prompt = build_augmentation_prompt(
+                step,
+                self._entity(source),
+                spec,
+                self.schema,
+                source.facts,
+                inherited,
+                max_targets=cfg.max_targets,
+                max_facts=cfg.max_facts,
+            )
+            samples, bad = self._samples(self._ask(job, prompt, "targets"))
+            malformed += bad
+            steps.append(StepSamples(step.name, samples, step.weight))
+            prompt_ids[step.name] = prompt.id
+        result = aggregate(steps, plausibility, self.agg_config, source.name)
+        return RelationResult(
+            spec.id, result, FilterCounts.of(result, self.agg_config, malformed), prompt_ids
+        )
+
+    # -- resolution -------------------------------------------------------------------------------------------
+    def resolve(
+        self, job: _Job, spec: RelationSpec, result: RelationResult, selection_prompt: str | None
+    ) -> list[MinedTarget]:
+        kept = result.aggregation.kept
+        if not kept or spec.target_type is None:
+            return []
+        names = [c.name for c in kept]
+        links = self.pools.resolve(spec.target_type, names, self.embed(names), self.config.link_threshold)
+        own = str(job.source.ref)
+        out = []
+        for candidate, link in zip(kept, links, strict=True):
+            res = link.resolution
+            if res.key == own:
+                continue  # the source itself, reached through its title or an embedding match
+            prompt_ids = ((selection_prompt,) if selection_prompt else ()) + tuple(
+                result.prompt_ids[s] for s in candidate.steps
+            )
+            by_scorer, fit = job.factors.get((spec.id, candidate.name), (None, None))
+            out.append(
+                MinedTarget(
+                    spec.id,
+                    spec.target_type,
+                    candidate,
+                    res.key,
+                    link.node_id,
+                    res.matched_by,
+                    res.similarity,
+                    prompt_ids,
+                    by_scorer,
+                    fit,
+                )
+            )
+        return out

@@ -1,0 +1,136 @@
+"""What a worker runs: one PAIR task per source (claim → κ_S → mine → MERGE → done) and the per-process
+:class:`Runtime` it runs in.
+
+**Write** — MERGE on stable keys with provenance {votes, vote_share, plausibility, score, prompt_ids,
+steps, model, scorer, matched_by, at, run_id}; then the source is marked done. Re-mining adds and updates
+triples, never deletes: a triple mined by an older run stays with its provenance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import neo4j
+import numpy as np
+
+from mokg.clock import stamp
+from mokg.config import Settings
+from mokg.graph import Graph
+from mokg.llm import LLMClient, LLMError, TextEmbedder
+from mokg.llm.client import ChatBackend
+from mokg.pair import store
+from mokg.pair.config import MiningConfig
+from mokg.pair.miner import Miner
+from mokg.pair.pools import PoolCache
+from mokg.pair.results import EntityOutcome
+from mokg.pair.schema import RelationSchema
+from mokg.pair.scorer import EmbedFn, PlausibilityScorer
+from mokg.pair.store import SourceRef
+from mokg.pair.training import load_scorer, scorer_root
+
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    LLMError,  # the endpoint failed after the client's own retries
+    neo4j.exceptions.Neo4jError,  # includes transient and constraint races of two workers creating one entity
+    neo4j.exceptions.DriverError,  # server unavailable, session expired
+    store.StaleTargetError,  # a linked node was deleted between resolution and write: retry, pool reloaded
+    ConnectionError,
+    TimeoutError,
+)
+"""Errors a task retries with backoff; anything else fails the source at once."""
+
+
+class EmbedCache:
+    """Memoised text embeddings: pool names (item titles, stores) recur in every task of a worker."""
+
+    def __init__(self, embed: EmbedFn, max_items: int = 200_000) -> None:
+        self.embed = embed
+        self.max_items = max_items
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            if len(self._cache) + len(missing) > self.max_items:
+                self._cache.clear()
+            vectors = np.asarray(self.embed(missing), dtype=np.float32)
+            self._cache.update(zip(missing, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+
+def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker: str = "") -> EntityOutcome:
+    """Mine one source and MERGE its triples. Safe to run twice: a source done in this run is skipped, and
+    every write is a MERGE on stable keys. The new entities join the miner's pools at once. On an error the
+    source is marked failed and the error re-raised (the task retries it)."""
+    t0 = time.perf_counter()
+    source = store.fetch_source(graph, ref, miner.config.holdout_share)
+    if source is None:
+        return EntityOutcome(str(ref), "missing")
+    if not store.claim(graph, source, run_id, worker):
+        return EntityOutcome(str(ref), "skipped")
+    try:
+        result = miner.mine(source)
+        written = store.write_triples(graph, source, result.writes(run_id, stamp()))
+        miner.pools.remember(written.entities)
+        store.mark_done(graph, source, run_id, result.summary())
+    except Exception as exc:
+        if isinstance(exc, store.StaleTargetError):
+            miner.pools.invalidate()  # the retry resolves against freshly loaded pools
+        try:
+            store.mark_failed(graph, source.node_id, run_id, f"{type(exc).__name__}: {exc}")
+        except Exception as state_error:  # the graph itself may be what failed; keep the first error
+            exc.add_note(f"could not mark the source failed: {state_error!r}")
+        raise
+    return EntityOutcome(
+        str(ref), "done", len(result.targets), result.counts, result.usage, time.perf_counter() - t0
+    )
+
+
+class Runtime:
+    """What a worker process keeps between tasks: one graph driver, the LLM client, the name-embedding cache,
+    the resolution pools (:class:`PoolCache`, reloaded after ``pool_ttl_s``) and the scorers by version.
+    Build it lazily in the worker (after any fork), close it at shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        graph: Graph | None = None,
+        llm: ChatBackend | None = None,
+        embed: EmbedFn | None = None,
+        pool_ttl_s: float = 300.0,
+    ) -> None:
+        self.settings = settings
+        self.graph = graph or Graph(settings)
+        self.llm: ChatBackend = llm or LLMClient(settings)
+        self.raw_embed: EmbedFn = embed or TextEmbedder.from_settings(settings).encode
+        self.embed = EmbedCache(self.raw_embed)
+        self.schema = RelationSchema.load()
+        self._scorers: dict[str, PlausibilityScorer] = {}
+        g = self.graph
+        self.pools = PoolCache(
+            lambda target_type: store.load_pool(g, target_type),
+            self.embed,
+            since=lambda since: store.entities_since(g, since),
+            live=lambda linked: store.live_nodes(g, linked),
+            ttl_s=pool_ttl_s,
+        )
+
+    def scorer(self, version: str) -> PlausibilityScorer | None:
+        if not version:
+            return None
+        if version not in self._scorers:
+            self._scorers[version] = load_scorer(scorer_root(self.settings.home), version, self.raw_embed)
+        return self._scorers[version]
+
+    def miner(self, config: MiningConfig) -> Miner:
+        scorer = self.scorer(config.scorer_version) if config.use_scorer else None
+        return Miner(self.llm, self.schema, self.embed, self.pools, config, scorer)
+
+    def mine(self, ref: SourceRef, run_id: str, config: MiningConfig, worker: str = "") -> EntityOutcome:
+        return mine_entity(self.graph, self.miner(config), ref, run_id, worker)
+
+    def close(self) -> None:
+        self.graph.close()
