@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from mokg.config import get_settings
 from mokg.glom.pipeline import KGData, Reviews, TrainConfig, fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
-from mokg.lookalike.evaluation import ReviewIndex, _leak_free_profiles
+from mokg.lookalike.glom_model import ReviewIndex, leak_free_profiles
 from mokg.lookalike.protocol import build_split, evaluate
 from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
@@ -123,6 +125,9 @@ def main() -> None:
         help="instead of the sweep: the whole `mokg eval` protocol (no ablations) on this KGData, report to OUT",
     )
     ap.add_argument("--baselines", default=",".join(BASELINE_NAMES), help="baselines of --eval")
+    ap.add_argument(
+        "--tune-budget", type=int, default=6, help="--eval: configurations per learned model on validation"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     kg = read_kg(args.reviews, args.meta)
@@ -139,8 +144,20 @@ def main() -> None:
             seeds=tuple(int(s) for s in args.seeds.split(",")),
             ablations=False,
             baselines=tuple(b for b in args.baselines.split(",") if b),
+            tune_budget=args.tune_budget,
         )
-        result = evaluate_kg(kg, ecfg, dataset=args.reviews.name.split(".")[0])
+        t0 = time.perf_counter()
+
+        def log_progress(label: str, total: int | None) -> Callable[[int], None]:
+            return lambda done: print(
+                f"{time.perf_counter() - t0:7.1f} s  {label}: {done}/{total}", flush=True
+            )
+
+        result = evaluate_kg(kg, ecfg, dataset=args.reviews.name.split(".")[0], progress=log_progress)
+        for name, t in result.tuning.items():
+            print(
+                f"tuned {name}: {t.params or 'defaults'} val AP {t.default_ap:.4f} -> {t.best.validation_ap:.4f}"
+            )
         write_report(result, args.eval)
         for row in table_rows(result, result.models):
             print(" | ".join(row))
@@ -155,7 +172,7 @@ def main() -> None:
             u_idx, i_idx, n_users=len(users), n_items=len(items), min_buyers=args.min_buyers, seed=seed
         )
         held = {(users[u], items[i]) for u, i in split.heldout}
-        train_kg = _leak_free_profiles(kg.without_reviews(held))
+        train_kg = leak_free_profiles(kg.without_reviews(held))
         val_only = replace(split, test=split.validation)
         pm_cache: dict[Any, Any] = {}
         for name, change in variants:

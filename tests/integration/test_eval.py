@@ -33,6 +33,8 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
         "5",
         "--min-buyers",
         "30",
+        "--tune-budget",
+        "0",  # the search itself: tests/unit/test_tuning.py
         "--out",
         str(out),
         settings=fresh_graph.settings,

@@ -27,7 +27,7 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
         "--choose-min-buyers", "30", settings=fresh_graph.settings,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "choose-method" in proc.stdout and "serving method" in proc.stdout
+    assert "choose-method" in proc.stdout and "embeddings, method" in proc.stdout
     (row,) = fresh_graph.run_text(
         "MATCH (u:User) WHERE u.embedding_version IS NOT NULL RETURN DISTINCT u.embedding_version AS v", {}
     )
@@ -39,6 +39,12 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     assert detail["method"] == chosen and detail["n_validation_tasks"] >= 1 and detail["min_buyers"] == 30
     assert set(detail["validation_ap"]) == {"centroid", "max_seed", "logreg"}
     assert detail["validation_ap"][chosen] == max(detail["validation_ap"].values())
+    # the served embeddings are the GLM's or the PM's, whichever scored higher on validation
+    by_model = detail["by_model"]
+    assert set(by_model) == {"glom", "pm"} and by_model[detail["model"]] == detail["validation_ap"]
+    best = max(v for aps in by_model.values() for v in aps.values())
+    assert detail["validation_ap"][chosen] == best
+    assert version.endswith("+pm") == (detail["model"] == "pm")
     (node,) = fresh_graph.run_text(
         "MATCH (m:Model {version: $v}) RETURN m.serving_method AS m, m.method_detail AS d", {"v": version}
     )

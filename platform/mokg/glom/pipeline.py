@@ -547,10 +547,11 @@ def train(
 ) -> TrainReport:
     """Run every stage not in ``skip`` in order, timing each; the embeddings land on the graph.
 
-    With ``choose_method`` (:func:`mokg.lookalike.evaluation.serving_method_chooser`), a last stage picks
-    the serving scoring method for this model version on validation tasks (one more PM+GLM fit, without the
-    validation tasks' held-out reviews) and records it on a ``:Model {version}`` node, which
-    ``mokg expand`` and ``POST /v1/lookalike`` use when a request names no method; also in the report."""
+    With ``choose_method`` (:func:`mokg.lookalike.evaluation.serving_method_chooser`), a stage before the
+    write-back picks the served embeddings (GLM, or the PM when it scores higher) and the scoring method on
+    validation tasks (one more PM+GLM fit, without the validation tasks' held-out reviews), and records the
+    method on a ``:Model {version}`` node, which ``mokg expand`` and ``POST /v1/lookalike`` use when a
+    request names no method; also in the report. Serving the PM's vectors adds ``+pm`` to the version."""
     unknown = set(skip) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) to skip: {sorted(unknown)}; stages are {', '.join(STAGES)}")
@@ -589,21 +590,26 @@ def train(
             f"user mean pairwise cosine PM {mean_pairwise_cosine(emb.pm_user):.2f} "
             f"GLM {mean_pairwise_cosine(emb.user):.2f} (near 1: collapsed)"
         )
+    if choose_method is not None:
+        with stage(CHOOSE_STAGE) as d:
+            choice = choose_method(load_kg(graph), cfg, progress)
+            if choice.model == "pm":
+                # the PM beat its GLM on validation: serve the PM's vectors, under a version that says so
+                emb = replace(emb, user=emb.pm_user, item=emb.pm_item, version=f"{emb.version}+pm")
+                report.version = emb.version
+            record_method(graph, emb.version, choice.method, choice.detail())
+            report.serving_method = choice.detail()
+            aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in choice.by_model.items() for m, v in by.items())
+            d.append(
+                f"serving {choice.model} embeddings, method {choice.method} "
+                f"({choice.n_validation_tasks} validation tasks"
+                + (f"; val AP {aps}" if aps else f"; {choice.reason}")
+                + ")"
+            )
     if "write-back" not in skip:
         with stage("write-back") as d:
             write_back(graph, emb)
             d.append(f"{USER_EMBEDDING} (dim {cfg.dim}) on users and items, version {emb.version}")
-    if choose_method is not None:
-        with stage(CHOOSE_STAGE) as d:
-            choice = choose_method(load_kg(graph), cfg, progress)
-            record_method(graph, cfg.version, choice.method, choice.detail())
-            report.serving_method = choice.detail()
-            aps = ", ".join(f"{m} {v:.4f}" for m, v in choice.validation_ap.items())
-            d.append(
-                f"serving method {choice.method} ({choice.n_validation_tasks} validation tasks"
-                + (f"; val AP {aps}" if aps else f"; {choice.reason}")
-                + ")"
-            )
     _save_report(settings.home / "artifacts" / "glom", report)
     return report
 

@@ -618,14 +618,18 @@ def recorded_method(graph: Graph, version: str) -> str | None:
 
 @dataclass(frozen=True)
 class MethodChoice:
-    """The serving method chosen for a trained model on validation tasks (``mokg train --choose-method``)."""
+    """The serving model and method chosen for a trained model on validation tasks (``mokg train
+    --choose-method``). ``model`` is which of the trained embeddings the index serves: ``glom`` (the GLM's)
+    or ``pm`` (the pre-trained model's, when it scored higher on validation)."""
 
     method: str
-    validation_ap: dict[str, float]  # mean AP over the validation tasks per method (empty: no tasks)
+    validation_ap: dict[str, float]  # the chosen model's mean AP over the validation tasks per method
     n_validation_tasks: int
     min_buyers: int
     split_seed: int
     reason: str
+    model: str = "glom"
+    by_model: dict[str, dict[str, float]] = field(default_factory=dict)  # every model's validation_ap
 
     def detail(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,24 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from mokg.glom.pipeline import (
-    KGData,
-    MethodChooser,
-    TrainConfig,
-    fit,
-    fit_glm,
-    fit_pm,
-    kg_triples,
-    rows_of,
-)
+from mokg.glom.pipeline import KGData, MethodChooser, TrainConfig, fit
 from mokg.lookalike.audience import MethodChoice
-from mokg.lookalike.baselines import EmbeddingBaseline, TrainData
+from mokg.lookalike.baselines import Baseline, EmbeddingBaseline, TrainData
+from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex, leak_free_profiles
 from mokg.lookalike.metrics import METRIC_NAMES
 from mokg.lookalike.protocol import Split, Task, build_split, effective_neg_ratio, evaluate
 from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
 from mokg.lookalike.scoring import score_candidates
+from mokg.lookalike.tuning import Tuned, grid_of, tune
 from mokg.progress import ProgressFactory, no_progress
 
 GLOM_VARIANTS: dict[str, dict[str, Any]] = {
@@ -81,6 +73,8 @@ class EvalConfig:
     baselines: tuple[str, ...] = BASELINE_NAMES
     ablations: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
+    # configurations each learned model may try on validation tasks (mokg.lookalike.tuning); 0: defaults
+    tune_budget: int = 6
 
 
 @dataclass
@@ -109,6 +103,7 @@ class EvalResult:
     # ranking (mean positive share of the candidates)
     effective_neg_ratio: float = float("nan")
     random_pr_auc: float = float("nan")
+    tuning: dict[str, Tuned] = field(default_factory=dict)
 
     @property
     def ratio_warning(self) -> str | None:
@@ -161,49 +156,32 @@ def _fewer_seeds(split: Split, n: int) -> Split:
     )
 
 
-def _leak_free_profiles(kg: KGData) -> KGData:
-    """User profile vectors rebuilt from the profiles of their training items (see the module docstring)."""
-    if not kg.profiles:
-        return kg
-    profiles = {k: v for k, v in kg.profiles.items() if k.startswith("i:")}
-    by_user: dict[str, list[np.ndarray]] = {}
-    for u, i in zip(kg.reviews.user, kg.reviews.item, strict=True):
-        vec = profiles.get(f"i:{i}")
-        if vec is not None:
-            by_user.setdefault(u, []).append(vec)
-    for u, vecs in by_user.items():
-        mean = np.mean(vecs, axis=0)
-        profiles[f"u:{u}"] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-    return replace(kg, profiles=profiles)
+@dataclass
+class _Models:
+    """Builds every model of one evaluation by name: baselines from the registry, PM and the GLoM variants
+    as :class:`GLoMModel` (one :class:`PMCache` per split)."""
+
+    kg: KGData
+    index: ReviewIndex
+    train: TrainConfig
+    variants: dict[str, dict[str, Any]]
+    cache: PMCache = field(default_factory=PMCache)
+
+    def make(self, name: str, seed: int, params: dict[str, Any]) -> Baseline:
+        if name not in self.variants:
+            return make_baseline(name, seed=seed, **params)
+        cfg = replace(self.train, seed=seed, **(self.variants[name] | params))
+        return GLoMModel(self.kg, self.index, cfg, pm_only=name == "PM", name=name, cache=self.cache)
 
 
-@dataclass(frozen=True)
-class ReviewIndex:
-    """The protocol's integer ids: users and reviewed items sorted, and each review as (user, item) ids."""
-
-    users: list[str]
-    items: list[str]
-    u_of: dict[str, int]
-    u_idx: NDArray[np.int64]
-    i_idx: NDArray[np.int64]
-
-    @classmethod
-    def of(cls, kg: KGData) -> ReviewIndex:
-        users = sorted(set(kg.reviews.user))
-        items = sorted(set(kg.reviews.item))
-        u_of = {u: k for k, u in enumerate(users)}
-        i_of = {i: k for k, i in enumerate(items)}
-        u_idx = np.array([u_of[u] for u in kg.reviews.user], dtype=np.int64)
-        i_idx = np.array([i_of[i] for i in kg.reviews.item], dtype=np.int64)
-        return cls(users, items, u_of, u_idx, i_idx)
-
-    def user_matrix(self, user_ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        """A model's user vectors (rows aligned with ``user_ids``) in protocol order; zeros for users the
-        model does not know."""
-        out = np.zeros((len(self.users), vectors.shape[1]))
-        rows = [(self.u_of[u], k) for k, u in enumerate(user_ids) if u in self.u_of]
-        out[[a for a, _ in rows]] = vectors[[b for _, b in rows]]
-        return out
+def _validation_ap(model: Baseline, split: Split) -> tuple[float, str]:
+    """Mean AP of a fitted model on the validation tasks, under the best scoring rule for embeddings."""
+    emb = _plain_embeddings(model)
+    if emb is None:
+        val_only = replace(split, test=split.validation)
+        return float(evaluate(val_only, model.score).mean()["average_precision"]), "-"
+    method, ap = _choose_method(emb, split)
+    return ap, method
 
 
 def evaluate_kg(
@@ -226,6 +204,8 @@ def evaluate_kg(
     variants = dict(GLOM_VARIANTS)
     if cfg.ablations:
         variants.update({f"{ABLATED} {name}": change for name, change in ABLATIONS.items()})
+    models = [*cfg.baselines, *variants]
+    tunable = [m for m in models if " w/o " not in m and grid_of(m) is not None] if cfg.tune_budget else []
     result = EvalResult(
         dataset=dataset,
         config=cfg,
@@ -235,11 +215,8 @@ def evaluate_kg(
         n_tasks={},
         profiles=len(kg.profiles),
     )
-    advance = progress("eval (seed × model)", len(cfg.seeds) * (len(cfg.baselines) + len(variants)))
-    done = 0
-    ratios: list[float] = []
-    random_ap: list[float] = []
-    for seed in cfg.seeds:
+
+    def split_of(seed: int) -> tuple[Split, TrainData]:
         split = build_split(
             u_idx,
             i_idx,
@@ -250,49 +227,58 @@ def evaluate_kg(
             neg_ratio=cfg.neg_ratio,
             validation_fraction=cfg.validation_fraction,
             seed=seed,
+            partition_seed=cfg.seeds[0],
         )
         if not split.test:
             raise ValueError(f"no test tasks: no item has {cfg.min_buyers} buyers; lower --min-buyers")
+        train = TrainData.from_split(split, u_idx, i_idx, kg.reviews.rating, item_categories=item_categories)
+        return split, train
+
+    # hyperparameters: searched once, on the validation tasks of the first seed's split; every seed shares
+    # that split's partition of the tasks, so no test task of any seed is ever scored while tuning
+    total = len(tunable) * cfg.tune_budget + len(cfg.seeds) * len(models)
+    advance = progress("eval (tuning trials, then seed × model)", total)
+    done = 0
+    if tunable:
+        split, train_data = split_of(cfg.seeds[0])
+        factory = _Models(kg, ix, cfg.train, variants)
+        for name in tunable:
+
+            def objective(params: dict[str, Any], name: str = name) -> tuple[float, str]:
+                nonlocal done
+                model = factory.make(name, cfg.seeds[0], params)
+                model.fit(train_data)
+                done += 1
+                advance(done)
+                return _validation_ap(model, split)
+
+            tuned = tune(name, objective, cfg.tune_budget, seed=cfg.seeds[0])
+            if tuned is not None:
+                result.tuning[name] = tuned
+    chosen = {name: t.params for name, t in result.tuning.items()}
+
+    ratios: list[float] = []
+    random_ap: list[float] = []
+    for seed in cfg.seeds:
+        split, train_data = split_of(seed)
         result.n_tasks = {"validation": len(split.validation), "test": len(split.test)}
         ratios.append(effective_neg_ratio(split))
         random_ap.append(float(np.mean([t.labels.mean() for t in split.test])))
-        held_out = {(users[u], items[i]) for u, i in split.heldout}
-        train_data = TrainData.from_split(
-            split, u_idx, i_idx, kg.reviews.rating, item_categories=item_categories
-        )
-        for name in cfg.baselines:
+        factory = _Models(kg, ix, cfg.train, variants)
+        for name in models:
+            params = chosen.get(ABLATED if " w/o " in name else name, {})
             t0 = time.perf_counter()
-            model = make_baseline(name, seed=seed)
+            model = factory.make(name, seed, params)
             model.fit(train_data)
             seconds = time.perf_counter() - t0
             emb = _plain_embeddings(model)
             if emb is None:
                 result.runs.append(_measure(name, seed, "-", seconds, model.score, split, cfg))
             else:
-                method = _choose_method(emb, split)
+                method, _ = _choose_method(emb, split)
                 result.runs.append(
                     _measure(name, seed, method, seconds, _embedding_scorer(emb, method), split, cfg)
                 )
-            done += 1
-            advance(done)
-
-        train_kg = _leak_free_profiles(kg.without_reviews(held_out))
-        pm_cache: dict[tuple[bool, bool, bool], Any] = {}
-        for name, change in variants.items():
-            tcfg = replace(cfg.train, seed=seed, **{k: v for k, v in change.items()})
-            t0 = time.perf_counter()
-            kgt, kg_users, _ = kg_triples(train_kg, tcfg)
-            key = (tcfg.use_profiles, tcfg.use_polarity, tcfg.use_similarity)
-            if key not in pm_cache:
-                pm_cache[key] = fit_pm(kgt, tcfg)
-            pm = pm_cache[key]
-            nodes = pm.entity_embeddings if name == "PM" else fit_glm(kgt, pm, tcfg).node_embeddings
-            emb = ix.user_matrix(kg_users, nodes[rows_of(kgt, [f"u:{u}" for u in kg_users])].numpy())
-            seconds = time.perf_counter() - t0
-            method = _choose_method(emb, split)
-            result.runs.append(
-                _measure(name, seed, method, seconds, _embedding_scorer(emb, method), split, cfg)
-            )
             done += 1
             advance(done)
     result.seconds = time.perf_counter() - t_start
@@ -313,14 +299,17 @@ def _embedding_scorer(emb: np.ndarray, method: str) -> Scorer:
     return lambda task: score_candidates(emb, task.seeds, task.candidates, method)  # type: ignore[arg-type]
 
 
-def _choose_method(emb: np.ndarray, split: Split) -> str:
-    """The scoring rule with the best mean AP on the validation tasks (never the test tasks)."""
+def _choose_method(emb: np.ndarray, split: Split) -> tuple[str, float]:
+    """The scoring rule with the best mean AP on the validation tasks (never the test tasks), and that AP
+    (NaN without validation tasks). Ties go to the earlier rule in ``METHODS``."""
     if not split.validation:
-        return METHODS[0]
+        return METHODS[0], float("nan")
     val_only = replace(split, test=split.validation)
-    return max(
-        METHODS, key=lambda m: evaluate(val_only, _embedding_scorer(emb, m)).mean()["average_precision"]
-    )
+    ap = {
+        m: float(evaluate(val_only, _embedding_scorer(emb, m)).mean()["average_precision"]) for m in METHODS
+    }
+    best = max(METHODS, key=ap.__getitem__)
+    return best, ap[best]
 
 
 def choose_serving_method(
@@ -333,8 +322,9 @@ def choose_serving_method(
     split_seed: int = 0,
     progress: ProgressFactory = no_progress,
 ) -> MethodChoice:
-    """Pick among ``METHODS`` the scoring rule for the model ``cfg`` trains, by mean AP on the validation
-    tasks of :func:`build_split` over ``kg``'s reviews (the test tasks are never scored).
+    """Pick the embeddings (GLoM's or its PM's) and among ``METHODS`` the scoring rule for the model ``cfg``
+    trains, by mean AP on the validation tasks of :func:`build_split` over ``kg``'s reviews (the test tasks
+    are never scored), so the served default is never below the PM the GLM starts from on validation.
 
     The served model trained on every review, the validation tasks' held-out buyers included, so scoring it
     on them would flatter every rule by how well it recalls training edges. Instead the same configuration
@@ -363,21 +353,27 @@ def choose_serving_method(
     if not split.validation:
         return none(f"no validation tasks (items with {min_buyers}+ buyers: {len(split.tasks)})")
     held_out = {(users[int(u)], items[t.item]) for t in split.validation for u in t.positives}
-    emb = fit(_leak_free_profiles(kg.without_reviews(held_out)), cfg, progress)
-    vectors = ix.user_matrix(emb.user_ids, emb.user)
+    emb = fit(leak_free_profiles(kg.without_reviews(held_out)), cfg, progress)
     val_only = replace(split, test=split.validation)
-    ap = {
-        m: float(evaluate(val_only, _embedding_scorer(vectors, m)).mean()["average_precision"])
-        for m in METHODS
-    }
-    best = max(METHODS, key=ap.__getitem__)
+    ap: dict[str, dict[str, float]] = {}
+    for model, vectors in (("glom", emb.user), ("pm", emb.pm_user)):
+        matrix = ix.user_matrix(emb.user_ids, vectors)
+        ap[model] = {
+            m: round(float(evaluate(val_only, _embedding_scorer(matrix, m)).mean()["average_precision"]), 4)
+            for m in METHODS
+        }
+    # ties go to GLoM, then to the earlier rule
+    model, method = max(((g, m) for g in ap for m in METHODS), key=lambda gm: ap[gm[0]][gm[1]])
     return MethodChoice(
-        best,
-        {m: round(v, 4) for m, v in ap.items()},
+        method,
+        ap[model],
         len(split.validation),
         min_buyers,
         split_seed,
-        "best mean validation AP of a model trained without the validation tasks' held-out reviews",
+        "best mean validation AP (GLoM or PM embeddings × scoring rule) of a model trained without the "
+        "validation tasks' held-out reviews",
+        model=model,
+        by_model=ap,
     )
 
 
@@ -510,6 +506,33 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
             _markdown_table(header, table_rows(result, [ABLATED, *ablations])),
             "",
         ]
+    if result.tuning:
+        md += [
+            "## Hyperparameters — chosen on validation tasks",
+            "",
+            f"Each learned model tried {cfg.tune_budget} configurations (its defaults, then random points of "
+            f"its grid; `mokg.lookalike.tuning.GRIDS`) on the split of seed {cfg.seeds[0]}, scored by mean AP "
+            "on its validation tasks; every seed's split shares that split's partition of tasks into "
+            "validation and test, so no test task was scored while tuning. The ablations use GLoM-Attn1's.",
+            "",
+            _markdown_table(
+                ["model", "chosen (over the defaults)", "val AP defaults", "val AP chosen", "search s"],
+                [
+                    [
+                        m,
+                        ", ".join(
+                            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()
+                        )
+                        or "defaults",
+                        f"{t.default_ap:.4f}",
+                        f"{t.best.validation_ap:.4f}",
+                        f"{t.seconds:.0f}",
+                    ]
+                    for m, t in result.tuning.items()
+                ],
+            ),
+            "",
+        ]
     md += [
         "## Figure 6 — PR-AUC against the number of seeds per task",
         "",
@@ -536,6 +559,9 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         "verdict": verdict(result),
         "summary": {m: {k: list(v) for k, v in result.summary(m).items()} for m in result.models},
         "runs": [asdict(r) for r in result.runs],
+        "tuning": {
+            m: {"params": t.params, "trials": [asdict(x) for x in t.trials]} for m, t in result.tuning.items()
+        },
         "recall_grid": RECALL_GRID.tolist(),
     }
     paths["json"].write_text(json.dumps(body, indent=1))

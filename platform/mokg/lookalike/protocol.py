@@ -98,6 +98,7 @@ def build_split(
     neg_ratio: float = 10.0,
     validation_fraction: float = 0.2,
     seed: int = 0,
+    partition_seed: int | None = None,
 ) -> Split:
     """Build lookalike tasks from interactions (duplicate pairs count once).
 
@@ -105,7 +106,9 @@ def build_split(
     given (the Figure-6 seed-size curve; needs ``n_seeds < min_buyers``), otherwise ``round(seed_fraction ·
     buyers)`` clipped to [1, buyers − 1]. Negatives are ``neg_ratio`` × held-out positives drawn from users
     who never interacted with the item (capped by how many exist). A seeded ``validation_fraction`` of tasks
-    (at least one when there are two or more tasks) goes to validation.
+    (at least one when there are two or more tasks) goes to validation; ``partition_seed`` (default: ``seed``)
+    decides which, so splits of several seeds can share one validation/test partition of the tasks while
+    their seeds, held-out positives and negatives differ.
     """
     users, items = _as_pairs(user_idx, item_idx)
     n_u = int(users.max()) + 1 if n_users is None else n_users
@@ -143,7 +146,9 @@ def build_split(
     n_val = round(validation_fraction * len(tasks))
     if validation_fraction > 0 and len(tasks) >= 2:
         n_val = min(max(n_val, 1), len(tasks) - 1)
-    order = np.random.default_rng([seed, 0]).permutation(len(tasks))
+    order = np.random.default_rng([seed if partition_seed is None else partition_seed, 0]).permutation(
+        len(tasks)
+    )
     validation = tuple(tasks[j] for j in sorted(order[:n_val].tolist()))
     test = tuple(tasks[j] for j in sorted(order[n_val:].tolist()))
 

@@ -7,6 +7,8 @@ them all, so none of them imports another's registry.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mokg.lookalike.baselines import (
     Baseline,
     LightGCNBaseline,
@@ -20,37 +22,26 @@ from mokg.lookalike.graphsage import GraphSAGEBaseline
 from mokg.lookalike.metaheac import MetaHeacBaseline
 from mokg.lookalike.pinterest import PinterestBaseline
 
-BASELINE_NAMES = (
-    "random",
-    "popularity",
-    "lr",
-    "cf_pearson",
-    "lightgcn",
-    "transe",
-    "graphsage",
-    "pinterest",
-    "metaheac",
-)
+_CLASSES: dict[str, type] = {
+    "random": RandomBaseline,
+    "popularity": PopularityBaseline,
+    "lr": LogisticRegressionBaseline,
+    "cf_pearson": PearsonCFBaseline,
+    "lightgcn": LightGCNBaseline,
+    "transe": TransEBaseline,
+    "graphsage": GraphSAGEBaseline,
+    "pinterest": PinterestBaseline,
+    "metaheac": MetaHeacBaseline,
+}
+BASELINE_NAMES = tuple(_CLASSES)
+_UNSEEDED = ("popularity", "cf_pearson")
 
 
-def make_baseline(name: str, seed: int = 0) -> Baseline:
-    """A baseline with its default (small) size, seeded where it draws random numbers."""
-    if name == "random":
-        return RandomBaseline(seed=seed)
-    if name == "popularity":
-        return PopularityBaseline()
-    if name == "lr":
-        return LogisticRegressionBaseline(seed=seed)
-    if name == "cf_pearson":
-        return PearsonCFBaseline()
-    if name == "lightgcn":
-        return LightGCNBaseline(seed=seed)
-    if name == "transe":
-        return TransEBaseline(seed=seed)
-    if name == "graphsage":
-        return GraphSAGEBaseline(seed=seed)
-    if name == "pinterest":
-        return PinterestBaseline(seed=seed)
-    if name == "metaheac":
-        return MetaHeacBaseline(seed=seed)
-    raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINE_NAMES)}")
+def make_baseline(name: str, seed: int = 0, **params: Any) -> Baseline:
+    """A baseline with its default (small) size overridden by ``params`` (constructor keywords, e.g. the
+    values :mod:`mokg.lookalike.tuning` chose), seeded where it draws random numbers."""
+    if name not in _CLASSES:
+        raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINE_NAMES)}")
+    seeded = {} if name in _UNSEEDED else {"seed": seed}
+    model: Baseline = _CLASSES[name](**seeded, **params)
+    return model

@@ -1,0 +1,139 @@
+"""Hyperparameters chosen on validation tasks, with the same budget for every learned model.
+
+Each model has a grid: the paper's (§4.3: d ∈ {25, 50, 100, 150, 200}, lr ∈ {0.001, 0.01, 0.05, 0.1},
+margin ∈ {1, 5, 10} where the model has a margin) plus its own training length and the one or two settings
+that matter most for it. A search evaluates ``budget`` configurations per model: its defaults first, then
+distinct configurations drawn at random from the grid. The objective is mean average precision on the
+validation tasks only (with the scoring rule chosen the same way), and ties keep the earlier configuration,
+so a search never reports a configuration worse on validation than the defaults.
+
+PM and the GLoM variants draw from one stream of configurations, so the PM a GLoM trial starts from is the
+PM trial with the same index (and is trained once, see :class:`~mokg.lookalike.glom_model.PMCache`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Params = dict[str, Any]
+Grid = Mapping[str, Sequence[Any]]
+
+DIMS = (25, 50, 100, 150, 200)
+LRS = (0.001, 0.01, 0.05, 0.1)
+MARGINS = (1.0, 5.0, 10.0)
+
+# constructor keywords of each baseline (mokg.lookalike.registry) and TrainConfig fields for PM / GLoM
+GRIDS: dict[str, Grid] = {
+    "lr": {"c": (0.01, 0.1, 1.0, 10.0)},
+    "cf_pearson": {"use_ratings": (False, True)},
+    "lightgcn": {"dim": DIMS, "lr": LRS, "epochs": (20, 40, 80), "num_layers": (1, 2, 3)},
+    "transe": {"dim": DIMS, "lr": LRS, "margin": MARGINS, "epochs": (50, 100, 200)},
+    "graphsage": {"dim": DIMS, "lr": LRS, "epochs": (20, 40, 80), "num_layers": (1, 2)},
+    "pinterest": {"dim": DIMS, "c": (0.1, 1.0, 10.0), "lsh_weight": (0.0, 0.25, 0.5, 0.75, 1.0)},
+    "metaheac": {"dim": DIMS, "lr": (0.001, 0.005, 0.01, 0.05), "steps": (150, 300)},
+    "glom": {
+        "dim": DIMS,
+        "lr_pm": LRS,
+        "margin": MARGINS,
+        "pm_epochs": (50, 100),
+        "lr_glm": (0.0005, 0.001, 0.005, 0.01),
+        "glm_epochs": (1, 10, 50),
+        "layers": (1, 2),  # as LightGCN and GraphSAGE search their depth
+    },
+}
+_PM_KEYS = ("dim", "lr_pm", "margin", "pm_epochs")
+
+
+def grid_of(model: str) -> tuple[str, Grid] | None:
+    """The stream name and grid of ``model``; None for a model with nothing to tune (random, popularity)."""
+    if model == "PM":
+        return "glom", {k: v for k, v in GRIDS["glom"].items() if k in _PM_KEYS}
+    if model.startswith("GLoM"):
+        return "glom", GRIDS["glom"]
+    return (model, GRIDS[model]) if model in GRIDS else None
+
+
+def _draw(grid: Grid, n: int, rng: np.random.Generator) -> list[Params]:
+    """``n`` distinct random points of ``grid`` (repeating only once every point has been drawn)."""
+    keys = sorted(grid)
+    points = list(itertools.product(*(grid[k] for k in keys)))
+    order = np.concatenate([rng.permutation(len(points)) for _ in range(-(-n // len(points)))])[:n]
+    return [dict(zip(keys, points[j], strict=True)) for j in order.tolist()]
+
+
+def configurations(stream: str, grid: Grid, budget: int, seed: int) -> list[Params]:
+    """``budget`` configurations: the defaults (``{}``) first, then random points of ``grid``.
+
+    The draws depend on ``stream``'s full grid, not on ``grid``. GLoM's draws pair distinct PM settings
+    with GLM settings, and PM (whose grid is the PM part) gets the PM part of the same draws, so it too
+    sees distinct configurations and each GLoM trial starts from the PM trial with its index."""
+    if budget < 1:
+        return []
+    full = GRIDS.get(stream, grid)
+    rng = np.random.default_rng([seed, sum(map(ord, stream))])
+    n = budget - 1
+    if stream == "glom":
+        pm = _draw({k: v for k, v in full.items() if k in _PM_KEYS}, n, rng)
+        glm = _draw({k: v for k, v in full.items() if k not in _PM_KEYS}, n, rng)
+        draws = [a | b for a, b in zip(pm, glm, strict=True)]
+    else:
+        draws = _draw(full, n, rng)
+    return [{}] + [{k: v for k, v in d.items() if k in grid} for d in draws]
+
+
+@dataclass(frozen=True)
+class Trial:
+    params: Params
+    validation_ap: float
+    method: str
+    seconds: float
+
+
+@dataclass
+class Tuned:
+    """The outcome of one model's search; ``params`` is ``{}`` when the defaults won."""
+
+    model: str
+    budget: int
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def best(self) -> Trial:
+        # max keeps the first of equal values: the defaults win ties
+        return max(self.trials, key=lambda t: t.validation_ap)
+
+    @property
+    def params(self) -> Params:
+        return dict(self.best.params)
+
+    @property
+    def default_ap(self) -> float:
+        return self.trials[0].validation_ap
+
+    @property
+    def seconds(self) -> float:
+        return sum(t.seconds for t in self.trials)
+
+
+Objective = Callable[[Params], tuple[float, str]]
+
+
+def tune(model: str, objective: Objective, budget: int, seed: int = 0) -> Tuned | None:
+    """Search ``model``'s grid with ``budget`` configurations; ``objective(params)`` fits the model with
+    ``params`` over its defaults and returns its mean validation AP and the scoring rule that reached it."""
+    spec = grid_of(model)
+    if spec is None or budget < 1:
+        return None
+    stream, grid = spec
+    result = Tuned(model, budget)
+    for params in configurations(stream, grid, budget, seed):
+        t0 = time.perf_counter()
+        ap, method = objective(params)
+        result.trials.append(Trial(params, round(float(ap), 4), method, round(time.perf_counter() - t0, 2)))
+    return result

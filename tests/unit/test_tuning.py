@@ -1,0 +1,159 @@
+"""Equal-budget hyperparameter search on validation tasks (tuning.py), PM/GLoM under the baseline protocol
+(glom_model.py), and the evaluation's use of both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from test_baselines import planted
+
+from mokg.glom.pipeline import KGData, Reviews, TrainConfig
+from mokg.lookalike.baselines import TrainData
+from mokg.lookalike.evaluation import EvalConfig, evaluate_kg, write_report
+from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex
+from mokg.lookalike.metrics import average_precision
+from mokg.lookalike.protocol import build_split
+from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
+from mokg.lookalike.tuning import GRIDS, configurations, grid_of, tune
+
+torch.set_num_threads(1)
+
+
+def test_configurations_start_with_the_defaults_and_are_distinct_points_of_the_grid() -> None:
+    for stream, grid in GRIDS.items():
+        configs = configurations(stream, grid, 6, seed=0)
+        assert len(configs) == 6 and configs[0] == {}
+        for c in configs[1:]:
+            assert set(c) == set(grid) and all(c[k] in grid[k] for k in c)
+        n_points = int(np.prod([len(v) for v in grid.values()]))
+        distinct = {tuple(sorted(c.items())) for c in configs[1:]}
+        assert len(distinct) == min(5, n_points), stream
+        assert configurations(stream, grid, 6, seed=0) == configs  # reproducible
+    assert configurations("lightgcn", GRIDS["lightgcn"], 0, seed=0) == []
+    assert configurations("lightgcn", GRIDS["lightgcn"], 6, seed=1) != configurations(
+        "lightgcn", GRIDS["lightgcn"], 6, seed=0
+    )
+
+
+def test_pm_gets_the_pm_part_of_glom_draws_and_every_model_the_same_budget() -> None:
+    pm_stream, pm_grid = grid_of("PM")  # type: ignore[misc]
+    glom_stream, glom_grid = grid_of("GLoM-Attn1")  # type: ignore[misc]
+    assert pm_stream == glom_stream == "glom" and set(pm_grid) < set(glom_grid)
+    pm = configurations(pm_stream, pm_grid, 8, seed=3)
+    glom = configurations(glom_stream, glom_grid, 8, seed=3)
+    assert [{k: v for k, v in g.items() if k in pm_grid} for g in glom] == pm
+    assert len({tuple(sorted(c.items())) for c in pm[1:]}) == 7  # PM's own trials are distinct too
+    # the paper's grid for d and lr wherever a model has them; nothing to tune for random / popularity
+    for name in ("lightgcn", "transe", "graphsage", "GLoM-Mean"):
+        spec = grid_of(name)
+        assert spec is not None and tuple(spec[1]["dim"]) == (25, 50, 100, 150, 200)
+    assert grid_of("random") is None and grid_of("popularity") is None
+    assert {n for n in BASELINE_NAMES if grid_of(n) is not None} == set(BASELINE_NAMES) - {
+        "random",
+        "popularity",
+    }
+
+
+def test_tune_keeps_the_defaults_on_ties_and_takes_the_best_otherwise() -> None:
+    flat = tune("lightgcn", lambda params: (0.5, "centroid"), budget=4)
+    assert flat is not None and flat.params == {} and len(flat.trials) == 4
+    seen: list[dict[str, Any]] = []
+
+    def prefers_big(params: dict[str, Any]) -> tuple[float, str]:
+        seen.append(params)
+        return params.get("dim", 32) / 1000, "logreg"
+
+    best = tune("lightgcn", prefers_big, budget=5, seed=2)
+    assert best is not None and len(seen) == 5
+    assert best.params["dim"] == max(p.get("dim", 32) for p in seen)
+    assert best.best.validation_ap >= best.default_ap and best.best.method == "logreg"
+    assert tune("random", prefers_big, budget=5) is None and tune("lightgcn", prefers_big, budget=0) is None
+
+
+def _toy_kg(seed: int = 0) -> KGData:
+    users, items, _, n_items, cats = planted(seed, n_users=240, n_comm=3, items_per=10)
+    rng = np.random.default_rng(seed)
+    ratings = rng.integers(3, 6, users.size).astype(np.float64)
+    return KGData(
+        reviews=Reviews(
+            [f"U{u:03d}" for u in users], [f"I{i:02d}" for i in items], ratings, (ratings - 3.0) / 2.0
+        ),
+        items=[f"I{i:02d}" for i in range(n_items)],
+        supkg=[(f"I{i:02d}", "IN_CATEGORY", f"c:{c[0]}") for i, c in enumerate(cats)],
+    )
+
+
+def test_glom_model_fits_on_the_split_training_data_only_and_shares_its_pm() -> None:
+    kg = _toy_kg()
+    ix = ReviewIndex.of(kg)
+    split = build_split(ix.u_idx, ix.i_idx, n_users=len(ix.users), n_items=len(ix.items), min_buyers=20)
+    train = TrainData.from_split(split, ix.u_idx, ix.i_idx)
+    cfg = TrainConfig(dim=16, pm_epochs=8, glm_epochs=2, use_profiles=False, seed=1)
+    cache = PMCache()
+    pm = GLoMModel(kg, ix, cfg, pm_only=True, cache=cache)
+    pm.fit(train)
+    glom = GLoMModel(kg, ix, cfg, cache=cache)
+    glom.fit(train)
+    assert len(cache.pms) == 1 and len(cache.graphs) == 1  # GLoM reused the PM's fit
+    (graph,) = cache.graphs.values()
+    held = {(ix.users[u], ix.items[i]) for u, i in split.heldout}
+    kept = set(zip(graph.reviews.user, graph.reviews.item, strict=True))
+    assert kept and not kept & held  # no held-out edge in what the model trained on
+    for model in (pm, glom):
+        assert model.user_embeddings is not None and model.user_embeddings.shape == (len(ix.users), 16)
+        for task in split.test[:3]:
+            scores = model.score(task)
+            assert scores.shape == task.candidates.shape and np.isfinite(scores).all()
+    # PM on planted communities ranks held-out buyers above random
+    ap = np.mean([average_precision(pm.score(t), t.labels) for t in split.tasks])
+    assert ap > np.mean([t.labels.mean() for t in split.tasks]) + 0.05
+    # the same training data again: same PM, so the same embeddings (seeded)
+    again = GLoMModel(kg, ix, cfg, pm_only=True)
+    again.fit(train)
+    assert np.allclose(again.user_embeddings, pm.user_embeddings)  # type: ignore[arg-type]
+
+
+def test_make_baseline_takes_tuned_parameters() -> None:
+    model = make_baseline("lightgcn", seed=3, dim=25, lr=0.05)
+    assert (model.dim, model.lr, model.seed) == (25, 0.05, 3)  # type: ignore[attr-defined]
+    assert make_baseline("cf_pearson", use_ratings=True).use_ratings  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        make_baseline("lightgcn", nonsense=1)
+
+
+def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -> None:
+    kg = _toy_kg(1)
+    cfg = EvalConfig(
+        seeds=(0, 1),
+        baselines=("random", "cf_pearson", "lr"),
+        ablations=False,
+        seed_sizes=(1, 5),
+        tune_budget=2,
+        train=TrainConfig(dim=8, pm_epochs=3, glm_epochs=1, use_profiles=False),
+    )
+    # keep the GLoM grid cheap for a unit test: the search machinery, not the values, is under test
+    small = {"dim": (8, 12), "lr_pm": (0.01,), "margin": (1.0,), "pm_epochs": (3,), "lr_glm": (0.005,)}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(GRIDS, "glom", small | {"glm_epochs": (1,)})
+        result = evaluate_kg(kg, cfg, dataset="toy")
+    assert set(result.tuning) == {"cf_pearson", "lr", "PM", "GLoM-Mean", "GLoM-Attn1", "GLoM-Attn2"}
+    for t in result.tuning.values():
+        assert len(t.trials) == 2 and t.trials[0].params == {}
+        assert t.best.validation_ap >= t.default_ap
+    # both seeds share one partition of tasks: the validation items never appear as test items
+    ix = ReviewIndex.of(kg)
+    splits = [
+        build_split(
+            ix.u_idx, ix.i_idx, n_users=len(ix.users), n_items=len(ix.items), seed=s, partition_seed=0
+        )
+        for s in (0, 1)
+    ]
+    assert [t.item for t in splits[0].validation] == [t.item for t in splits[1].validation]
+    assert not {t.item for t in splits[0].validation} & {t.item for s in splits for t in s.test}
+    assert len([r for r in result.runs if r.model == "GLoM-Attn1"]) == 2
+    paths = write_report(result, tmp_path)
+    report = paths["markdown"].read_text()
+    assert "Hyperparameters — chosen on validation tasks" in report and "| GLoM-Attn1 |" in report
