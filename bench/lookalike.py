@@ -29,13 +29,42 @@ import numpy as np
 import torch
 
 from mokg.config import get_settings
-from mokg.glom.pipeline import KGData, Reviews, TrainConfig, fit_glm, fit_pm, kg_triples, rows_of
+from mokg.glom.data import KGData, Reviews, TrainConfig
+from mokg.glom.fitting import fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
-from mokg.lookalike.glom_model import ReviewIndex, leak_free_profiles
+from mokg.lookalike.glom_model import ReviewIndex, leak_free_profiles, mean_profiles
 from mokg.lookalike.protocol import build_split, evaluate
 from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
+
+
+def review_text_profiles(reviews_path: Path, kg: KGData) -> dict[tuple[str, str], np.ndarray]:
+    """Each (user, item) pair's review text (title and body of its reviews) embedded by the profile text
+    embedder (MOKG_EMBED_MODEL): the review itself as user and item text (issue 12, item 5)."""
+    from mokg.llm.embeddings import TextEmbedder
+
+    texts: dict[tuple[str, str], list[str]] = {}
+    with JsonLines(reviews_path) as lines:
+        for line in lines:
+            try:
+                r = parse_review(line.obj)
+            except RecordError:
+                continue
+            texts.setdefault((r.user_id, r.asin), []).append(" ".join(t for t in (r.title, r.text) if t))
+    pairs = sorted(set(zip(kg.reviews.user, kg.reviews.item, strict=True)))
+    vectors = TextEmbedder.from_settings(get_settings()).encode([" ".join(texts[p])[:2000] for p in pairs])
+    return dict(zip(pairs, vectors, strict=True))
+
+
+def with_review_profiles(kg: KGData, pair_vectors: dict[tuple[str, str], np.ndarray]) -> KGData:
+    """User and item profile vectors as the normalised mean of their reviews' vectors, from ``kg``'s reviews
+    only: called on a split's training graph, so no held-out review's text reaches any vector."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for u, i in set(zip(kg.reviews.user, kg.reviews.item, strict=True)):
+        groups.setdefault(f"u:{u}", []).append(pair_vectors[(u, i)])
+        groups.setdefault(f"i:{i}", []).append(pair_vectors[(u, i)])
+    return replace(kg, profiles=mean_profiles(groups))
 
 
 def read_kg(reviews_path: Path, meta_path: Path | None) -> KGData:
@@ -126,6 +155,11 @@ def main() -> None:
     )
     ap.add_argument("--baselines", default=",".join(BASELINE_NAMES), help="baselines of --eval")
     ap.add_argument(
+        "--review-profiles",
+        action="store_true",
+        help="sweep: profile vectors from the training reviews' own text (leak-free per split)",
+    )
+    ap.add_argument(
         "--tune-budget", type=int, default=6, help="--eval: configurations per learned model on validation"
     )
     args = ap.parse_args()
@@ -164,6 +198,7 @@ def main() -> None:
         print(verdict(result))
         return
     variants = [_parse_variant(v) for v in (args.variant or ["PM", "default"])]
+    pair_vectors = review_text_profiles(args.reviews, kg) if args.review_profiles else None
     out: dict[str, dict[str, list[float]]] = {
         name: {"val": [], "test": [], "cos": []} for name, _ in variants
     }
@@ -173,6 +208,8 @@ def main() -> None:
         )
         held = {(users[u], items[i]) for u, i in split.heldout}
         train_kg = leak_free_profiles(kg.without_reviews(held))
+        if pair_vectors is not None:
+            train_kg = with_review_profiles(train_kg, pair_vectors)
         val_only = replace(split, test=split.validation)
         pm_cache: dict[Any, Any] = {}
         for name, change in variants:

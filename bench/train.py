@@ -29,16 +29,10 @@ import requests
 import torch
 
 from mokg.config import get_settings
-from mokg.glom.pipeline import (
-    TrainConfig,
-    fit,
-    item_prompts,
-    load_kg,
-    run_polarity,
-    run_similarity,
-    write_back,
-)
+from mokg.glom.data import TrainConfig
+from mokg.glom.fitting import fit
 from mokg.glom.profiles import PROFILE_MAX_TOKENS, generate_profiles
+from mokg.glom.stages import item_prompts, load_kg, run_polarity, run_similarity, write_back
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest

@@ -11,7 +11,10 @@ import pytest
 from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
 from mokg.config import Settings
-from mokg.glom.pipeline import KGData, Reviews, TrainConfig, kg_triples, load_kg, train
+from mokg.glom.data import KGData, Reviews, TrainConfig
+from mokg.glom.fitting import kg_triples
+from mokg.glom.pipeline import train
+from mokg.glom.stages import load_kg
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
-from mokg.glom.pipeline import TrainConfig, load_kg
+from mokg.glom.data import TrainConfig
+from mokg.glom.stages import load_kg
 from mokg.graph import Graph
 from mokg.ingest import ingest
 from mokg.lookalike.audience import METHODS, AudienceRequest, Seeds, expand_audience, recorded_method

@@ -12,7 +12,7 @@ import pytest
 
 from mokg.config import get_settings
 from mokg.export import read_user_ids, write_audience
-from mokg.glom.pipeline import TrainConfig
+from mokg.glom.data import TrainConfig
 from mokg.lookalike.audience import Audience, Member
 from mokg.lookalike.explain import Explanation
 

@@ -1,12 +1,16 @@
 """The import graph of the installed package, read from the source with ``ast`` (nothing is imported).
 
 The library (``mokg`` outside ``mokg.apps``) never imports an app, and no two modules import each other
-through any path: imports inside functions and relative imports count like any other.
+through any path: imports inside functions and relative imports count like any other. GLoM's model fitting
+never reaches the graph. One test does import: the web app, in a fresh interpreter, to see that serving
+loads none of the lookalike evaluation nor its heavy libraries.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "platform"
@@ -87,6 +91,22 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every mokg module importing ``start`` runs, itself included: its imports' imports, and the packages
+    above each module reached (importing ``a.b.c`` runs ``a`` and ``a.b`` first)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        if module in seen or module not in graph:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]
+        todo += graph[module]
+    return seen
+
+
 def _in_apps(module: str) -> bool:
     return module == APPS or module.startswith(APPS + ".")
 
@@ -116,3 +136,39 @@ def test_no_import_cycles() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_glom_fitting_never_imports_the_graph() -> None:
+    graph = import_graph()
+    reached = _reachable(graph, "mokg.glom.fitting")
+    assert "mokg.glom.triples" in reached  # the walk follows imports
+    offenders = sorted(m for m in reached if m == "mokg.graph" or m.startswith("mokg.graph."))
+    assert not offenders, "mokg.glom.fitting reaches the graph through " + ", ".join(offenders)
+
+
+# what the web must not load: the lookalike evaluation and the libraries only training and evaluation use
+NOT_SERVED = (
+    "mokg.lookalike.evaluation",
+    "mokg.lookalike.baselines",
+    "mokg.lookalike.tuning",
+    "mokg.lookalike.glom_model",
+    "mokg.lookalike.protocol",
+    "mokg.lookalike.metrics",
+    "mokg.lookalike.registry",
+    "mokg.glom",
+    "sklearn",
+    "pykeen",
+    "scipy",
+    "torch",
+)
+
+
+def test_the_web_loads_no_lookalike_evaluation() -> None:
+    code = "import sys, mokg.apps.web.app; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    loaded = set(out.split())
+    assert "mokg.lookalike.audience" in loaded
+    offenders = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_SERVED))
+    assert not offenders, "importing the web app loads " + ", ".join(offenders)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_baselines import planted
 
-from mokg.glom.pipeline import KGData, Reviews, TrainConfig
+from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.lookalike.baselines import TrainData
 from mokg.lookalike.evaluation import EvalConfig, evaluate_kg, write_report
 from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex

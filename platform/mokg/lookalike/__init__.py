@@ -1,51 +1,15 @@
-"""Lookalike audience expansion: scoring rules, evaluation protocol, metrics and baselines (GLoM §3.7, §4).
+"""Lookalike audience expansion (GLoM §3.7, §4): what the API serves, and the offline evaluation.
 
-Submodules: :mod:`.metrics` (precision/recall at k and at T, PR-AUC, tuning T), :mod:`.protocol` (tasks,
-seed/held-out split, leakage-free training interactions, evaluation loop), :mod:`.scoring` (max-seed,
-centroid and kNN-vote rules, ``expand``) and :mod:`.baselines` (random, popularity, LR, Pearson CF,
-LightGCN, TransE). Baselines import torch, PyG, PyKEEN and sklearn lazily, inside ``fit``/``score``.
+Served (imported by every web worker; numpy only, no scipy, scikit-learn or torch at import):
+:mod:`.audience` (expansion over the graph's vector index, the recorded serving method), :mod:`.scoring`
+(max-seed, centroid, kNN-vote and logreg rules, ``expand``) and :mod:`.explain`.
+
+Offline (``mokg eval``, ``mokg train --choose-method``, the benchmarks): :mod:`.metrics` (precision/recall
+at k and at T, PR-AUC, tuning T), :mod:`.protocol` (tasks, seed/held-out split, leakage-free training
+interactions, evaluation loop), :mod:`.baselines` (random, popularity, LR, Pearson CF, LightGCN, TransE;
+:mod:`.graphsage`, :mod:`.pinterest`, :mod:`.metaheac`; by name in :mod:`.registry`), :mod:`.glom_model`
+(PM and GLoM as baselines), :mod:`.tuning` and :mod:`.evaluation`. Baselines import torch, PyG, PyKEEN and
+sklearn lazily, inside ``fit``/``score``.
+
+This package imports none of its modules, so importing the served ones loads nothing of the evaluation.
 """
-
-from mokg.lookalike.metrics import (
-    TaskMetrics,
-    ThresholdChoice,
-    average_precision,
-    mean_metrics,
-    precision_at_k,
-    precision_recall_at_threshold,
-    recall_at_k,
-    task_metrics,
-    tune_threshold,
-)
-from mokg.lookalike.protocol import (
-    Evaluation,
-    Split,
-    Task,
-    build_split,
-    evaluate,
-    training_interactions,
-    training_mask,
-)
-from mokg.lookalike.scoring import Expansion, expand, score_candidates
-
-__all__ = [
-    "Evaluation",
-    "Expansion",
-    "Split",
-    "Task",
-    "TaskMetrics",
-    "ThresholdChoice",
-    "average_precision",
-    "build_split",
-    "evaluate",
-    "expand",
-    "mean_metrics",
-    "precision_at_k",
-    "precision_recall_at_threshold",
-    "recall_at_k",
-    "score_candidates",
-    "task_metrics",
-    "training_interactions",
-    "training_mask",
-    "tune_threshold",
-]

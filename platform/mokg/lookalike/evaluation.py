@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from mokg.glom.pipeline import KGData, MethodChooser, TrainConfig, fit
+from mokg.glom.data import KGData, TrainConfig
+from mokg.glom.fitting import fit
+from mokg.glom.pipeline import MethodChooser
 from mokg.lookalike.audience import MethodChoice
 from mokg.lookalike.baselines import Baseline, EmbeddingBaseline, TrainData
 from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex, leak_free_profiles

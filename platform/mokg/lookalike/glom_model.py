@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mokg.glom.pipeline import KGData, TrainConfig, fit_glm, fit_pm, kg_triples, rows_of
+from mokg.glom.data import KGData, TrainConfig
+from mokg.glom.fitting import fit_glm, fit_pm, kg_triples, rows_of
 from mokg.lookalike.baselines import EmbeddingBaseline, FloatArray, TrainData
 from mokg.lookalike.scoring import Method
+from mokg.vectors import unit_rows
 
 # the TrainConfig fields that decide the triples, and those that decide the PM on them
 _TRIPLE_FIELDS = ("use_profiles", "use_polarity", "use_similarity", "t_sim", "min_co_rated", "sim_top_k")
@@ -56,6 +58,13 @@ class ReviewIndex:
         return out
 
 
+def mean_profiles(groups: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each key's profile vector: the mean of its vectors, scaled to unit length (float32)."""
+    keys = list(groups)
+    means = unit_rows([np.mean(groups[k], axis=0) for k in keys], dtype=np.float32)
+    return dict(zip(keys, means, strict=True))
+
+
 def leak_free_profiles(kg: KGData) -> KGData:
     """User profile vectors rebuilt as the mean of their training items' profile vectors: an LLM user profile
     is written from every reviewed item, held-out ones included, while item profiles describe items only."""
@@ -66,11 +75,8 @@ def leak_free_profiles(kg: KGData) -> KGData:
     for u, i in zip(kg.reviews.user, kg.reviews.item, strict=True):
         vec = profiles.get(f"i:{i}")
         if vec is not None:
-            by_user.setdefault(u, []).append(vec)
-    for u, vecs in by_user.items():
-        mean = np.mean(vecs, axis=0)
-        profiles[f"u:{u}"] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-    return replace(kg, profiles=profiles)
+            by_user.setdefault(f"u:{u}", []).append(vec)
+    return replace(kg, profiles=profiles | mean_profiles(by_user))
 
 
 @dataclass

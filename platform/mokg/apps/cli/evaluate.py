@@ -78,7 +78,8 @@ def eval_cmd(
     """
     import torch
 
-    from mokg.glom.pipeline import TrainConfig, load_kg
+    from mokg.glom.data import TrainConfig
+    from mokg.glom.stages import load_kg
     from mokg.graph import Graph
     from mokg.lookalike.evaluation import (
         EvalConfig,

@@ -71,7 +71,7 @@ def train(
     (§3.5) and the graph learning model (§3.6–3.7), then write-back (`embedding`, `pm_embedding`,
     `embedding_version`, `embedding_at`) behind vector indexes. Prints a per-stage timing table.
     """
-    from mokg.glom.pipeline import TrainConfig
+    from mokg.glom.data import TrainConfig
     from mokg.glom.pipeline import train as run_train
     from mokg.graph import Graph
     from mokg.lookalike.evaluation import serving_method_chooser

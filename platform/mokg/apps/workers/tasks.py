@@ -105,7 +105,8 @@ def train_glom(config: dict[str, Any] | None = None, skip: list[str] | None = No
     ``train_glom.delay(config={...})``. Idempotent: every stage overwrites its own results (MERGE/SET), and
     the LLM profiles are cached.
     """
-    from mokg.glom.pipeline import TrainConfig, train
+    from mokg.glom.data import TrainConfig
+    from mokg.glom.pipeline import train
     from mokg.graph import Graph
 
     settings = get_settings()

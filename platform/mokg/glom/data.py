@@ -1,0 +1,111 @@
+"""What GLoM trains on and what it learns, with no graph access: the training configuration
+(:class:`TrainConfig`, whose hash names the model version), the reviews and knowledge graph the models learn
+from (:class:`KGData`, read from the graph by :func:`mokg.glom.stages.load_kg` or built from files by the
+benchmarks) and the learned :class:`Embeddings`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mokg.config import Settings
+from mokg.glom.aggregators import Aggregator
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides the learned embeddings; its hash names the model version."""
+
+    aggregator: Aggregator = "attn1"
+    dim: int = 64
+    layers: int = 1  # 2 lowered validation AP on Gift_Cards and All_Beauty (README, "GLM stage")
+    pm_epochs: int = 100
+    glm_epochs: int = 50
+    lr_pm: float = 0.01
+    lr_glm: float = 0.005
+    margin: float = 1.0
+    glm_bias: bool = True
+    glm_combine: str = "last"
+    glm_norm: str = "none"
+    glm_negatives: str = "all"
+    glm_relational: bool = True  # Eq. 9 as the PM's translation ||h_U + r − h_I|| (README, "GLM stage")
+    glm_user_pairs: bool = False
+    use_profiles: bool = True
+    use_polarity: bool = True
+    use_similarity: bool = True
+    use_pretrain: bool = True
+    t_sim: float = 0.5
+    min_co_rated: int = 2
+    sim_top_k: int = 20  # 0: no bound
+    seed: int = 7
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
+        """The similarity bounds and the seed from the settings (``MOKG_SIM_*``, ``MOKG_SEED``), then
+        ``overrides`` (a ``None`` override keeps the settings' value)."""
+        base = {
+            "t_sim": settings.sim_threshold,
+            "min_co_rated": settings.sim_min_co_rated,
+            "sim_top_k": settings.sim_top_k,
+            "seed": settings.seed,
+        }
+        return cls(**base | {k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def version(self) -> str:
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        return f"glom-{self.aggregator}-d{self.dim}-{digest}"
+
+
+@dataclass
+class Reviews:
+    """One row per review; ``polarity`` is NaN where it was not computed."""
+
+    user: list[str]
+    item: list[str]
+    rating: np.ndarray
+    polarity: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def mask(self, keep: np.ndarray) -> Reviews:
+        idx = np.flatnonzero(keep)
+        return Reviews(
+            [self.user[i] for i in idx], [self.item[i] for i in idx], self.rating[idx], self.polarity[idx]
+        )
+
+
+@dataclass
+class KGData:
+    """What the models learn from, read from the graph once."""
+
+    reviews: Reviews
+    items: list[str]  # every item ASIN, reviewed or not
+    supkg: list[tuple[str, str, str]]  # (asin, IN_CATEGORY|SOLD_BY|ALSO_BOUGHT, namespaced target)
+    profiles: dict[str, np.ndarray] = field(default_factory=dict)  # "u:ID" / "i:ASIN" -> text embedding
+
+    def without_reviews(self, pairs: set[tuple[str, str]]) -> KGData:
+        """The same graph minus every review of the given (user, item) pairs (held-out edges)."""
+        keep = np.array(
+            [(u, i) not in pairs for u, i in zip(self.reviews.user, self.reviews.item, strict=True)]
+        )
+        return replace(self, reviews=self.reviews.mask(keep))
+
+
+@dataclass
+class Embeddings:
+    version: str
+    user_ids: list[str]
+    item_ids: list[str]
+    user: np.ndarray  # GLM output (the lookalike embedding)
+    item: np.ndarray
+    pm_user: np.ndarray
+    pm_item: np.ndarray
+    pm_loss: list[float]
+    glm_loss: list[float]
+    n_similar: int

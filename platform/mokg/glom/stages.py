@@ -1,0 +1,254 @@
+"""The stages of GLoM training that read the graph and write their results back (§3.2–3.4, write-back), so
+every intermediate result can be queried; :func:`mokg.glom.pipeline.train` runs them in order.
+
+:func:`load_kg` reads what the models learn from (:class:`~mokg.glom.data.KGData`); :func:`write_back` puts
+the learned embeddings on the nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mokg.clock import stamp
+from mokg.config import Settings
+from mokg.glom.data import Embeddings, KGData, Reviews
+from mokg.glom.fitting import similarity
+from mokg.graph import Graph
+from mokg.polarity import compute_polarity, make_scorer
+from mokg.progress import Advance, ProgressFactory, no_progress
+
+USER_EMBEDDING = "embedding"
+
+
+def review_rows(graph: Graph, statement: str) -> list[dict[str, Any]]:
+    """A review statement's rows in (user, item, time) order, sorted here because the server cannot
+    afford an ORDER BY over every review; the order makes training reproducible."""
+    rows = graph.query(statement)
+    rows.sort(key=lambda r: (r["user_id"], r["asin"], r["time"] if r["time"] is not None else -1))
+    return rows
+
+
+def run_polarity(graph: Graph, settings: Settings, progress: ProgressFactory = no_progress) -> int:
+    """§3.3: sentiment of every review, the item-relative like flag, and p_uv; written onto REVIEWED."""
+    rows = review_rows(graph, "glom/review_inputs")
+    if not rows:
+        return 0
+    scorer = make_scorer(settings.sentiment_model)
+    texts = [" ".join(t for t in (r["title"], r["text"]) if t) for r in rows]
+    advance = progress("sentiment", len(texts))
+    sentiment = np.concatenate(
+        [_scored(scorer, texts[i : i + 512], advance, i) for i in range(0, len(texts), 512)]
+    )
+    items = {a: k for k, a in enumerate(sorted({r["asin"] for r in rows}))}
+    result = compute_polarity(
+        [items[r["asin"]] for r in rows],
+        [r["rating"] for r in rows],
+        sentiment,
+        alpha=settings.polarity_alpha,
+    )
+    graph.write_batches(
+        "glom/set_review_polarity",
+        (
+            {
+                "user_id": r["user_id"],
+                "asin": r["asin"],
+                "time": r["time"],
+                "sentiment": float(s),
+                "like": bool(lk),
+                "polarity": float(p),
+            }
+            for r, s, lk, p in zip(rows, result.sentiment, result.like, result.polarity, strict=True)
+        ),
+    )
+    return len(rows)
+
+
+def _scored(scorer: Any, texts: list[str], advance: Any, done: int) -> np.ndarray:
+    out = np.asarray(scorer.score(texts), dtype=np.float64)
+    advance(done + len(texts))
+    return out
+
+
+def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> int:
+    users, edges = similarity(
+        reviews,
+        t_sim=settings.sim_threshold,
+        min_co_rated=settings.sim_min_co_rated,
+        top_k=settings.sim_top_k,
+    )
+    # a recomputation replaces the old edges: a threshold change must not leave stale ones behind
+    while graph.execute("glom/delete_similar_to", limit=10_000)[0]["n"]:
+        pass
+    graph.write_batches(
+        "glom/merge_similar_to",
+        (
+            {"src": users[a], "dst": users[b], "sim": float(s), "n": int(n)}
+            for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
+        ),
+    )
+    return len(edges)
+
+
+def item_prompts(graph: Graph, settings: Settings) -> list[Any]:
+    """§3.2.2: M_v for every reviewed item, with the guideline S_v of its top-level category."""
+    from mokg.glom.profiles import ItemInfo, item_prompt
+
+    return [
+        item_prompt(
+            ItemInfo(
+                item_id=r["asin"],
+                title=r["title"] or r["asin"],
+                description=" ".join(t for t in (r["description"], r["features"]) if t),
+                attributes=_attributes(r),
+                reviews=tuple(r["reviews"]),
+            ),
+            category=_leaf(r["category"]),
+            seed=settings.seed,
+        )
+        for r in graph.query("glom/item_profile_inputs", reviews_per_item=20)
+    ]
+
+
+def user_prompts(graph: Graph, settings: Settings) -> list[Any]:
+    """§3.2.1: M_u from each user's items, quoting the item profiles already on the graph."""
+    from mokg.glom.profiles import UserInfo, UserItem, user_prompt
+
+    return [
+        user_prompt(
+            UserInfo(
+                user_id=r["user_id"],
+                items=tuple(
+                    UserItem(
+                        item_id=i["asin"],
+                        title=i["title"] or i["asin"],
+                        item_profile=i["profile"] or "",
+                        review=" ".join(t for t in (i["review_title"], i["review"]) if t),
+                    )
+                    for i in r["items"]
+                ),
+            ),
+            category=_leaf(next((i["category"] for i in r["items"] if i["category"]), None)),
+            seed=settings.seed,
+        )
+        for r in graph.query("glom/user_profile_inputs")
+    ]
+
+
+def run_profiles(
+    graph: Graph, settings: Settings, progress: ProgressFactory = no_progress
+) -> tuple[int, int]:
+    """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing."""
+    from mokg.glom.profiles import generate_profiles
+    from mokg.llm import LLMClient
+
+    client = LLMClient(settings)
+    now = stamp()
+    done = []
+    # items first: the user prompts quote the item profiles
+    for kind, build, statement in (
+        ("item", item_prompts, "glom/set_item_profiles"),
+        ("user", user_prompts, "glom/set_user_profiles"),
+    ):
+        prompts = build(graph, settings)
+        advance = progress(f"{kind} profiles", len(prompts))
+        profiles = generate_profiles(client, prompts, progress=_done_of(advance))
+        graph.write_batches(statement, (_profile_row(p, now) for p in profiles))
+        done.append(len(profiles))
+    return done[0], done[1]
+
+
+def _done_of(advance: Advance) -> Callable[[int, int], None]:
+    """Adapt the LLM client's ``progress(done, total)`` to an ``advance(done)``."""
+    return lambda done, _total: advance(done)
+
+
+def _attributes(row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    attrs: list[tuple[str, str]] = []
+    if row["store"]:
+        attrs.append(("Brand", row["store"]))
+    if row["details"]:
+        attrs.extend((k, str(v)) for k, v in json.loads(row["details"]).items() if k != "ASIN")
+    return tuple(attrs)
+
+
+def _leaf(path: str | None) -> str:
+    # the guideline is chosen by the top-level category of the path
+    return path.split(" > ")[0] if path else ""
+
+
+def _profile_row(p: Any, at: str) -> dict[str, Any]:
+    return {"key": p.entity_id, "text": p.text, "model": p.model, "prompt_hash": p.prompt_hash, "at": at}
+
+
+def run_text_embeddings(graph: Graph, settings: Settings, progress: ProgressFactory = no_progress) -> int:
+    """§3.2.4: a fixed-size embedding of every profile, stored as ``profile_embedding``."""
+    from mokg.llm.embeddings import TextEmbedder
+
+    rows = graph.query("glom/profiles")
+    if not rows:
+        return 0
+    embedder = TextEmbedder.from_settings(settings)
+    advance = progress("text embeddings", len(rows))
+    vectors = embedder.encode([r["text"] for r in rows])
+    advance(len(rows))
+    for label, statement in (("User", "glom/set_user_properties"), ("Item", "glom/set_item_properties")):
+        graph.write_batches(
+            statement,
+            (
+                {"key": r["key"], "props": {"profile_embedding": v.tolist()}}
+                for r, v in zip(rows, vectors, strict=True)
+                if r["label"] == label
+            ),
+        )
+    return len(rows)
+
+
+def load_kg(graph: Graph) -> KGData:
+    rows = review_rows(graph, "glom/review_polarity")
+    reviews = Reviews(
+        [r["user_id"] for r in rows],
+        [r["asin"] for r in rows],
+        np.array([r["rating"] for r in rows], dtype=np.float64),
+        np.array([np.nan if r["polarity"] is None else r["polarity"] for r in rows], dtype=np.float64),
+    )
+    profiles = {
+        r["key"]: np.asarray(r["vector"], dtype=np.float32) for r in graph.query("glom/profile_embeddings")
+    }
+    return KGData(
+        reviews=reviews,
+        items=[r["asin"] for r in graph.query("glom/all_items")],
+        supkg=[(r["item"], r["rel"], r["target"]) for r in graph.query("glom/supkg_triples")],
+        profiles=profiles,
+    )
+
+
+def write_back(graph: Graph, emb: Embeddings) -> None:
+    """Embeddings onto the nodes, behind vector indexes (created first: ArcadeDB types the property)."""
+    dim = emb.user.shape[1]
+    for label in ("User", "Item"):
+        graph.dialect.create_vector_index(graph, label, USER_EMBEDDING, dim)
+    at = stamp()
+    for statement, ids, glm_vecs, pm_vecs in (
+        ("glom/set_user_properties", emb.user_ids, emb.user, emb.pm_user),
+        ("glom/set_item_properties", emb.item_ids, emb.item, emb.pm_item),
+    ):
+        graph.write_batches(
+            statement,
+            (
+                {
+                    "key": k,
+                    "props": {
+                        USER_EMBEDDING: g.astype(float).tolist(),
+                        "pm_embedding": p.astype(float).tolist(),
+                        "embedding_version": emb.version,
+                        "embedding_at": at,
+                    },
+                }
+                for k, g, p in zip(ids, glm_vecs, pm_vecs, strict=True)
+            ),
+            batch_size=500,
+        )
