@@ -41,6 +41,7 @@ def expected_fault(e: Exception) -> str | None:
 
     from mokg.data import DataError
     from mokg.graph.arcadedb_http import ArcadeDBError
+    from mokg.llm.client import LLMError
     from mokg.stack import StackError
 
     if isinstance(e, SettingsError | DataError):
@@ -69,6 +70,11 @@ def expected_fault(e: Exception) -> str | None:
         return _no_database(s.graph_dialect, s.graph_database, s.bolt_uri)
     if isinstance(e, neo4j.exceptions.TransientError):
         return f"the graph server is busy ({e.code}): {rerun}"
+    if isinstance(e, LLMError):  # the endpoint failed after the client's retries (down, timed out, refused)
+        return (
+            f"{e}: check the LLM server (`mokg stack status`, MOKG_LLM_BASE_URL), then re-run "
+            "(the replies received so far are cached)"
+        )
     if isinstance(e, requests.ConnectionError):
         return f"a server did not answer ({e.request.url if e.request else 'unknown address'}): is it up? (`mokg stack status`)"
     if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
