@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -39,19 +39,24 @@ from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
 
 
+def parsed_reviews(path: Path) -> Iterator[Any]:
+    """The reviews of a file that parse, as ``mokg ingest`` reads them (the rest are skipped here)."""
+    with JsonLines(path) as lines:
+        for line in lines:
+            try:
+                yield parse_review(line.obj)
+            except RecordError:
+                continue
+
+
 def review_text_profiles(reviews_path: Path, kg: KGData) -> dict[tuple[str, str], np.ndarray]:
     """Each (user, item) pair's review text (title and body of its reviews) embedded by the profile text
     embedder (MOKG_EMBED_MODEL): the review itself as user and item text (issue 12, item 5)."""
     from mokg.llm.embeddings import TextEmbedder
 
     texts: dict[tuple[str, str], list[str]] = {}
-    with JsonLines(reviews_path) as lines:
-        for line in lines:
-            try:
-                r = parse_review(line.obj)
-            except RecordError:
-                continue
-            texts.setdefault((r.user_id, r.asin), []).append(" ".join(t for t in (r.title, r.text) if t))
+    for r in parsed_reviews(reviews_path):
+        texts.setdefault((r.user_id, r.asin), []).append(" ".join(t for t in (r.title, r.text) if t))
     pairs = sorted(set(zip(kg.reviews.user, kg.reviews.item, strict=True)))
     vectors = TextEmbedder.from_settings(get_settings()).encode([" ".join(texts[p])[:2000] for p in pairs])
     return dict(zip(pairs, vectors, strict=True))
@@ -70,14 +75,7 @@ def with_review_profiles(kg: KGData, pair_vectors: dict[tuple[str, str], np.ndar
 def read_kg(reviews_path: Path, meta_path: Path | None) -> KGData:
     from mokg.polarity import VaderScorer, compute_polarity
 
-    rows: dict[tuple[str, str, int], Any] = {}
-    with JsonLines(reviews_path) as lines:
-        for line in lines:
-            try:
-                r = parse_review(line.obj)
-            except RecordError:
-                continue
-            rows[r.key] = r
+    rows: dict[tuple[str, str, int], Any] = {r.key: r for r in parsed_reviews(reviews_path)}
     reviews = sorted(rows.values(), key=lambda r: (r.user_id, r.asin, r.time))
     texts = [" ".join(t for t in (r.title, r.text) if t) for r in reviews]
     sentiment = np.asarray(VaderScorer().score(texts), dtype=np.float64)

@@ -24,20 +24,21 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def _int(name: str, default: str) -> int:
+def _number(name: str, default: str, kind: type[int] | type[float]) -> Any:
     raw = _env(name, default)
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+        what = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r}: expected {what}") from None
+
+
+def _int(name: str, default: str) -> int:
+    return int(_number(name, default, int))
 
 
 def _float(name: str, default: str) -> float:
-    raw = _env(name, default)
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    return float(_number(name, default, float))
 
 
 @dataclass(frozen=True)
