@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+try:  # a third of the decoding time of json; installed with the web extra, optional here
+    import orjson
+except ImportError:  # pragma: no cover - the standard library decodes the same
+    orjson = None  # type: ignore[assignment]
+
 
 class InputFileError(RuntimeError):
     """A file that cannot be read at all (missing, not gzip/JSON Lines, corrupt)."""
@@ -39,6 +44,13 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def _decode(text: str) -> Any:
+    if orjson is not None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            # orjson is stricter than json (NaN, huge numbers, lone surrogates): those lines, and every
+            # malformed one with its message, take the standard path, so the outcome is json's either way
+            pass
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -30,8 +30,17 @@ def clean_text(value: Any, *, max_len: int = _MAX_TEXT) -> str | None:
         return None
     if isinstance(value, list):
         value = " ".join(str(v) for v in value if v)
-    text = _SPACE.sub(" ", _TAG.sub(" ", html.unescape(str(value)))).strip()
-    return text[:max_len] or None
+    text = value if isinstance(value, str) else str(value)
+    # each step only where it can change something: most fields have no entity, tag or odd space, and
+    # these tests cost a tenth of the regular expressions (ingestion spends most of its parsing time here)
+    if "&" in text:
+        text = html.unescape(text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    # a printable text holds no whitespace but the ASCII space, so without "  " there is nothing to collapse
+    if "  " in text or not text.isprintable():
+        text = _SPACE.sub(" ", text)
+    return text.strip()[:max_len] or None
 
 
 def _require(obj: dict[str, Any], *names: str) -> tuple[str, Any]:
