@@ -135,10 +135,10 @@ def fresh_graph(fresh_settings: Settings) -> Iterator[Graph]:
 
 
 def run_mokg(
-    *args: str, settings: Settings | None = None, check: bool = False
+    *args: str, settings: Settings | None = None, check: bool = False, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `mokg` command line in a subprocess with the session's environment."""
-    env = dict(os.environ)
+    """Run the real `mokg` command line in a subprocess with the session's environment (or ``env``)."""
+    env = dict(env or os.environ)
     if settings is not None:
         env["MOKG_GRAPH_DATABASE"] = settings.graph_database
     return subprocess.run(

@@ -228,6 +228,14 @@ class Settings:
             "doc": "keep a SIMILAR_TO pair only if it is among either user's k best (0: no bound; ours, not §3.4)",
         },
     )
+    stream_retrain_share: float = field(
+        default_factory=lambda: _float("MOKG_STREAM_RETRAIN_SHARE", "0.2"),
+        metadata={
+            "env": "MOKG_STREAM_RETRAIN_SHARE",
+            "doc": "streaming: request a full retrain (the `train` queue) once this share of embedded users "
+            "was embedded inductively since the last training (0: never)",
+        },
+    )
     torch_threads: int = field(
         default_factory=lambda: _int("MOKG_TORCH_THREADS", "1"),
         metadata={

@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mokg.config import Settings
 from mokg.glom.aggregators import Aggregator
+
+if TYPE_CHECKING:
+    from mokg.glom.inductive import ModelState
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,4 @@ class Embeddings:
     pm_loss: list[float]
     glm_loss: list[float]
     n_similar: int
+    state: ModelState | None = None  # what embeds new nodes without a retrain (mokg.glom.inductive)

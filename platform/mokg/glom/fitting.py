@@ -19,12 +19,14 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
 from mokg.glom.data import Embeddings, KGData, Reviews, TrainConfig
-from mokg.glom.glm import GLMResult, train_glm
+from mokg.glom.glm import GLMResult, train_glm, with_reverse_edges
+from mokg.glom.inductive import ModelState
 from mokg.glom.pretrain import PretrainResult, train_pretrained
 from mokg.glom.triples import KGTriples, build_triples
 from mokg.polarity import SimilarityEdges, user_similarity
@@ -152,4 +154,19 @@ def fit(
         pm_loss=pm.loss_history,
         glm_loss=glm.loss_history,
         n_similar=n_similar,
+        state=model_state(kgt, pm, glm, cfg),
+    )
+
+
+def model_state(kgt: KGTriples, pm: PretrainResult, glm: GLMResult, cfg: TrainConfig) -> ModelState:
+    edge_index, edge_type = with_reverse_edges(kgt.head, kgt.rel, kgt.tail, kgt.num_relations)
+    return ModelState(
+        version=cfg.version,
+        config=asdict(cfg),
+        entity_ids=list(kgt.entity_ids or []),
+        relation_names=list(kgt.relation_names),
+        glm=glm.state,
+        pm_relation=pm.relation_embeddings,
+        edge_index=edge_index,
+        edge_type=edge_type,
     )

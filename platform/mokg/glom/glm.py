@@ -35,7 +35,7 @@ Design decisions (the paper leaves these open):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import torch
@@ -212,6 +212,8 @@ class GLMResult:
     user_index: torch.Tensor  # entity indices of users
     item_index: torch.Tensor  # entity indices of items
     loss_history: list[float]  # mean Eq. 9 loss per epoch
+    # the trained model (CPU), for embedding nodes it never saw (mokg.glom.inductive)
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def user_embeddings(self) -> torch.Tensor:
@@ -355,4 +357,5 @@ def train_glm(
         user_index=triples.entities_of_type("user"),
         item_index=items,
         loss_history=history,
+        state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     )

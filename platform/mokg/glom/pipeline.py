@@ -29,6 +29,7 @@ import torch
 from mokg.config import Settings
 from mokg.glom.data import KGData, TrainConfig
 from mokg.glom.fitting import fit
+from mokg.glom.inductive import set_current
 from mokg.glom.stages import (
     USER_EMBEDDING,
     load_kg,
@@ -144,8 +145,17 @@ def train(
         with stage("write-back") as d:
             write_back(graph, emb)
             d.append(f"{USER_EMBEDDING} (dim {cfg.dim}) on users and items, version {emb.version}")
-    _save_report(settings.home / "artifacts" / "glom", report)
+            # the model itself, so streamed users are embedded by the model the graph now serves
+            if emb.state is not None:
+                emb.state.save(artifacts(settings))
+                set_current(artifacts(settings), emb.version)
+    _save_report(artifacts(settings), report)
     return report
+
+
+def artifacts(settings: Settings) -> Path:
+    """Where training keeps its reports and models (``$MOKG_HOME/artifacts/glom``)."""
+    return settings.home / "artifacts" / "glom"
 
 
 def _save_report(folder: Path, report: TrainReport) -> None:

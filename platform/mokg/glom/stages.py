@@ -246,6 +246,7 @@ def write_back(graph: Graph, emb: Embeddings) -> None:
                         "pm_embedding": p.astype(float).tolist(),
                         "embedding_version": emb.version,
                         "embedding_at": at,
+                        "embedding_source": "train",
                     },
                 }
                 for k, g, p in zip(ids, glm_vecs, pm_vecs, strict=True)

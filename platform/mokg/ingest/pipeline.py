@@ -63,7 +63,9 @@ class EmptyInputError(InputFileError):
     """The input holds no records at all."""
 
 
-class _Rejects:
+class Rejects:
+    """The rejects file: one JSON line per bad record, created at the first one."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._f: IO[str] | None = None
@@ -85,7 +87,7 @@ class _Rejects:
 def _records(
     path: Path,
     parse: Callable[[Any], Any],
-    rejects: _Rejects,
+    rejects: Rejects,
     report: IngestReport,
     progress: ProgressFactory | None,
     label: str,
@@ -137,7 +139,7 @@ def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _write_items(graph: Graph, items: list[ItemMeta]) -> None:
+def write_items(graph: Graph, items: list[ItemMeta]) -> None:
     graph.write_batches("ingest/merge_items", [i.row() for i in items])
     cats = {r["path"]: r for i in items for r in category_rows(i.category_path)}
     # parents before children, so each MATCH on the parent finds it
@@ -158,7 +160,7 @@ _LINKS = {
 }
 
 
-def _write_links(graph: Graph, items: list[ItemMeta], report: IngestReport) -> None:
+def write_links(graph: Graph, items: list[ItemMeta], report: IngestReport) -> None:
     for kind, (statement, attr) in _LINKS.items():
         rows = [{"src": i.asin, "dst": d} for i in items for d in getattr(i, attr)]
         report.links_listed[kind] = report.links_listed.get(kind, 0) + len(rows)
@@ -191,6 +193,11 @@ def _review_params(reviews: list[Review]) -> dict[str, list[Any]]:
 
 class _BatchNotWritten(RuntimeError):
     """The server wrote fewer reviews of a batch than it was sent (a node reached at the wrong position)."""
+
+
+def write_reviews(graph: Graph, reviews: list[Review]) -> int:
+    """One batch of reviews (with their users and stub items) in one statement; the reviews written."""
+    return _write_reviews(graph, _review_params(reviews))
 
 
 def _write_reviews(graph: Graph, params: dict[str, list[Any]]) -> int:
@@ -273,14 +280,14 @@ def ingest(
             raise InputFileError(f"{p}: " + ("is a directory, not a file" if p.is_dir() else "no such file"))
     size = batch_size or graph.settings.batch_size
     report = IngestReport(rejects_path=rejects_path)
-    rejects = _Rejects(rejects_path)
+    rejects = Rejects(rejects_path)
     t0 = time.perf_counter()
     try:
         if meta is not None:
             recs = _records(meta, parse_item, rejects, report, progress, "items")
             with closing(_prefetched(_batches(recs, size))) as item_batches:
                 for batch in item_batches:
-                    _write_items(graph, batch)
+                    write_items(graph, batch)
                     report.items += len(batch)
                     report.written += len(batch)
         if reviews is not None:
@@ -295,7 +302,7 @@ def ingest(
             recs = _records(meta, parse_item, rejects, report, progress, "links", count=False)
             with closing(_prefetched(_batches(recs, size))) as link_batches:
                 for batch in link_batches:
-                    _write_links(graph, batch, report)
+                    write_links(graph, batch, report)
     finally:
         rejects.close()
         report.seconds = time.perf_counter() - t0

@@ -43,7 +43,7 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def _decode(text: str) -> Any:
+def decode(text: str) -> Any:
     if orjson is not None:
         try:
             return orjson.loads(text)
@@ -86,25 +86,41 @@ class JsonLines:
         self.close()
 
     def __iter__(self) -> Iterator[Line]:
+        """Each line decoded, or with the reason it could not be."""
+        for line in self.texts():
+            if line.error is not None:
+                yield line
+                continue
+            try:
+                yield Line(line.number, line.raw, obj=decode(line.raw))
+            except json.JSONDecodeError as e:
+                yield Line(line.number, line.raw, error=f"malformed JSON: {e.msg} at column {e.colno}")
+
+    def texts(self) -> Iterator[Line]:
+        """Each non-blank line as text, not yet decoded as JSON (``mokg stream`` decodes in the workers)."""
         number = 0
         try:
-            for bline in self._stream:
-                number += 1
-                try:
-                    text = bline.decode("utf-8").strip()
-                except UnicodeDecodeError as e:
-                    # never a silently altered key: the record is rejected, shown with the bad bytes marked
-                    shown = bline.decode("utf-8", errors="replace").strip()
-                    yield Line(number, shown, error=f"invalid UTF-8 at byte {e.start} of the line")
-                    continue
-                if not text:
-                    continue
-                try:
-                    yield Line(number, text, obj=_decode(text))
-                except json.JSONDecodeError as e:
-                    yield Line(number, text, error=f"malformed JSON: {e.msg} at column {e.colno}")
+            for line in text_lines(self._stream):
+                number = line.number
+                yield line
         except (OSError, EOFError, zlib.error) as e:
             raise InputFileError(
                 f"{self.path}: corrupt or truncated after line {number} ({e}). "
                 "Records before it were written; fix the file and run again — ingestion is idempotent."
             ) from e
+
+
+def text_lines(stream: IO[bytes]) -> Iterator[Line]:
+    """The non-blank lines of a byte stream, numbered from 1; a line that is not UTF-8 carries the reason."""
+    number = 0
+    for bline in stream:
+        number += 1
+        try:
+            text = bline.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            # never a silently altered key: the record is rejected, shown with the bad bytes marked
+            shown = bline.decode("utf-8", errors="replace").strip()
+            yield Line(number, shown, error=f"invalid UTF-8 at byte {e.start} of the line")
+            continue
+        if text:
+            yield Line(number, text)

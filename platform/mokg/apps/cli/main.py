@@ -15,7 +15,20 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mokg.apps.cli import data, evaluate, expand, ingest, keys, pair, schema, serve, stack, train, worker
+from mokg.apps.cli import (
+    data,
+    evaluate,
+    expand,
+    ingest,
+    keys,
+    pair,
+    schema,
+    serve,
+    stack,
+    stream,
+    train,
+    worker,
+)
 from mokg.apps.cli.output import console, out
 from mokg.config import SettingsError, get_settings, settings_doc
 
@@ -191,6 +204,7 @@ for command in (
     data.data,
     ingest.ingest,
     ingest.synth,
+    stream.stream,
     train.train,
     evaluate.eval_cmd,
     expand.expand,

@@ -22,7 +22,8 @@ from mokg.apps.cli.options import batch_options, mining_changes, mining_options
     "--queues",
     "-Q",
     metavar="QUEUES",
-    help="Comma-separated queues to consume: pair (the PAIR tasks, the default) and/or train (train_glom).",
+    help="Comma-separated queues to consume: pair (the PAIR tasks, the default), train (train_glom), ingest "
+    "(streamed batches of `mokg stream send`).",
 )
 @click.option(
     "--beat",

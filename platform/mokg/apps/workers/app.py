@@ -22,7 +22,9 @@ Queues: the PAIR tasks go to ``pair``, the default queue, which a worker started
 consumes. ``train_glom`` is routed to ``train``, so a retrain never takes a PAIR worker's slot (nor waits
 behind a backlog of mining tasks); only a worker started with ``mokg worker --queues train`` runs it. A retrain
 may run longer than the visibility timeout: give that worker a ``--visibility-timeout`` above the longest
-training, or the message is delivered again while the first run goes on.
+training, or the message is delivered again while the first run goes on. ``ingest_batch`` (``mokg stream``)
+is routed to ``ingest``: a worker started with ``mokg worker --queues ingest`` writes each batch and updates
+polarity, similarity and the touched users' embeddings around it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ from mokg.pair.runs import BeatSchedule
 
 QUEUE = "pair"  # the PAIR tasks (mine_entity, enqueue_batch): the default queue
 TRAIN_QUEUE = "train"  # GLoM retraining (train_glom)
-QUEUES = (QUEUE, TRAIN_QUEUE)
-ROUTES = {"workers.tasks.train_glom": {"queue": TRAIN_QUEUE}}
+INGEST_QUEUE = "ingest"  # streamed review and item batches (ingest_batch)
+QUEUES = (QUEUE, TRAIN_QUEUE, INGEST_QUEUE)
+ROUTES = {
+    "workers.tasks.train_glom": {"queue": TRAIN_QUEUE},
+    "workers.tasks.ingest_batch": {"queue": INGEST_QUEUE},
+}
 
 
 def transport_options(visibility_timeout_s: float = 3600.0) -> dict[str, Any]:

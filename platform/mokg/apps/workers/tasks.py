@@ -9,6 +9,10 @@ first use, after any fork, and closed when the process ends.
 
 ``train_glom`` (a GLoM retrain over :func:`mokg.glom.pipeline.train`) runs on a queue of its own, ``train``.
 
+``ingest_batch`` (``mokg stream``) writes one streamed batch and brings the graph up to date around it
+(:class:`mokg.stream.runtime.StreamRuntime`), on the ``ingest`` queue; with acks_late and idempotent writes, a
+worker killed mid-batch loses and doubles nothing. Past the drift threshold it enqueues ``train_glom``.
+
 The task names (``workers.tasks.*``) are the messages' wire names, kept from before the module moved into
 ``mokg.apps.workers`` so that messages already queued, and workers of the previous release, still match.
 """
@@ -16,7 +20,7 @@ The task names (``workers.tasks.*``) are the messages' wire names, kept from bef
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from celery.signals import worker_process_shutdown
@@ -27,9 +31,14 @@ from mokg.pair.config import MiningConfig
 from mokg.pair.runs import RunPlan, default_config, plan_run
 from mokg.pair.runtime import TRANSIENT_ERRORS, Runtime
 from mokg.pair.store import SOURCE_TYPES, SourceRef
+from mokg.stream.batch import Kind, WireLine
+
+if TYPE_CHECKING:
+    from mokg.stream.runtime import StreamRuntime
 
 log = logging.getLogger(__name__)
 _runtime: Runtime | None = None
+_streamer: StreamRuntime | None = None
 
 
 def runtime() -> Runtime:
@@ -39,12 +48,22 @@ def runtime() -> Runtime:
     return _runtime
 
 
+def streamer() -> StreamRuntime:
+    global _streamer
+    if _streamer is None:
+        from mokg.stream.runtime import StreamRuntime  # torch and the model: only where batches arrive
+
+        _streamer = StreamRuntime(get_settings())
+    return _streamer
+
+
 @worker_process_shutdown.connect
 def _close_runtime(**_: Any) -> None:
-    global _runtime
-    if _runtime is not None:
-        _runtime.close()
-        _runtime = None
+    global _runtime, _streamer
+    for rt in (_runtime, _streamer):
+        if rt is not None:
+            rt.close()
+    _runtime = _streamer = None
 
 
 @app.task(
@@ -117,3 +136,35 @@ def train_glom(config: dict[str, Any] | None = None, skip: list[str] | None = No
         "version": report.version,
         "stages": [(s.stage, round(s.seconds, 2), s.detail) for s in report.stages],
     }
+
+
+@app.task(
+    name="workers.tasks.ingest_batch",
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def ingest_batch(
+    kind: Kind, lines: list[WireLine], source: str, stream: str, embed: bool = True
+) -> dict[str, Any]:
+    """One streamed batch (``mokg stream``): ``lines`` are ``[number, text, reading error]`` of ``source``."""
+    wire = [(int(n), str(text), error) for n, text, error in lines]  # JSON brings the tuples back as lists
+    outcome = streamer().apply(kind, wire, source=source, stream=stream, embed=embed)
+    log.info(
+        "stream %s lines %s: %d read, %d rejected, %d users embedded (%d new), %d without, %.2f s",
+        stream,
+        lines[0][0] if lines else "-",
+        outcome.read,
+        outcome.rejected,
+        outcome.embedded,
+        outcome.new_users,
+        len(outcome.without_embedding),
+        outcome.seconds,
+    )
+    if outcome.retrain is not None:
+        train_glom.delay(config=outcome.retrain)
+        log.info("stream: %.0f%% of users embedded inductively: full retrain enqueued", 100 * outcome.drift)
+    return outcome.as_dict()

@@ -1,0 +1,150 @@
+"""The graph around a streamed batch, brought up to date without a retrain, in bounded work:
+
+* polarity (§3.3) of the batch's reviews only, the like flag against each item's mean sentiment so far;
+* SIMILAR_TO (§3.4) of the users the batch touched, recomputed from their reviews and their co-raters'
+  (the only reviews those similarities depend on); the ``top_k`` bound is exact for the touched users and
+  computed among those reviews for their co-raters;
+* embeddings of the touched users from their current edges by the model the graph serves
+  (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mokg.clock import stamp
+from mokg.config import Settings
+from mokg.glom.data import Reviews
+from mokg.glom.fitting import similarity
+from mokg.glom.inductive import InductiveEmbedder, Triple
+from mokg.glom.stages import USER_EMBEDDING
+from mokg.graph import Graph
+from mokg.ingest.records import Review
+from mokg.polarity import normalise_rating
+from mokg.polarity.polarity import LIKE_TOLERANCE
+from mokg.polarity.sentiment import SentimentScorer
+
+
+def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentScorer, alpha: float) -> int:
+    """Sentiment, like and polarity of ``reviews``, written onto their REVIEWED edges."""
+    if not reviews:
+        return 0
+    s = np.asarray(scorer.score([" ".join(t for t in (r.title, r.text) if t) for r in reviews]), dtype=float)
+    before = {
+        r["asin"]: (float(r["total"]), int(r["n"]))
+        for r in graph.query("stream/item_sentiment", asins=sorted({r.asin for r in reviews}))
+    }
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for r, v in zip(reviews, s, strict=True):
+        totals[r.asin][0] += v
+        totals[r.asin][1] += 1
+    mean = {
+        a: (t + before.get(a, (0.0, 0))[0]) / (n + before.get(a, (0.0, 0))[1]) for a, (t, n) in totals.items()
+    }
+    polarity = alpha * normalise_rating([r.rating for r in reviews]) + (1.0 - alpha) * s
+    graph.write_batches(
+        "glom/set_review_polarity",
+        (
+            {
+                "user_id": r.user_id,
+                "asin": r.asin,
+                "time": r.time,
+                "sentiment": float(v),
+                "like": bool(v >= mean[r.asin] - LIKE_TOLERANCE),
+                "polarity": float(p),
+            }
+            for r, v, p in zip(reviews, s, polarity, strict=True)
+        ),
+    )
+    return len(reviews)
+
+
+def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> int:
+    """Recompute the SIMILAR_TO edges of ``user_ids``; the number now on them."""
+    if not user_ids:
+        return 0
+    rows = graph.query("stream/co_rater_reviews", ids=list(user_ids))
+    rows.sort(key=lambda r: (r["user_id"], r["asin"], r["time"] if r["time"] is not None else -1))
+    reviews = Reviews(
+        [r["user_id"] for r in rows],
+        [r["asin"] for r in rows],
+        np.array([r["rating"] for r in rows], dtype=np.float64),
+        np.array([np.nan if r["polarity"] is None else r["polarity"] for r in rows], dtype=np.float64),
+    )
+    users, edges = similarity(
+        reviews,
+        t_sim=settings.sim_threshold,
+        min_co_rated=settings.sim_min_co_rated,
+        top_k=settings.sim_top_k,
+    )
+    touched = set(user_ids)
+    keep = [
+        {"src": users[a], "dst": users[b], "sim": float(s), "n": int(n)}
+        for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
+        if users[a] in touched or users[b] in touched
+    ]
+    graph.execute("stream/delete_user_similar", ids=list(user_ids))
+    if keep:
+        graph.write_batches("glom/merge_similar_to", keep)
+    return len(keep)
+
+
+@dataclass
+class EmbedReport:
+    version: str | None
+    embedded: int = 0
+    new: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # user id -> why it has no embedding
+
+
+def user_triples(
+    graph: Graph, user_ids: Sequence[str], *, use_polarity: bool = True
+) -> dict[str, list[Triple]]:
+    """Each user's current triples as training builds them (:func:`mokg.glom.fitting.kg_triples`)."""
+    out: dict[str, list[Triple]] = {}
+    for row in graph.query("stream/user_edges", ids=list(user_ids)):
+        key = f"u:{row['user_id']}"
+        triples: list[Triple] = []
+        for r in row["reviews"]:
+            if r.get("asin") is None:
+                continue
+            p = r.get("polarity")
+            rel = "REVIEWED" if not use_polarity else ("DISLIKES" if p is not None and p < 0 else "LIKES")
+            triples.append((key, rel, f"i:{r['asin']}"))
+        triples += [(key, "SIMILAR_TO", f"u:{w}") for w in row["similar_out"] if w is not None]
+        triples += [(f"u:{w}", "SIMILAR_TO", key) for w in row["similar_in"] if w is not None]
+        out[key] = triples
+    return out
+
+
+def embed_users(graph: Graph, embedder: InductiveEmbedder | None, user_ids: Sequence[str]) -> EmbedReport:
+    """Embed ``user_ids`` from their current edges with ``embedder`` and write the vectors onto them."""
+    if embedder is None:
+        reason = "no trained model yet: run `mokg train`"
+        return EmbedReport(None, skipped=dict.fromkeys(user_ids, reason))
+    triples = user_triples(graph, user_ids, use_polarity=bool(embedder.state.config["use_polarity"]))
+    result = embedder.embed(triples)
+    at = stamp()
+    graph.write_batches(
+        "glom/set_user_properties",
+        (
+            {
+                "key": key.removeprefix("u:"),
+                "props": {
+                    USER_EMBEDDING: result.served[key].astype(float).tolist(),
+                    "pm_embedding": result.pm[key].astype(float).tolist(),
+                    "embedding_version": result.version,
+                    "embedding_at": at,
+                    "embedding_source": "inductive",
+                },
+            }
+            for key in result.served
+        ),
+    )
+    skipped = {k.removeprefix("u:"): why for k, why in result.skipped.items()}
+    skipped |= {u: "no such user" for u in user_ids if f"u:{u}" not in triples}
+    return EmbedReport(result.version, len(result.served), len(result.new), skipped)

@@ -1,0 +1,99 @@
+"""What a streaming worker process keeps between batches, and one batch's whole effect on the graph:
+write (:mod:`mokg.stream.batch`), polarity, similarity, inductive embeddings (:mod:`mokg.stream.incremental`)
+and the drift check (:mod:`mokg.stream.refresh`). Every step is idempotent, so a redelivered batch repeats
+work but changes nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mokg.config import Settings
+from mokg.glom.inductive import InductiveEmbedder, current_version
+from mokg.glom.pipeline import artifacts
+from mokg.graph import Graph
+from mokg.polarity import make_scorer
+from mokg.polarity.sentiment import SentimentScorer
+from mokg.stream.batch import Kind, WireLine, rejects_path, write_batch
+from mokg.stream.incremental import embed_users, update_polarity, update_similarity
+from mokg.stream.refresh import drift, mark_requested, retrain_due
+
+
+@dataclass
+class BatchOutcome:
+    read: int
+    rejected: int
+    reviews: int
+    items: int
+    users: int
+    embedded: int
+    new_users: int
+    without_embedding: dict[str, str]
+    similar_edges: int
+    version: str | None
+    drift: float
+    retrain: dict[str, Any] | None  # the config of a requested retrain, when this batch asked for one
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StreamRuntime:
+    """One graph driver, the sentiment scorer and the served model, reloaded when training writes a new one."""
+
+    def __init__(self, settings: Settings, *, graph: Graph | None = None) -> None:
+        self.settings = settings
+        self.graph = graph or Graph(settings)
+        self.folder = artifacts(settings)
+        self._scorer: SentimentScorer | None = None
+        self._embedder: InductiveEmbedder | None = None
+
+    @property
+    def scorer(self) -> SentimentScorer:
+        if self._scorer is None:
+            self._scorer = make_scorer(self.settings.sentiment_model)
+        return self._scorer
+
+    def embedder(self) -> InductiveEmbedder | None:
+        version = current_version(self.folder)
+        if self._embedder is None or self._embedder.version != version:
+            self._embedder = InductiveEmbedder.load(self.folder)
+        return self._embedder
+
+    def close(self) -> None:
+        self.graph.close()
+
+    def apply(
+        self, kind: Kind, lines: Sequence[WireLine], *, source: str, stream: str, embed: bool = True
+    ) -> BatchOutcome:
+        t0 = time.perf_counter()
+        first = lines[0][0] if lines else 0
+        rejects = rejects_path(self.settings.home / "rejects" / "stream", stream, first)
+        batch = write_batch(self.graph, kind, lines, source=source, rejects=rejects)
+        update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
+        users = batch.users
+        n_similar = update_similarity(self.graph, self.settings, users)
+        report = embed_users(self.graph, self.embedder(), users) if embed and users else None
+        d = drift(self.graph)
+        retrain = None
+        if retrain_due(d, self.settings.stream_retrain_share, self.folder) and self._embedder is not None:
+            retrain = dict(self._embedder.state.config)
+            mark_requested(self.folder)
+        return BatchOutcome(
+            read=batch.read,
+            rejected=batch.rejected,
+            reviews=len(batch.reviews),
+            items=len(batch.items),
+            users=len(users),
+            embedded=report.embedded if report else 0,
+            new_users=report.new if report else 0,
+            without_embedding=report.skipped if report else {},
+            similar_edges=n_similar,
+            version=report.version if report else None,
+            drift=d.share,
+            retrain=retrain,
+            seconds=time.perf_counter() - t0,
+        )

@@ -1,0 +1,197 @@
+"""Continuous mode for reviews, end to end: `mokg stream send` → real Valkey → a real `mokg worker --queues
+ingest` → real ArcadeDB, after a real (small) `train` of the rest of Gift_Cards.
+
+One scenario, built once: three users are held back from the ingested set; their reviews, plus one malformed
+record, are streamed after training. The first worker is killed as soon as it takes the first batch (it is
+still loading the model), a second one takes the redelivered batch. Then no review is lost or doubled, the bad
+record is in the batch's rejects with its reason, and every held-back user is embedded by the trained model
+without a retrain and found by lookalike queries.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GIFT_REVIEWS, run_mokg
+from test_pair_workers import Worker, isolated, start_worker
+
+from mokg.config import Settings
+from mokg.glom.data import TrainConfig
+from mokg.glom.inductive import current_version
+from mokg.glom.pipeline import artifacts, train
+from mokg.graph import Graph
+from mokg.graph.schema import apply_schema
+from mokg.ingest import ingest
+from mokg.lookalike.audience import AudienceRequest, Seeds, expand_audience
+from mokg.stream.refresh import drift
+
+pytestmark = pytest.mark.integration
+
+CFG = {"dim": 16, "pm_epochs": 20, "glm_epochs": 3, "use_profiles": False}
+BAD_LINE = '{"reviewerID": "STREAM-BAD", "asin": "B00STREAM0", "overall": 9, "unixReviewTime": 1500000000}'
+
+
+@dataclass
+class Living:
+    settings: Settings
+    graph: Graph
+    env: dict[str, str]
+    held: dict[str, list[dict[str, Any]]]  # held-back user -> their reviews
+    stream: str
+    logs: list[Path]
+
+
+def _held_back(rows: list[dict[str, Any]], n: int) -> list[str]:
+    """``n`` users with three or more reviews, each of an item that someone else reviewed too."""
+    by_item = Counter(r["asin"] for r in rows)
+    by_user: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_user.setdefault(r["reviewerID"], []).append(r)
+    fit = [u for u, rs in sorted(by_user.items()) if len(rs) >= 3 and all(by_item[r["asin"]] > 1 for r in rs)]
+    return fit[:n]
+
+
+def _wait(what: str, done: Any, timeout_s: float, logs: list[Path]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            tails = "\n".join(p.read_text(errors="replace")[-2000:] for p in logs if p.exists())
+            raise AssertionError(f"{what} not within {timeout_s} s:\n{tails}")
+        time.sleep(0.5)
+
+
+def _embedded(graph: Graph, users: list[str]) -> list[dict[str, Any]]:
+    return graph.run_text(
+        "MATCH (u:User) WHERE u.user_id IN $ids AND u.embedding IS NOT NULL "
+        "RETURN u.user_id AS id, u.embedding_version AS version, u.embedding_source AS source, "
+        "size(u.embedding) AS dim",
+        {"ids": users},
+    )
+
+
+@pytest.fixture(scope="module")
+def living(
+    graph_server: Settings, broker_server: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Living]:
+    tmp = tmp_path_factory.mktemp("stream")
+    settings, env = isolated(graph_server, "stream", broker_db=3)
+    # a home of its own: the served-model pointer and the rejects of this scenario only
+    password = settings.password()
+    settings = replace(settings, home=tmp / "home", graph_password=password)
+    env = {**env, "MOKG_HOME": str(settings.home), "MOKG_GRAPH_PASSWORD": password}
+    with gzip.open(GIFT_REVIEWS, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    held_ids = _held_back(rows, 3)
+    assert len(held_ids) == 3
+    held = {u: [r for r in rows if r["reviewerID"] == u] for u in held_ids}
+    base = tmp / "base.json"
+    base.write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] not in held))
+    # the held-back users' reviews, with the malformed record in the middle of the first batch
+    streamed = [json.dumps(r) for u in held_ids for r in held[u]]
+    streamed.insert(2, BAD_LINE)
+    stream_file = tmp / "stream.json"
+    stream_file.write_text("\n".join(streamed) + "\n")
+
+    graph = Graph(settings)
+    apply_schema(graph)
+    ingest(graph, reviews=base, rejects_path=tmp / "base.rejects.jsonl")
+    train(graph, settings, TrainConfig.from_settings(settings, **CFG))
+    assert current_version(artifacts(settings)) is not None
+    assert not _embedded(graph, held_ids)
+
+    logs = [tmp / "worker-1.log", tmp / "worker-2.log"]
+    args = ["--queues", "ingest"]
+    first = start_worker(settings, logs[0], env=env, args=args)
+    second: Worker | None = None
+    try:
+        name = "held"
+        sent = run_mokg(
+            "stream", "send", "--reviews", str(stream_file), "--batch-size", "5", "--name", name, env=env
+        )
+        assert sent.returncode == 0, sent.stderr
+        # killed while it loads the scorer and the model for its first batch: the batch is not acknowledged
+        _wait("the first worker taking a batch", lambda: "ingest_batch" in logs[0].read_text(), 60, logs)
+        first.kill()
+        second = start_worker(settings, logs[1], env=env, args=args)
+        _wait("every held-back user embedded", lambda: len(_embedded(graph, held_ids)) == 3, 180, logs)
+        yield Living(settings, graph, env, held, name, logs)
+    finally:
+        for w in (first, second):
+            if w is not None:
+                w.stop()
+        graph.close()
+
+
+def test_a_killed_worker_loses_and_doubles_no_review(living: Living) -> None:
+    assert "ingest_batch" in living.logs[0].read_text()  # the first worker had taken the first batch
+    assert "stream held lines 1:" in living.logs[1].read_text()  # and the second one took it again
+    rows = living.graph.run_text(
+        "MATCH (u:User)-[r:REVIEWED]->(i:Item) WHERE u.user_id IN $ids "
+        "RETURN u.user_id AS user, i.asin AS asin, r.time AS time, r.polarity AS polarity",
+        {"ids": list(living.held)},
+    )
+    keys = Counter((r["user"], r["asin"], r["time"]) for r in rows)
+    want = {(u, r["asin"], int(r["unixReviewTime"])) for u, rs in living.held.items() for r in rs}
+    assert set(keys) == want
+    assert max(keys.values()) == 1
+    assert all(r["polarity"] is not None for r in rows)  # scored on the way in
+
+
+def test_a_malformed_record_is_rejected_with_its_reason_and_its_batch_lands(living: Living) -> None:
+    folder = living.settings.home / "rejects" / "stream" / living.stream
+    rejects = [
+        json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_text().splitlines()
+    ]
+    assert len(rejects) == 1
+    assert rejects[0]["line"] == 3 and "STREAM-BAD" in rejects[0]["record"]
+    assert "overall" in rejects[0]["reason"] or "rating" in rejects[0]["reason"]
+    assert not living.graph.run_text("MATCH (u:User {user_id: 'STREAM-BAD'}) RETURN u", {})
+
+
+def test_streamed_users_are_embedded_by_the_served_model_and_found_by_lookalike(living: Living) -> None:
+    version = current_version(artifacts(living.settings))
+    held = list(living.held)
+    for row in _embedded(living.graph, held):
+        assert (row["version"], row["source"], row["dim"]) == (version, "inductive", CFG["dim"])
+    for user in held:
+        # a vector query with the user's own vector finds it first
+        vec = living.graph.run_text("MATCH (u:User {user_id: $id}) RETURN u.embedding AS v", {"id": user})[0][
+            "v"
+        ]
+        index = living.graph.dialect.vector_index_name("User", "embedding")
+        hits = living.graph.query(
+            "lookalike/vector_neighbours",
+            index=index,
+            rows=[{"i": 0, "k": 3, "vec": vec}],
+            category=None,
+            min_reviews=None,
+        )
+        assert hits[0]["user_id"] == user
+        # as a seed, with no retrain
+        audience = expand_audience(living.graph, AudienceRequest(Seeds(user_ids=(user,)), k=10))
+        assert audience.stats.seeds_without_embedding == ()
+        assert audience.model_version == version and len(audience.users) == 10
+    # and as a candidate of a trained user's audience
+    n_users = living.graph.run_text("MATCH (u:User) RETURN count(u) AS n", {})[0]["n"]
+    trained = living.graph.run_text(
+        "MATCH (u:User) WHERE u.embedding_source = 'train' RETURN u.user_id AS id LIMIT 1", {}
+    )[0]["id"]
+    audience = expand_audience(living.graph, AudienceRequest(Seeds(user_ids=(trained,)), k=n_users))
+    assert set(held) <= {u.user_id for u in audience.users}
+
+
+def test_status_reports_the_drift(living: Living) -> None:
+    d = drift(living.graph)
+    assert d.inductive == 3 and d.trained > 100 and d.share == pytest.approx(3 / (d.trained + 3))
+    done = run_mokg("stream", "status", env=living.env)
+    assert done.returncode == 0, done.stderr
+    assert current_version(artifacts(living.settings)) in done.stdout
+    assert f"{d.trained:,}" in done.stdout and f"{d.share:.1%}" in done.stdout

@@ -1,0 +1,130 @@
+"""Inductive embeddings (mokg.glom.inductive) and the stream producer's batching and pacing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mokg.glom.data import KGData, Reviews, TrainConfig
+from mokg.glom.fitting import fit
+from mokg.glom.inductive import InductiveEmbedder, ModelState, current_version, set_current, state_path
+from mokg.ingest.readers import Line
+from mokg.stream.producer import produce
+
+# no SIMILAR_TO: a user's review edges are then all its edges, as the embedder is given them below
+CFG = TrainConfig(
+    dim=8, pm_epochs=30, glm_epochs=5, use_profiles=False, use_similarity=False, aggregator="mean", seed=1
+)
+
+
+def _kg(n_users: int = 24, n_items: int = 12) -> KGData:
+    """Two planted communities: users of each review the items of their own half, liking them."""
+    rng = np.random.default_rng(0)
+    users, items, ratings = [], [], []
+    for u in range(n_users):
+        half = u % 2
+        for i in rng.choice(np.arange(half * n_items // 2, (half + 1) * n_items // 2), 4, replace=False):
+            users.append(f"U{u}")
+            items.append(f"I{i}")
+            ratings.append(5.0)
+    return KGData(
+        reviews=Reviews(users, items, np.array(ratings), np.full(len(users), 0.8)),
+        items=[f"I{i}" for i in range(n_items)],
+        supkg=[],
+    )
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[KGData, InductiveEmbedder]:
+    kg = _kg()
+    emb = fit(kg, CFG)
+    assert emb.state is not None
+    return kg, InductiveEmbedder(emb.state, CFG.version)
+
+
+def test_a_known_user_keeps_its_trained_embeddings(trained: tuple[KGData, InductiveEmbedder]) -> None:
+    kg, embedder = trained
+    emb = fit(kg, CFG)  # reproducible: the same vectors as the embedder's model
+    user = "u:U3"
+    edges = [
+        (user, "LIKES", f"i:{i}") for u, i in zip(kg.reviews.user, kg.reviews.item, strict=True) if u == "U3"
+    ]
+    out = embedder.embed({user: edges})
+    assert out.new == set() and not out.skipped
+    row = emb.user_ids.index("U3")
+    np.testing.assert_allclose(out.pm[user], emb.pm_user[row], atol=1e-6)
+    # GLM over the same edges as in training gives its trained vector
+    np.testing.assert_allclose(out.served[user], emb.user[row], atol=1e-5)
+
+
+def test_a_new_user_is_folded_in_from_its_neighbours(trained: tuple[KGData, InductiveEmbedder]) -> None:
+    _, embedder = trained
+    state = embedder.state
+    new = "u:NEW"
+    liked = ["i:I0", "i:I1", "i:I2"]
+    out = embedder.embed({new: [(new, "LIKES", i) for i in liked]})
+    assert out.new == {new}
+    h0 = state.glm["entity.weight"]
+    r = state.pm_relation[state.relation_names.index("LIKES")]
+    want = torch.stack([h0[state.entity_ids.index(i)] - r for i in liked]).mean(0)
+    want = want * min(1.0, 1.0 / float(torch.linalg.vector_norm(want)))
+    np.testing.assert_allclose(out.pm[new], want.numpy(), atol=1e-6)
+    # its served (GLM) vector lies with the community whose items it likes
+    users = [e for e in state.entity_ids if e.startswith("u:")]
+    trained_vecs = embedder.embed({u: [] for u in users}).served
+    cos = {
+        u: float(np.dot(v, out.served[new]) / np.linalg.norm(v) / np.linalg.norm(out.served[new]))
+        for u, v in trained_vecs.items()
+    }
+    even = np.mean([c for u, c in cos.items() if int(u[3:]) % 2 == 0])
+    odd = np.mean([c for u, c in cos.items() if int(u[3:]) % 2 == 1])
+    assert even > odd
+
+
+def test_a_user_with_no_known_neighbour_gets_nothing_and_a_reason(
+    trained: tuple[KGData, InductiveEmbedder],
+) -> None:
+    _, embedder = trained
+    out = embedder.embed({"u:LONE": [("u:LONE", "LIKES", "i:NEVER-SEEN"), ("u:LONE", "NO_SUCH_REL", "i:I0")]})
+    assert out.served == {} and "knows" in out.skipped["u:LONE"]
+
+
+def test_the_pm_version_serves_the_folded_in_vector(trained: tuple[KGData, InductiveEmbedder]) -> None:
+    _, embedder = trained
+    pm = InductiveEmbedder(embedder.state, CFG.version + "+pm")
+    out = pm.embed({"u:NEW": [("u:NEW", "LIKES", "i:I0")]})
+    np.testing.assert_allclose(out.served["u:NEW"], out.pm["u:NEW"])
+
+
+def test_state_and_current_pointer_round_trip(
+    trained: tuple[KGData, InductiveEmbedder], tmp_path: Path
+) -> None:
+    _, embedder = trained
+    assert InductiveEmbedder.load(tmp_path) is None and current_version(tmp_path) is None
+    embedder.state.save(tmp_path)
+    set_current(tmp_path, CFG.version + "+pm")
+    assert state_path(tmp_path, CFG.version + "+pm").exists()
+    loaded = InductiveEmbedder.load(tmp_path)
+    assert loaded is not None and loaded.version == CFG.version + "+pm" and loaded.serve_pm
+    assert isinstance(loaded.state, ModelState)
+    assert torch.equal(loaded.state.edge_index, embedder.state.edge_index)
+
+
+def test_the_producer_batches_and_keeps_the_rate() -> None:
+    lines = [Line(n, f'{{"n": {n}}}') for n in range(1, 11)] + [Line(11, "bad", error="invalid UTF-8")]
+    sent: list[tuple[float, list[tuple[int, str, str | None]]]] = []
+    now = [0.0]
+    done = produce(
+        lines,
+        lambda b: sent.append((now[0], b)),
+        batch_size=4,
+        rate=2.0,
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
+    assert [len(b) for _, b in sent] == [4, 4, 3] and done.lines == 11 and done.batches == 3
+    assert [t for t, _ in sent] == [0.0, 2.0, 4.0]  # 4 lines at 2 per second: a batch every 2 s
+    assert sent[-1][1][-1] == (11, "bad", "invalid UTF-8")  # reading errors travel to the worker's rejects
