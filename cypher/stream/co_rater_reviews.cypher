@@ -1,7 +1,7 @@
-// Streaming §3.4: every review of the given users and of their co-raters (users who reviewed an item they
-// reviewed), the only reviews a similarity of the given users depends on. Unordered; the caller sorts.
+// Streaming §3.4: every review of the items the given users reviewed. Eq. 1 takes its means over the
+// co-rated items, so these are all the reviews a similarity of a given user depends on. Unordered.
 UNWIND $ids AS id
-MATCH (:User {user_id: id})-[:REVIEWED]->(:Item)<-[:REVIEWED]-(w:User)
-WITH DISTINCT w
-MATCH (w)-[r:REVIEWED]->(j:Item)
-RETURN w.user_id AS user_id, j.asin AS asin, r.time AS time, r.rating AS rating, r.polarity AS polarity
+MATCH (:User {user_id: id})-[:REVIEWED]->(i:Item)
+WITH DISTINCT i
+MATCH (i)<-[r:REVIEWED]-(w:User)
+RETURN w.user_id AS user_id, i.asin AS asin, r.time AS time, r.rating AS rating, r.polarity AS polarity

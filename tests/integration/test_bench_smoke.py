@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, GIFT_REVIEWS, REPO
 
 from mokg.config import Settings
 
@@ -73,3 +74,44 @@ def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) ->
     fit = result["stages"]["pm+glm"]
     # three figures rounded to 0.01 s each: the parts may exceed the whole by the rounding only
     assert fit["PM"] >= 0 and fit["GLM"] > 0 and fit["PM"] + fit["GLM"] <= fit["seconds"] + 0.015, fit
+
+
+def test_bench_stream_measures_latency_and_throughput(
+    graph_server: Settings, broker_server: Settings, tmp_path: Path
+) -> None:
+    # a tiny slice of Gift_Cards: a tiny train, a real ingest worker, the held-back users streamed to it
+    with gzip.open(GIFT_REVIEWS, "rt") as f:
+        head = [line for _, line in zip(range(300), f, strict=False)]
+    reviews = tmp_path / "gift_300.jsonl"
+    reviews.write_text("".join(head))
+    out = tmp_path / "stream.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "stream.py"),
+            "--reviews",
+            str(reviews),
+            "--train-config",
+            "dim=8,pm_epochs=2,glm_epochs=1",
+            "--timeout",
+            "300",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    assert r["lines"] == 300 and 0 < r["held_lines"] < 300 and r["held_users"] > 0
+    assert r["embedded"] + r["never_embedded"] == r["held_users"] and r["embedded"] > 0
+    assert sum(r["never_reasons"].values()) == r["never_embedded"]
+    assert not r["stream"]["timed_out"] and r["stream"]["batches_done"] == r["stream"]["batches_sent"]
+    assert 0 < r["latency_s"]["p50"] <= r["latency_s"]["p99"] <= r["latency_s"]["max"]
+    assert r["ingest"]["reviews_read"] == r["held_lines"]
+    assert r["ratio_stream_to_ingest"] == pytest.approx(
+        r["stream"]["reviews_per_s"] / r["ingest"]["reviews_per_s"], rel=0.01
+    )
+    assert "ratio stream / ingest" in proc.stdout

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GIFT_REVIEWS, run_mokg
+from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 from test_pair_workers import Worker, isolated, start_worker
 
 from mokg.config import Settings
@@ -102,7 +102,7 @@ def living(
 
     graph = Graph(settings)
     apply_schema(graph)
-    ingest(graph, reviews=base, rejects_path=tmp / "base.rejects.jsonl")
+    ingest(graph, reviews=base, meta=GIFT_META, rejects_path=tmp / "base.rejects.jsonl")
     train(graph, settings, TrainConfig.from_settings(settings, **CFG))
     assert current_version(artifacts(settings)) is not None
     assert not _embedded(graph, held_ids)
@@ -114,14 +114,25 @@ def living(
     try:
         name = "held"
         sent = run_mokg(
-            "stream", "send", "--reviews", str(stream_file), "--batch-size", "5", "--name", name, env=env
+            "stream",
+            "send",
+            "--reviews",
+            str(stream_file),
+            "--batch-size",
+            "5",
+            "--name",
+            name,
+            "--mine-new-items",
+            env=env,
         )
         assert sent.returncode == 0, sent.stderr
         # killed while it loads the scorer and the model for its first batch: the batch is not acknowledged
         _wait("the first worker taking a batch", lambda: "ingest_batch" in logs[0].read_text(), 60, logs)
         first.kill()
         second = start_worker(settings, logs[1], env=env, args=args)
-        _wait("every held-back user embedded", lambda: len(_embedded(graph, held_ids)) == 3, 180, logs)
+        # the first batch comes back after the visibility timeout, maybe after the later batches are done
+        _wait("the first batch taken again", lambda: "stream held lines 1:" in logs[1].read_text(), 180, logs)
+        _wait("every held-back user embedded", lambda: len(_embedded(graph, held_ids)) == 3, 60, logs)
         yield Living(settings, graph, env, held, name, logs)
     finally:
         for w in (first, second):
@@ -195,3 +206,19 @@ def test_status_reports_the_drift(living: Living) -> None:
     assert done.returncode == 0, done.stderr
     assert current_version(artifacts(living.settings)) in done.stdout
     assert f"{d.trained:,}" in done.stdout and f"{d.share:.1%}" in done.stdout
+
+
+def test_items_pair_never_mined_are_planned_for_mining(living: Living) -> None:
+    asins = sorted({r["asin"] for rs in living.held.values() for r in rs})
+    rows = living.graph.run_text(
+        "MATCH (i:Item) WHERE i.asin IN $asins "
+        "RETURN i.title IS NOT NULL AS titled, i.pair_status AS status, i.pair_run AS run",
+        {"asins": asins},
+    )
+    assert len(rows) == len(asins)
+    titled = [r for r in rows if r["titled"]]
+    assert titled  # the metadata names most of them
+    assert {r["status"] for r in titled} == {"pending"}  # enqueued for a PAIR worker (none runs here)
+    assert all(r["run"] for r in titled)
+    # an item without a title cannot be a PAIR source: it is left alone, not failed
+    assert {r["status"] for r in rows if not r["titled"]} <= {None}

@@ -1,9 +1,9 @@
 """The graph around a streamed batch, brought up to date without a retrain, in bounded work:
 
 * polarity (§3.3) of the batch's reviews only, the like flag against each item's mean sentiment so far;
-* SIMILAR_TO (§3.4) of the users the batch touched, recomputed from their reviews and their co-raters'
-  (the only reviews those similarities depend on); the ``top_k`` bound is exact for the touched users and
-  computed among those reviews for their co-raters;
+* SIMILAR_TO (§3.4) of the users the batch touched, recomputed from every review of the items they reviewed
+  (Eq. 1 takes its means over the co-rated items, so that is all their similarities depend on); exact for
+  the touched users, ``top_k`` included; a co-rater's ``top_k`` is taken among those reviews only;
 * embeddings of the touched users from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """

@@ -14,6 +14,8 @@ from mokg.config import Settings
 from mokg.glom.inductive import InductiveEmbedder, current_version
 from mokg.glom.pipeline import artifacts
 from mokg.graph import Graph
+from mokg.pair.runs import BeatSchedule, RunPlan, default_config, plan_run
+from mokg.pair.store import SourceRef
 from mokg.polarity import make_scorer
 from mokg.polarity.sentiment import SentimentScorer
 from mokg.stream.batch import Kind, WireLine, rejects_path, write_batch
@@ -36,9 +38,19 @@ class BatchOutcome:
     drift: float
     retrain: dict[str, Any] | None  # the config of a requested retrain, when this batch asked for one
     seconds: float
+    mining: RunPlan | None = None  # the PAIR run planned over the batch's never-mined items, to enqueue
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["mining"] = (
+            None
+            if self.mining is None
+            else {
+                "run_id": self.mining.run_id,
+                "sources": [str(r) for r in self.mining.sources],
+            }
+        )
+        return out
 
 
 class StreamRuntime:
@@ -67,7 +79,14 @@ class StreamRuntime:
         self.graph.close()
 
     def apply(
-        self, kind: Kind, lines: Sequence[WireLine], *, source: str, stream: str, embed: bool = True
+        self,
+        kind: Kind,
+        lines: Sequence[WireLine],
+        *,
+        source: str,
+        stream: str,
+        embed: bool = True,
+        mine_new_items: bool = False,
     ) -> BatchOutcome:
         t0 = time.perf_counter()
         first = lines[0][0] if lines else 0
@@ -82,6 +101,8 @@ class StreamRuntime:
         if retrain_due(d, self.settings.stream_retrain_share, self.folder) and self._embedder is not None:
             retrain = dict(self._embedder.state.config)
             mark_requested(self.folder)
+        asins = sorted({r.asin for r in batch.reviews} | {i.asin for i in batch.items})
+        plan = self.plan_mining(asins) if mine_new_items and asins else None
         return BatchOutcome(
             read=batch.read,
             rejected=batch.rejected,
@@ -96,4 +117,14 @@ class StreamRuntime:
             drift=d.share,
             retrain=retrain,
             seconds=time.perf_counter() - t0,
+            mining=plan,
         )
+
+    def plan_mining(self, asins: Sequence[str]) -> RunPlan | None:
+        """A PAIR run over the items PAIR never saw, with the beat's mining configuration (MOKG_PAIR_BEAT).
+        Planning marks them pending, so a redelivered batch does not plan them again."""
+        fresh = [r["asin"] for r in self.graph.query("stream/unmined_items", asins=list(asins))]
+        if not fresh:
+            return None
+        config = default_config(self.settings, **BeatSchedule.from_json(self.settings.pair_beat).config)
+        return plan_run(self.graph, config, keys=[SourceRef("Item", a) for a in fresh])

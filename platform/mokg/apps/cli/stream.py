@@ -29,6 +29,12 @@ def stream() -> None:
 )
 @click.option("--name", help="Stream name, for its rejects folder (default: <file stem>.<UTC time>).")
 @click.option("--no-embed", is_flag=True, help="Write and update the graph, but embed no user.")
+@click.option(
+    "--mine-new-items",
+    is_flag=True,
+    help="Enqueue PAIR mining of every item PAIR has never mined, as batches bring them, with the beat's "
+    "mining configuration (MOKG_PAIR_BEAT, as `mokg worker --beat` options set it); a PAIR worker mines them.",
+)
 def send(
     reviews: Path | None,
     meta: Path | None,
@@ -36,6 +42,7 @@ def send(
     rate: float | None,
     name: str | None,
     no_embed: bool,
+    mine_new_items: bool,
 ) -> None:
     """Send records to the `ingest` queue, in batches, for `mokg worker --queues ingest` to take.
 
@@ -60,7 +67,7 @@ def send(
     name = name or f"{'stdin' if str(path) == '-' else path.name.split('.')[0]}.{compact()}"
 
     def send_batch(batch: list[tuple[int, str, str | None]]) -> None:
-        ingest_batch.delay(kind, batch, source, name, not no_embed)
+        ingest_batch.delay(kind, batch, source, name, not no_embed, mine_new_items)
 
     with progress_bars() as bars:
         task = bars.add_task(f"{kind} sent", total=None)

@@ -148,11 +148,19 @@ def train_glom(config: dict[str, Any] | None = None, skip: list[str] | None = No
     max_retries=8,
 )
 def ingest_batch(
-    kind: Kind, lines: list[WireLine], source: str, stream: str, embed: bool = True
+    kind: Kind,
+    lines: list[WireLine],
+    source: str,
+    stream: str,
+    embed: bool = True,
+    mine_new_items: bool = False,
 ) -> dict[str, Any]:
-    """One streamed batch (``mokg stream``): ``lines`` are ``[number, text, reading error]`` of ``source``."""
+    """One streamed batch (``mokg stream``): ``lines`` are ``[number, text, reading error]`` of ``source``;
+    with ``mine_new_items``, its items that PAIR never mined are enqueued for mining (``mine_entity``)."""
     wire = [(int(n), str(text), error) for n, text, error in lines]  # JSON brings the tuples back as lists
-    outcome = streamer().apply(kind, wire, source=source, stream=stream, embed=embed)
+    outcome = streamer().apply(
+        kind, wire, source=source, stream=stream, embed=embed, mine_new_items=mine_new_items
+    )
     log.info(
         "stream %s lines %s: %d read, %d rejected, %d users embedded (%d new), %d without, %.2f s",
         stream,
@@ -164,6 +172,13 @@ def ingest_batch(
         len(outcome.without_embedding),
         outcome.seconds,
     )
+    if outcome.mining is not None:
+        enqueue(outcome.mining)
+        log.info(
+            "stream: %d new items enqueued for PAIR (run %s)",
+            len(outcome.mining.sources),
+            outcome.mining.run_id,
+        )
     if outcome.retrain is not None:
         train_glom.delay(config=outcome.retrain)
         log.info("stream: %.0f%% of users embedded inductively: full retrain enqueued", 100 * outcome.drift)
