@@ -208,6 +208,43 @@ def pair_eval(
     out.print(f"report: {md} and {js}")
 
 
+@pair.command("distill")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for train.jsonl, val.jsonl and manifest.json (created; existing files are replaced).",
+)
+@click.option(
+    "--val-share",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    help="Share of source entities (not records) in the validation split, by a stable hash of the key.",
+)
+@click.option("--run", "run_id", default="", help="Only this run's sources and triples (default: every run).")
+def pair_distill(out_dir: Path, val_share: float, run_id: str) -> None:
+    """Export PAIR's kept triples as chat-format JSONL for LightPAIR (distillation data).
+
+    One record per (source, relation): PAIR's one-pass prompt (source, κ_S facts, the relation and its
+    description) and the kept target names as the answer ({"targets": [...]}), with provenance per target
+    (run, model, votes, plausibility, score). Sources are those with pair_status 'done'; the split into
+    train and validation is by source entity. Done sources without kept triples are listed in the manifest.
+    """
+    from mokg.graph import Graph
+    from mokg.pair.distill import export
+
+    with Graph() as g:
+        m = export(g, out_dir, val_share=val_share, run_id=run_id)
+    c = m["counts"]
+    out.print(
+        f"distill: {c['records']} records (train {c['train']}, val {c['val']}) from "
+        f"{c['sources_with_triples']} sources; {c['sources_without_triples']} done sources without kept "
+        f"triples, {c['skipped']} pairs skipped; manifest {out_dir / 'manifest.json'}"
+    )
+
+
 @pair.command("train-scorer")
 @click.option(
     "--max-triples",

@@ -1,0 +1,10 @@
+// `mokg pair distill`: the sources PAIR has finished (pair_status 'done'), of run $run_id ('' = any run).
+// Each is a teacher example for LightPAIR; one with no kept triple is reported by the export.
+MATCH (s:Item) WHERE s.pair_status = 'done' AND ($run_id = '' OR s.pair_run = $run_id)
+RETURN 'Item' AS type, s.asin AS id
+UNION ALL
+MATCH (s:Category) WHERE s.pair_status = 'done' AND ($run_id = '' OR s.pair_run = $run_id)
+RETURN 'Category' AS type, s.path AS id
+UNION ALL
+MATCH (s:Store) WHERE s.pair_status = 'done' AND ($run_id = '' OR s.pair_run = $run_id)
+RETURN 'Store' AS type, s.name AS id
