@@ -21,7 +21,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -116,22 +116,7 @@ def read_kg(reviews_path: Path, meta_path: Path | None) -> KGData:
 def _parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     if text in ("default", "PM"):
         return text, {}
-    types = {f.name: f.type for f in fields(TrainConfig)}
-    change: dict[str, Any] = {}
-    for part in text.split(","):
-        key, value = part.split("=", 1)
-        kind = types[key.strip()]
-        kind = kind if isinstance(kind, str) else kind.__name__
-        change[key.strip()] = (
-            value == "1" or value.lower() == "true"
-            if kind == "bool"
-            else int(value)
-            if kind == "int"
-            else float(value)
-            if kind == "float"
-            else value
-        )
-    return text, change
+    return text, TrainConfig.changes(text)
 
 
 def main() -> None:

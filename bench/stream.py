@@ -17,7 +17,7 @@ sending ``ingest_batch.delay``), while a poller reads the graph every ``--poll``
   send); against `mokg ingest` of the same lines into another fresh scratch database, timed after the stream
   (the worker stopped). The stream does more per review (polarity, SIMILAR_TO of touched users, embeddings).
 
-Not measured here: lookalike PR-AUC of inductive against retrained embeddings (issue 17, item 5, last point).
+The lookalike PR-AUC of inductive against retrained embeddings is `bench/inductive.py` (no graph server).
 
     python bench/stream.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz --out stream.json
 """
@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -257,22 +257,10 @@ def train_config(settings: Settings, text: str) -> Any:
     """TrainConfig defaults with ``use_profiles=False``, then ``key=value,...`` overrides."""
     from mokg.glom.data import TrainConfig
 
-    types = {f.name: f.type for f in fields(TrainConfig)}
-    change: dict[str, Any] = {"use_profiles": False}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, _, value = part.partition("=")
-        if key not in types:
-            raise SystemExit(f"--train-config: {key!r} is not a TrainConfig field ({', '.join(types)})")
-        kind = str(types[key])
-        change[key] = (
-            value.lower() in ("1", "true", "yes")
-            if kind == "bool"
-            else int(value)
-            if kind == "int"
-            else float(value)
-            if kind == "float"
-            else value
-        )
+    try:
+        change = {"use_profiles": False, **TrainConfig.changes(text)}
+    except ValueError as e:
+        raise SystemExit(f"--train-config: {e}") from None
     return TrainConfig.from_settings(settings, **change)
 
 

@@ -54,3 +54,11 @@ def test_train_config_from_settings_takes_the_similarity_bounds_and_seed() -> No
     cfg = TrainConfig.from_settings(s, dim=16, seed=None)
     assert (cfg.t_sim, cfg.min_co_rated, cfg.sim_top_k, cfg.seed, cfg.dim) == (0.3, 4, 9, 11, 16)
     assert TrainConfig.from_settings(s, seed=5).seed == 5
+
+
+def test_train_config_changes_are_typed_and_unknown_fields_refused() -> None:
+    change = TrainConfig.changes("dim=8, use_profiles=false,lr_pm=0.1,aggregator=mean,")
+    assert change == {"dim": 8, "use_profiles": False, "lr_pm": 0.1, "aggregator": "mean"}
+    assert TrainConfig(**change).dim == 8
+    with pytest.raises(ValueError, match="'dimm' is not a TrainConfig field"):
+        TrainConfig.changes("dimm=8")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +57,22 @@ class TrainConfig:
             "seed": settings.seed,
         }
         return cls(**base | {k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def changes(cls, text: str) -> dict[str, Any]:
+        """``key=value,...`` (the benchmarks' ``--variant`` and ``--train-config``) as typed field changes."""
+        types = {f.name: str(f.type) for f in fields(cls)}
+        change: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, _, value = (x.strip() for x in part.partition("="))
+            if key not in types:
+                raise ValueError(f"{key!r} is not a TrainConfig field ({', '.join(types)})")
+            kind = types[key]
+            if kind == "bool":
+                change[key] = value.lower() in ("1", "true", "yes")
+            else:
+                change[key] = int(value) if kind == "int" else float(value) if kind == "float" else value
+        return change
 
     @property
     def version(self) -> str:
