@@ -13,6 +13,7 @@ from mokg.glom.fitting import fit
 from mokg.glom.inductive import InductiveEmbedder, ModelState, current_version, set_current, state_path
 from mokg.ingest.readers import Line
 from mokg.stream.producer import produce
+from mokg.stream.refresh import Drift, mark_requested, retrain_due
 
 # no SIMILAR_TO: a user's review edges are then all its edges, as the embedder is given them below
 CFG = TrainConfig(
@@ -128,3 +129,20 @@ def test_the_producer_batches_and_keeps_the_rate() -> None:
     assert [len(b) for _, b in sent] == [4, 4, 3] and done.lines == 11 and done.batches == 3
     assert [t for t, _ in sent] == [0.0, 2.0, 4.0]  # 4 lines at 2 per second: a batch every 2 s
     assert sent[-1][1][-1] == (11, "bad", "invalid UTF-8")  # reading errors travel to the worker's rejects
+
+
+def test_a_retrain_is_due_past_the_threshold_once_per_served_model(tmp_path: Path) -> None:
+    import os
+
+    d = Drift(trained=80, inductive=20, without=5)
+    assert d.share == pytest.approx(0.2)
+    set_current(tmp_path, "v1")
+    assert not retrain_due(d, 0.0, tmp_path)  # 0: never
+    assert not retrain_due(d, 0.25, tmp_path)
+    assert retrain_due(d, 0.2, tmp_path)
+    mark_requested(tmp_path)
+    assert not retrain_due(d, 0.2, tmp_path)  # asked for already, the served model unchanged
+    later = (tmp_path / "RETRAIN_REQUESTED").stat().st_mtime + 5
+    os.utime(tmp_path / "CURRENT", (later, later))  # a training wrote the served model since
+    assert retrain_due(d, 0.2, tmp_path)
+    assert Drift(0, 0, 3).share == 0.0

@@ -22,6 +22,8 @@ from mokg.stream.batch import Kind, WireLine, rejects_path, write_batch
 from mokg.stream.incremental import embed_users, update_polarity, update_similarity
 from mokg.stream.refresh import drift, mark_requested, retrain_due
 
+DRIFT_EVERY_S = 30.0
+
 
 @dataclass
 class BatchOutcome:
@@ -35,7 +37,7 @@ class BatchOutcome:
     without_embedding: dict[str, str]
     similar_edges: int
     version: str | None
-    drift: float
+    drift: float | None  # the inductive share, when this batch measured it (at most every DRIFT_EVERY_S)
     retrain: dict[str, Any] | None  # the config of a requested retrain, when this batch asked for one
     seconds: float
     mining: RunPlan | None = None  # the PAIR run planned over the batch's never-mined items, to enqueue
@@ -62,6 +64,7 @@ class StreamRuntime:
         self.folder = artifacts(settings)
         self._scorer: SentimentScorer | None = None
         self._embedder: InductiveEmbedder | None = None
+        self._drift_at = -DRIFT_EVERY_S
 
     @property
     def scorer(self) -> SentimentScorer:
@@ -96,11 +99,7 @@ class StreamRuntime:
         users = batch.users
         n_similar = update_similarity(self.graph, self.settings, users)
         report = embed_users(self.graph, self.embedder(), users) if embed and users else None
-        d = drift(self.graph)
-        retrain = None
-        if retrain_due(d, self.settings.stream_retrain_share, self.folder) and self._embedder is not None:
-            retrain = dict(self._embedder.state.config)
-            mark_requested(self.folder)
+        share, retrain = self.check_drift()
         asins = sorted({r.asin for r in batch.reviews} | {i.asin for i in batch.items})
         plan = self.plan_mining(asins) if mine_new_items and asins else None
         return BatchOutcome(
@@ -114,11 +113,24 @@ class StreamRuntime:
             without_embedding=report.skipped if report else {},
             similar_edges=n_similar,
             version=report.version if report else None,
-            drift=d.share,
+            drift=share,
             retrain=retrain,
             seconds=time.perf_counter() - t0,
             mining=plan,
         )
+
+    def check_drift(self) -> tuple[float | None, dict[str, Any] | None]:
+        """The drift and, past the threshold, the configuration of the retrain to request; measured at most
+        every ``DRIFT_EVERY_S`` per process, since it counts every user."""
+        now = time.monotonic()
+        if now - self._drift_at < DRIFT_EVERY_S:
+            return None, None
+        self._drift_at = now
+        d = drift(self.graph)
+        if self._embedder is None or not retrain_due(d, self.settings.stream_retrain_share, self.folder):
+            return d.share, None
+        mark_requested(self.folder)
+        return d.share, dict(self._embedder.state.config)
 
     def plan_mining(self, asins: Sequence[str]) -> RunPlan | None:
         """A PAIR run over the items PAIR never saw, with the beat's mining configuration (MOKG_PAIR_BEAT).

@@ -181,5 +181,7 @@ def ingest_batch(
         )
     if outcome.retrain is not None:
         train_glom.delay(config=outcome.retrain)
-        log.info("stream: %.0f%% of users embedded inductively: full retrain enqueued", 100 * outcome.drift)
+        log.info(
+            "stream: %.0f%% of users embedded inductively: full retrain enqueued", 100 * (outcome.drift or 0)
+        )
     return outcome.as_dict()
