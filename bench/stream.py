@@ -7,7 +7,8 @@ real ingest worker (``mokg worker --queues ingest``, a subprocess, on a broker d
 held-back users' reviews, streamed in file order by the real producer (``mokg.stream.producer.produce``,
 sending ``ingest_batch.delay``), while a poller reads the graph every ``--poll`` seconds.
 
-* **Latency** of a held user: from the send of its *last* review line to the first poll that sees it with
+* **Latency** of a held user: from the arrival of its *last* review line at the producer (paced by
+  ``--rate``; a batch leaves when full or 1 s after its first line) to the first poll that sees it with
   ``embedding_source = 'inductive'`` once the worker has logged the batch that carried that line as done
   (so the embedding is the one from all its reviews, not one from an earlier batch; a poll reads the log
   before the graph). p50, p99, max over the users embedded.
@@ -323,29 +324,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker_start_s = time.perf_counter() - t0
         print(f"  worker ready in {worker_start_s:.1f} s", file=sys.stderr)
 
-        last_send: dict[str, float] = {}  # user -> when the line of its last review was sent
+        last_send: dict[str, float] = {}  # user -> when the line of its last review arrived at the producer
         last_batch: dict[str, int] = {}  # user -> the batch (its first line) that carried that line
         first_send: list[float] = []
+        user_of: dict[int, str] = {}  # line number -> held-back user
+
+        def arrived(line: Any) -> None:
+            try:
+                obj = json.loads(line.raw)
+                user = obj.get("reviewerID") or obj.get("user_id")
+            except (ValueError, AttributeError):
+                return
+            if user in split.held:
+                last_send[user] = time.time()
+                user_of[line.number] = user
 
         def send(batch: list[tuple[int, str, str | None]]) -> None:
-            now = time.time()
             if not first_send:
-                first_send.append(now)
-            for _, raw, _ in batch:
-                try:
-                    obj = json.loads(raw)
-                    user = obj.get("reviewerID") or obj.get("user_id")
-                except (ValueError, AttributeError):
-                    continue
-                if user in split.held:
-                    last_send[user] = now
-                    last_batch[user] = batch[0][0]
+                first_send.append(time.time())
+            for number, _, _ in batch:
+                if number in user_of:
+                    last_batch[user_of[number]] = batch[0][0]
             ingest_batch.delay("reviews", batch, str(split.held_file), name, True)
 
         poller = watch = Poller(stream_settings, held_ids, log, name, period=args.poll)
         watch.start()
         with JsonLines(split.held_file) as lines:
-            produced = produce(lines.texts(), send, batch_size=args.batch_size, rate=args.rate)
+            produced = produce(
+                lines.texts(), send, batch_size=args.batch_size, rate=args.rate, arrived=arrived
+            )
         watch.expect = produced.batches
         print(
             f"  sent {produced.lines} lines in {produced.batches} batches in {produced.seconds:.2f} s",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -117,18 +119,42 @@ def test_state_and_current_pointer_round_trip(
 def test_the_producer_batches_and_keeps_the_rate() -> None:
     lines = [Line(n, f'{{"n": {n}}}') for n in range(1, 11)] + [Line(11, "bad", error="invalid UTF-8")]
     sent: list[tuple[float, list[tuple[int, str, str | None]]]] = []
-    now = [0.0]
-    done = produce(
-        lines,
-        lambda b: sent.append((now[0], b)),
-        batch_size=4,
-        rate=2.0,
-        clock=lambda: now[0],
-        sleep=lambda s: now.__setitem__(0, now[0] + s),
-    )
+    t0 = time.monotonic()
+    done = produce(lines, lambda b: sent.append((time.monotonic() - t0, b)), batch_size=4, rate=20.0)
     assert [len(b) for _, b in sent] == [4, 4, 3] and done.lines == 11 and done.batches == 3
-    assert [t for t, _ in sent] == [0.0, 2.0, 4.0]  # 4 lines at 2 per second: a batch every 2 s
+    # 20 lines per second: the 4th line is taken at 0.15 s, the 8th at 0.35 s
+    assert sent[0][0] >= 0.14 and sent[1][0] >= 0.34 and done.seconds < 5
     assert sent[-1][1][-1] == (11, "bad", "invalid UTF-8")  # reading errors travel to the worker's rejects
+
+
+def test_the_producer_sends_a_waiting_batch_before_it_fills() -> None:
+    def trickle() -> Iterator[Line]:
+        yield Line(1, "a")
+        yield Line(2, "b")
+        time.sleep(0.6)  # a quiet stdin: the two lines must not wait for a third
+        yield Line(3, "c")
+
+    sent: list[tuple[float, list[int]]] = []
+    t0 = time.monotonic()
+    produce(
+        trickle(),
+        lambda b: sent.append((time.monotonic() - t0, [n for n, _, _ in b])),
+        batch_size=50,
+        max_wait_s=0.1,
+    )
+    assert [numbers for _, numbers in sent] == [[1, 2], [3]]
+    assert sent[0][0] < 0.5  # sent after about 0.1 s, while the reader still waited
+
+
+def test_the_producer_sends_the_lines_before_a_reading_error_then_raises_it() -> None:
+    def broken() -> Iterator[Line]:
+        yield Line(1, "a")
+        raise OSError("truncated")
+
+    sent: list[list[tuple[int, str, str | None]]] = []
+    with pytest.raises(OSError, match="truncated"):
+        produce(broken(), sent.append, batch_size=50)
+    assert sent == [[(1, "a", None)]]
 
 
 def test_a_retrain_is_due_past_the_threshold_once_per_served_model(tmp_path: Path) -> None:

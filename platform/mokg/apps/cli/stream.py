@@ -27,6 +27,13 @@ def stream() -> None:
 @click.option(
     "--rate", type=click.FloatRange(0, min_open=True), help="Records per second (default: as fast as read)."
 )
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="Seconds a record may wait for its batch to fill before the batch is sent anyway.",
+)
 @click.option("--name", help="Stream name, for its rejects folder (default: <file stem>.<UTC time>).")
 @click.option("--no-embed", is_flag=True, help="Write and update the graph, but embed no user.")
 @click.option(
@@ -40,6 +47,7 @@ def send(
     meta: Path | None,
     batch_size: int,
     rate: float | None,
+    max_wait: float,
     name: str | None,
     no_embed: bool,
     mine_new_items: bool,
@@ -74,11 +82,23 @@ def send(
         advance = lambda n: bars.update(task, completed=n)  # noqa: E731
         if str(path) == "-":
             done = produce(
-                text_lines(sys.stdin.buffer), send_batch, batch_size=batch_size, rate=rate, progress=advance
+                text_lines(sys.stdin.buffer),
+                send_batch,
+                batch_size=batch_size,
+                rate=rate,
+                max_wait_s=max_wait,
+                progress=advance,
             )
         else:
             with JsonLines(path) as lines:
-                done = produce(lines.texts(), send_batch, batch_size=batch_size, rate=rate, progress=advance)
+                done = produce(
+                    lines.texts(),
+                    send_batch,
+                    batch_size=batch_size,
+                    rate=rate,
+                    max_wait_s=max_wait,
+                    progress=advance,
+                )
     out.print(
         f"stream {name}: {done.lines:,} records in {done.batches:,} batches sent in {done.seconds:.1f} s "
         f"({done.lines / max(done.seconds, 1e-9):,.0f}/s) to the ingest queue"
