@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
+from mokg.artifacts import file_sha256
 from mokg.config import Settings
 from mokg.progress import ProgressFactory, no_progress
 
@@ -159,7 +160,7 @@ def fetch(
     done = []
     for f in dataset.files:
         target = base / f.name
-        if target.is_file() and target.stat().st_size == f.size and _sha256(target) == f.sha256:
+        if target.is_file() and target.stat().st_size == f.size and file_sha256(target) == f.sha256:
             done.append(Fetched(f, target, ""))
             continue
         where = _source(dataset, f, source)
@@ -241,11 +242,3 @@ def _download(source: str, f: DataFile, target: Path, progress: ProgressFactory)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _sha256(p: Path) -> str:
-    digest = hashlib.sha256()
-    with p.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -23,7 +23,6 @@ their checksums, the seed and the fitted values.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import math
 import re
@@ -38,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mokg import __version__
+from mokg.artifacts import file_sha256
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, Review, parse_review
 
@@ -195,9 +195,10 @@ def synthesize(
         "n_users": n_users,
         "n_items": n_items,
         "n_reviews": n_reviews,
-        "sources": [{"role": r, "path": str(p.resolve()), "sha256": _sha256(p)} for r, p in sources],
+        "sources": [{"role": r, "path": str(p.resolve()), "sha256": file_sha256(p)} for r, p in sources],
         "outputs": [
-            {"path": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in (reviews_out, meta_out)
+            {"path": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+            for p in (reviews_out, meta_out)
         ],
         "params": {
             "zipf_exponent": zipf_s,
@@ -583,14 +584,6 @@ def _write_gzip_lines(path: Path, blocks: Iterator[list[str]]) -> None:
         for lines in blocks:
             gz.write("".join(lines).encode("utf-8"))
     tmp.replace(path)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _hist(values: IntArray) -> dict[str, int]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mokg.artifacts import point, pointed
 from mokg.glom.glm import GraphLearningModel, with_reverse_edges
 
 PM_SUFFIX = "+pm"
@@ -69,15 +70,11 @@ def state_path(folder: Path, version: str) -> Path:
 
 def set_current(folder: Path, version: str) -> None:
     """Record ``version`` (as written back, ``+pm`` included) as the one the graph serves."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{CURRENT}.tmp"
-    tmp.write_text(version)
-    tmp.replace(folder / CURRENT)
+    point(folder, CURRENT, version)
 
 
 def current_version(folder: Path) -> str | None:
-    path = folder / CURRENT
-    return path.read_text().strip() or None if path.exists() else None
+    return pointed(folder, CURRENT)
 
 
 @dataclass

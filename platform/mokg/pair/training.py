@@ -14,19 +14,17 @@ that exact version, so a scorer retrained mid-run does not mix two scorers in on
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from mokg.artifacts import LATEST, point, pointed
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.llm import TextEmbedder
 from mokg.pair.schema import RelationSchema
 from mokg.pair.scorer import EmbedFn, PlausibilityScorer, ScorerConfig
 from mokg.pair.store import supkg_text_triples
-
-LATEST = "LATEST"
 
 
 def scorer_root(home: Path) -> Path:
@@ -35,11 +33,7 @@ def scorer_root(home: Path) -> Path:
 
 def latest_version(root: Path) -> str | None:
     """The version named by ``LATEST``, if that artifact is complete."""
-    pointer = root / LATEST
-    if not pointer.exists():
-        return None
-    version = pointer.read_text().strip()
-    return version if version and (root / version / "manifest.json").exists() else None
+    return pointed(root, LATEST, complete="manifest.json")
 
 
 def load_scorer(root: Path, version: str, embed: EmbedFn) -> PlausibilityScorer:
@@ -68,9 +62,7 @@ def train_from_graph(
     positives = [(s, schema.describe(r), t) for s, r, t in rows]
     scorer = PlausibilityScorer.train(positives, embed, config, embedder_name=embedder_name)
     scorer.save(root / scorer.manifest.version)
-    tmp = root / f".{LATEST}.tmp"
-    tmp.write_text(scorer.manifest.version + "\n")
-    os.replace(tmp, root / LATEST)
+    point(root, LATEST, scorer.manifest.version)
     return scorer
 
 

@@ -271,3 +271,83 @@ def pair_train_scorer(max_triples: int, epochs: int | None) -> None:
         f"scorer {scorer.manifest.version}: {st['n_positive']:,} positives, {st['n_negative']:,} negatives, "
         f"validation AUC {st['val_auc'] or float('nan'):.3f}, accuracy {st['val_accuracy'] or float('nan'):.3f}"
     )
+
+
+@pair.command("lightpair-train")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="Folder written by `mokg pair distill` (train.jsonl, val.jsonl, manifest.json).",
+)
+@click.option(
+    "--epochs", type=click.IntRange(1), default=1, show_default=True, help="Passes over train.jsonl."
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Stop after this many optimizer steps (0: the epochs decide).",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(0, min_open=True),
+    default=2e-4,
+    show_default=True,
+    help="AdamW learning rate.",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Records per step.")
+@click.option(
+    "--max-length",
+    type=click.IntRange(8),
+    default=768,
+    show_default=True,
+    help="Tokens per record (prompt + answer); longer records are cut at the end.",
+)
+@click.option("--rank", "r", type=click.IntRange(1), default=8, show_default=True, help="LoRA rank r.")
+@click.option("--alpha", type=click.IntRange(1), default=16, show_default=True, help="LoRA alpha.")
+def pair_lightpair_train(
+    data_dir: Path,
+    epochs: int,
+    max_steps: int,
+    lr: float,
+    batch_size: int,
+    max_length: int,
+    r: int,
+    alpha: int,
+) -> None:
+    """Train LightPAIR: a LoRA adapter on the student (the embedded server's SmolLM2 GGUF) from distillation data.
+
+    The loss is on the assistant's answer only. Runs on MOKG_DEVICE (CUDA when torch sees one, else the CPU).
+    Saves $MOKG_HOME/artifacts/lightpair/<version>/ (the PEFT adapter and lightpair.json: config, base model
+    and its SHA-256, the data's hash, record counts, validation loss before and after, seconds, device);
+    the version is a hash of config, data and base. The first run converts the GGUF once (about a minute).
+    """
+    from mokg.apps.cli.output import progress_bars, progress_factory
+    from mokg.pair.lightpair import LightPairConfig, train_lightpair
+
+    s = get_settings()
+    config = LightPairConfig(
+        epochs=epochs,
+        max_steps=max_steps,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        r=r,
+        alpha=alpha,
+        seed=s.seed,
+    )
+    with progress_bars() as bars:
+        result = train_lightpair(s, data_dir, config=config, progress=progress_factory(bars))
+    i = result.info
+
+    def loss(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    out.print(
+        f"lightpair {result.version}: val loss {loss(result.val_loss_before)} → {loss(result.val_loss_after)} "
+        f"({i['data']['train_records']} train / {i['data']['val_records']} val records, {i['steps']} steps, "
+        f"{i['seconds']:.1f} s on {i['device']}); adapter {result.path}"
+    )

