@@ -454,7 +454,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": round(ingest_s, 3),
             "reviews_per_s": round(ingest_rate, 1),
         },
-        "ratio_stream_to_ingest": round(stream_rate / ingest_rate, 3),
+        "ratio_stream_to_ingest": float(f"{stream_rate / ingest_rate:.4g}"),  # 4 significant digits
         "latency_by_user_s": {u: round(v, 3) for u, v in sorted(latency.items())},
         "wall_s": round(time.perf_counter() - t_all, 1),
         "home": str(home),

@@ -120,6 +120,8 @@ def living(
             str(stream_file),
             "--batch-size",
             "5",
+            "--max-wait",
+            "30",  # batches of exactly 5 lines, whatever the load: the test knows their first lines
             "--name",
             name,
             "--mine-new-items",
@@ -130,9 +132,16 @@ def living(
         _wait("the first worker taking a batch", lambda: "ingest_batch" in logs[0].read_text(), 60, logs)
         first.kill()
         second = start_worker(settings, logs[1], env=env, args=args)
-        # the first batch comes back after the visibility timeout, maybe after the later batches are done
-        _wait("the first batch taken again", lambda: "stream held lines 1:" in logs[1].read_text(), 180, logs)
-        _wait("every held-back user embedded", lambda: len(_embedded(graph, held_ids)) == 3, 60, logs)
+        # every batch done (the first one comes back after the visibility timeout, maybe after the others)
+        firsts = range(1, len(streamed) + 1, 5)
+
+        def all_done() -> bool:
+            text = "".join(p.read_text(errors="replace") for p in logs if p.exists())
+            return all(f"stream held lines {n}:" in text for n in firsts)
+
+        _wait("every batch done", all_done, 180, logs)
+        assert "stream held lines 1:" in logs[1].read_text()  # the first batch, by the second worker
+        assert len(_embedded(graph, held_ids)) == 3
         yield Living(settings, graph, env, held, name, logs)
     finally:
         for w in (first, second):

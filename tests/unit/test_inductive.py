@@ -71,7 +71,7 @@ def test_a_new_user_is_folded_in_from_its_neighbours(trained: tuple[KGData, Indu
     out = embedder.embed({new: [(new, "LIKES", i) for i in liked]})
     assert out.new == {new}
     h0 = state.glm["entity.weight"]
-    r = state.pm_relation[state.relation_names.index("LIKES")]
+    r = state.glm["relation.weight"][state.relation_names.index("LIKES")]  # the PM's, frozen in GLM
     want = torch.stack([h0[state.entity_ids.index(i)] - r for i in liked]).mean(0)
     want = want * min(1.0, 1.0 / float(torch.linalg.vector_norm(want)))
     np.testing.assert_allclose(out.pm[new], want.numpy(), atol=1e-6)

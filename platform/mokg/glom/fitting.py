@@ -154,11 +154,11 @@ def fit(
         pm_loss=pm.loss_history,
         glm_loss=glm.loss_history,
         n_similar=n_similar,
-        state=model_state(kgt, pm, glm, cfg),
+        state=model_state(kgt, glm, cfg),
     )
 
 
-def model_state(kgt: KGTriples, pm: PretrainResult, glm: GLMResult, cfg: TrainConfig) -> ModelState:
+def model_state(kgt: KGTriples, glm: GLMResult, cfg: TrainConfig) -> ModelState:
     edge_index, edge_type = with_reverse_edges(kgt.head, kgt.rel, kgt.tail, kgt.num_relations)
     return ModelState(
         version=cfg.version,
@@ -166,7 +166,6 @@ def model_state(kgt: KGTriples, pm: PretrainResult, glm: GLMResult, cfg: TrainCo
         entity_ids=list(kgt.entity_ids or []),
         relation_names=list(kgt.relation_names),
         glm=glm.state,
-        pm_relation=pm.relation_embeddings,
         edge_index=edge_index,
         edge_type=edge_type,
     )

@@ -1,8 +1,8 @@
 """Inductive embeddings: a user (or item) the trained model never saw, embedded from its edges with no
 gradient step, so a streamed user becomes queryable without a retrain.
 
-The saved :class:`ModelState` holds what that needs: the PM's entity and relation embeddings, GLM's
-layers, and the training graph's edges.
+The saved :class:`ModelState` holds what that needs: GLM's state (its h⁰ and r⁰ are the PM's entity and
+relation embeddings, frozen) and the training graph's edges.
 
 1. **PM part.** A new entity ``v`` gets ``h⁰_v`` as the closed-form minimiser of the PM's squared
    interaction energy over its triples: ``Σ ||h_v + r − h_n||²`` over ``(v, r, n)`` and ``Σ ||h_n + r − h_v||²``
@@ -49,7 +49,6 @@ class ModelState:
     entity_ids: list[str]
     relation_names: list[str]
     glm: dict[str, torch.Tensor]  # GraphLearningModel.state_dict(): h⁰ (entity), r⁰ (relation), layers
-    pm_relation: torch.Tensor  # [R, H]
     edge_index: torch.Tensor  # [2, 2T] the training edges with their reverses
     edge_type: torch.Tensor  # [2T]
 
@@ -98,8 +97,9 @@ class InductiveEmbedder:
         self.serve_pm = served_version.endswith(PM_SUFFIX)
         self.index = {e: k for k, e in enumerate(state.entity_ids)}
         self.relations = {r: k for k, r in enumerate(state.relation_names)}
+        # h⁰ and r⁰ as GLM starts from them: the PM's (frozen), or under "w/o PM" the ones GLM trained
         self.h0 = state.glm["entity.weight"]
-        self.r_pm = state.pm_relation
+        self.r0 = state.glm["relation.weight"][: len(state.relation_names)]
 
     @classmethod
     def load(cls, folder: Path) -> InductiveEmbedder | None:
@@ -141,9 +141,9 @@ class InductiveEmbedder:
             if r is None:
                 continue
             if head == key and tail in self.index:
-                queries.append(self.h0[self.index[tail]] - self.r_pm[r])
+                queries.append(self.h0[self.index[tail]] - self.r0[r])
             elif tail == key and head in self.index:
-                queries.append(self.h0[self.index[head]] + self.r_pm[r])
+                queries.append(self.h0[self.index[head]] + self.r0[r])
         if not queries:
             return None
         h = torch.stack(queries).mean(0)
