@@ -29,7 +29,7 @@ import numpy as np
 from lookalike import read_kg
 
 from mokg.glom.data import KGData, TrainConfig
-from mokg.glom.fitting import fit, similarity
+from mokg.glom.fitting import fit, review_relation, similarity
 from mokg.glom.inductive import InductiveEmbedder, Triple
 from mokg.lookalike.protocol import Split, Task, build_split, evaluate
 from mokg.lookalike.scoring import score_candidates
@@ -78,7 +78,7 @@ def one_seed(kg: KGData, cfg: TrainConfig, seed: int, hold_share: float) -> dict
     triples: dict[str, list[Triple]] = {f"u:{u}": [] for u in held}
     for u, a, p in zip(train.reviews.user, train.reviews.item, train.reviews.polarity, strict=True):
         if u in held:
-            triples[f"u:{u}"].append((f"u:{u}", "DISLIKES" if p < 0 else "LIKES", f"i:{a}"))
+            triples[f"u:{u}"].append((f"u:{u}", review_relation(p, cfg.use_polarity), f"i:{a}"))
     if cfg.use_similarity:
         sim_users, edges = similarity(
             train.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated, top_k=cfg.sim_top_k

@@ -55,6 +55,14 @@ def similarity(
     return users, edges
 
 
+def review_relation(polarity: float | None, use_polarity: bool = True) -> str:
+    """The relation a review becomes: LIKES / DISLIKES by the polarity's sign (missing or NaN: LIKES), or
+    one REVIEWED without polarity (ablation). Training, streaming and the benches all read it here."""
+    if not use_polarity:
+        return "REVIEWED"
+    return "DISLIKES" if polarity is not None and polarity < 0 else "LIKES"
+
+
 def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]:
     """The typed triples of §3.5 for ``cfg``'s ablations; also the user ids and the SIMILAR_TO count."""
     users = sorted(set(kg.reviews.user))
@@ -62,8 +70,7 @@ def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]
     entities += [(t, "category" if t.startswith("c:") else "store") for _, _, t in kg.supkg if t[0] in "cs"]
     triples: list[tuple[str, str, str]] = []
     for u, i, p in zip(kg.reviews.user, kg.reviews.item, kg.reviews.polarity, strict=True):
-        rel = "REVIEWED" if not cfg.use_polarity else ("DISLIKES" if p < 0 else "LIKES")
-        triples.append((f"u:{u}", rel, f"i:{i}"))
+        triples.append((f"u:{u}", review_relation(p, cfg.use_polarity), f"i:{i}"))
     n_similar = 0
     if cfg.use_similarity:
         sim_users, edges = similarity(

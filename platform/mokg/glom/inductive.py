@@ -152,7 +152,7 @@ class InductiveEmbedder:
     def _glm_rows(
         self, h0: torch.Tensor, rows: Mapping[str, int], triples: Mapping[str, Sequence[Triple]]
     ) -> dict[str, torch.Tensor]:
-        index = {**self.index, **{k: r for k, r in rows.items()}}
+        index = {**self.index, **rows}
         head, rel, tail = [], [], []
         for ts in triples.values():
             for h, r, t in ts:

@@ -19,7 +19,7 @@ import numpy as np
 from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.glom.data import Reviews
-from mokg.glom.fitting import similarity
+from mokg.glom.fitting import review_relation, similarity
 from mokg.glom.inductive import InductiveEmbedder, Triple
 from mokg.glom.stages import USER_EMBEDDING
 from mokg.graph import Graph
@@ -112,9 +112,7 @@ def user_triples(
         for r in row["reviews"]:
             if r.get("asin") is None:
                 continue
-            p = r.get("polarity")
-            rel = "REVIEWED" if not use_polarity else ("DISLIKES" if p is not None and p < 0 else "LIKES")
-            triples.append((key, rel, f"i:{r['asin']}"))
+            triples.append((key, review_relation(r.get("polarity"), use_polarity), f"i:{r['asin']}"))
         triples += [(key, "SIMILAR_TO", f"u:{w}") for w in row["similar_out"] if w is not None]
         triples += [(f"u:{w}", "SIMILAR_TO", key) for w in row["similar_in"] if w is not None]
         out[key] = triples
