@@ -8,6 +8,7 @@ clean graph gets a fresh ArcadeDB database on the shared server (cheap), not a n
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -172,3 +173,42 @@ def word_embed(texts: Sequence[str]) -> np.ndarray:
         for word in text.lower().split():
             out[i, int(hashlib.sha1(word.encode()).hexdigest(), 16) % 256] += 1.0
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+# -- LightPAIR: a tiny distillation set that a few training steps fit (tests/unit/test_lightpair*.py, the serving
+# test). The GGUF's one-time conversion for transformers is cached by its hash, shared by runs.
+LIGHTPAIR_CACHE = Path(tempfile.gettempdir()) / "mokg-test-lightpair-base"
+LIGHTPAIR_CARDS = [
+    ("Starbucks Gift Card", "coffee lovers"),
+    ("Amazon eGift Card", "online shoppers"),
+    ("iTunes Gift Card", "music fans"),
+    ("Visa Prepaid Card", "travelers"),
+    ("Sephora Gift Card", "beauty fans"),
+    ("Xbox Gift Card", "gamers"),
+    ("Barnes & Noble Card", "readers"),
+    ("Uber Gift Card", "commuters"),
+]
+
+
+def lightpair_record(name: str, audience: str, i: int) -> dict[str, Any]:
+    """A record in the distill format with a short prompt, so a few steps run in seconds."""
+    answer = json.dumps({"targets": [audience]})
+    return {
+        "messages": [
+            {"role": "system", "content": "Answer with JSON."},
+            {"role": "user", "content": f"Who buys the {name}?"},
+            {"role": "assistant", "content": answer},
+        ],
+        "source": f"Item:B{i:09d}",
+        "relation": "AUDIENCE",
+        "provenance": {"prompt_id": "p", "run_ids": ["r1"], "models": ["teacher"], "targets": []},
+    }
+
+
+def write_tiny_distill(out: Path) -> Path:
+    """The cards as a `mokg pair distill` folder; validation = the training records (an overfit check)."""
+    from mokg.pair.distill import Dataset, write_dataset
+
+    records = [lightpair_record(n, a, i) for i, (n, a) in enumerate(LIGHTPAIR_CARDS)]
+    write_dataset(Dataset(train=records, val=records, sources_done=len(records)), out, val_share=0.0)
+    return out

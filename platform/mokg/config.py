@@ -162,6 +162,22 @@ class Settings:
             "about twice the prompt speed on CPU; written once under $MOKG_HOME/models); file: serve it as it is",
         },
     )
+    llm_lora: str = field(
+        default_factory=lambda: _env("MOKG_LLM_LORA", "latest"),
+        metadata={
+            "env": "MOKG_LLM_LORA",
+            "doc": "LightPAIR adapter the embedded server holds beside its model (applied per request): latest "
+            "(the newest trained under $MOKG_HOME, if any), a version, or none",
+        },
+    )
+    lightpair_base_url: str = field(
+        default_factory=lambda: _env("MOKG_LIGHTPAIR_BASE_URL", ""),
+        metadata={
+            "env": "MOKG_LIGHTPAIR_BASE_URL",
+            "doc": "OpenAI-compatible endpoint that serves the LightPAIR adapter (same backend as the LLM's); "
+            "empty: the LLM endpoint (the embedded llama-server holds it beside its model)",
+        },
+    )
     llm_port: int = field(
         default_factory=lambda: _int("MOKG_LLM_PORT", "8081"),
         metadata={"env": "MOKG_LLM_PORT", "doc": "embedded llama.cpp server port"},
@@ -376,6 +392,10 @@ class Settings:
     @property
     def llm_url(self) -> str:
         return self.llm_base_url or f"http://127.0.0.1:{self.llm_port}/v1"
+
+    @property
+    def lightpair_url(self) -> str:
+        return self.lightpair_base_url or self.llm_url
 
     @property
     def embedded_graph(self) -> bool:

@@ -11,8 +11,9 @@ from mokg.config import Settings, SettingsError
 from mokg.llm import LLMClient
 from mokg.stack import down, up
 from mokg.stack.gguf_f16 import MAX_SOURCE_BYTES, f16_path, unpack_f16
+from mokg.stack.packages import llm_model_file
 from mokg.stack.process import port_in_use
-from mokg.stack.services import llama_service, llm_model_file
+from mokg.stack.services import llama_service
 
 PROMPTS = [
     "Describe a gift card buyer in one sentence.",

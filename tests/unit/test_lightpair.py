@@ -9,15 +9,17 @@ first run on a machine pays it (about a minute on 2 cores).
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import LIGHTPAIR_CACHE as CACHE
+from conftest import LIGHTPAIR_CARDS as CARDS
+from conftest import lightpair_record as record
+from conftest import write_tiny_distill
 from transformers import AutoTokenizer
 
 from mokg.config import Settings
-from mokg.pair.distill import Dataset, build_record, write_dataset
+from mokg.pair.distill import build_record
 from mokg.pair.lightpair import (
     IGNORE,
     BaseModel,
@@ -37,34 +39,7 @@ from mokg.pair.lightpair import (
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
-CACHE = Path(tempfile.gettempdir()) / "mokg-test-lightpair-base"  # shared by runs: keyed by the GGUF's hash
 CONFIG = LightPairConfig(epochs=20, max_steps=4, lr=3e-3, batch_size=4, max_length=96, seed=7)
-
-CARDS = [
-    ("Starbucks Gift Card", "coffee lovers"),
-    ("Amazon eGift Card", "online shoppers"),
-    ("iTunes Gift Card", "music fans"),
-    ("Visa Prepaid Card", "travelers"),
-    ("Sephora Gift Card", "beauty fans"),
-    ("Xbox Gift Card", "gamers"),
-    ("Barnes & Noble Card", "readers"),
-    ("Uber Gift Card", "commuters"),
-]
-
-
-def record(name: str, audience: str, i: int) -> dict[str, Any]:
-    """A record in the distill format with a short prompt, so a few steps run in seconds."""
-    answer = json.dumps({"targets": [audience]})
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer with JSON."},
-            {"role": "user", "content": f"Who buys the {name}?"},
-            {"role": "assistant", "content": answer},
-        ],
-        "source": f"Item:B{i:09d}",
-        "relation": "AUDIENCE",
-        "provenance": {"prompt_id": "p", "run_ids": ["r1"], "models": ["teacher"], "targets": []},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +49,7 @@ def base() -> BaseModel:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    records = [record(n, a, i) for i, (n, a) in enumerate(CARDS)]
-    out = tmp_path_factory.mktemp("distill")
-    # validation = the training records: an overfit check that a few steps must pass
-    write_dataset(Dataset(train=records, val=records, sources_done=len(records)), out, val_share=0.0)
-    return out
+    return write_tiny_distill(tmp_path_factory.mktemp("distill"))
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +82,7 @@ def test_the_artifact_records_config_base_data_and_losses(
     assert info["val_loss"]["after"] == trained.val_loss_after and info["created_at"].endswith("Z")
     assert (trained.path / "adapter_config.json").exists()
     assert (trained.path / "adapter_model.safetensors").exists()
+    assert (trained.path / "adapter.gguf").stat().st_size > 0  # what the embedded llama-server loads
 
 
 def test_the_adapter_reloads_with_peft_to_the_same_loss(

@@ -65,6 +65,14 @@ def test_seed_is_offset_by_sample_index() -> None:
     assert seeds == [10, 11, 12]
 
 
+def test_llamacpp_requests_name_their_adapter_or_none_explicitly() -> None:
+    # a base request lists adapter 0 at scale 0: without a list this llama-server keeps the slot's KV cache
+    # that an adapter request computed (see build_request_body)
+    assert build_request_body("llamacpp", "m", ChatRequest(MESSAGES))["lora"] == [{"id": 0, "scale": 0.0}]
+    assert build_request_body("llamacpp", "m", ChatRequest(MESSAGES), 2)["lora"] == [{"id": 2, "scale": 1.0}]
+    assert "lora" not in build_request_body("vllm", "lightpair", ChatRequest(MESSAGES))
+
+
 def test_unknown_backend_is_an_error() -> None:
     with pytest.raises(LLMError, match="ollama"):
         build_request_body("ollama", "m", ChatRequest(MESSAGES, PERSON_SCHEMA))

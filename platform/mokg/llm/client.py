@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import requests
 
 from mokg.config import Settings
+from mokg.llm.adapters import ServedAdapter
 from mokg.llm.cache import CachedReply, LLMCache, request_hash
 
 Message = dict[str, str]
@@ -66,8 +67,11 @@ class ChatBackend(Protocol):
     ) -> list[ChatResult]: ...
 
 
-def build_request_body(backend: str, model: str, request: ChatRequest) -> dict[str, Any]:
-    """The JSON body of ``POST {base}/chat/completions`` for ``backend`` (``llamacpp`` or ``vllm``)."""
+def build_request_body(
+    backend: str, model: str, request: ChatRequest, lora_id: int | None = None
+) -> dict[str, Any]:
+    """The JSON body of ``POST {base}/chat/completions`` for ``backend`` (``llamacpp`` or ``vllm``);
+    ``lora_id`` applies that llama-server adapter to this request (vLLM picks an adapter by ``model``)."""
     body: dict[str, Any] = {
         "model": model,
         "messages": request.messages,
@@ -91,6 +95,12 @@ def build_request_body(backend: str, model: str, request: ChatRequest) -> dict[s
             body["structured_outputs"] = {"json": request.json_schema}
         else:
             raise LLMError(f"unknown LLM backend {backend!r}: expected 'llamacpp' or 'vllm'")
+    if backend == "llamacpp":
+        # Always explicit, even for the base model: this llama-server clears a slot's cached prompt on a change
+        # of adapters only when the request lists them (tools/server/server-context.cpp, launch_slot_with_task),
+        # so a base request after an adapter's would otherwise reuse KV computed with the adapter. Unknown ids
+        # are ignored, so a server without adapters takes this too.
+        body["lora"] = [{"id": lora_id, "scale": 1.0} if lora_id is not None else {"id": 0, "scale": 0.0}]
     return body
 
 
@@ -118,7 +128,9 @@ def _is_retryable_status(status: int) -> bool:
 
 
 class LLMClient:
-    """Chat completions with caching, bounded retries and a thread pool for batches."""
+    """Chat completions with caching, bounded retries and a thread pool for batches. With ``adapter`` every
+    request goes to that LoRA adapter of the endpoint, and replies are cached and labelled under its
+    :attr:`~mokg.llm.adapters.ServedAdapter.label`."""
 
     def __init__(
         self,
@@ -128,10 +140,13 @@ class LLMClient:
         use_cache: bool = True,
         max_attempts: int = 4,
         backoff_s: float = 1.0,
+        adapter: ServedAdapter | None = None,
     ) -> None:
         self.settings = settings
-        self.url = settings.llm_url.rstrip("/") + "/chat/completions"
-        self.model = settings.llm_model
+        self.url = (adapter.url if adapter else settings.llm_url).rstrip("/") + "/chat/completions"
+        self.adapter = adapter
+        self.sent_model = adapter.model if adapter else settings.llm_model
+        self.model = adapter.label if adapter else settings.llm_model  # provenance and cache key
         self.cache = (cache or LLMCache.for_settings(settings)) if use_cache else None
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
@@ -180,7 +195,8 @@ class LLMClient:
             hit = self.cache.get(self.model, key)
             if hit is not None:
                 return self._result(hit, cached=True)
-        reply = self._post(build_request_body(self.settings.llm_backend, self.model, request))
+        lora_id = self.adapter.lora_id if self.adapter else None
+        reply = self._post(build_request_body(self.settings.llm_backend, self.sent_model, request, lora_id))
         if self.cache is not None:
             self.cache.put(self.model, key, reply)
         return self._result(reply, cached=False)

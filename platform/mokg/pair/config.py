@@ -11,6 +11,10 @@ Decisions where the paper is vague (its *Experimental Configuration* queries the
   plausibility ≥ 0.99, two ≥ 0.88, three ≥ 0.77 — and even a full consensus is vetoed by a plausibility
   under 0.1. With SmolLM2-135M this keeps about 2% of the distinct candidates (see ``mokg pair eval``).
 * ``relations`` narrows R_s (for example to one relation in tests).
+* ``miner="lightpair"`` mines with a LightPAIR adapter (``adapter``: its version) through the same client and
+  endpoint, in one pass (:data:`LIGHTPAIR_PASS`): one greedy sample of the κ_D+κ_S prompt the student was
+  distilled on, per relation of R_s (the schema still bounds the relations; no selection prompt), then the
+  same aggregation (the scorer's veto), resolution and writes as PAIR.
 """
 
 from __future__ import annotations
@@ -27,6 +31,16 @@ from mokg.pair.schema import RelationSchema
 @cache
 def _default_schema() -> RelationSchema:
     return RelationSchema.load()
+
+
+MINERS = ("pair", "lightpair")
+LIGHTPAIR_PASS: dict[str, Any] = {
+    "n_samples": 1,
+    "temperature": 0.0,
+    "progressive": False,
+    "relation_filter": False,
+}
+"""What ``miner="lightpair"`` changes unless told otherwise: one greedy pass per relation."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,10 @@ class MiningConfig:
     holdout_share: float = 0.0  # evaluation only: share of item-item pairs hidden from κ_S
     seed: int = 7
     scorer_version: str = ""  # the artifact the enqueuer chose; "" = vote share alone
+    miner: str = "pair"  # "pair" or "lightpair"
+    adapter: str = (
+        ""  # LightPAIR: the adapter version the enqueuer chose (provenance; the endpoint must serve it)
+    )
 
     def __post_init__(self) -> None:
         if self.n_samples < 1 or self.max_targets < 1 or self.max_tokens < 8:
@@ -62,6 +80,10 @@ class MiningConfig:
         if not 0.0 <= self.holdout_share < 1.0:
             raise ValueError(f"holdout_share must lie in [0, 1), got {self.holdout_share}")
         AggregationConfig(self.agg_weight, self.agg_threshold)  # validates both
+        if self.miner not in MINERS:
+            raise ValueError(f"miner {self.miner!r}: expected one of {list(MINERS)}")
+        if (self.miner == "lightpair") != bool(self.adapter):
+            raise ValueError("a LightPAIR run names its adapter version, and only a LightPAIR run does")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

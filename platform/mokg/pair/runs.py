@@ -27,7 +27,7 @@ from mokg.clock import compact, stamp, utc_now
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.pair import store
-from mokg.pair.config import MiningConfig
+from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.store import SOURCE_TYPES, SourceRef
 from mokg.pair.training import latest_version, scorer_root
 
@@ -78,8 +78,11 @@ class BeatSchedule:
         unknown = sorted(set(self.config) - {f.name for f in fields(MiningConfig)})
         if unknown:
             raise ValueError(f"beat schedule config: {unknown} are not MiningConfig fields")
+        probe = {**MiningConfig().to_dict(), **self.config}
+        if probe["miner"] == "lightpair" and not probe["adapter"]:
+            probe["adapter"] = "newest"  # each batch takes the newest adapter (default_config)
         try:  # the values too (a relation outside the schema, n_samples 0, ...): fail at start, not per batch
-            MiningConfig.from_dict({**MiningConfig().to_dict(), **self.config})
+            MiningConfig.from_dict(probe)
         except (TypeError, ValueError) as e:
             raise ValueError(f"beat schedule config: {e}") from e
 
@@ -126,9 +129,23 @@ def _iso_ago(seconds: float) -> str:
 
 
 def default_config(settings: Settings, **changes: object) -> MiningConfig:
-    """The mining configuration with the newest scorer artifact (none: vote share and type fit alone)."""
-    version = latest_version(scorer_root(settings.home)) or ""
-    return MiningConfig(seed=settings.seed, scorer_version=version).with_(**changes)
+    """The mining configuration with ``changes`` (JSON values welcome) and the newest scorer artifact (none:
+    vote share and type fit alone). ``miner="lightpair"`` also takes the one-pass settings
+    (:data:`~mokg.pair.config.LIGHTPAIR_PASS`) that ``changes`` do not name, and the newest LightPAIR adapter
+    unless ``adapter`` names one."""
+    from mokg.pair.lightpair import latest_version as latest_adapter
+    from mokg.pair.lightpair import lightpair_root
+
+    base = {**MiningConfig().to_dict(), "seed": settings.seed}
+    base["scorer_version"] = latest_version(scorer_root(settings.home)) or ""
+    if changes.get("miner") == "lightpair":
+        base.update(LIGHTPAIR_PASS)
+        if not changes.get("adapter"):
+            adapter = latest_adapter(lightpair_root(settings.home))
+            if adapter is None:
+                raise ValueError("no LightPAIR adapter yet: train one with `mokg pair lightpair-train`")
+            base["adapter"] = adapter
+    return MiningConfig.from_dict({**base, **changes})
 
 
 def plan_run(

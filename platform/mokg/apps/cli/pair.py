@@ -29,6 +29,16 @@ def _ensure_scorer(max_triples: int) -> None:
         train_scorer(s, max_triples=max_triples)
 
 
+def _check_served(adapter: str) -> None:
+    """A one-line error when the LLM server does not serve this LightPAIR adapter."""
+    from mokg.llm.adapters import AdapterNotServed, served_adapter
+
+    try:
+        served_adapter(get_settings(), adapter)
+    except AdapterNotServed as e:
+        raise click.ClickException(str(e)) from e
+
+
 @pair.command("run")
 @batch_options(when="", default_types="Item", redo_after_days=0.0)
 @click.option(
@@ -86,7 +96,12 @@ def pair_run(
     changes = mining_changes(mining)
     if changes.get("use_scorer", True):
         _ensure_scorer(scorer_triples)
-    config = default_config(s, **changes)
+    try:
+        config = default_config(s, **changes)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    if config.miner == "lightpair":  # fail here, not in every task, when the server lacks the adapter
+        _check_served(config.adapter)
     with Graph(s) as g:
         runtime = Runtime(s, graph=g) if inline else None  # one per process: its pools outlive a batch
         plans = run_batches(
@@ -102,8 +117,10 @@ def pair_run(
             stale_after_s=stale_after,
         )
         for plan in plans:
+            miner = f"lightpair {config.adapter}" if config.miner == "lightpair" else "pair"
             out.print(
-                f"pair run {plan.run_id}: {len(plan.sources)} sources, scorer {config.scorer_version or 'none'}"
+                f"pair run {plan.run_id}: {len(plan.sources)} sources, miner {miner}, "
+                f"scorer {config.scorer_version or 'none'}"
             )
             if runtime is not None:
                 for ref in plan.sources:
@@ -166,9 +183,14 @@ def pair_status(runs: int) -> None:
 @click.option(
     "--variant",
     "variants",
-    type=click.Choice(["full", "no_aggregation", "no_progressive", "no_relation_filter"]),
+    type=click.Choice(["full", "no_aggregation", "no_progressive", "no_relation_filter", "lightpair"]),
     multiple=True,
-    help="Ablation rows (repeatable; default all four).",
+    help="Rows (repeatable; default the four PAIR ablations, and lightpair when --adapter is given).",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Bypass the LLM cache, so that seeds/min times the server (Table II); replies are not cached.",
 )
 @out_dir_option("Report folder (default: $MOKG_HOME/reports).")
 @click.option("--scorer-triples", type=click.IntRange(2), default=3000, show_default=True)
@@ -177,35 +199,49 @@ def pair_eval(
     seeds: int,
     holdout: float,
     variants: tuple[str, ...],
+    fresh: bool,
     out_dir: Path | None,
     scorer_triples: int,
     **mining: object,
 ) -> None:
-    """Mine seed items dry (nothing is written) under each ablation and report AEE, Novelty, ILAD, the
-    ALSO_BOUGHT recovery proxy, the candidates the aggregation and scorer filtered, and a Table-IV-style
-    audience coverage. Writes pair-eval-<time>.md and .json."""
+    """Mine seed items dry (nothing is written) under each variant and report AEE, Novelty, ILAD, the
+    ALSO_BOUGHT recovery and scorer-plausibility proxies, seeds per minute and LLM tokens per seed, the
+    candidates the aggregation and scorer filtered, and a Table-IV-style audience coverage. The lightpair row
+    mines with the adapter (--adapter, default the newest trained) against full PAIR (Table II). Writes
+    pair-eval-<time>.md, .json and .png."""
     from mokg.graph import Graph
-    from mokg.pair.evaluation import VARIANTS, EvalConfig, evaluate, write_report
+    from mokg.pair.evaluation import PAIR_VARIANTS, EvalConfig, evaluate, write_report
     from mokg.pair.runs import default_config
     from mokg.pair.runtime import Runtime
 
     s = get_settings()
     changes = mining_changes(mining)
+    if changes.pop("miner", None):
+        raise click.UsageError("--miner does not apply to `pair eval`: choose rows with --variant lightpair")
+    adapter = str(changes.pop("adapter", "") or "")
+    chosen = variants or (PAIR_VARIANTS + (("lightpair",) if adapter else ()))
+    if "lightpair" in chosen:
+        try:  # the adapter the lightpair row uses: --adapter, else the newest; the server must serve it
+            adapter = default_config(s, miner="lightpair", adapter=adapter).adapter
+        except ValueError as e:
+            raise click.UsageError(str(e)) from e
+        _check_served(adapter)
     if changes.get("use_scorer", True):
         _ensure_scorer(scorer_triples)
     config = EvalConfig(
         seeds=seeds,
         holdout_share=holdout,
-        variants=variants or tuple(VARIANTS),
+        variants=chosen,
         mining=default_config(s, **changes),
+        adapter=adapter,
     )
     with Graph(s) as g:
-        rt = Runtime(s, graph=g)
+        rt = Runtime(s, graph=g, llm_cache=not fresh)
         with console.status("evaluating PAIR…"):
             report = evaluate(rt, config, progress=lambda msg: console.print(msg))
-    md, js = write_report(report, out_dir or s.home / "reports")
+    md, js, png = write_report(report, out_dir or s.home / "reports")
     out.print(report.markdown())
-    out.print(f"report: {md} and {js}")
+    out.print(f"report: {md}, {js} and {png}")
 
 
 @pair.command("distill")

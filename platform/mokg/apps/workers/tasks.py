@@ -101,7 +101,7 @@ def enqueue_batch(
 
     ``config`` changes the default mining configuration (MiningConfig fields, e.g. ``{"n_samples": 1}``)."""
     rt = runtime()
-    mining = MiningConfig.from_dict({**default_config(rt.settings).to_dict(), **(config or {})})
+    mining = default_config(rt.settings, **(config or {}))
     plan = plan_run(
         rt.graph,
         mining,
