@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -156,3 +157,42 @@ def test_an_unknown_queue_is_refused(given: str, no_exec: list[list[str]]) -> No
     result = CliRunner().invoke(main, ["worker", "--queues", given])
     assert result.exit_code == 2 and not no_exec
     assert "pair, train" in result.output
+
+
+# -- which miner a run uses ------------------------------------------------------------------------------------
+def test_a_lightpair_run_takes_the_one_pass_and_the_newest_adapter(tmp_path: Path) -> None:
+    from mokg.artifacts import LATEST, point
+    from mokg.pair.config import MiningConfig
+    from mokg.pair.lightpair import ARTIFACT, lightpair_root
+    from mokg.pair.runs import default_config
+
+    settings = Settings(home=tmp_path)
+    with pytest.raises(ValueError, match="no LightPAIR adapter yet"):
+        default_config(settings, miner="lightpair")
+    root = lightpair_root(settings.home)
+    (root / "abc123").mkdir(parents=True)
+    (root / "abc123" / ARTIFACT).write_text("{}")
+    point(root, LATEST, "abc123")
+
+    config = default_config(settings, miner="lightpair", max_tokens=48)
+    assert (config.miner, config.adapter, config.max_tokens) == ("lightpair", "abc123", 48)
+    assert (config.n_samples, config.temperature, config.progressive, config.relation_filter) == (
+        1,
+        0.0,
+        False,
+        False,
+    )
+    assert (
+        default_config(settings, miner="lightpair", n_samples=3, adapter="old999").n_samples == 3
+    )  # asked: kept
+    assert default_config(settings, miner="lightpair", adapter="old999").adapter == "old999"
+    assert default_config(settings, miner="lightpair", adapter="").adapter == "abc123"  # "": the newest
+    assert default_config(settings).miner == "pair" and default_config(settings).n_samples == 3
+    with pytest.raises(ValueError, match="names its adapter version, and only a LightPAIR run does"):
+        MiningConfig(adapter="abc123")
+    with pytest.raises(ValueError, match="miner 'gpt'"):
+        MiningConfig(miner="gpt")
+    # the beat's schedule validates a LightPAIR config before any adapter exists (each batch takes the newest)
+    assert BeatSchedule(config={"miner": "lightpair"}).config == {"miner": "lightpair"}
+    with pytest.raises(ValueError, match="config"):
+        BeatSchedule(config={"miner": "lightpair", "n_samples": 0})

@@ -140,12 +140,12 @@ def default_config(settings: Settings, **changes: object) -> MiningConfig:
     base["scorer_version"] = latest_version(scorer_root(settings.home)) or ""
     if changes.get("miner") == "lightpair":
         base.update(LIGHTPAIR_PASS)
-        if not changes.get("adapter"):
-            adapter = latest_adapter(lightpair_root(settings.home))
-            if adapter is None:
-                raise ValueError("no LightPAIR adapter yet: train one with `mokg pair lightpair-train`")
-            base["adapter"] = adapter
-    return MiningConfig.from_dict({**base, **changes})
+    values = {**base, **changes}
+    if values["miner"] == "lightpair" and not values["adapter"]:
+        values["adapter"] = latest_adapter(lightpair_root(settings.home))
+        if values["adapter"] is None:
+            raise ValueError("no LightPAIR adapter yet: train one with `mokg pair lightpair-train`")
+    return MiningConfig.from_dict(values)
 
 
 def plan_run(
