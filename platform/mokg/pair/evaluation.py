@@ -22,7 +22,8 @@ LLM cache, so a variant only pays for the prompts it changes.
   held-out ALSO_BOUGHT pairs that a mined COMPLEMENTARY/SIMILAR_PRODUCT triple recovers, i.e. whose target
   resolved to the other item. The hold-out is symmetric and also hides the pair's ALSO_VIEWED facts.
 * Scorer plausibility (second accuracy proxy) — the plausibility scorer's mean P(s, r, t) over the kept triples
-  (the scorer is trained on SupKG facts; its validation AUC on held-out ones is reported beside it). It moves
+  (the scorer is trained on SupKG facts; ``mokg pair train-scorer`` prints its validation AUC on held-out ones,
+  the report does not repeat it). It moves
   where ALSO_BOUGHT recovery stays at 0, but it is not independent of the aggregation, which uses the same
   scorer as a factor of its threshold: it compares miners filtered alike, not miners against the truth.
 * Speed (Table II) — seeds per minute of wall time and LLM tokens (prompt + completion) per seed, with the
