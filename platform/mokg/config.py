@@ -398,6 +398,11 @@ class Settings:
         return self.lightpair_base_url or self.llm_url
 
     @property
+    def llm_headers(self) -> dict[str, str]:
+        """HTTP headers of every request to the LLM endpoints: the bearer key, when one is set."""
+        return {"Authorization": f"Bearer {self.llm_api_key}"} if self.llm_api_key else {}
+
+    @property
     def embedded_graph(self) -> bool:
         return not self.graph_uri
 

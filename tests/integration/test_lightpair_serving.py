@@ -203,7 +203,9 @@ def test_a_worker_killed_mid_lightpair_task_loses_and_doubles_nothing(
     graph, key = mining["graph"], str(FIXTURE_ITEMS[1])
     before = {"pair_completions": source_state(graph, key).get("pair_completions") or 0}
     # every relation of R_s (7 one-pass requests, about a second of prompt each on 2 cores): time to kill it
-    out = lightpair_run(mining, served.adapter.version, "--key", key, "--max-tokens", "96")
+    out = lightpair_run(
+        mining, served.adapter.version, "--key", key, "--max-tokens", "96", "--no-relation-filter"
+    )
     run_id = out.split()[2].rstrip(":")
     deadline = time.monotonic() + 120
     while source_state(graph, key).get("pair_status") != "running":

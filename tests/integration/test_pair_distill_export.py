@@ -23,8 +23,15 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.pair import store
+from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.distill import split_of
-from mokg.pair.prompts import SINGLE_STEP, SourceEntity, build_augmentation_prompt, parse_string_list
+from mokg.pair.prompts import (
+    SINGLE_STEP,
+    SourceEntity,
+    build_augmentation_prompt,
+    build_relation_selection_prompt,
+    parse_string_list,
+)
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceRef
 from mokg.stack.services import scratch_database
@@ -33,6 +40,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
 KEYS = ("Item:B00O3YJD4S", "Item:B001GXRQW0")
 EMPTY = "Item:B005ESMF5G"
+SELECTED, BY_STUDENT = "Item:B004Q7CK9M", "Item:B0091JKVU0"  # finished by the last test's own runs
 # the cheapest mining that keeps something: one relation (no selection prompt), 3 steps x 1 sample, no
 # scorer, and a threshold that a single vote with a modest type fit passes
 MINING = ("--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "64", "--no-scorer",
@@ -147,3 +155,41 @@ def test_distill_narrows_to_one_run(mined: Mined, tmp_path: Path) -> None:
     assert one["data_sha256"] == everything["data_sha256"] and one["run_id"] == mined.run_id
     _, none, _ = distill(mined, tmp_path / "none", "--run", "no-such-run")
     assert (none["counts"]["sources_done"], none["counts"]["records"]) == (0, 0)
+
+
+def test_distill_takes_the_teachers_relation_selection_and_never_the_students_answers(
+    mined: Mined, tmp_path: Path
+) -> None:
+    """Last in this file: it adds two runs to the shared graph. A PAIR run over the whole of R_s gives a
+    selection record (R_F as the answer); a source finished by a LightPAIR run is no teacher example."""
+    graph, schema = mined.graph, RelationSchema.load()
+    teacher, student = "teacher-selection-run", "student-run"
+    store.create_run(graph, teacher, MiningConfig().to_dict(), ["Item"], 1)
+    lightpair = MiningConfig(miner="lightpair", adapter="v1", **LIGHTPAIR_PASS)
+    store.create_run(graph, student, lightpair.to_dict(), ["Item"], 1)
+    chosen = ["TARGET_AUDIENCE", "OCCASION"]
+    for key, run in ((SELECTED, teacher), (BY_STUDENT, student)):
+        source = store.fetch_source(graph, SourceRef.parse(key))
+        assert source is not None and store.claim(graph, source, run, "test")
+        prompt = build_relation_selection_prompt(SourceEntity(source.name, "Item"), schema, source.facts)
+        summary = {"pair_triples": 0, "pair_relations": chosen, "pair_selection_prompt": prompt.id,
+                   "pair_model": "teacher-model"}  # fmt: skip
+        store.mark_done(graph, source, run, summary)
+
+    _, manifest, records = distill(mined, tmp_path, "--val-share", "0")
+    c = manifest["counts"]
+    assert manifest["sources_by_student"] == [BY_STUDENT] and c["sources_by_student"] == 1
+    assert BY_STUDENT not in {r["source"] for r in records}
+    # the first run narrowed R_s to one relation: no selection prompt ran there, so no selection record
+    (select,) = [r for r in records if r["task"] == "select_relations"]
+    assert c["selection_records"] == 1 and (select["source"], select["relation"]) == (SELECTED, "")
+    context = store.fetch_source(graph, SourceRef.parse(SELECTED))
+    assert context is not None
+    expected = build_relation_selection_prompt(
+        SourceEntity(context.name, "Item"), schema, context.facts, max_facts=manifest["max_facts"]
+    )
+    assert select["messages"][:2] == expected.messages
+    order = [r for r in schema.candidate_ids("Item") if r in chosen]
+    assert json.loads(select["messages"][2]["content"]) == {"relations": order}
+    assert select["provenance"]["run_ids"] == [teacher]
+    assert select["provenance"]["models"] == ["teacher-model"]

@@ -14,13 +14,22 @@ import pytest
 
 from mokg.pair.distill import (
     KeptTriple,
+    TeacherSelection,
     build_dataset,
     build_record,
+    run_config,
+    selects_over_all_relations,
     split_of,
     triple_from_row,
     write_dataset,
 )
-from mokg.pair.prompts import SINGLE_STEP, SourceEntity, build_augmentation_prompt, parse_string_list
+from mokg.pair.prompts import (
+    SINGLE_STEP,
+    SourceEntity,
+    build_augmentation_prompt,
+    build_relation_selection_prompt,
+    parse_string_list,
+)
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
@@ -146,3 +155,67 @@ def test_a_graph_row_becomes_a_kept_triple() -> None:
               "t_title": "Applebee's Gift Card", "type": "Store", "id": "Applebee's"}  # fmt: skip
     t = triple_from_row(linked)
     assert (t.source, t.target, t.name) == ("Store:Applebee's", "Item:B0Y", "Applebee's Gift Card")
+
+
+def selection_id(key: str) -> str:
+    return build_relation_selection_prompt(
+        SourceEntity("Starbucks Gift Card", "Item"), SCHEMA, context(key).facts
+    ).id
+
+
+def test_a_teacher_selection_becomes_the_first_record_of_its_source(tmp_path: Path) -> None:
+    key, other, gone, stale = "Item:B0SOURCE", "Item:B0EMPTY", "Item:B0GONE", "Item:B0STALE"
+    chosen = ("TARGET_AUDIENCE", "OCCASION")  # in vote order; the record keeps the schema's order
+    selections = {
+        key: TeacherSelection(chosen, "r1", "smollm2", selection_id(key)),
+        other: TeacherSelection((), "r1", "smollm2", selection_id(other)),  # no relation had a majority
+        gone: TeacherSelection(chosen, "r1", "smollm2", selection_id(gone)),
+        stale: TeacherSelection(chosen, "r1", "smollm2", "relation_selection@v0"),
+        "Item:B0NOTDONE": TeacherSelection(chosen, "r1", "smollm2", selection_id(key)),  # not finished
+    }
+    contexts: dict[str, SourceContext | None] = {k: context(k) for k in (key, other, stale)}
+    contexts[gone] = None
+    triples = [triple(key, "OCCASION", "birthday", 0.9)]
+    data = build_dataset(
+        [key, other, gone, stale], triples, contexts, SCHEMA, val_share=0.0, selections=selections
+    )
+
+    select, targets = data.train
+    assert (select["source"], select["relation"], select["task"]) == (key, "", "select_relations")
+    assert (targets["relation"], targets["task"]) == ("OCCASION", "targets")
+    expected = build_relation_selection_prompt(
+        SourceEntity("Starbucks Gift Card", "Item"), SCHEMA, context(key).facts
+    )
+    assert select["messages"][:2] == expected.messages  # the miner's own selection prompt
+    order = [r for r in SCHEMA.candidate_ids("Item") if r in chosen]
+    assert json.loads(select["messages"][2]["content"]) == {"relations": order}
+    assert select["provenance"] == {
+        "prompt_id": expected.id, "run_ids": ["r1"], "models": ["smollm2"], "relations": order
+    }  # fmt: skip
+    assert data.selections == 1
+    reasons = {s.source: s.reason for s in data.skipped}
+    assert set(reasons) == {other, gone, stale} and all(s.relation == "" for s in data.skipped)
+    assert "no relation" in reasons[other] and "not found" in reasons[gone] and "v0" in reasons[stale]
+    manifest = write_dataset(data, tmp_path, val_share=0.0)
+    assert (manifest["counts"]["selection_records"], manifest["counts"]["targets"]) == (1, 1)
+    assert manifest["counts"]["records"] == 2
+    assert data.without_triples == [
+        other,
+        gone,
+        stale,
+    ]  # sorted keys; they still count as done without kept triples
+
+
+def test_a_selection_naming_a_relation_the_type_lacks_is_skipped() -> None:
+    key = "Item:B0SOURCE"
+    bad = TeacherSelection(("SIMILAR_STORE",), "r1", "m", selection_id(key))
+    data = build_dataset([key], [], {key: context(key)}, SCHEMA, val_share=0.0, selections={key: bad})
+    assert data.train == [] and "not candidates" in data.skipped[0].reason
+
+
+def test_only_unrestricted_teacher_runs_give_selections() -> None:
+    assert run_config('{"miner": "pair", "relation_filter": true, "relations": []}')["miner"] == "pair"
+    assert run_config(None) == {} and run_config("{not json") == {} and run_config("[1]") == {}
+    assert selects_over_all_relations({}) and selects_over_all_relations(run_config('{"relations": []}'))
+    assert not selects_over_all_relations({"relation_filter": False})  # -Rf: R_F = R_s, nobody chose
+    assert not selects_over_all_relations({"relations": ["OCCASION", "TARGET_AUDIENCE"]})  # another prompt

@@ -16,7 +16,7 @@ from conftest import word_embed
 
 from mokg.llm.client import ChatRequest, ChatResult, parse_json_reply
 from mokg.pair import store
-from mokg.pair.config import MiningConfig
+from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.miner import Miner, well_formed
 from mokg.pair.plausibility import TypeFit
 from mokg.pair.prompts import prompt_id
@@ -135,6 +135,17 @@ def test_without_relation_filter_every_candidate_is_expanded_without_a_selection
     assert result.selection.prompt_id is None
     assert all("targets" in r.json_schema["properties"] for r in llm.requests)  # type: ignore[index]
     assert len(llm.requests) == 3 * 3 * len(SCHEMA.candidate_ids("Item"))
+
+
+def test_lightpair_selects_once_then_asks_each_selected_relation_once() -> None:
+    llm = ScriptedLLM(relations=[["OCCASION", "TARGET_AUDIENCE"]], targets={"domain_supkg": [["birthday"]]})
+    result = miner(llm, miner="lightpair", adapter="v1", **LIGHTPAIR_PASS).mine(SOURCE)
+    assert result.selection.selected == ("TARGET_AUDIENCE", "OCCASION")  # one sample: its choice is R_F
+    assert result.selection.prompt_id is not None
+    kinds = ["relations" if "relations" in r.json_schema["properties"] else "targets" for r in llm.requests]  # type: ignore[index]
+    assert kinds == ["relations", "targets", "targets"]  # 1 + |R_F| requests, not |R_s| = 7
+    assert {(r.temperature, r.sample_index) for r in llm.requests} == {(0.0, 0)}
+    assert {llm.step_of(r) for r in llm.requests[1:]} == {"domain_supkg"}  # the one-pass prompt
 
 
 def test_restricted_relations_bound_r_s_and_a_single_candidate_needs_no_selection_prompt() -> None:

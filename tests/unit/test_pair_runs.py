@@ -176,11 +176,12 @@ def test_a_lightpair_run_takes_the_one_pass_and_the_newest_adapter(tmp_path: Pat
 
     config = default_config(settings, miner="lightpair", max_tokens=48)
     assert (config.miner, config.adapter, config.max_tokens) == ("lightpair", "abc123", 48)
+    # one greedy selection, then one greedy pass per selected relation: PAIR's relation bounding is kept
     assert (config.n_samples, config.temperature, config.progressive, config.relation_filter) == (
         1,
         0.0,
         False,
-        False,
+        True,
     )
     assert (
         default_config(settings, miner="lightpair", n_samples=3, adapter="old999").n_samples == 3

@@ -77,9 +77,8 @@ def served_adapter(settings: Settings, version: str) -> ServedAdapter:
         if settings.llm_backend == "llamacpp"
         else base + "/models"
     )
-    headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
     try:
-        response = requests.get(url, headers=headers, timeout=10)
+        response = requests.get(url, headers=settings.llm_headers, timeout=10)
         response.raise_for_status()
         listing = response.json()
     except (requests.RequestException, ValueError) as exc:

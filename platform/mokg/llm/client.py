@@ -157,8 +157,7 @@ class LLMClient:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            if self.settings.llm_api_key:
-                session.headers["Authorization"] = f"Bearer {self.settings.llm_api_key}"
+            session.headers.update(self.settings.llm_headers)
             self._local.session = session
         return session
 

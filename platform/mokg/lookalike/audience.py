@@ -511,13 +511,15 @@ def _background(graph: Graph, sv: _SeedVectors, cache: SeedCache | None) -> np.n
     sample = cache.background if cache is not None else None
     if sample is None or not versions <= sample[0]:
         limit = LOGREG_MAX_BACKGROUND + MAX_SEEDS if cache is not None else want + len(sv.ids)
-        rows = [_unit(r) for r in graph.query("lookalike/background_users", limit=limit)]
-        rows = [r for r in rows if _has_vector(r)]
-        vectors = [r["embedding"] for r in rows if len(r["embedding"]) == sv.vectors.shape[1]]
-        ids = tuple(str(r["user_id"]) for r in rows if len(r["embedding"]) == sv.vectors.shape[1])
-        got = frozenset(str(r["version"]) for r in rows if r.get("version")) or versions
         dim = sv.vectors.shape[1]
-        sample = (got, ids, np.array(vectors, dtype=np.float64).reshape(len(vectors), dim))
+        rows = [
+            r
+            for r in map(_unit, graph.query("lookalike/background_users", limit=limit))
+            if _has_vector(r) and len(r["embedding"]) == dim
+        ]
+        vectors = np.array([r["embedding"] for r in rows], dtype=np.float64).reshape(len(rows), dim)
+        got = frozenset(str(r["version"]) for r in rows if r.get("version")) or versions
+        sample = (got, tuple(str(r["user_id"]) for r in rows), vectors)
         if cache is not None:
             cache.background = sample
     seeds = set(sv.ids)

@@ -12,9 +12,10 @@ Decisions where the paper is vague (its *Experimental Configuration* queries the
   under 0.1. With SmolLM2-135M this keeps about 2% of the distinct candidates (see ``mokg pair eval``).
 * ``relations`` narrows R_s (for example to one relation in tests).
 * ``miner="lightpair"`` mines with a LightPAIR adapter (``adapter``: its version) through the same client and
-  endpoint, in one pass (:data:`LIGHTPAIR_PASS`): one greedy sample of the κ_D+κ_S prompt the student was
-  distilled on, per relation of R_s (the schema still bounds the relations; no selection prompt), then the
-  same aggregation (the scorer's veto), resolution and writes as PAIR.
+  endpoint, in one pass (:data:`LIGHTPAIR_PASS`): one greedy sample of PAIR's selection prompt (the student
+  is distilled on the teacher's R_F too), then one greedy sample of the κ_D+κ_S prompt per selected relation,
+  then the same aggregation (the scorer's veto), resolution and writes as PAIR. Relation bounding is PAIR's:
+  R_s from the schema, R_F chosen by the selection prompt.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ LIGHTPAIR_PASS: dict[str, Any] = {
     "n_samples": 1,
     "temperature": 0.0,
     "progressive": False,
-    "relation_filter": False,
 }
-"""What ``miner="lightpair"`` changes unless told otherwise: one greedy pass per relation."""
+"""What ``miner="lightpair"`` changes unless told otherwise: one greedy selection, then one greedy pass per
+selected relation (``relation_filter`` stays on: with one sample, R_F is what that sample chose)."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 One record per (source entity, relation) with kept triples::
 
-    {"messages": [system, user, assistant], "source": "Item:B00…", "relation": "OCCASION",
+    {"messages": [system, user, assistant], "source": "Item:B00…", "relation": "OCCASION", "task": "targets",
      "provenance": {"prompt_id": …, "run_ids": […], "models": […], "targets": [{name, run_id, model, votes,
                     vote_share, plausibility, score, …}, …]}}
 
@@ -17,6 +17,15 @@ One record per (source entity, relation) with kept triples::
 * **Kept** triples are the relationships written by ``cypher/mokg/merge_mined_*.cypher`` (they carry a
   ``run_id``) on sources whose ``pair_status`` is ``done``; ``run_id`` narrows both to one run. Re-mining
   never deletes, so without it a pair may hold targets of several runs: each target carries its own run.
+
+Each done source also gives one **relation selection** record (``"task": "select_relations"``, relation
+``""``, first of its source) when its run was a teacher run whose selection prompt chose R_F over the whole of
+R_s: PAIR's selection prompt (:func:`~mokg.pair.prompts.build_relation_selection_prompt`) and R_F
+(``pair_relations``, the majority of the samples) as ``{"relations": [ids]}``. A student that selects as its
+teacher did asks a few relations instead of every relation of R_s — the bounded scope PAIR keeps. Sources
+that chose nothing, or whose selection prompt has changed since, give no such record (the latter is
+reported as skipped). Runs of ``miner="lightpair"`` are never teacher data: their sources and triples are
+left out and counted, so a student is never trained on its own answers.
 
 Records are grouped by source (sorted by source key, then relation) and split into train and validation **by
 source**, by a hash of the source key: all relations of a source land on the same side, and the split of a
@@ -39,7 +48,12 @@ from mokg.clock import stamp
 from mokg.graph import Graph
 from mokg.pair import store
 from mokg.pair.config import MiningConfig
-from mokg.pair.prompts import SINGLE_STEP, SourceEntity, build_augmentation_prompt
+from mokg.pair.prompts import (
+    SINGLE_STEP,
+    SourceEntity,
+    build_augmentation_prompt,
+    build_relation_selection_prompt,
+)
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
@@ -82,6 +96,16 @@ class KeptTriple:
 
 
 @dataclass(frozen=True)
+class TeacherSelection:
+    """R_F as a teacher run's selection prompt chose it for a done source (``pair_relations``)."""
+
+    relations: tuple[str, ...]
+    run_id: str
+    model: str
+    prompt_id: str  # the selection prompt's id when mined: a changed prompt gives no record
+
+
+@dataclass(frozen=True)
 class Skipped:
     source: str
     relation: str
@@ -96,6 +120,8 @@ class Dataset:
     without_triples: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     capped_targets: int = 0  # kept targets beyond max_targets, left out of an answer
+    selections: int = 0  # relation selection records among train + val
+    by_student: list[str] = field(default_factory=list)  # done sources whose last run was LightPAIR's
 
     def sources(self, split: str) -> list[str]:
         return sorted({r["source"] for r in (self.train if split == "train" else self.val)})
@@ -158,6 +184,7 @@ def build_record(
         "messages": [*prompt.messages, {"role": "assistant", "content": answer}],
         "source": str(source.ref),
         "relation": relation,
+        "task": "targets",
         "provenance": {
             "prompt_id": prompt.id,
             "run_ids": sorted({str(t.props["run_id"]) for t in kept if t.props.get("run_id")}),
@@ -166,6 +193,39 @@ def build_record(
                 {"name": t.name, "target": t.target, **{k: t.props.get(k) for k in _PROVENANCE_KEYS}}
                 for t in kept
             ],
+        },
+    }
+
+
+def build_selection_record(
+    source: SourceContext, selection: TeacherSelection, schema: RelationSchema, max_facts: int
+) -> dict[str, Any]:
+    """The chat record of a source's relation selection: PAIR's selection prompt and R_F as the answer.
+    Raises ValueError when R_F is empty, holds a relation that is no longer a candidate, or the prompt has
+    changed since the mining."""
+    prompt = build_relation_selection_prompt(
+        SourceEntity(source.name, source.ref.type), schema, source.facts, max_facts=max_facts
+    )
+    if prompt.id != selection.prompt_id:
+        raise ValueError(f"selection prompt {selection.prompt_id} mined, {prompt.id} now")
+    candidates = schema.candidate_ids(source.ref.type)
+    if not selection.relations:
+        raise ValueError("the teacher selected no relation")
+    unknown = sorted(set(selection.relations) - set(candidates))
+    if unknown:
+        raise ValueError(f"relations {unknown} are not candidates of {source.ref.type}")
+    chosen = [r for r in candidates if r in selection.relations]  # schema order, as the miner keeps R_F
+    answer = json.dumps({"relations": chosen}, ensure_ascii=False)
+    return {
+        "messages": [*prompt.messages, {"role": "assistant", "content": answer}],
+        "source": str(source.ref),
+        "relation": "",
+        "task": "select_relations",
+        "provenance": {
+            "prompt_id": prompt.id,
+            "run_ids": [selection.run_id],
+            "models": [selection.model] if selection.model else [],
+            "relations": chosen,
         },
     }
 
@@ -179,11 +239,14 @@ def build_dataset(
     val_share: float = 0.2,
     max_targets: int | None = None,
     max_facts: int | None = None,
+    selections: Mapping[str, TeacherSelection] | None = None,
 ) -> Dataset:
-    """Records of the ``done`` sources (keys) from their kept ``triples``, split by source.
+    """Records of the ``done`` sources (keys) from their kept ``triples`` and the teacher's relation
+    ``selections`` (by source key), split by source.
 
     ``contexts`` holds each source's κ_S (``None``: the node is gone). Triples of sources not in ``done`` are
     ignored (a source being re-mined is not a finished teacher answer)."""
+    selections = selections or {}
     if not 0.0 <= val_share <= 1.0:  # before any work, also when there is nothing to split
         raise ValueError(f"val_share must lie in [0, 1], got {val_share}")
     defaults = MiningConfig()
@@ -196,10 +259,19 @@ def build_dataset(
             grouped[t.source][t.relation].append(t)
     data = Dataset(sources_done=len(finished))
     data.without_triples = sorted(finished - set(grouped))
-    for key in sorted(grouped):  # records grouped by source, in a stable order
+    chosen = {k: v for k, v in selections.items() if k in finished}
+    for key in sorted(set(grouped) | set(chosen)):  # records grouped by source, in a stable order
         context = contexts.get(key)
         side = data.val if split_of(key, val_share) == "val" else data.train
-        for relation in sorted(grouped[key]):
+        if key in chosen:
+            try:
+                if context is None:
+                    raise ValueError("source node not found")
+                side.append(build_selection_record(context, chosen[key], schema, max_facts))
+                data.selections += 1
+            except (KeyError, ValueError) as e:
+                data.skipped.append(Skipped(key, "", f"relation selection: {e}"))
+        for relation in sorted(grouped.get(key, {})):
             if context is None:
                 data.skipped.append(Skipped(key, relation, "source node not found"))
                 continue
@@ -263,17 +335,35 @@ def write_dataset(
             "records": len(data.train) + len(data.val),
             "train": len(data.train),
             "val": len(data.val),
-            "targets": sum(len(r["provenance"]["targets"]) for r in data.train + data.val),
+            "targets": sum(len(r["provenance"].get("targets", ())) for r in data.train + data.val),
             "capped_targets": data.capped_targets,
+            "selection_records": data.selections,
+            "sources_by_student": len(data.by_student),
             "skipped": len(data.skipped),
         },
         "files": files,
         "data_sha256": data_sha256,
         "sources_without_triples": data.without_triples,
+        "sources_by_student": data.by_student,
         "skipped": [{"source": s.source, "relation": s.relation, "reason": s.reason} for s in data.skipped],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
+
+
+def run_config(value: Any) -> dict[str, Any]:
+    """A ``PairRun``'s ``config`` property (JSON text) as a dict; ``{}`` when absent or unreadable."""
+    try:
+        config = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return {}
+    return dict(config) if isinstance(config, Mapping) else {}
+
+
+def selects_over_all_relations(config: Mapping[str, Any]) -> bool:
+    """Whether a run's R_F came from a selection prompt over the whole of R_s (a teacher example): the
+    selection was on and R_s was not narrowed (``relations``), which would change the prompt's candidates."""
+    return bool(config.get("relation_filter", True)) and not config.get("relations")
 
 
 # -- graph IO -----------------------------------------------------------------------------------------------
@@ -290,17 +380,40 @@ def export(
     """Read the done sources and their kept triples (``run_id``: of that run only), build the records and
     write them under ``out``; returns the manifest."""
     schema = schema or RelationSchema.load()
-    done = [
-        str(SourceRef(str(r["type"]), str(r["id"])))
-        for r in graph.query("mokg/distill_sources", run_id=run_id)
+    configs = {str(r["run"]): run_config(r["config"]) for r in graph.query("mokg/distill_runs")}
+    student = {run for run, c in configs.items() if c.get("miner", "pair") == "lightpair"}
+    done: list[str] = []
+    by_student: list[str] = []
+    selections: dict[str, TeacherSelection] = {}
+    for r in graph.query("mokg/distill_sources", run_id=run_id):
+        key, run = str(SourceRef(str(r["type"]), str(r["id"]))), str(r["run"] or "")
+        if run in student:
+            by_student.append(key)
+            continue
+        done.append(key)
+        if r["selection_prompt"] and selects_over_all_relations(configs.get(run, {})):
+            selections[key] = TeacherSelection(
+                tuple(r["relations"] or ()), run, str(r["model"] or ""), str(r["selection_prompt"])
+            )
+    triples = [
+        t
+        for t in (triple_from_row(r) for r in graph.query("mokg/distill_triples", run_id=run_id))
+        if t.props.get("run_id") not in student
     ]
-    triples = [triple_from_row(r) for r in graph.query("mokg/distill_triples", run_id=run_id)]
     # κ_S only for the sources that give records: one statement each, the miner's own rendering
-    needed = sorted({t.source for t in triples} & set(done))
+    needed = sorted(({t.source for t in triples} | set(selections)) & set(done))
     contexts = {key: store.fetch_source(graph, SourceRef.parse(key)) for key in needed}
     data = build_dataset(
-        done, triples, contexts, schema, val_share=val_share, max_targets=max_targets, max_facts=max_facts
+        done,
+        triples,
+        contexts,
+        schema,
+        val_share=val_share,
+        max_targets=max_targets,
+        max_facts=max_facts,
+        selections=selections,
     )
+    data.by_student = sorted(by_student)
     return write_dataset(
         data,
         out,

@@ -157,6 +157,7 @@ class MiningResult:
         return {
             "pair_triples": len(self.targets),
             "pair_relations": list(self.selection.selected),
+            "pair_selection_prompt": self.selection.prompt_id,  # None: R_F was not chosen by a prompt
             "pair_candidates": c.candidates,
             "pair_kept": c.kept,
             "pair_malformed": c.malformed,

@@ -21,13 +21,19 @@ def mining_options(fn: click.decorators.FC) -> click.decorators.FC:
         ),
         click.option("--no-scorer", is_flag=True, help="Aggregate without the plausibility scorer."),
         click.option(
+            "--no-relation-filter",
+            is_flag=True,
+            help="Skip the relation selection prompt and expand every relation of R_s (the -Rf ablation).",
+        ),
+        click.option(
             "--relation", "relations", multiple=True, help="Restrict R_s to these relation ids (repeatable)."
         ),
         click.option(
             "--miner",
             type=click.Choice(["pair", "lightpair"]),
             help="pair (default): progressive prompts x n samples. lightpair: the distilled adapter, one "
-            "greedy pass per relation (the LLM server must serve it; see `mokg pair lightpair-train`).",
+            "greedy selection, then one greedy pass per selected relation (the LLM server must serve it; "
+            "see `mokg pair lightpair-train`).",
         ),
         click.option(
             "--adapter", help="With --miner lightpair: the adapter version (default: the newest trained)."
@@ -55,6 +61,8 @@ def mining_changes(options: dict[str, object]) -> dict[str, object]:
     changes = {MINING_FIELDS[k]: v for k, v in options.items() if k in MINING_FIELDS and v is not None}
     if options.get("no_scorer"):
         changes["use_scorer"] = False
+    if options.get("no_relation_filter"):
+        changes["relation_filter"] = False
     if options.get("relations"):
         changes["relations"] = tuple(options["relations"])  # type: ignore[arg-type]
     return changes

@@ -265,8 +265,11 @@ def pair_distill(out_dir: Path, val_share: float, run_id: str) -> None:
 
     One record per (source, relation): PAIR's one-pass prompt (source, κ_S facts, the relation and its
     description) and the kept target names as the answer ({"targets": [...]}), with provenance per target
-    (run, model, votes, plausibility, score). Sources are those with pair_status 'done'; the split into
-    train and validation is by source entity. Done sources without kept triples are listed in the manifest.
+    (run, model, votes, plausibility, score). One more per source whose run selected relations over all
+    of R_s: PAIR's selection prompt and the relations it chose ({"relations": [...]}). Sources are those
+    with pair_status 'done'; those LightPAIR finished are left out (a student never learns from itself).
+    The split into train and validation is by source entity. Done sources without kept triples are listed
+    in the manifest.
     """
     from mokg.graph import Graph
     from mokg.pair.distill import export
@@ -275,9 +278,10 @@ def pair_distill(out_dir: Path, val_share: float, run_id: str) -> None:
         m = export(g, out_dir, val_share=val_share, run_id=run_id)
     c = m["counts"]
     out.print(
-        f"distill: {c['records']} records (train {c['train']}, val {c['val']}) from "
-        f"{c['sources_with_triples']} sources; {c['sources_without_triples']} done sources without kept "
-        f"triples, {c['skipped']} pairs skipped; manifest {out_dir / 'manifest.json'}"
+        f"distill: {c['records']} records (train {c['train']}, val {c['val']}): kept triples of "
+        f"{c['sources_with_triples']} sources and {c['selection_records']} relation selections; "
+        f"{c['sources_without_triples']} done sources without kept triples, {c['skipped']} pairs skipped, "
+        f"{c['sources_by_student']} sources mined by LightPAIR left out; manifest {out_dir / 'manifest.json'}"
     )
 
 
