@@ -482,7 +482,10 @@ def table(r: dict[str, Any]) -> str:
             f"{st['batches_done']}/{st['batches_sent']} batches of {r['batch_size']}, "
             f"median {st['batch_s_median']} s per batch)",
         ),
-        ("first task (cold worker: imports torch, loads the scorer and the model)", s(st["batch_s_first"])),
+        (
+            "first task (a solo worker warms the scorer and the model before it reports ready)",
+            s(st["batch_s_first"]),
+        ),
         ("`mokg ingest`, same rows", f"{ing['reviews_per_s']:,.1f} reviews/s ({ing['seconds']:.2f} s)"),
         ("ratio stream / ingest", f"{r['ratio_stream_to_ingest']:.3f}"),
     ]
@@ -494,7 +497,7 @@ def main() -> None:
     ap.add_argument("--reviews", type=Path, default=DEFAULT_REVIEWS, help="reviews file (JSON Lines, .gz)")
     ap.add_argument("--hold-share", type=float, default=0.2, help="share of the users held back and streamed")
     ap.add_argument("--seed", type=int, default=0, help="draws the held-back users")
-    ap.add_argument("--batch-size", type=int, default=50, help="lines per streamed batch (task)")
+    ap.add_argument("--batch-size", type=int, default=500, help="lines per streamed batch (task), at most")
     ap.add_argument("--rate", type=float, help="lines per second sent (default: as fast as read)")
     ap.add_argument(
         "--train-config",

@@ -41,6 +41,25 @@ def _float(name: str, default: str) -> float:
     return float(_number(name, default, float))
 
 
+_BOOLS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def _bool(name: str, default: str) -> bool:
+    raw = _env(name, default)
+    if raw.strip().lower() not in _BOOLS:
+        raise SettingsError(f"{name}={raw!r}: expected one of 1, 0, true, false, yes, no, on, off")
+    return _BOOLS[raw.strip().lower()]
+
+
 @dataclass(frozen=True)
 class Settings:
     # -- where things live ------------------------------------------------------------------
@@ -250,6 +269,14 @@ class Settings:
             "env": "MOKG_STREAM_RETRAIN_SHARE",
             "doc": "streaming: request a full retrain (the `train` queue) once this share of embedded users "
             "was embedded inductively since the last training (0: never)",
+        },
+    )
+    stream_warm: bool = field(
+        default_factory=lambda: _bool("MOKG_STREAM_WARM", "1"),
+        metadata={
+            "env": "MOKG_STREAM_WARM",
+            "doc": "streaming: a solo `ingest` worker loads the sentiment scorer and the served model before it "
+            "reports ready, so its first batch is not 5-7 s late (0: load them on the first batch)",
         },
     )
     torch_threads: int = field(

@@ -109,7 +109,8 @@ def living(
 
     logs = [tmp / "worker-1.log", tmp / "worker-2.log"]
     args = ["--queues", "ingest"]
-    first = start_worker(settings, logs[0], env=env, args=args)
+    # cold, so that the kill below lands while it loads the scorer and the model for its first batch
+    first = start_worker(settings, logs[0], env={**env, "MOKG_STREAM_WARM": "0"}, args=args)
     second: Worker | None = None
     try:
         name = "held"
@@ -141,6 +142,8 @@ def living(
 
         _wait("every batch done", all_done, 180, logs)
         assert "stream held lines 1:" in logs[1].read_text()  # the first batch, by the second worker
+        assert "stream runtime warm in" in logs[1].read_text()  # the second worker warmed before "ready."
+        assert "stream runtime warm in" not in logs[0].read_text()
         assert len(_embedded(graph, held_ids)) == 3
         yield Living(settings, graph, env, held, name, logs)
     finally:

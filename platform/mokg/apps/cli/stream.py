@@ -23,7 +23,14 @@ def stream() -> None:
     "--reviews", type=click.Path(path_type=Path), help="Reviews file (JSON Lines, plain or .gz); - for stdin."
 )
 @click.option("--meta", type=click.Path(path_type=Path), help="Item metadata file; - for stdin.")
-@click.option("--batch-size", type=click.IntRange(1), default=50, show_default=True, help="Records per task.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Records per task at most (a batch also leaves after --max-wait): larger batches share the work "
+    "of co-rated items.",
+)
 @click.option(
     "--rate", type=click.FloatRange(0, min_open=True), help="Records per second (default: as fast as read)."
 )

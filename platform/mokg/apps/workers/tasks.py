@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_shutdown, worker_ready
 
 from mokg.apps.workers.app import app
 from mokg.config import get_settings
@@ -55,6 +55,21 @@ def streamer() -> StreamRuntime:
 
         _streamer = StreamRuntime(get_settings())
     return _streamer
+
+
+def warms_streamer(queues: set[str], pool_module: str, enabled: bool = True) -> bool:
+    """Whether a worker warms the stream runtime at start (``MOKG_STREAM_WARM``): it consumes ``ingest`` and
+    runs tasks in its own process (the solo pool; prefork children load it on their first batch)."""
+    return enabled and "ingest" in queues and pool_module == "celery.concurrency.solo"
+
+
+@worker_ready.connect
+def _warm_streamer(sender: Any = None, **_: Any) -> None:
+    # Celery logs "ready." after this returns, so a worker reported ready takes its first batch warm
+    queues = {q.name for q in getattr(getattr(sender, "task_consumer", None), "queues", ())}
+    pool = type(getattr(sender, "pool", None)).__module__
+    if warms_streamer(queues, pool, get_settings().stream_warm):
+        log.info("stream runtime warm in %.1f s (scorer, served model)", streamer().warm())
 
 
 @worker_process_shutdown.connect
