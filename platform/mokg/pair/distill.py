@@ -23,8 +23,8 @@ Each done source also gives one **relation selection** record (``"task": "select
 R_s: PAIR's selection prompt (:func:`~mokg.pair.prompts.build_relation_selection_prompt`) and R_F
 (``pair_relations``, the majority of the samples) as ``{"relations": [ids]}``. A student that selects as its
 teacher did asks a few relations instead of every relation of R_s — the bounded scope PAIR keeps. Sources
-that chose nothing, or whose selection prompt has changed since, give no such record (the latter is
-reported as skipped). Runs of ``miner="lightpair"`` are never teacher data: their sources and triples are
+that chose nothing, or whose selection prompt has changed since, give no such record and are listed as
+skipped. Runs of ``miner="lightpair"`` are never teacher data: their sources and triples are
 left out and counted, so a student is never trained on its own answers.
 
 Records are grouped by source (sorted by source key, then relation) and split into train and validation **by
