@@ -240,6 +240,16 @@ def lora_arguments(settings: Settings) -> list[str]:
     return ["--lora-scaled", f"{path}:0"]
 
 
+def _cpu_has_amx() -> bool:
+    """The vendored llama.cpp, built -march=native, segfaults while loading Q4_1 weights (the packaged file,
+    MOKG_LLM_WEIGHTS=file) into its AMX buffers on CPUs with AMX (seen on Sapphire Rapids); --no-repack
+    keeps weights in plain CPU buffers. Elsewhere repacking stays on: it speeds up a large Q4_0 model."""
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
 def llama_service(settings: Settings) -> Service:
     binary = llama_server_binary()
     if binary is None:
@@ -279,6 +289,7 @@ def llama_service(settings: Settings) -> Service:
         "--cache-ram",
         "0" if lora else "256",
         "--no-webui",
+        *(["--no-repack"] if _cpu_has_amx() else []),
         *lora,
     ]
 
