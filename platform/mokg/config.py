@@ -313,6 +313,14 @@ class Settings:
             "doc": "seed embeddings each web worker keeps in memory (0: none); a new model version clears it",
         },
     )
+    web_seed_ttl_s: float = field(
+        default_factory=lambda: _float("MOKG_WEB_SEED_TTL_S", "10"),
+        metadata={
+            "env": "MOKG_WEB_SEED_TTL_S",
+            "doc": "seconds a cached seed embedding is served before it is read again, so a user the stream "
+            "re-embeds is seen within that time (0: read every time)",
+        },
+    )
 
     # -- analyst Cypher ----------------------------------------------------------------------
     analyst_graph_user: str = field(
@@ -371,6 +379,8 @@ class Settings:
             raise SettingsError(f"MOKG_DEVICE={self.device!r}: expected auto, cpu or cuda")
         if self.sim_top_k < 0 or self.web_seed_cache < 0:
             raise SettingsError("MOKG_SIM_TOP_K and MOKG_WEB_SEED_CACHE must be 0 (off) or positive")
+        if self.web_seed_ttl_s < 0:
+            raise SettingsError(f"MOKG_WEB_SEED_TTL_S={self.web_seed_ttl_s}: must be 0 or positive")
 
     # -- derived ----------------------------------------------------------------------------
     @property

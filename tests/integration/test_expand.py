@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,13 @@ def test_seed_cache_serves_repeats_and_drops_stale_vectors(graph_server: Setting
         small = SeedCache(max_entries=5)
         expand_audience(g, req, seed_cache=small)
         assert len(small) == 5  # least recently used out first
+        # the stream re-embeds users under the same version: no hit tells, the time to live does
+        timed = SeedCache(ttl_s=0.5)
+        expand_audience(g, req, seed_cache=timed)
+        write("v2")
+        time.sleep(0.6)
+        after = expand_audience(g, req, seed_cache=timed)
+        assert timed.hits == 0 and after.users == expand_audience(g, req).users != cached.users
 
 
 def test_cli_expand_writes_csv_and_jsonl(served: Served, tmp_path: Path) -> None:

@@ -211,6 +211,24 @@ def test_streamed_users_are_embedded_by_the_served_model_and_found_by_lookalike(
     assert set(held) <= {u.user_id for u in audience.users}
 
 
+def test_the_items_the_stream_touched_are_embedded_again_from_their_current_edges(living: Living) -> None:
+    version = current_version(artifacts(living.settings))
+    asins = sorted({r["asin"] for rs in living.held.values() for r in rs})
+    rows = living.graph.run_text(
+        "MATCH (i:Item) WHERE i.asin IN $asins RETURN i.asin AS asin, i.embedding_version AS version, "
+        "i.embedding_source AS source, size(i.embedding) AS dim",
+        {"asins": asins},
+    )
+    assert sorted(r["asin"] for r in rows) == asins
+    assert {(r["version"], r["source"], r["dim"]) for r in rows} == {(version, "inductive", CFG["dim"])}
+    untouched = living.graph.run_text(
+        "MATCH (i:Item) WHERE NOT i.asin IN $asins AND i.embedding IS NOT NULL "
+        "RETURN DISTINCT i.embedding_source AS source",
+        {"asins": asins},
+    )
+    assert [r["source"] for r in untouched] == ["train"]
+
+
 def test_status_reports_the_drift(living: Living) -> None:
     d = drift(living.graph)
     assert d.inductive == 3 and d.trained > 100 and d.share == pytest.approx(3 / (d.trained + 3))

@@ -63,6 +63,21 @@ def test_a_known_user_keeps_its_trained_embeddings(trained: tuple[KGData, Induct
     np.testing.assert_allclose(out.served[user], emb.user[row], atol=1e-5)
 
 
+def test_a_user_and_its_item_embedded_together_keep_their_trained_vectors(
+    trained: tuple[KGData, InductiveEmbedder],
+) -> None:
+    """Their shared edge is in both lists; counted twice it would move both vectors off the trained ones."""
+    kg, embedder = trained
+    emb = fit(kg, CFG)
+    pairs = list(zip(kg.reviews.user, kg.reviews.item, strict=True))
+    item = next(i for u, i in pairs if u == "U3")
+    user_edges = [("u:U3", "LIKES", f"i:{i}") for u, i in pairs if u == "U3"]
+    item_edges = [(f"u:{u}", "LIKES", f"i:{item}") for u, i in pairs if i == item]
+    out = embedder.embed({"u:U3": user_edges, f"i:{item}": item_edges})
+    np.testing.assert_allclose(out.served["u:U3"], emb.user[emb.user_ids.index("U3")], atol=1e-5)
+    np.testing.assert_allclose(out.served[f"i:{item}"], emb.item[emb.item_ids.index(item)], atol=1e-5)
+
+
 def test_a_new_user_is_folded_in_from_its_neighbours(trained: tuple[KGData, InductiveEmbedder]) -> None:
     _, embedder = trained
     state = embedder.state

@@ -154,8 +154,11 @@ class InductiveEmbedder:
     ) -> dict[str, torch.Tensor]:
         index = {**self.index, **rows}
         head, rel, tail = [], [], []
-        for ts in triples.values():
+        for key, ts in triples.items():
             for h, r, t in ts:
+                # an edge between two asked-for nodes is in both lists: it is taken from its head's
+                if h != key and h in rows:
+                    continue
                 if h in index and t in index and r in self.relations:
                     head.append(index[h])
                     rel.append(self.relations[r])

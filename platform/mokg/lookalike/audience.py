@@ -204,11 +204,17 @@ class _Hits:
 
 
 class SeedCache:
-    """Seed embeddings by user id, least recently used out first; shared by a process's threads."""
+    """Seed embeddings by user id, least recently used out first; shared by a process's threads.
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    An entry older than ``ttl_s`` is read again: the streaming workers re-embed an already-trained user under
+    the same model version, which the index hits cannot reveal, so that is what bounds how long a seed's old
+    vector may be served (``None``: until a new model version or eviction)."""
+
+    def __init__(self, max_entries: int = 100_000, *, ttl_s: float | None = None) -> None:
         self.max_entries = max_entries
-        self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.ttl_s = ttl_s
+        # user id -> (row, monotonic time it was read)
+        self._rows: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         # model version -> (recorded serving method or None, monotonic time it was read)
@@ -218,21 +224,27 @@ class SeedCache:
 
     def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
+        oldest = -math.inf if self.ttl_s is None else time.monotonic() - self.ttl_s
         with self._lock:
             rows = self._rows
             for i in ids:
-                if (r := rows.get(i)) is not None:
-                    found[i] = r
-                    rows.move_to_end(i)
+                if (entry := rows.get(i)) is None:
+                    continue
+                if entry[1] < oldest:
+                    del rows[i]
+                    continue
+                found[i] = entry[0]
+                rows.move_to_end(i)
             self.hits += len(found)
             self.misses += len(ids) - len(found)
             return found
 
     def put(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store ``seed_users`` rows as :func:`_seed_rows` gives them (embeddings already unit arrays)."""
+        now = time.monotonic()
         with self._lock:
             for r in rows:
-                self._rows[str(r["user_id"])] = r
+                self._rows[str(r["user_id"])] = (r, now)
                 self._rows.move_to_end(str(r["user_id"]))
             while len(self._rows) > self.max_entries:
                 self._rows.popitem(last=False)

@@ -4,7 +4,7 @@
 * SIMILAR_TO (§3.4) of the users the batch touched, recomputed from every review of the items they reviewed
   (Eq. 1 takes its means over the co-rated items, so that is all their similarities depend on); exact for
   the touched users, ``top_k`` included; a co-rater's ``top_k`` is taken among those reviews only;
-* embeddings of the touched users from their current edges by the model the graph serves
+* embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
 
@@ -20,7 +20,7 @@ from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.glom.data import Reviews
 from mokg.glom.fitting import review_relation, similarity
-from mokg.glom.inductive import InductiveEmbedder, Triple
+from mokg.glom.inductive import Inductive, InductiveEmbedder, Triple
 from mokg.glom.stages import USER_EMBEDDING
 from mokg.graph import Graph
 from mokg.ingest.records import Review
@@ -99,6 +99,8 @@ class EmbedReport:
     embedded: int = 0
     new: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # user id -> why it has no embedding
+    items_embedded: int = 0
+    items_skipped: dict[str, str] = field(default_factory=dict)  # asin -> why it has no embedding
 
 
 def user_triples(
@@ -119,30 +121,67 @@ def user_triples(
     return out
 
 
-def embed_users(graph: Graph, embedder: InductiveEmbedder | None, user_ids: Sequence[str]) -> EmbedReport:
-    """Embed ``user_ids`` from their current edges with ``embedder`` and write the vectors onto them."""
+def item_triples(graph: Graph, asins: Sequence[str], *, use_polarity: bool = True) -> dict[str, list[Triple]]:
+    """Each item's current triples as training builds them: its reviews and its SupKG edges."""
+    out: dict[str, list[Triple]] = {}
+    for row in graph.query("stream/item_edges", asins=list(asins)):
+        key = f"i:{row['asin']}"
+        triples: list[Triple] = [
+            (f"u:{r['user_id']}", review_relation(r.get("polarity"), use_polarity), key)
+            for r in row["reviews"]
+            if r.get("user_id") is not None
+        ]
+        triples += [(key, "IN_CATEGORY", f"c:{c}") for c in row["categories"] if c is not None]
+        triples += [(key, "SOLD_BY", f"s:{s}") for s in row["stores"] if s is not None]
+        triples += [(key, "ALSO_BOUGHT", f"i:{b}") for b in row["bought_out"] if b is not None]
+        triples += [(f"i:{a}", "ALSO_BOUGHT", key) for a in row["bought_in"] if a is not None]
+        out[key] = triples
+    return out
+
+
+def _props(result: Inductive, key: str, at: str) -> dict[str, object]:
+    return {
+        USER_EMBEDDING: result.served[key].astype(float).tolist(),
+        "pm_embedding": result.pm[key].astype(float).tolist(),
+        "embedding_version": result.version,
+        "embedding_at": at,
+        "embedding_source": "inductive",
+    }
+
+
+def embed_touched(
+    graph: Graph,
+    embedder: InductiveEmbedder | None,
+    user_ids: Sequence[str],
+    asins: Sequence[str] = (),
+) -> EmbedReport:
+    """Embed ``user_ids`` and the items ``asins`` from their current edges with ``embedder``, in one pass
+    of the model, and write the vectors onto them."""
     if embedder is None:
         reason = "no trained model yet: run `mokg train`"
         return EmbedReport(None, skipped=dict.fromkeys(user_ids, reason))
-    triples = user_triples(graph, user_ids, use_polarity=bool(embedder.state.config["use_polarity"]))
-    result = embedder.embed(triples)
+    use_polarity = bool(embedder.state.config["use_polarity"])
+    users = user_triples(graph, user_ids, use_polarity=use_polarity) if user_ids else {}
+    items = item_triples(graph, asins, use_polarity=use_polarity) if asins else {}
+    result = embedder.embed(users | items)
     at = stamp()
-    graph.write_batches(
-        "glom/set_user_properties",
-        (
-            {
-                "key": key.removeprefix("u:"),
-                "props": {
-                    USER_EMBEDDING: result.served[key].astype(float).tolist(),
-                    "pm_embedding": result.pm[key].astype(float).tolist(),
-                    "embedding_version": result.version,
-                    "embedding_at": at,
-                    "embedding_source": "inductive",
-                },
-            }
-            for key in result.served
-        ),
+    for statement, keys, prefix in (
+        ("glom/set_user_properties", [k for k in result.served if k in users], "u:"),
+        ("glom/set_item_properties", [k for k in result.served if k in items], "i:"),
+    ):
+        if keys:
+            graph.write_batches(
+                statement, ({"key": k.removeprefix(prefix), "props": _props(result, k, at)} for k in keys)
+            )
+    skipped = {k.removeprefix("u:"): why for k, why in result.skipped.items() if k in users}
+    skipped |= {u: "no such user" for u in user_ids if f"u:{u}" not in users}
+    item_skipped = {k.removeprefix("i:"): why for k, why in result.skipped.items() if k in items}
+    item_skipped |= {a: "no such item" for a in asins if f"i:{a}" not in items}
+    return EmbedReport(
+        result.version,
+        embedded=sum(k in users for k in result.served),
+        new=sum(k in users for k in result.new),
+        skipped=skipped,
+        items_embedded=sum(k in items for k in result.served),
+        items_skipped=item_skipped,
     )
-    skipped = {k.removeprefix("u:"): why for k, why in result.skipped.items()}
-    skipped |= {u: "no such user" for u in user_ids if f"u:{u}" not in triples}
-    return EmbedReport(result.version, len(result.served), len(result.new), skipped)

@@ -19,7 +19,7 @@ from mokg.pair.store import SourceRef
 from mokg.polarity import make_scorer
 from mokg.polarity.sentiment import SentimentScorer
 from mokg.stream.batch import Kind, WireLine, rejects_path, write_batch
-from mokg.stream.incremental import embed_users, update_polarity, update_similarity
+from mokg.stream.incremental import embed_touched, update_polarity, update_similarity
 from mokg.stream.refresh import drift, mark_requested, retrain_due
 
 DRIFT_EVERY_S = 30.0
@@ -35,6 +35,7 @@ class BatchOutcome:
     embedded: int
     new_users: int
     without_embedding: dict[str, str]
+    items_embedded: int
     similar_edges: int
     version: str | None
     drift: float | None  # the inductive share, when this batch measured it (at most every DRIFT_EVERY_S)
@@ -106,9 +107,12 @@ class StreamRuntime:
         update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
         users = batch.users
         n_similar = update_similarity(self.graph, self.settings, users)
-        report = embed_users(self.graph, self.embedder(), users) if embed and users else None
-        share, retrain = self.check_drift()
+        # the items reviewed or listed: new ones, and trained ones whose edges changed
         asins = sorted({r.asin for r in batch.reviews} | {i.asin for i in batch.items})
+        report = (
+            embed_touched(self.graph, self.embedder(), users, asins) if embed and (users or asins) else None
+        )
+        share, retrain = self.check_drift()
         plan = self.plan_mining(asins) if mine_new_items and asins else None
         return BatchOutcome(
             read=batch.read,
@@ -119,6 +123,7 @@ class StreamRuntime:
             embedded=report.embedded if report else 0,
             new_users=report.new if report else 0,
             without_embedding=report.skipped if report else {},
+            items_embedded=report.items_embedded if report else 0,
             similar_edges=n_similar,
             version=report.version if report else None,
             drift=share,

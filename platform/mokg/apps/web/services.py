@@ -40,7 +40,7 @@ class Services:
     @cached_property
     def seed_cache(self) -> SeedCache | None:
         size = self.settings.web_seed_cache
-        return SeedCache(size) if size > 0 else None
+        return SeedCache(size, ttl_s=self.settings.web_seed_ttl_s) if size > 0 else None
 
     @cached_property
     def analyst(self) -> ReadOnlyRunner:
