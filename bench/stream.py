@@ -127,7 +127,7 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
 BATCH_LOG = re.compile(
     r"stream (?P<name>\S+) lines (?P<first>\d+): (?P<read>\d+) read, (?P<rejected>\d+) rejected, "
     r"(?P<embedded>\d+) users embedded \((?P<new>\d+) new\), (?P<without>\d+) without, "
-    r"(?:(?P<items>\d+) items embedded, )?(?P<s>[\d.]+) s"
+    r"(?P<items>\d+) items embedded, (?P<s>[\d.]+) s"
 )
 
 
@@ -137,7 +137,7 @@ def batches_done(log: Path, name: str) -> dict[int, dict[str, float]]:
     for m in BATCH_LOG.finditer(log.read_text(errors="replace")):
         if m["name"] == name:
             done[int(m["first"])] = {
-                k: float(v) for k, v in m.groupdict().items() if k not in ("name", "first") and v is not None
+                k: float(v) for k, v in m.groupdict().items() if k not in ("name", "first")
             }
     return done
 
@@ -434,7 +434,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stream": {
             "batches_sent": produced.batches,
             "batches_done": len(done),
-            "items_embedded": int(sum(d.get("items", 0) for d in done.values())),
+            "items_embedded": int(sum(d["items"] for d in done.values())),
             "send_s": round(produced.seconds, 3),
             "seconds": round(stream_s, 3),
             "reviews_per_s": round(stream_rate, 1),

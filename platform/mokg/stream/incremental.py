@@ -100,7 +100,6 @@ class EmbedReport:
     new: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # user id -> why it has no embedding
     items_embedded: int = 0
-    items_skipped: dict[str, str] = field(default_factory=dict)  # asin -> why it has no embedding
 
 
 def user_triples(
@@ -165,9 +164,11 @@ def embed_touched(
     items = item_triples(graph, asins, use_polarity=use_polarity) if asins else {}
     result = embedder.embed(users | items)
     at = stamp()
+    user_keys = [k for k in result.served if k in users]
+    item_keys = [k for k in result.served if k in items]
     for statement, keys, prefix in (
-        ("glom/set_user_properties", [k for k in result.served if k in users], "u:"),
-        ("glom/set_item_properties", [k for k in result.served if k in items], "i:"),
+        ("glom/set_user_properties", user_keys, "u:"),
+        ("glom/set_item_properties", item_keys, "i:"),
     ):
         if keys:
             graph.write_batches(
@@ -175,13 +176,10 @@ def embed_touched(
             )
     skipped = {k.removeprefix("u:"): why for k, why in result.skipped.items() if k in users}
     skipped |= {u: "no such user" for u in user_ids if f"u:{u}" not in users}
-    item_skipped = {k.removeprefix("i:"): why for k, why in result.skipped.items() if k in items}
-    item_skipped |= {a: "no such item" for a in asins if f"i:{a}" not in items}
     return EmbedReport(
         result.version,
-        embedded=sum(k in users for k in result.served),
+        embedded=len(user_keys),
         new=sum(k in users for k in result.new),
         skipped=skipped,
-        items_embedded=sum(k in items for k in result.served),
-        items_skipped=item_skipped,
+        items_embedded=len(item_keys),
     )
