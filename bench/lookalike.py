@@ -12,7 +12,7 @@ users' embeddings (the collapse check). Test-task AP is printed only with ``--te
         --variant default --variant 'residual=0' --variant 'aggregator=mean'
 
 A variant is ``name`` or comma-separated ``key=value`` overrides of :class:`TrainConfig`; ``default`` is the
-TrainConfig defaults and ``PM`` the PM alone.
+TrainConfig defaults and ``PM`` the PM alone (``PM,key=value,...``: the PM alone with overrides).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
-from mokg.lookalike.glom_model import ReviewIndex, leak_free_profiles, mean_profiles
+from mokg.lookalike.glom_model import PM_FIELDS, ReviewIndex, leak_free_profiles, mean_profiles
 from mokg.lookalike.protocol import build_split, evaluate
 from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
@@ -116,7 +116,7 @@ def read_kg(reviews_path: Path, meta_path: Path | None) -> KGData:
 def _parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     if text in ("default", "PM"):
         return text, {}
-    return text, TrainConfig.changes(text)
+    return text, TrainConfig.changes(text.removeprefix("PM,"))
 
 
 def main() -> None:
@@ -198,11 +198,13 @@ def main() -> None:
         for name, change in variants:
             cfg = TrainConfig.from_settings(get_settings(), seed=seed, **change)
             kgt, kg_users, n_sim = kg_triples(train_kg, cfg)
-            key = (cfg.use_profiles, cfg.use_polarity, cfg.use_similarity, cfg.pm_epochs, cfg.dim, cfg.lr_pm)
+            key = tuple(getattr(cfg, f) for f in PM_FIELDS)
             if key not in pm_cache:
                 pm_cache[key] = fit_pm(kgt, cfg)
             pm = pm_cache[key]
-            nodes = pm.entity_embeddings if name == "PM" else fit_glm(kgt, pm, cfg).node_embeddings
+            nodes = (
+                pm.entity_embeddings if name.split(",")[0] == "PM" else fit_glm(kgt, pm, cfg).node_embeddings
+            )
             emb = ix.user_matrix(kg_users, nodes[rows_of(kgt, [f"u:{u}" for u in kg_users])].numpy())
 
             def score(task: Any, emb: np.ndarray = emb) -> np.ndarray:

@@ -6,7 +6,8 @@ when --profiles N > 0). The profile figure generates N item profiles through the
 (`generate_profiles`, LLM cache off, MOKG_LLM_PARALLEL requests in flight) and compares completion tokens/s
 with the floor: the same request bodies posted straight to the server's /v1/chat/completions by as many
 plain threads, alternating, medians of --reps passes, in the same run. Peak memory is this process's
-maximum RSS after each stage (the graph server's own memory is not included).
+maximum RSS after each stage (the graph server's own memory is not included). The similarity, PM and GLM
+stages are printed beside a floor of bare arithmetic on the same data, measured in the same run (`_floors`).
 
     python bench/train.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz \\
         --meta ../shared/data/amazon/Gift_Cards/meta_Gift_Cards.json.gz --profiles 20
@@ -25,12 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import requests
+import scipy.sparse as sp
 import torch
 
 from mokg.config import get_settings
-from mokg.glom.data import TrainConfig
-from mokg.glom.fitting import fit
+from mokg.glom.data import KGData, TrainConfig
+from mokg.glom.fitting import fit, kg_triples
+from mokg.glom.glm import with_reverse_edges
+from mokg.glom.pretrain import epoch_batch_size
 from mokg.glom.profiles import PROFILE_MAX_TOKENS, generate_profiles
 from mokg.glom.stages import item_prompts, load_kg, run_polarity, run_similarity, write_back
 from mokg.graph import Graph
@@ -110,6 +115,66 @@ def _profile_throughput(graph: Graph, n: int, reps: int) -> dict[str, Any]:
     }
 
 
+def _floors(kg: KGData, cfg: TrainConfig) -> dict[str, float]:
+    """Seconds of the bare arithmetic each learning stage cannot avoid, on the same data, in this run:
+
+    * similarity: one product ``B·Bᵀ`` of the binary user–item matrix (scipy). Eq. 1 needs four such
+      products plus the selection, so about 4 is the best ratio an exact stage can reach.
+    * PM: the same number of steps on the same batch shapes (``num_negatives`` corruptions each) of a bare
+      TransE step: unique rows, gather, distances, backward, an SGD update of the rows — no typed
+      sampling, no Adam, no renormalisation, no profile terms. One epoch is timed and scaled to the epochs.
+    * GLM (when trained): one sparse propagation (torch CSR) through the same edges per layer and epoch.
+    """
+    kgt, _, _ = kg_triples(kg, cfg)
+    floors: dict[str, float] = {}
+    users = {u: k for k, u in enumerate(sorted(set(kg.reviews.user)))}
+    items = {i: k for k, i in enumerate(sorted(set(kg.reviews.item)))}
+    b = sp.csr_matrix(
+        (
+            np.ones(len(kg.reviews)),
+            ([users[u] for u in kg.reviews.user], [items[i] for i in kg.reviews.item]),
+        ),
+        shape=(len(users), len(items)),
+    )
+    b.data[:] = 1.0
+    t0 = time.perf_counter()
+    b @ b.T
+    floors["similarity"] = time.perf_counter() - t0
+
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(kgt.num_entities, cfg.dim) / cfg.dim**0.5
+    rel = torch.randn(kgt.num_relations, cfg.dim) / cfg.dim**0.5
+    k = cfg.pm_negatives
+    t0 = time.perf_counter()
+    for batch in torch.randperm(kgt.num_triples, generator=gen).split(
+        epoch_batch_size(kgt.num_triples, 1024)
+    ):
+        h, r, t = kgt.head[batch], kgt.rel[batch], kgt.tail[batch]
+        nt = torch.randint(kgt.num_entities, (k * len(batch),), generator=gen)
+        ids, inv = torch.unique(torch.cat([h, t, nt]), return_inverse=True)
+        x = table[ids].requires_grad_()
+        n = len(batch)
+        q = x[inv[:n]] + rel[r]
+        pos = torch.linalg.vector_norm(q - x[inv[n : 2 * n]], dim=-1)
+        neg = torch.linalg.vector_norm(q.repeat(k, 1) - x[inv[2 * n :]], dim=-1).view(k, n).T
+        torch.clamp(1 + pos.unsqueeze(1) - neg, min=0).mean().backward()
+        assert x.grad is not None
+        table[ids] -= 0.01 * x.grad
+    floors["PM"] = (time.perf_counter() - t0) * cfg.pm_epochs
+
+    if cfg.glm_epochs == 0:  # the untrained GLM is one forward pass inside "pm+glm", not timed apart
+        return {name: round(sec, 4) for name, sec in floors.items()}
+    edge_index, _ = with_reverse_edges(kgt.head, kgt.rel, kgt.tail, kgt.num_relations)
+    adj = torch.sparse_coo_tensor(
+        edge_index.flip(0), torch.ones(edge_index.shape[1]), (kgt.num_entities,) * 2
+    ).to_sparse_csr()
+    t0 = time.perf_counter()
+    for _ in range(cfg.layers * cfg.glm_epochs):
+        torch.sparse.mm(adj, table)
+    floors["GLM"] = time.perf_counter() - t0
+    return {name: round(sec, 4) for name, sec in floors.items()}
+
+
 class EpochClock:
     """A progress factory that records when each task (PM epochs, GLM epochs) starts and last advances."""
 
@@ -175,6 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             emb = timed("pm+glm", lambda: fit(kg, cfg, clock))
             stages["pm+glm"].update(clock.seconds())
             timed("write-back", lambda: write_back(g, emb))
+            result["floors"] = _floors(kg, cfg)
             result.update({"n_reviews": n, "n_users": len(emb.user_ids), "n_items": len(emb.item_ids)})
     finally:
         if args.keep:
@@ -196,8 +262,8 @@ def main() -> None:
     ap.add_argument(
         "--reps", type=int, default=3, help="timed passes of each LLM path (medians are compared)"
     )
-    ap.add_argument("--pm-epochs", type=int, default=100)
-    ap.add_argument("--glm-epochs", type=int, default=50)
+    ap.add_argument("--pm-epochs", type=int, help="default: TrainConfig's")
+    ap.add_argument("--glm-epochs", type=int, help="default: TrainConfig's")
     ap.add_argument(
         "--keep", action="store_true", help="keep the trained scratch database (for bench/api.py --database)"
     )
@@ -211,6 +277,10 @@ def main() -> None:
         f"{result.get('n_users', 0):,} users, {result.get('n_reviews', 0):,} reviews: {line} | peak RSS "
         f"{max(v['peak_rss_mb'] for v in result['stages'].values()):.0f} MB"
     )
+    seconds = {"similarity": result["stages"].get("similarity", {}).get("seconds", 0), **split}
+    for stage, floor in result.get("floors", {}).items():
+        ratio = seconds.get(stage, 0) / floor if floor else float("nan")
+        print(f"  {stage:10} {seconds.get(stage, 0):8.1f} s against a floor of {floor:8.2f} s: x{ratio:.1f}")
     if "profiles" in result:
         p = result["profiles"]
         print(

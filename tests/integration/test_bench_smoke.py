@@ -74,6 +74,10 @@ def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) ->
     fit = result["stages"]["pm+glm"]
     # three figures rounded to 0.01 s each: the parts may exceed the whole by the rounding only
     assert fit["PM"] >= 0 and fit["GLM"] > 0 and fit["PM"] + fit["GLM"] <= fit["seconds"] + 0.015, fit
+    # each learning stage beside its floor, measured in the same run
+    assert set(result["floors"]) == {"similarity", "PM", "GLM"}
+    assert all(v >= 0 for v in result["floors"].values()) and result["floors"]["PM"] > 0
+    assert "against a floor of" in proc.stdout
 
 
 def test_bench_stream_measures_latency_and_throughput(

@@ -9,6 +9,7 @@ import torch
 
 from mokg.glom.pretrain import (
     PretrainedModel,
+    RowAdam,
     corrupt,
     epoch_batch_size,
     margin_ranking_loss,
@@ -132,6 +133,47 @@ def test_margin_ranking_loss_hand_case() -> None:
     assert margin_ranking_loss(pos, neg[:, 1], 2.0).item() == pytest.approx((2.5 + 2.0) / 2)
     # per-positive margins [4, 1]: [4+1-2, 4+1-.5, 1+3-5, 1+3-3] -> (3 + 4.5 + 0 + 1) / 4
     assert margin_ranking_loss(pos, neg, torch.tensor([4.0, 1.0])).item() == pytest.approx(8.5 / 4)
+
+
+def test_self_adversarial_weights_favour_the_hardest_negative() -> None:
+    pos = torch.tensor([1.0])
+    neg = torch.tensor([[2.0, 0.5]])  # hinge terms [0, 1.5]
+    w_hard = math.exp(-0.5) / (math.exp(-2.0) + math.exp(-0.5))
+    assert margin_ranking_loss(pos, neg, 1.0, adversarial=1.0).item() == pytest.approx(1.5 * w_hard)
+    # temperature 0 is the plain mean; a high temperature tends to the hardest negative alone
+    assert margin_ranking_loss(pos, neg, 1.0, adversarial=0.0).item() == pytest.approx(0.75)
+    assert margin_ranking_loss(pos, neg, 1.0, adversarial=50.0).item() == pytest.approx(1.5)
+    pos_r = pos.clone().requires_grad_()
+    margin_ranking_loss(pos_r, neg.requires_grad_(), 1.0, adversarial=1.0).backward()
+    assert neg.grad is not None and neg.grad[0, 1].item() == pytest.approx(-w_hard)  # weights are detached
+
+
+def test_row_adam_matches_sparse_adam() -> None:
+    torch.manual_seed(0)
+    a = torch.nn.Embedding(10, 4, sparse=True)
+    b = torch.nn.Embedding(10, 4, sparse=True)
+    b.weight.data.copy_(a.weight.data)
+    ours, theirs = RowAdam(a.weight, lr=0.1), torch.optim.SparseAdam(b.parameters(), lr=0.1)
+    for rows in ([0, 3, 3, 7], [3, 9], [0, 1, 2]):
+        idx = torch.tensor(rows)
+        for emb in (a, b):
+            (emb(idx) ** 2).sum().backward()
+        touched = ours.step()
+        theirs.step()
+        theirs.zero_grad()
+        assert touched.tolist() == sorted(set(rows))
+        assert torch.allclose(a.weight, b.weight, atol=1e-6)
+    assert a.weight.grad is None
+
+
+def test_sparse_training_learns_and_keeps_the_norm_bound() -> None:
+    kg = tiny_graph()
+    res = train_pretrained(kg, dim=8, epochs=30, lr=0.05, batch_size=16, sparse=True)
+    assert sum(res.loss_history[-5:]) < 0.7 * sum(res.loss_history[:5])
+    assert float(res.interaction_embeddings.norm(dim=1).max()) <= 1.0 + 1e-5
+    kw = {"dim": 8, "epochs": 3, "batch_size": 16, "num_negatives": 4, "adversarial": 2.0, "sparse": True}
+    a, b = train_pretrained(kg, **kw), train_pretrained(kg, **kw)  # type: ignore[arg-type]
+    assert torch.equal(a.entity_embeddings, b.entity_embeddings)
 
 
 def test_sample_same_group_stays_in_group_and_covers_it() -> None:

@@ -97,11 +97,17 @@ def fit_pm(
         epochs=cfg.pm_epochs,
         lr=cfg.lr_pm,
         margin=cfg.margin,
+        num_negatives=cfg.pm_negatives,
+        adversarial=cfg.pm_adversarial,
+        sparse=cfg.pm_sparse,
         seed=cfg.seed,
         use_profiles=cfg.use_profiles and kgt.has_profile is not None,
         device=device,
         progress=lambda epoch, loss: advance(epoch),
     )
+
+
+SCRATCH_GLM_EPOCHS = 50
 
 
 def fit_glm(
@@ -111,16 +117,20 @@ def fit_glm(
     progress: ProgressFactory = no_progress,
     device: str = "cpu",
 ) -> GLMResult:
-    """GLM from the PM (or, for the "w/o PM" ablation, from trained random embeddings)."""
-    advance = progress(f"GLM-{cfg.aggregator} epochs", cfg.glm_epochs)
+    """GLM from the PM (or, for the "w/o PM" ablation, from trained random embeddings: there the GLM must
+    learn the embeddings themselves, so it trains for at least :data:`SCRATCH_GLM_EPOCHS`)."""
+    epochs = cfg.glm_epochs if cfg.use_pretrain else max(cfg.glm_epochs, SCRATCH_GLM_EPOCHS)
+    advance = progress(f"GLM-{cfg.aggregator} epochs", epochs)
     return train_glm(
         kgt,
         pm if cfg.use_pretrain else None,
         aggregator=cfg.aggregator,
         layers=cfg.layers,
-        epochs=cfg.glm_epochs,
+        epochs=epochs,
         lr=cfg.lr_glm,
         margin=cfg.margin,
+        num_negatives=cfg.glm_num_negatives,
+        adversarial=cfg.glm_adversarial,
         seed=cfg.seed,
         dim=cfg.dim,
         train_embeddings=not cfg.use_pretrain,

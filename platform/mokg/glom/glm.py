@@ -80,10 +80,12 @@ def glm_loss(
     p_norm: int = 2,
     norm: Norm = "none",
     rel: torch.Tensor | None = None,
+    adversarial: float = 0.0,
 ) -> torch.Tensor:
     """Eq. 9: mean ``[γ + f(h_U, h_I) − f(h_U, h_I')]_+``; ``neg_items`` is ``[B]`` or ``[B, K]``.
     ``norm="unit"`` measures f between L2-normalised embeddings (distances bounded by 2). With ``rel``
-    (``[B, H]``, the pair's relation embedding r^L) f is the PM's translation ``||h_U + r − h_I||_p``."""
+    (``[B, H]``, the pair's relation embedding r^L) f is the PM's translation ``||h_U + r − h_I||_p``.
+    ``adversarial`` weights the K negatives as in :func:`~mokg.glom.pretrain.margin_ranking_loss`."""
 
     def rows(idx: torch.Tensor) -> torch.Tensor:
         x = h[idx]
@@ -94,7 +96,7 @@ def glm_loss(
         hu = hu + rel
     pos = pair_distance(hu, rows(pos_items), p_norm)
     neg = pair_distance(hu.unsqueeze(1) if neg_items.dim() == 2 else hu, rows(neg_items), p_norm)
-    return margin_ranking_loss(pos, neg, margin)
+    return margin_ranking_loss(pos, neg, margin, adversarial)
 
 
 class GraphLearningModel(nn.Module):
@@ -262,6 +264,7 @@ def train_glm(
     margin: float = 1.0,
     batch_size: int = 1024,
     num_negatives: int = 1,
+    adversarial: float = 0.0,
     p_norm: int = 2,
     seed: int = 0,
     dim: int = 64,
@@ -341,7 +344,7 @@ def train_glm(
             nodes = torch.cat([users, pos, neg.flatten()])
             h, r = model(edge_index, edge_type, nodes=nodes, first_message=first)
             rel = r[pair_rel[batch].to(device)] if relational else None
-            loss = glm_loss(h, users, pos, neg, margin, p_norm, norm, rel)
+            loss = glm_loss(h, users, pos, neg, margin, p_norm, norm, rel, adversarial)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -118,9 +118,9 @@ def train(
         return report
     with stage("pm+glm") as d:
         emb = fit(load_kg(graph), cfg, progress, settings.torch_device)
+        glm = f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}" if emb.glm_loss else "GLM untrained"
         d.append(
-            f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, "
-            f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}, "
+            f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, {glm}, "
             f"{len(emb.user_ids)} users, {len(emb.item_ids)} items, "
             f"user mean pairwise cosine PM {mean_pairwise_cosine(emb.pm_user):.2f} "
             f"GLM {mean_pairwise_cosine(emb.user):.2f} (near 1: collapsed)"

@@ -47,14 +47,24 @@ def translation_distance(
     return torch.linalg.vector_norm(head + rel - tail, ord=p_norm, dim=-1)
 
 
-def margin_ranking_loss(pos: torch.Tensor, neg: torch.Tensor, margin: float | torch.Tensor) -> torch.Tensor:
+def margin_ranking_loss(
+    pos: torch.Tensor, neg: torch.Tensor, margin: float | torch.Tensor, adversarial: float = 0.0
+) -> torch.Tensor:
     """Mean of ``[margin + pos − neg]_+`` (Eq. 2 / Eq. 9). ``pos`` is ``[B]``; ``neg`` is ``[B]`` or
-    ``[B, K]`` (K negatives per positive, each paired with its positive); ``margin`` a scalar or ``[B]``."""
+    ``[B, K]`` (K negatives per positive, each paired with its positive); ``margin`` a scalar or ``[B]``.
+
+    ``adversarial`` > 0 weights a positive's K hinge terms by ``softmax(−adversarial · neg)`` (detached)
+    instead of equally: self-adversarial sampling (Sun et al., RotatE, 2019), where the corruptions that are
+    hardest for the model count most, so random easy negatives stop diluting the gradient."""
     if neg.dim() == pos.dim() + 1:
         pos = pos.unsqueeze(-1)
         if isinstance(margin, torch.Tensor):
             margin = margin.unsqueeze(-1)
-    return torch.clamp(margin + pos - neg, min=0).mean()
+    hinge = torch.clamp(margin + pos - neg, min=0)
+    if adversarial > 0 and neg.dim() == 2:
+        weight = torch.softmax(-adversarial * neg.detach(), dim=-1)
+        return (hinge * weight).sum(-1).mean()
+    return hinge.mean()
 
 
 def sample_same_group(
@@ -105,11 +115,12 @@ class PretrainedModel(nn.Module):
         p_norm: int = 2,
         use_profiles: bool = True,
         max_norm: float | None = 1.0,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         self.p_norm = p_norm
         self.max_norm = max_norm
-        self.entity = nn.Embedding(num_entities, dim)
+        self.entity = nn.Embedding(num_entities, dim, sparse=sparse)
         self.relation = nn.Embedding(num_relations, dim)
         nn.init.xavier_uniform_(self.entity.weight)
         nn.init.xavier_uniform_(self.relation.weight)
@@ -134,9 +145,15 @@ class PretrainedModel(nn.Module):
         return x * torch.clamp(self.max_norm / norms.clamp(min=1e-12), max=1.0)
 
     def energy_terms(self, head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor) -> EnergyTerms:
-        hi, ti, r = self.entity(head), self.entity(tail), self.relation(rel)
+        # Each distinct entity is looked up once: with sparse gradients, repeated rows (popular items, a
+        # positive's K corruptions) would otherwise make the optimiser coalesce ~10x more gradient rows.
+        ids, inv = torch.unique(torch.cat([head, tail]), return_inverse=True)
+        at_head, at_tail = inv[: len(head)], inv[len(head) :]
+        x, r = self.entity(ids), self.relation(rel)
+        hi, ti = x[at_head], x[at_tail]
         f_i = translation_distance(hi, r, ti, self.p_norm)
-        hp, tp = self.profile_embeddings(head), self.profile_embeddings(tail)
+        p = self.profile_embeddings(ids)
+        hp, tp = (None, None) if p is None else (p[at_head], p[at_tail])
         if hp is None or tp is None:
             zero = torch.zeros_like(f_i)
             return EnergyTerms(f_i, zero, zero, zero, torch.ones_like(f_i))
@@ -164,13 +181,47 @@ class PretrainedModel(nn.Module):
         return torch.where(self.has_profile.unsqueeze(-1), (e + p) / 2, e)
 
     @torch.no_grad()
-    def renormalize_(self) -> None:
-        """Project interaction embeddings back into the ``max_norm`` ball (no-op without ``max_norm``)."""
+    def renormalize_(self, rows: torch.Tensor | None = None) -> None:
+        """Project interaction embeddings (all, or only ``rows``) back into the ``max_norm`` ball (no-op
+        without ``max_norm``)."""
         if self.max_norm is None:
             return
-        w = self.entity.weight
+        w = self.entity.weight if rows is None else self.entity.weight[rows]
         norms = torch.linalg.vector_norm(w, dim=-1, keepdim=True)
         w.mul_(torch.clamp(self.max_norm / norms.clamp(min=1e-12), max=1.0))
+        if rows is not None:
+            self.entity.weight[rows] = w
+
+
+class RowAdam:
+    """Adam for an embedding table with sparse gradients, updating only the rows a step looked up (the lazy
+    Adam of ``torch.optim.SparseAdam``, whose sparse-tensor arithmetic cost ~30 ms a step at 100k users
+    where these row-indexed updates cost a few). Bias correction uses the global step, as SparseAdam does."""
+
+    def __init__(
+        self, weight: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
+        self.weight, self.lr, self.betas, self.eps = weight, lr, betas, eps
+        self.exp_avg = torch.zeros_like(weight)
+        self.exp_avg_sq = torch.zeros_like(weight)
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self) -> torch.Tensor:
+        """Apply the pending gradient, clear it, and return the rows it touched."""
+        grad = self.weight.grad
+        assert grad is not None and grad.is_sparse, "RowAdam needs the sparse gradient of an nn.Embedding"
+        grad = grad.coalesce()
+        rows, g = grad.indices()[0], grad.values()
+        self.weight.grad = None
+        self.steps += 1
+        b1, b2 = self.betas
+        m = self.exp_avg[rows].mul_(b1).add_(g, alpha=1 - b1)
+        v = self.exp_avg_sq[rows].mul_(b2).addcmul_(g, g, value=1 - b2)
+        self.exp_avg[rows], self.exp_avg_sq[rows] = m, v
+        denom = (v / (1 - b2**self.steps)).sqrt_().add_(self.eps)
+        self.weight[rows] -= (self.lr / (1 - b1**self.steps)) * m / denom
+        return rows
 
 
 @dataclass
@@ -221,6 +272,8 @@ def train_pretrained(
     margin_per_term: bool = True,
     batch_size: int = 1024,
     num_negatives: int = 1,
+    adversarial: float = 0.0,
+    sparse: bool = False,
     p_norm: int = 2,
     seed: int = 0,
     use_profiles: bool = True,
@@ -232,6 +285,11 @@ def train_pretrained(
     """Train the PM with Adam on Eq. 2; ``progress(epoch, mean_loss)`` is called after each epoch (1-based).
 
     ``batch_size`` grows where an epoch would otherwise take more than ``max_steps_per_epoch`` steps.
+    ``num_negatives`` corruptions per positive, weighted by ``adversarial`` (see :func:`margin_ranking_loss`).
+
+    ``sparse``: the entity table gets sparse gradients and :class:`RowAdam` (lazy Adam: a row's moments
+    and value change only in steps whose batch touches it), and only the touched rows are renormalised. Dense Adam keeps moving every row by its momentum, so each step costs the whole table:
+    that is what dominates the PM at 100k users (README, "Benchmarks").
 
     Reproducible for a given ``seed`` on CPU: ``torch.manual_seed`` fixes initialisation, a private
     ``torch.Generator`` drives shuffling and negative sampling (on the CPU, then moved to ``device``).
@@ -249,11 +307,15 @@ def train_pretrained(
         p_norm=p_norm,
         use_profiles=use_profiles,
         max_norm=max_norm,
+        sparse=sparse,
     ).to(device)
     model.renormalize_()
     # Negatives are drawn within (type, has-profile) groups so positive and negative use the same terms.
     group = triples.entity_type * 2 + model.has_profile.cpu().long()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rows = RowAdam(model.entity.weight, lr) if sparse else None
+    opt = torch.optim.Adam(
+        [p for p in model.parameters() if rows is None or p is not model.entity.weight], lr=lr
+    )
     batch_size = epoch_batch_size(triples.num_triples, batch_size, max_steps_per_epoch)
     history: list[float] = []
     for epoch in range(1, epochs + 1):
@@ -263,13 +325,19 @@ def train_pretrained(
             h, r, t = triples.head[batch], triples.rel[batch], triples.tail[batch]
             nh, nt = corrupt(h.repeat(num_negatives), t.repeat(num_negatives), group, gen)
             h, r, t, nh, nt = (x.to(device) for x in (h, r, t, nh, nt))
-            pos = model.energy_terms(h, r, t)
-            neg = model.energy(nh, r.repeat(num_negatives), nt).view(num_negatives, -1).T
-            loss = margin_ranking_loss(pos.total, neg, margin * pos.count if margin_per_term else margin)
+            # positives and their corruptions in one call, so each entity is looked up once per step
+            terms = model.energy_terms(torch.cat([h, nh]), r.repeat(num_negatives + 1), torch.cat([t, nt]))
+            energy, n = terms.total, len(h)
+            loss = margin_ranking_loss(
+                energy[:n],
+                energy[n:].view(num_negatives, n).T,
+                margin * terms.count[:n] if margin_per_term else margin,
+                adversarial,
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
-            model.renormalize_()
+            model.renormalize_(None if rows is None else rows.step())
             total += loss.item() * len(batch)
         history.append(total / triples.num_triples)
         if progress is not None:

@@ -26,7 +26,17 @@ from mokg.vectors import unit_rows
 
 # the TrainConfig fields that decide the triples, and those that decide the PM on them
 _TRIPLE_FIELDS = ("use_profiles", "use_polarity", "use_similarity", "t_sim", "min_co_rated", "sim_top_k")
-_PM_FIELDS = (*_TRIPLE_FIELDS, "dim", "pm_epochs", "lr_pm", "margin", "seed")
+PM_FIELDS = (
+    *_TRIPLE_FIELDS,
+    "dim",
+    "pm_epochs",
+    "lr_pm",
+    "margin",
+    "pm_negatives",
+    "pm_adversarial",
+    "pm_sparse",
+    "seed",
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ class GLoMModel(EmbeddingBaseline):
         if t_key not in self.cache.triples:
             self.cache.triples[t_key] = kg_triples(graph, cfg)
         kgt, users, _ = self.cache.triples[t_key]
-        p_key = (key, tuple(getattr(cfg, f) for f in _PM_FIELDS))
+        p_key = (key, tuple(getattr(cfg, f) for f in PM_FIELDS))
         if p_key not in self.cache.pms:
             self.cache.pms[p_key] = fit_pm(kgt, cfg)
         pm = self.cache.pms[p_key]

@@ -43,7 +43,7 @@ GRIDS: dict[str, Grid] = {
         "margin": MARGINS,
         "pm_epochs": (50, 100),
         "lr_glm": (0.0005, 0.001, 0.005, 0.01),
-        "glm_epochs": (1, 10, 50),
+        "glm_epochs": (0, 1, 10, 50),
         "layers": (1, 2),  # as LightGCN and GraphSAGE search their depth
     },
 }

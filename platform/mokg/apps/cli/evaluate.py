@@ -40,7 +40,11 @@ from mokg.config import get_settings
 )
 @click.option("--dim", type=click.IntRange(2, 1024), default=64, show_default=True)
 @click.option("--pm-epochs", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="GLM epochs.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(0),
+    help="GLM epochs of Eq. 9 training (default 0: the GLM smooths the PM untrained, the best on validation).",
+)
 @click.option(
     "--tune-budget",
     type=click.IntRange(0),
@@ -63,7 +67,7 @@ def eval_cmd(
     baselines: str,
     dim: int,
     pm_epochs: int,
-    epochs: int,
+    epochs: int | None,
     tune_budget: int,
     quick: bool,
 ) -> None:

@@ -18,7 +18,11 @@ from mokg.config import get_settings
     help="GLM aggregator of knowledge queries: Eq. 3 (mean), Eq. 6 (attn1), Eq. 7 (attn2).",
 )
 @click.option("--dim", type=click.IntRange(2, 1024), default=64, show_default=True, help="Embedding size.")
-@click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="GLM epochs.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(0),
+    help="GLM epochs of Eq. 9 training (default 0: the GLM smooths the PM untrained, the best on validation).",
+)
 @click.option("--pm-epochs", type=click.IntRange(1), default=100, show_default=True, help="PM epochs.")
 @click.option("--layers", type=click.IntRange(1, 8), default=1, show_default=True, help="GLM layers L.")
 @click.option("--no-profiles", is_flag=True, help="Ablation: no LLM profiles (PM uses interactions only).")
@@ -51,7 +55,7 @@ from mokg.config import get_settings
 def train(
     aggregator: str,
     dim: int,
-    epochs: int,
+    epochs: int | None,
     pm_epochs: int,
     layers: int,
     no_profiles: bool,
