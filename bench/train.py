@@ -33,7 +33,7 @@ import torch
 
 from mokg.config import get_settings
 from mokg.glom.data import KGData, TrainConfig
-from mokg.glom.fitting import fit, kg_triples
+from mokg.glom.fitting import Similar, fit, kg_triples
 from mokg.glom.glm import with_reverse_edges
 from mokg.glom.pretrain import epoch_batch_size
 from mokg.glom.profiles import PROFILE_MAX_TOKENS, generate_profiles
@@ -115,7 +115,7 @@ def _profile_throughput(graph: Graph, n: int, reps: int) -> dict[str, Any]:
     }
 
 
-def _floors(kg: KGData, cfg: TrainConfig) -> dict[str, float]:
+def _floors(kg: KGData, cfg: TrainConfig, similar: Similar) -> dict[str, float]:
     """Seconds of the bare arithmetic each learning stage cannot avoid, on the same data, in this run:
 
     * similarity: one product ``B·Bᵀ`` of the binary user–item matrix (scipy). Eq. 1 needs four such
@@ -125,7 +125,7 @@ def _floors(kg: KGData, cfg: TrainConfig) -> dict[str, float]:
       sampling, no Adam, no renormalisation, no profile terms. One epoch is timed and scaled to the epochs.
     * GLM (when trained): one sparse propagation (torch CSR) through the same edges per layer and epoch.
     """
-    kgt, _, _ = kg_triples(kg, cfg)
+    kgt, _, _ = kg_triples(kg, cfg, similar)
     floors: dict[str, float] = {}
     users = {u: k for k, u in enumerate(sorted(set(kg.reviews.user)))}
     items = {i: k for k, i in enumerate(sorted(set(kg.reviews.item)))}
@@ -231,16 +231,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             n = timed("polarity", lambda: run_polarity(g, s))
             kg = load_kg(g)
-            timed("similarity", lambda: run_similarity(g, kg.reviews, s))
+            similar = timed("similarity", lambda: run_similarity(g, kg.reviews, s))
             if args.profiles:
                 result["profiles"] = timed(
                     "profiles", lambda: _profile_throughput(g, args.profiles, args.reps)
                 )
             clock = EpochClock()
-            emb = timed("pm+glm", lambda: fit(kg, cfg, clock))
+            emb = timed("pm+glm", lambda: fit(kg, cfg, clock, similar=similar))
             stages["pm+glm"].update(clock.seconds())
             timed("write-back", lambda: write_back(g, emb))
-            result["floors"] = _floors(kg, cfg)
+            result["floors"] = _floors(kg, cfg, similar)
             result.update({"n_reviews": n, "n_users": len(emb.user_ids), "n_items": len(emb.item_ids)})
     finally:
         if args.keep:

@@ -8,17 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
 from mokg.config import Settings
 from mokg.glom.data import KGData, Reviews, TrainConfig
-from mokg.glom.fitting import kg_triples
+from mokg.glom.fitting import kg_triples, similarity
 from mokg.glom.pipeline import train
 from mokg.glom.stages import load_kg
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.lookalike.scoring import mean_pairwise_cosine
+from mokg.polarity import SimilarityEdges
 
 pytestmark = pytest.mark.integration
 
@@ -144,6 +146,34 @@ def test_without_reviews_removes_held_out_edges_from_every_triple() -> None:
     pairs = {(ids[h], ids[t]) for h, t in zip(kgt.head.tolist(), kgt.tail.tolist(), strict=True)}
     assert ("u:a", "i:y") not in pairs and ("u:c", "i:y") not in pairs
     assert ("u:a", "i:x") in pairs and ("u:b", "i:x") in pairs and ("i:x", "i:y") in pairs
+
+
+def test_the_pm_triples_reuse_the_similarity_stage_edges() -> None:
+    kg = KGData(
+        reviews=Reviews(
+            ["a", "a", "a", "b", "b", "b"],
+            ["x", "y", "z", "x", "y", "z"],
+            np.full(6, 4.0),
+            np.array([0.9, 0.1, -0.5, 0.8, 0.2, -0.6]),
+        ),
+        items=["x", "y", "z"],
+        supkg=[],
+    )
+    computed = similarity(
+        kg.reviews, t_sim=SMALL.t_sim, min_co_rated=SMALL.min_co_rated, top_k=SMALL.sim_top_k
+    )
+    assert len(computed[1]) == 1
+    fresh, _, n_fresh = kg_triples(kg, SMALL)
+    reused, _, n_reused = kg_triples(kg, SMALL, computed)
+    assert (
+        n_fresh == n_reused == 1
+        and torch.equal(fresh.head, reused.head)
+        and torch.equal(fresh.rel, reused.rel)
+    )
+    # the given edges are what the triples use: none given, none in the triples
+    none = SimilarityEdges(*(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64)))
+    _, _, n_none = kg_triples(kg, SMALL, (computed[0], none))
+    assert n_none == 0
 
 
 def test_load_kg_reads_polarity(fresh_graph: Graph, tmp_path: Path) -> None:

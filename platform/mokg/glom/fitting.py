@@ -32,10 +32,11 @@ from mokg.glom.triples import KGTriples, build_triples
 from mokg.polarity import SimilarityEdges, user_similarity
 from mokg.progress import ProgressFactory, no_progress
 
+# the §3.4 edges of a set of reviews: the sorted user ids, and the edges between their positions
+Similar = tuple[list[str], SimilarityEdges]
 
-def similarity(
-    reviews: Reviews, *, t_sim: float, min_co_rated: int, top_k: int = 0
-) -> tuple[list[str], SimilarityEdges]:
+
+def similarity(reviews: Reviews, *, t_sim: float, min_co_rated: int, top_k: int = 0) -> Similar:
     """§3.4 over the given reviews' polarity (ratings stand in where polarity is missing)."""
     users = sorted(set(reviews.user))
     items = sorted(set(reviews.item))
@@ -63,8 +64,13 @@ def review_relation(polarity: float | None, use_polarity: bool = True) -> str:
     return "DISLIKES" if polarity is not None and polarity < 0 else "LIKES"
 
 
-def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]:
-    """The typed triples of §3.5 for ``cfg``'s ablations; also the user ids and the SIMILAR_TO count."""
+def kg_triples(
+    kg: KGData, cfg: TrainConfig, similar: Similar | None = None
+) -> tuple[KGTriples, list[str], int]:
+    """The typed triples of §3.5 for ``cfg``'s ablations; also the user ids and the SIMILAR_TO count.
+
+    ``similar``: the §3.4 edges already computed from exactly ``kg.reviews`` with ``cfg``'s bounds (the
+    training pipeline's similarity stage), so that they are not computed twice (~4 min at 100k users)."""
     users = sorted(set(kg.reviews.user))
     entities = [(f"u:{u}", "user") for u in users] + [(f"i:{i}", "item") for i in kg.items]
     entities += [(t, "category" if t.startswith("c:") else "store") for _, _, t in kg.supkg if t[0] in "cs"]
@@ -73,8 +79,10 @@ def kg_triples(kg: KGData, cfg: TrainConfig) -> tuple[KGTriples, list[str], int]
         triples.append((f"u:{u}", review_relation(p, cfg.use_polarity), f"i:{i}"))
     n_similar = 0
     if cfg.use_similarity:
-        sim_users, edges = similarity(
-            kg.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated, top_k=cfg.sim_top_k
+        sim_users, edges = (
+            similar
+            if similar is not None
+            else similarity(kg.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated, top_k=cfg.sim_top_k)
         )
         triples += [
             (f"u:{sim_users[a]}", "SIMILAR_TO", f"u:{sim_users[b]}")
@@ -151,11 +159,16 @@ def rows_of(kgt: KGTriples, keys: Sequence[str]) -> torch.Tensor:
 
 
 def fit(
-    kg: KGData, cfg: TrainConfig, progress: ProgressFactory = no_progress, device: str = "cpu"
+    kg: KGData,
+    cfg: TrainConfig,
+    progress: ProgressFactory = no_progress,
+    device: str = "cpu",
+    similar: Similar | None = None,
 ) -> Embeddings:
-    """PM then GLM on ``kg`` (pure: no graph access) on ``device``. Reproducible for ``cfg.seed`` on the CPU."""
+    """PM then GLM on ``kg`` (pure: no graph access) on ``device``. Reproducible for ``cfg.seed`` on the CPU.
+    ``similar`` as in :func:`kg_triples`."""
     torch.manual_seed(cfg.seed)
-    kgt, users, n_similar = kg_triples(kg, cfg)
+    kgt, users, n_similar = kg_triples(kg, cfg, similar)
     pm = fit_pm(kgt, cfg, progress, device)
     glm = fit_glm(kgt, pm, cfg, progress, device)
     u_rows = rows_of(kgt, [f"u:{u}" for u in users])

@@ -103,10 +103,18 @@ def train(
     if "polarity" not in skip:
         with stage("polarity") as d:
             d.append(f"{run_polarity(graph, settings, progress)} reviews scored")
+    similar = None
     if "similarity" not in skip:
         with stage("similarity") as d:
-            n = run_similarity(graph, load_kg(graph).reviews, settings)
-            d.append(f"{n} SIMILAR_TO edges (t_sim={settings.sim_threshold})")
+            similar = run_similarity(graph, load_kg(graph).reviews, settings)
+            d.append(f"{len(similar[1])} SIMILAR_TO edges (t_sim={settings.sim_threshold})")
+        # the PM's triples reuse these edges when they were computed with the same bounds
+        same = (cfg.t_sim, cfg.min_co_rated, cfg.sim_top_k) == (
+            settings.sim_threshold,
+            settings.sim_min_co_rated,
+            settings.sim_top_k,
+        )
+        similar = similar if same else None
     if "profiles" not in skip and cfg.use_profiles:
         with stage("profiles") as d:
             n_items, n_users = run_profiles(graph, settings, progress)
@@ -117,7 +125,7 @@ def train(
     if "pm+glm" in skip:
         return report
     with stage("pm+glm") as d:
-        emb = fit(load_kg(graph), cfg, progress, settings.torch_device)
+        emb = fit(load_kg(graph), cfg, progress, settings.torch_device, similar)
         glm = f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}" if emb.glm_loss else "GLM untrained"
         d.append(
             f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, {glm}, "

@@ -16,7 +16,7 @@ import numpy as np
 from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.glom.data import Embeddings, KGData, Reviews
-from mokg.glom.fitting import similarity
+from mokg.glom.fitting import Similar, similarity
 from mokg.graph import Graph
 from mokg.polarity import compute_polarity, make_scorer
 from mokg.progress import Advance, ProgressFactory, no_progress
@@ -73,7 +73,9 @@ def _scored(scorer: Any, texts: list[str], advance: Any, done: int) -> np.ndarra
     return out
 
 
-def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> int:
+def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> Similar:
+    """§3.4 over ``reviews`` with the settings' bounds, written as SIMILAR_TO (replacing the old edges);
+    returns the edges, which the PM's triples reuse."""
     users, edges = similarity(
         reviews,
         t_sim=settings.sim_threshold,
@@ -90,7 +92,7 @@ def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> int:
             for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
         ),
     )
-    return len(edges)
+    return users, edges
 
 
 def item_prompts(graph: Graph, settings: Settings) -> list[Any]:
