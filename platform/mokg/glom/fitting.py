@@ -70,7 +70,7 @@ def kg_triples(
     """The typed triples of §3.5 for ``cfg``'s ablations; also the user ids and the SIMILAR_TO count.
 
     ``similar``: the §3.4 edges already computed from exactly ``kg.reviews`` with ``cfg``'s bounds (the
-    training pipeline's similarity stage), so that they are not computed twice (~4 min at 100k users)."""
+    training pipeline's similarity stage), so that they are not computed twice (up to ~90 s at 100k users)."""
     users = sorted(set(kg.reviews.user))
     entities = [(f"u:{u}", "user") for u in users] + [(f"i:{i}", "item") for i in kg.items]
     entities += [(t, "category" if t.startswith("c:") else "store") for _, _, t in kg.supkg if t[0] in "cs"]

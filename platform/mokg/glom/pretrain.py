@@ -194,9 +194,10 @@ class PretrainedModel(nn.Module):
 
 
 class RowAdam:
-    """Adam for an embedding table with sparse gradients, updating only the rows a step looked up (the lazy
-    Adam of ``torch.optim.SparseAdam``, whose sparse-tensor arithmetic cost ~30 ms a step at 100k users
-    where these row-indexed updates cost a few). Bias correction uses the global step, as SparseAdam does."""
+    """Adam for an embedding table with sparse gradients, updating only the rows a step looked up: the lazy
+    Adam of ``torch.optim.SparseAdam``, whose sparse-tensor arithmetic took 29 ms a step where these
+    row-indexed updates take 21 ms (100k users, 8 corruptions, profiled). Bias correction uses the global
+    step, as SparseAdam does."""
 
     def __init__(
         self, weight: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
@@ -288,8 +289,9 @@ def train_pretrained(
     ``num_negatives`` corruptions per positive, weighted by ``adversarial`` (see :func:`margin_ranking_loss`).
 
     ``sparse``: the entity table gets sparse gradients and :class:`RowAdam` (lazy Adam: a row's moments
-    and value change only in steps whose batch touches it), and only the touched rows are renormalised. Dense Adam keeps moving every row by its momentum, so each step costs the whole table:
-    that is what dominates the PM at 100k users (README, "Benchmarks").
+    and value change only in steps whose batch touches it), and only the touched rows are renormalised.
+    Dense Adam moves every row by its momentum, so each step costs the whole table: at 100k users and one
+    corruption an epoch took 13–15 s dense and 6–7 s sparse, for the same validation AP on Gift_Cards.
 
     Reproducible for a given ``seed`` on CPU: ``torch.manual_seed`` fixes initialisation, a private
     ``torch.Generator`` drives shuffling and negative sampling (on the CPU, then moved to ``device``).
