@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +122,10 @@ def _floors(kg: KGData, cfg: TrainConfig, similar: Similar) -> dict[str, float]:
 
     * similarity: one product ``B·Bᵀ`` of the binary user–item matrix (scipy). Eq. 1 needs four such
       products plus the selection, so about 4 is the best ratio an exact stage can reach.
-    * PM: the same number of steps on the same batch shapes (``num_negatives`` corruptions each) of a bare
-      TransE step: unique rows, gather, distances, backward, an SGD update of the rows — no typed
-      sampling, no Adam, no renormalisation, no profile terms. One epoch is timed and scaled to the epochs.
+    * PM: the same number of steps on the same batch shapes (``num_negatives`` corruptions each, shared
+      per chunk when the PM shares them) of a bare TransE step: unique rows, gather, distances, backward,
+      an SGD update of the rows — no typed sampling, no Adam, no renormalisation, no profile terms. One
+      epoch is timed and scaled to the epochs.
     * GLM (when trained): one sparse propagation (torch CSR) through the same edges per layer and epoch.
     """
     kgt, _, _ = kg_triples(kg, cfg, similar)
@@ -138,19 +140,24 @@ def _floors(kg: KGData, cfg: TrainConfig, similar: Similar) -> dict[str, float]:
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(kgt.num_entities, cfg.dim) / cfg.dim**0.5
     rel = torch.randn(kgt.num_relations, cfg.dim) / cfg.dim**0.5
-    k = cfg.pm_negatives
+    k, chunk = cfg.pm_negatives, cfg.pm_negative_chunk if cfg.pm_shared_negatives else 0
     t0 = time.perf_counter()
     for batch in torch.randperm(kgt.num_triples, generator=gen).split(
         epoch_batch_size(kgt.num_triples, 1024)
     ):
         h, r, t = kgt.head[batch], kgt.rel[batch], kgt.tail[batch]
-        nt = torch.randint(kgt.num_entities, (k * len(batch),), generator=gen)
+        n = len(batch)
+        chunks = -(-n // chunk) if chunk else 0
+        nt = torch.randint(kgt.num_entities, (k * (chunks if chunk else n),), generator=gen)
         ids, inv = torch.unique(torch.cat([h, t, nt]), return_inverse=True)
         x = table[ids].requires_grad_()
-        n = len(batch)
         q = x[inv[:n]] + rel[r]
         pos = torch.linalg.vector_norm(q - x[inv[n : 2 * n]], dim=-1)
-        neg = torch.linalg.vector_norm(q.repeat(k, 1) - x[inv[2 * n :]], dim=-1).view(k, n).T
+        if chunk:
+            padded = torch.cat([q, q.new_zeros(chunks * chunk - n, cfg.dim)]).view(chunks, chunk, cfg.dim)
+            neg = torch.cdist(padded, x[inv[2 * n :]].view(chunks, k, cfg.dim)).view(-1, k)[:n]
+        else:
+            neg = torch.linalg.vector_norm(q.repeat(k, 1) - x[inv[2 * n :]], dim=-1).view(k, n).T
         torch.clamp(1 + pos.unsqueeze(1) - neg, min=0).mean().backward()
         assert x.grad is not None
         table[ids] -= 0.01 * x.grad
@@ -192,7 +199,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     s = scratch_database(s, "bench_train")
     name = s.graph_database
     cfg = TrainConfig.from_settings(
-        s, pm_epochs=args.pm_epochs, glm_epochs=args.glm_epochs, use_profiles=False
+        s,
+        pm_epochs=args.pm_epochs,
+        glm_epochs=args.glm_epochs,
+        use_profiles=False,
+        **TrainConfig.changes(args.train_config),
     )
     stages: dict[str, dict[str, float]] = {}
 
@@ -208,7 +219,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     result: dict[str, Any] = {
         "reviews": str(args.reviews),
-        "config": {"pm_epochs": cfg.pm_epochs, "glm_epochs": cfg.glm_epochs, "dim": cfg.dim},
+        "config": asdict(cfg),
     }
     try:
         with Graph(s) as g:
@@ -257,6 +268,11 @@ def main() -> None:
     )
     ap.add_argument("--pm-epochs", type=int, help="default: TrainConfig's")
     ap.add_argument("--glm-epochs", type=int, help="default: TrainConfig's")
+    ap.add_argument(
+        "--train-config",
+        default="",
+        help="TrainConfig overrides, e.g. pm_shared_negatives=1,pm_negatives=16",
+    )
     ap.add_argument(
         "--keep", action="store_true", help="keep the trained scratch database (for bench/api.py --database)"
     )

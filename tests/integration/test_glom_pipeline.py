@@ -122,12 +122,19 @@ def test_train_cli_prints_stage_table(fresh_graph: Graph, tmp_path: Path) -> Non
         "5",
         "--epochs",
         "3",
+        "--pm-negatives",
+        "4",
+        "--pm-shared-negatives",
         settings=fresh_graph.settings,
     )
     assert proc.returncode == 0, proc.stderr
     for stage in ("polarity", "similarity", "pm+glm", "write-back"):
         assert stage in proc.stdout
     assert "profiles" not in proc.stdout.split("stage")[-1].split("polarity")[0]
+    reports = (fresh_graph.settings.home / "artifacts" / "glom").glob("*.json")
+    (saved,) = (r for r in reports if r.stem in proc.stdout)  # the version in the table's title
+    config = json.loads(saved.read_text())["config"]
+    assert config["pm_negatives"] == 4 and config["pm_shared_negatives"] is True
 
 
 def test_without_reviews_removes_held_out_edges_from_every_triple() -> None:

@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from mokg.glom.pretrain import (
+    EntityGroups,
     PretrainedModel,
     RowAdam,
     corrupt,
     epoch_batch_size,
     margin_ranking_loss,
     sample_same_group,
+    shared_corruptions,
     train_pretrained,
     translation_distance,
 )
@@ -176,11 +178,20 @@ def test_sparse_training_learns_and_keeps_the_norm_bound() -> None:
     assert torch.equal(a.entity_embeddings, b.entity_embeddings)
 
 
+def test_training_on_shared_negatives_learns_and_is_reproducible() -> None:
+    kg = tiny_graph()
+    kw = {"dim": 8, "epochs": 30, "lr": 0.05, "batch_size": 16, "num_negatives": 8}
+    res = train_pretrained(kg, shared_negatives=True, sparse=True, **kw)  # type: ignore[arg-type]
+    assert sum(res.loss_history[-5:]) < 0.7 * sum(res.loss_history[:5])
+    again = train_pretrained(kg, shared_negatives=True, sparse=True, **kw)  # type: ignore[arg-type]
+    assert torch.equal(res.entity_embeddings, again.entity_embeddings)
+
+
 def test_sample_same_group_stays_in_group_and_covers_it() -> None:
     group = torch.tensor([0, 1, 0, 2, 1, 0])
     gen = torch.Generator().manual_seed(0)
     src = torch.tensor([0, 1, 3]).repeat(200)
-    out = sample_same_group(src, group, gen)
+    out = sample_same_group(src, EntityGroups(group), gen)
     assert torch.equal(group[out], group[src])
     assert set(out[src == 0].tolist()) == {0, 2, 5}
     assert set(out[src == 1].tolist()) == {1, 4}
@@ -190,11 +201,50 @@ def test_sample_same_group_stays_in_group_and_covers_it() -> None:
 def test_corrupt_changes_one_end_within_type() -> None:
     kg = tiny_graph()
     group = kg.entity_type * 2 + kg.profile_mask().long()
-    nh, nt = corrupt(kg.head, kg.tail, group, torch.Generator().manual_seed(1))
+    nh, nt = corrupt(kg.head, kg.tail, EntityGroups(group), torch.Generator().manual_seed(1))
     assert bool(((nh == kg.head) | (nt == kg.tail)).all())
     assert torch.equal(kg.entity_type[nh], kg.entity_type[kg.head])
     assert torch.equal(kg.entity_type[nt], kg.entity_type[kg.tail])
     assert bool((nh != kg.head).any()) and bool((nt != kg.tail).any())
+
+
+def test_shared_corruptions_chunk_by_group_and_draw_each_pool_from_it() -> None:
+    kg = tiny_graph()
+    group = kg.entity_type * 2 + kg.profile_mask().long()
+    neg = shared_corruptions(kg.head, kg.tail, EntityGroups(group), 16, 5, torch.Generator().manual_seed(3))
+    corrupted = torch.cat([kg.head, kg.tail])  # head requests, then tail requests
+    assert bool((group[neg.pools[neg.chunk]] == group[corrupted].unsqueeze(-1)).all())
+    places = neg.chunk * 5 + neg.slot
+    assert len(places.unique()) == len(places) and int(neg.slot.max()) < 5  # one place per request
+    groups = group[corrupted]
+    assert len(neg.pools) == sum(-(-int((groups == g).sum()) // 5) for g in groups.unique())
+
+
+@pytest.mark.parametrize("use_profiles", [True, False])
+def test_shared_negative_energies_equal_each_corruption_scored_alone(use_profiles: bool) -> None:
+    # users and items with and without profiles, categories without: every term and mask combination
+    kg = tiny_graph()
+    assert kg.has_profile is not None
+    kg.has_profile[[0, 3, 14]] = False
+    model = PretrainedModel(
+        kg.num_entities,
+        kg.num_relations,
+        5,
+        profile=kg.profile,
+        has_profile=kg.has_profile,
+        use_profiles=use_profiles,
+    )
+    group = kg.entity_type * 2 + model.has_profile.long()
+    neg = shared_corruptions(kg.head, kg.tail, EntityGroups(group), 3, 4, torch.Generator().manual_seed(2))
+    terms, energies = model.shared_negative_energies(kg.head, kg.rel, kg.tail, neg)
+    assert energies.shape == (kg.num_triples, 6)
+    assert torch.allclose(terms.total, model.energy(kg.head, kg.rel, kg.tail))
+    n = kg.num_triples
+    for m in range(3):
+        heads = neg.pools[neg.chunk[:n], m]
+        assert torch.allclose(energies[:, m], model.energy(heads, kg.rel, kg.tail), atol=1e-5)
+        tails = neg.pools[neg.chunk[n:], m]
+        assert torch.allclose(energies[:, 3 + m], model.energy(kg.head, kg.rel, tails), atol=1e-5)
 
 
 def test_build_triples_dedups_and_indexes() -> None:

@@ -107,6 +107,8 @@ def fit_pm(
         margin=cfg.margin,
         num_negatives=cfg.pm_negatives,
         adversarial=cfg.pm_adversarial,
+        shared_negatives=cfg.pm_shared_negatives,
+        negative_chunk=cfg.pm_negative_chunk,
         sparse=cfg.pm_sparse,
         seed=cfg.seed,
         use_profiles=cfg.use_profiles and kgt.has_profile is not None,

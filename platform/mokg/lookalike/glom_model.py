@@ -34,6 +34,8 @@ PM_FIELDS = (
     "margin",
     "pm_negatives",
     "pm_adversarial",
+    "pm_shared_negatives",
+    "pm_negative_chunk",
     "pm_sparse",
     "seed",
 )
