@@ -17,6 +17,7 @@ import numpy as np
 from conftest import GIFT_META, GIFT_REVIEWS
 
 from mokg.config import Settings
+from mokg.glom.stages import write_similar_to
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
@@ -96,9 +97,8 @@ def served_graph(server: Settings, tmp: Path) -> Served:
             for b in buyers[i + 1 :]
             if len(items_of[a] & items_of[b]) >= 3
         )[:40]
-        g.write_batches(
-            "glom/merge_similar_to",
-            [{"src": a, "dst": b, "sim": 0.8, "n": len(items_of[a] & items_of[b])} for a, b in pairs],
+        write_similar_to(
+            g, [{"src": a, "dst": b, "sim": 0.8, "n": len(items_of[a] & items_of[b])} for a, b in pairs]
         )
         # two MoKG triples, written as PAIR writes them (mokg.pair.store.write_triples' statement)
         for asin in (STARBUCKS, "B004Q7CK9M"):

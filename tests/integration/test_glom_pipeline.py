@@ -15,7 +15,7 @@ from mokg.config import Settings
 from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import kg_triples, similarity
 from mokg.glom.pipeline import train
-from mokg.glom.stages import load_kg
+from mokg.glom.stages import load_kg, write_similar_to
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
@@ -189,3 +189,23 @@ def test_load_kg_reads_polarity(fresh_graph: Graph, tmp_path: Path) -> None:
     train(fresh_graph, fresh_graph.settings, SMALL, skip=("profiles", "text-embeddings", "pm+glm"))
     kg = load_kg(fresh_graph)
     assert not np.isnan(kg.reviews.polarity).any() and len(kg.reviews) > 0
+
+
+def test_similar_to_edges_are_merged_by_position_and_a_missing_user_is_named(fresh_graph: Graph) -> None:
+    fresh_graph.run_text("UNWIND ['a', 'b', 'c', 'd'] AS id CREATE (:User {user_id: id})", {})
+    edges = [{"src": "a", "dst": "b", "sim": 0.6, "n": 2}, {"src": "c", "dst": "d", "sim": 0.7, "n": 3}]
+    assert write_similar_to(fresh_graph, edges) == 2
+    # a re-write updates the edges in place: one edge per pair, the new values
+    assert write_similar_to(fresh_graph, [{"src": "a", "dst": "b", "sim": 0.9, "n": 4}]) == 1
+    rows = fresh_graph.run_text(
+        "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) RETURN a.user_id AS a, b.user_id AS b, s.sim AS sim, "
+        "s.n_co_rated AS n ORDER BY a",
+        {},
+        read_only=True,
+    )
+    assert rows == [{"a": "a", "b": "b", "sim": 0.9, "n": 4}, {"a": "c", "b": "d", "sim": 0.7, "n": 3}]
+    with pytest.raises(RuntimeError, match=r"1 of a batch of 2 edges were not written: user\(s\) ghost"):
+        write_similar_to(
+            fresh_graph,
+            [{"src": "a", "dst": "c", "sim": 0.8, "n": 2}, {"src": "b", "dst": "ghost", "sim": 0.8, "n": 2}],
+        )

@@ -21,7 +21,7 @@ from mokg.config import Settings
 from mokg.glom.data import Reviews
 from mokg.glom.fitting import review_relation, similarity
 from mokg.glom.inductive import Inductive, InductiveEmbedder, Triple
-from mokg.glom.stages import USER_EMBEDDING
+from mokg.glom.stages import USER_EMBEDDING, write_similar_to
 from mokg.graph import Graph
 from mokg.ingest.records import Review
 from mokg.polarity import normalise_rating
@@ -88,9 +88,7 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
         if users[a] in touched or users[b] in touched
     ]
     graph.execute("stream/delete_user_similar", ids=list(user_ids))
-    if keep:
-        graph.write_batches("glom/merge_similar_to", keep)
-    return len(keep)
+    return write_similar_to(graph, keep)
 
 
 @dataclass
