@@ -37,7 +37,7 @@ class TrainConfig:
     # +0.015 (All_Beauty) over one uniform corruption (README, "GLM stage")
     pm_negatives: int = 8
     pm_adversarial: float = 4.0
-    # batch negatives: K/2 head and K/2 tail corruptions shared by chunks of positives; ~3.6x faster PM
+    # batch negatives: K/2 head and K/2 tail corruptions shared by chunks of positives; ~3.4x faster PM
     # epochs at 100k users, validation AP within noise of per-positive corruptions (README, "Batch
     # negatives"), so off by default
     pm_shared_negatives: bool = False
