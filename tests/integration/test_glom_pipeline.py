@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +156,9 @@ def test_without_reviews_removes_held_out_edges_from_every_triple() -> None:
     assert ("u:a", "i:x") in pairs and ("u:b", "i:x") in pairs and ("i:x", "i:y") in pairs
 
 
-def test_the_pm_triples_reuse_the_similarity_stage_edges() -> None:
-    kg = KGData(
+def _two_similar_users() -> KGData:
+    """Two users who rated the same three items alike: one SIMILAR_TO edge, a -> b."""
+    return KGData(
         reviews=Reviews(
             ["a", "a", "a", "b", "b", "b"],
             ["x", "y", "z", "x", "y", "z"],
@@ -166,6 +168,10 @@ def test_the_pm_triples_reuse_the_similarity_stage_edges() -> None:
         items=["x", "y", "z"],
         supkg=[],
     )
+
+
+def test_the_pm_triples_reuse_the_similarity_stage_edges() -> None:
+    kg = _two_similar_users()
     computed = similarity(
         kg.reviews, t_sim=SMALL.t_sim, min_co_rated=SMALL.min_co_rated, top_k=SMALL.sim_top_k
     )
@@ -181,6 +187,21 @@ def test_the_pm_triples_reuse_the_similarity_stage_edges() -> None:
     none = SimilarityEdges(*(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64)))
     _, _, n_none = kg_triples(kg, SMALL, (computed[0], none))
     assert n_none == 0
+
+
+def test_similar_to_triples_go_one_way_unless_asked_for_both() -> None:
+    kg = _two_similar_users()
+
+    def similar_pairs(cfg: TrainConfig) -> set[tuple[str, str]]:
+        kgt, _, _ = kg_triples(kg, cfg)
+        ids, sim = kgt.entity_ids or [], kgt.relation_names.index("SIMILAR_TO")
+        keep = kgt.rel == sim
+        return {
+            (ids[h], ids[t]) for h, t in zip(kgt.head[keep].tolist(), kgt.tail[keep].tolist(), strict=True)
+        }
+
+    assert similar_pairs(SMALL) == {("u:a", "u:b")}
+    assert similar_pairs(replace(SMALL, sim_both_ways=True)) == {("u:a", "u:b"), ("u:b", "u:a")}
 
 
 def test_load_kg_reads_polarity(fresh_graph: Graph, tmp_path: Path) -> None:

@@ -58,6 +58,9 @@ class TrainConfig:
     t_sim: float = 0.5
     min_co_rated: int = 2
     sim_top_k: int = 20  # 0: no bound
+    # SIMILAR_TO trained both ways (TransE's offset then pulls similar users together): lowered
+    # validation AP on both shared sets (README, "Why the SIMILAR_TO edges do not help here")
+    sim_both_ways: bool = False
     seed: int = 7
 
     @classmethod

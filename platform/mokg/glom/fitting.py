@@ -88,6 +88,11 @@ def kg_triples(
             (f"u:{sim_users[a]}", "SIMILAR_TO", f"u:{sim_users[b]}")
             for a, b in zip(edges.src, edges.dst, strict=True)
         ]
+        if cfg.sim_both_ways:
+            triples += [
+                (f"u:{sim_users[b]}", "SIMILAR_TO", f"u:{sim_users[a]}")
+                for a, b in zip(edges.src, edges.dst, strict=True)
+            ]
         n_similar = len(edges)
     triples += [(f"i:{a}", rel, t) for a, rel, t in kg.supkg]
     known = {e for e, _ in entities}

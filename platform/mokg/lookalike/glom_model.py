@@ -25,7 +25,15 @@ from mokg.lookalike.scoring import Method
 from mokg.vectors import unit_rows
 
 # the TrainConfig fields that decide the triples, and those that decide the PM on them
-_TRIPLE_FIELDS = ("use_profiles", "use_polarity", "use_similarity", "t_sim", "min_co_rated", "sim_top_k")
+_TRIPLE_FIELDS = (
+    "use_profiles",
+    "use_polarity",
+    "use_similarity",
+    "t_sim",
+    "min_co_rated",
+    "sim_top_k",
+    "sim_both_ways",
+)
 PM_FIELDS = (
     *_TRIPLE_FIELDS,
     "dim",
