@@ -252,3 +252,20 @@ def test_items_pair_never_mined_are_planned_for_mining(living: Living) -> None:
     assert all(r["run"] for r in titled)
     # an item without a title cannot be a PAIR source: it is left alone, not failed
     assert {r["status"] for r in rows if not r["titled"]} <= {None}
+
+
+def test_a_prefork_ingest_worker_warms_each_child_before_it_takes_a_batch(
+    living: Living, tmp_path: Path
+) -> None:
+    log = tmp_path / "prefork.log"
+    args = ["--queues", "ingest", "--pool", "prefork", "--concurrency", "2"]
+    worker = start_worker(living.settings, log, env=living.env, args=args)
+    try:
+        child = "(scorer, served model; prefork child)"
+        _wait("both children warm", lambda: log.read_text().count(child) == 2, 120, [log])
+        text = log.read_text()
+        # the parent loads nothing (its children run the tasks), and no child was killed for starting slowly
+        assert text.count("stream runtime warm in") == 2
+        assert "Timed out waiting for UP message" not in text
+    finally:
+        worker.stop()

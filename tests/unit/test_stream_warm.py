@@ -7,15 +7,13 @@ import pytest
 from mokg.apps.workers.tasks import warms_streamer
 from mokg.config import Settings, SettingsError
 
-SOLO, PREFORK = "celery.concurrency.solo", "celery.concurrency.prefork"
 
-
-def test_only_a_solo_worker_that_consumes_ingest_warms_and_only_when_enabled() -> None:
-    assert warms_streamer({"ingest"}, SOLO)
-    assert warms_streamer({"pair", "ingest"}, SOLO)
-    assert not warms_streamer({"pair"}, SOLO)  # a PAIR worker never loads the stream runtime
-    assert not warms_streamer({"ingest"}, PREFORK)  # the tasks run in children, not here
-    assert not warms_streamer({"ingest"}, SOLO, enabled=False)
+def test_a_process_that_runs_ingest_tasks_warms_and_only_when_enabled() -> None:
+    assert warms_streamer({"ingest"}, runs_tasks=True)  # a solo worker, or a prefork child
+    assert warms_streamer({"pair", "ingest"}, runs_tasks=True)
+    assert not warms_streamer({"pair"}, runs_tasks=True)  # a PAIR worker never loads the stream runtime
+    assert not warms_streamer({"ingest"}, runs_tasks=False)  # a prefork parent: its children run the tasks
+    assert not warms_streamer({"ingest"}, runs_tasks=True, enabled=False)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ behind a backlog of mining tasks); only a worker started with ``mokg worker --qu
 may run longer than the visibility timeout: give that worker a ``--visibility-timeout`` above the longest
 training, or the message is delivered again while the first run goes on. ``ingest_batch`` (``mokg stream``)
 is routed to ``ingest``: a worker started with ``mokg worker --queues ingest`` writes each batch and updates
-polarity, similarity and the touched users' embeddings around it.
+polarity, similarity and the touched users' embeddings around it. Its process (a solo worker, or each
+prefork child) loads the stream runtime before it takes a batch (``MOKG_STREAM_WARM``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from mokg.pair.runs import BeatSchedule
 QUEUE = "pair"  # the PAIR tasks (mine_entity, enqueue_batch): the default queue
 TRAIN_QUEUE = "train"  # GLoM retraining (train_glom)
 INGEST_QUEUE = "ingest"  # streamed review and item batches (ingest_batch)
+# how long a prefork child may take to start: an ingest child loads torch, the sentiment scorer and the
+# served model first (5-7 s on 2 busy cores), where Celery's 4 s default would kill it and start another
+CHILD_START_S = 120.0
 QUEUES = (QUEUE, TRAIN_QUEUE, INGEST_QUEUE)
 ROUTES = {
     "workers.tasks.train_glom": {"queue": TRAIN_QUEUE},
@@ -68,6 +72,7 @@ def make_app(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_proc_alive_timeout=CHILD_START_S,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],

@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
-from celery.signals import worker_process_shutdown, worker_ready
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from mokg.apps.workers.app import app
 from mokg.config import get_settings
@@ -57,19 +57,28 @@ def streamer() -> StreamRuntime:
     return _streamer
 
 
-def warms_streamer(queues: set[str], pool_module: str, enabled: bool = True) -> bool:
-    """Whether a worker warms the stream runtime at start (``MOKG_STREAM_WARM``): it consumes ``ingest`` and
-    runs tasks in its own process (the solo pool; prefork children load it on their first batch)."""
-    return enabled and "ingest" in queues and pool_module == "celery.concurrency.solo"
+def warms_streamer(queues: set[str], runs_tasks: bool, enabled: bool = True) -> bool:
+    """Whether a process warms the stream runtime before it takes work (``MOKG_STREAM_WARM``): it consumes
+    ``ingest`` and runs the tasks itself (a solo worker, or a prefork child; not a prefork parent)."""
+    return enabled and "ingest" in queues and runs_tasks
 
 
 @worker_ready.connect
 def _warm_streamer(sender: Any = None, **_: Any) -> None:
     # Celery logs "ready." after this returns, so a worker reported ready takes its first batch warm
     queues = {q.name for q in getattr(getattr(sender, "task_consumer", None), "queues", ())}
-    pool = type(getattr(sender, "pool", None)).__module__
-    if warms_streamer(queues, pool, get_settings().stream_warm):
+    solo = type(getattr(sender, "pool", None)).__module__ == "celery.concurrency.solo"
+    if warms_streamer(queues, solo, get_settings().stream_warm):
         log.info("stream runtime warm in %.1f s (scorer, served model)", streamer().warm())
+
+
+@worker_process_init.connect
+def _warm_streamer_child(**_: Any) -> None:
+    # A prefork child reports itself up, and is given tasks, only after this returns; the app's
+    # worker_proc_alive_timeout leaves it the time (Celery's default 4 s would kill it mid-warm).
+    queues = app.amqp.queues
+    if warms_streamer(set(queues.consume_from or queues), True, get_settings().stream_warm):
+        log.info("stream runtime warm in %.1f s (scorer, served model; prefork child)", streamer().warm())
 
 
 @worker_process_shutdown.connect
