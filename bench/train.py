@@ -148,7 +148,8 @@ def _floors(kg: KGData, cfg: TrainConfig, similar: Similar) -> dict[str, float]:
         h, r, t = kgt.head[batch], kgt.rel[batch], kgt.tail[batch]
         n = len(batch)
         chunks = -(-n // chunk) if chunk else 0
-        nt = torch.randint(kgt.num_entities, (k * (chunks if chunk else n),), generator=gen)
+        # shared: one pool of k per chunk; per positive: k of its own
+        nt = torch.randint(kgt.num_entities, (k * (chunks or n),), generator=gen)
         ids, inv = torch.unique(torch.cat([h, t, nt]), return_inverse=True)
         x = table[ids].requires_grad_()
         q = x[inv[:n]] + rel[r]

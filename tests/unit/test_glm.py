@@ -47,6 +47,27 @@ def test_attention_sums_to_one_per_destination(aggregator: Aggregator) -> None:
     assert sums.tolist() == pytest.approx([0.0, 1.0, 1.0, 0.0])
 
 
+@pytest.mark.parametrize("aggregator", AGGREGATORS)
+def test_the_chunked_pass_without_gradients_equals_the_pyg_pass(aggregator: Aggregator) -> None:
+    g = torch.Generator().manual_seed(1)
+    n, e, dim = 40, 300, 8
+    edge_index = torch.randint(n, (2, e), generator=g)
+    edge_type, h, rel = (
+        torch.randint(3, (e,), generator=g),
+        torch.randn(n, dim, generator=g),
+        torch.randn(3, dim),
+    )
+    torch.manual_seed(0)
+    conv = KnowledgeQueryConv(dim, aggregator)
+    conv.chunk = 7  # many chunks, the last one short
+    with torch.no_grad():
+        chunked = conv(h, edge_index, edge_type, rel)
+    pyg = conv(h.requires_grad_(), edge_index, edge_type, rel)  # a gradient to keep: PyG's pass
+    assert pyg.requires_grad and not chunked.requires_grad
+    assert torch.allclose(chunked, pyg.detach(), atol=1e-5)
+    assert chunked.abs().sum() > 0
+
+
 def test_mean_aggregator_equals_hand_mean() -> None:
     m = KnowledgeQueryConv(2, "mean")(H, EDGE_INDEX, EDGE_TYPE, REL)
     q02, q12, q32, q01 = H[0] + REL[0], H[1] + REL[1], H[3] + REL[0], H[0] + REL[0]
