@@ -80,9 +80,7 @@ def one_seed(kg: KGData, cfg: TrainConfig, seed: int, hold_share: float) -> dict
         if u in held:
             triples[f"u:{u}"].append((f"u:{u}", review_relation(p, cfg.use_polarity), f"i:{a}"))
     if cfg.use_similarity:
-        sim_users, edges = similarity(
-            train.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated, top_k=cfg.sim_top_k
-        )
+        sim_users, edges = similarity(train.reviews, cfg)
         for a, b in zip(edges.src, edges.dst, strict=True):
             t = (f"u:{sim_users[a]}", "SIMILAR_TO", f"u:{sim_users[b]}")
             for end in (sim_users[a], sim_users[b]):

@@ -263,6 +263,14 @@ class Settings:
             "doc": "keep a SIMILAR_TO pair only if it is among either user's k best (0: no bound; ours, not §3.4)",
         },
     )
+    sim_max_item_raters: int = field(
+        default_factory=lambda: _int("MOKG_SIM_MAX_ITEM_RATERS", "1000"),
+        metadata={
+            "env": "MOKG_SIM_MAX_ITEM_RATERS",
+            "doc": "leave items rated by more users than this out of every co-rated set (0: no bound; ours, "
+            "not §3.4: best-sellers say little about likeness and make Eq. 1 quadratic)",
+        },
+    )
     stream_retrain_share: float = field(
         default_factory=lambda: _float("MOKG_STREAM_RETRAIN_SHARE", "0.2"),
         metadata={
@@ -379,6 +387,10 @@ class Settings:
             raise SettingsError(f"MOKG_DEVICE={self.device!r}: expected auto, cpu or cuda")
         if self.sim_top_k < 0 or self.web_seed_cache < 0:
             raise SettingsError("MOKG_SIM_TOP_K and MOKG_WEB_SEED_CACHE must be 0 (off) or positive")
+        if self.sim_max_item_raters < 0 or self.sim_max_item_raters == 1:
+            raise SettingsError(
+                f"MOKG_SIM_MAX_ITEM_RATERS={self.sim_max_item_raters}: must be 0 (off) or at least 2"
+            )
         if self.web_seed_ttl_s < 0:
             raise SettingsError(f"MOKG_WEB_SEED_TTL_S={self.web_seed_ttl_s}: must be 0 or positive")
 

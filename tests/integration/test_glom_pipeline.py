@@ -172,9 +172,7 @@ def _two_similar_users() -> KGData:
 
 def test_the_pm_triples_reuse_the_similarity_stage_edges() -> None:
     kg = _two_similar_users()
-    computed = similarity(
-        kg.reviews, t_sim=SMALL.t_sim, min_co_rated=SMALL.min_co_rated, top_k=SMALL.sim_top_k
-    )
+    computed = similarity(kg.reviews, SMALL)
     assert len(computed[1]) == 1
     fresh, _, n_fresh = kg_triples(kg, SMALL)
     reused, _, n_reused = kg_triples(kg, SMALL, computed)

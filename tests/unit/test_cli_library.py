@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from mokg.config import get_settings
+from mokg.config import Settings, SettingsError, get_settings
 from mokg.export import read_user_ids, write_audience
 from mokg.glom.data import TrainConfig
 from mokg.lookalike.audience import Audience, Member
@@ -50,9 +50,11 @@ def test_an_audience_file_must_be_csv_or_jsonl(tmp_path: Path) -> None:
 
 
 def test_train_config_from_settings_takes_the_similarity_bounds_and_seed() -> None:
-    s = replace(get_settings(), sim_threshold=0.3, sim_min_co_rated=4, sim_top_k=9, seed=11)
+    s = replace(
+        get_settings(), sim_threshold=0.3, sim_min_co_rated=4, sim_top_k=9, sim_max_item_raters=50, seed=11
+    )
     cfg = TrainConfig.from_settings(s, dim=16, seed=None)
-    assert (cfg.t_sim, cfg.min_co_rated, cfg.sim_top_k, cfg.seed, cfg.dim) == (0.3, 4, 9, 11, 16)
+    assert cfg.similarity_bounds == (0.3, 4, 9, 50) and (cfg.seed, cfg.dim) == (11, 16)
     assert TrainConfig.from_settings(s, seed=5).seed == 5
 
 
@@ -62,3 +64,10 @@ def test_train_config_changes_are_typed_and_unknown_fields_refused() -> None:
     assert TrainConfig(**change).dim == 8
     with pytest.raises(ValueError, match="'dimm' is not a TrainConfig field"):
         TrainConfig.changes("dimm=8")
+
+
+@pytest.mark.parametrize("raw", ["1", "-5"])
+def test_a_bad_item_rater_bound_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("MOKG_SIM_MAX_ITEM_RATERS", raw)
+    with pytest.raises(SettingsError, match=f"MOKG_SIM_MAX_ITEM_RATERS={raw}: must be 0"):
+        Settings()

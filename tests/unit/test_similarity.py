@@ -224,3 +224,34 @@ def test_top_k_larger_than_any_degree_changes_nothing() -> None:
     np.testing.assert_array_equal(capped.dst, full.dst)
     with pytest.raises(ValueError, match="top_k"):
         user_similarity(*args, t_sim=0.0, min_co_rated=2, top_k=0)
+
+
+@pytest.mark.parametrize("entry", ["coo", "matrix"])
+def test_items_with_more_raters_than_the_bound_leave_every_co_rated_set(entry: str) -> None:
+    dense, rated = random_case(seed=11)
+    degree = rated.sum(axis=0)
+    cap = int(np.median(degree))
+    popular = degree > cap
+    assert 0 < popular.sum() < len(degree)  # the bound removes some items, not all
+    # the reference: Eq. 1 by brute force on the ratings of the other items only
+    expected = brute_force(np.where(popular, 0.0, dense), rated & ~popular, -0.2, 2)
+    if entry == "coo":
+        users, items = np.nonzero(rated)
+        got = user_similarity(
+            users, items, dense[users, items], 60, 40, t_sim=-0.2, min_co_rated=2, max_item_raters=cap
+        )
+    else:
+        got = similarity_edges(
+            sp.csr_array(dense),
+            sp.csr_array(rated.astype(float)),
+            t_sim=-0.2,
+            min_co_rated=2,
+            max_item_raters=cap,
+        )
+    assert len(expected) > 20
+    assert as_dict(got).keys() == expected.keys()
+    assert all(as_dict(got)[p] == pytest.approx(v, abs=1e-9) for p, v in expected.items())
+    with pytest.raises(ValueError, match="max_item_raters"):
+        user_similarity(
+            np.array([0]), np.array([0]), np.array([0.5]), 1, 1, t_sim=0.0, min_co_rated=2, max_item_raters=1
+        )

@@ -58,6 +58,7 @@ class TrainConfig:
     t_sim: float = 0.5
     min_co_rated: int = 2
     sim_top_k: int = 20  # 0: no bound
+    sim_max_item_raters: int = 1000  # 0: no bound
     # SIMILAR_TO trained both ways (TransE's offset then pulls similar users together): lowered
     # validation AP on both shared sets (README, "Why the SIMILAR_TO edges do not help here")
     sim_both_ways: bool = False
@@ -71,6 +72,7 @@ class TrainConfig:
             "t_sim": settings.sim_threshold,
             "min_co_rated": settings.sim_min_co_rated,
             "sim_top_k": settings.sim_top_k,
+            "sim_max_item_raters": settings.sim_max_item_raters,
             "seed": settings.seed,
         }
         return cls(**base | {k: v for k, v in overrides.items() if v is not None})
@@ -90,6 +92,11 @@ class TrainConfig:
             else:
                 change[key] = int(value) if kind == "int" else float(value) if kind == "float" else value
         return change
+
+    @property
+    def similarity_bounds(self) -> tuple[float, int, int, int]:
+        """What decides the §3.4 edges: two configs with the same bounds have the same SIMILAR_TO."""
+        return (self.t_sim, self.min_co_rated, self.sim_top_k, self.sim_max_item_raters)
 
     @property
     def version(self) -> str:

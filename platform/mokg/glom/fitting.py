@@ -36,8 +36,9 @@ from mokg.progress import ProgressFactory, no_progress
 Similar = tuple[list[str], SimilarityEdges]
 
 
-def similarity(reviews: Reviews, *, t_sim: float, min_co_rated: int, top_k: int = 0) -> Similar:
-    """§3.4 over the given reviews' polarity (ratings stand in where polarity is missing)."""
+def similarity(reviews: Reviews, cfg: TrainConfig) -> Similar:
+    """§3.4 over the given reviews' polarity (ratings stand in where polarity is missing), with ``cfg``'s
+    bounds (``TrainConfig.from_settings`` gives the settings' ones)."""
     users = sorted(set(reviews.user))
     items = sorted(set(reviews.item))
     u_idx = {u: k for k, u in enumerate(users)}
@@ -49,9 +50,10 @@ def similarity(reviews: Reviews, *, t_sim: float, min_co_rated: int, top_k: int 
         pol,
         len(users),
         len(items),
-        t_sim=t_sim,
-        min_co_rated=min_co_rated,
-        top_k=top_k or None,
+        t_sim=cfg.t_sim,
+        min_co_rated=cfg.min_co_rated,
+        top_k=cfg.sim_top_k or None,
+        max_item_raters=cfg.sim_max_item_raters or None,
     )
     return users, edges
 
@@ -79,11 +81,7 @@ def kg_triples(
         triples.append((f"u:{u}", review_relation(p, cfg.use_polarity), f"i:{i}"))
     n_similar = 0
     if cfg.use_similarity:
-        sim_users, edges = (
-            similar
-            if similar is not None
-            else similarity(kg.reviews, t_sim=cfg.t_sim, min_co_rated=cfg.min_co_rated, top_k=cfg.sim_top_k)
-        )
+        sim_users, edges = similar if similar is not None else similarity(kg.reviews, cfg)
         triples += [
             (f"u:{sim_users[a]}", "SIMILAR_TO", f"u:{sim_users[b]}")
             for a, b in zip(edges.src, edges.dst, strict=True)

@@ -109,11 +109,7 @@ def train(
             similar = run_similarity(graph, load_kg(graph).reviews, settings)
             d.append(f"{len(similar[1])} SIMILAR_TO edges (t_sim={settings.sim_threshold})")
         # the PM's triples reuse these edges when they were computed with the same bounds
-        same = (cfg.t_sim, cfg.min_co_rated, cfg.sim_top_k) == (
-            settings.sim_threshold,
-            settings.sim_min_co_rated,
-            settings.sim_top_k,
-        )
+        same = cfg.similarity_bounds == TrainConfig.from_settings(settings).similarity_bounds
         similar = similar if same else None
     if "profiles" not in skip and cfg.use_profiles:
         with stage("profiles") as d:

@@ -15,7 +15,7 @@ import numpy as np
 
 from mokg.clock import stamp
 from mokg.config import Settings
-from mokg.glom.data import Embeddings, KGData, Reviews
+from mokg.glom.data import Embeddings, KGData, Reviews, TrainConfig
 from mokg.glom.fitting import Similar, similarity
 from mokg.graph import Graph
 from mokg.graph.connection import batched
@@ -77,12 +77,7 @@ def _scored(scorer: Any, texts: list[str], advance: Any, done: int) -> np.ndarra
 def run_similarity(graph: Graph, reviews: Reviews, settings: Settings) -> Similar:
     """§3.4 over ``reviews`` with the settings' bounds, written as SIMILAR_TO (replacing the old edges);
     returns the edges, which the PM's triples reuse."""
-    users, edges = similarity(
-        reviews,
-        t_sim=settings.sim_threshold,
-        min_co_rated=settings.sim_min_co_rated,
-        top_k=settings.sim_top_k,
-    )
+    users, edges = similarity(reviews, TrainConfig.from_settings(settings))
     # a recomputation replaces the old edges: a threshold change must not leave stale ones behind
     while graph.execute("glom/delete_similar_to", limit=10_000)[0]["n"]:
         pass

@@ -32,6 +32,7 @@ _TRIPLE_FIELDS = (
     "t_sim",
     "min_co_rated",
     "sim_top_k",
+    "sim_max_item_raters",
     "sim_both_ways",
 )
 PM_FIELDS = (

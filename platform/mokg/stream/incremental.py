@@ -18,7 +18,7 @@ import numpy as np
 
 from mokg.clock import stamp
 from mokg.config import Settings
-from mokg.glom.data import Reviews
+from mokg.glom.data import Reviews, TrainConfig
 from mokg.glom.fitting import review_relation, similarity
 from mokg.glom.inductive import Inductive, InductiveEmbedder, Triple
 from mokg.glom.stages import USER_EMBEDDING, write_similar_to
@@ -75,12 +75,7 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
         np.array([r["rating"] for r in rows], dtype=np.float64),
         np.array([np.nan if r["polarity"] is None else r["polarity"] for r in rows], dtype=np.float64),
     )
-    users, edges = similarity(
-        reviews,
-        t_sim=settings.sim_threshold,
-        min_co_rated=settings.sim_min_co_rated,
-        top_k=settings.sim_top_k,
-    )
+    users, edges = similarity(reviews, TrainConfig.from_settings(settings))
     touched = set(user_ids)
     keep = [
         {"src": users[a], "dst": users[b], "sim": float(s), "n": int(n)}
