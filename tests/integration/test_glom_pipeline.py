@@ -22,6 +22,7 @@ from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.lookalike.scoring import mean_pairwise_cosine
 from mokg.polarity import SimilarityEdges
+from mokg.stream.incremental import update_similarity
 
 pytestmark = pytest.mark.integration
 
@@ -228,3 +229,40 @@ def test_similar_to_edges_are_merged_by_position_and_a_missing_user_is_named(fre
             fresh_graph,
             [{"src": "a", "dst": "c", "sim": 0.8, "n": 2}, {"src": "b", "dst": "ghost", "sim": 0.8, "n": 2}],
         )
+
+
+def test_the_stream_similarity_leaves_out_items_past_the_rater_bound(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
+    # a and b co-rate X, Y and Z; X also has a third rater, c
+    ratings = [
+        ("a", "X", 5),
+        ("b", "X", 4),
+        ("c", "X", 3),
+        ("a", "Y", 5),
+        ("b", "Y", 5),
+        ("a", "Z", 2),
+        ("b", "Z", 1),
+    ]
+    path = tmp_path / "reviews.json"
+    path.write_text(
+        "".join(
+            json.dumps({"reviewerID": u, "asin": i, "overall": r, "unixReviewTime": 1500000000 + k}) + "\n"
+            for k, (u, i, r) in enumerate(ratings)
+        )
+    )
+    ingest(fresh_graph, reviews=path, rejects_path=tmp_path / "r.jsonl")
+
+    def streamed_edge(bound: int) -> tuple[set[str], list[dict[str, object]]]:
+        read = fresh_graph.query("stream/co_rater_reviews", ids=["a"], max_raters=bound)
+        update_similarity(fresh_graph, replace(fresh_graph.settings, sim_max_item_raters=bound), ["a"])
+        edges = fresh_graph.run_text(
+            "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) RETURN a.user_id AS a, b.user_id AS b, s.n_co_rated AS n",
+            {},
+            read_only=True,
+        )
+        return {r["asin"] for r in read}, edges
+
+    # X's three raters exceed a bound of 2: its reviews are not even read, and a-b rests on Y and Z
+    assert streamed_edge(2) == ({"Y", "Z"}, [{"a": "a", "b": "b", "n": 2}])
+    assert streamed_edge(0) == ({"X", "Y", "Z"}, [{"a": "a", "b": "b", "n": 3}])  # no bound: X counts

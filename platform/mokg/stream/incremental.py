@@ -67,7 +67,7 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
     """Recompute the SIMILAR_TO edges of ``user_ids``; the number now on them."""
     if not user_ids:
         return 0
-    rows = graph.query("stream/co_rater_reviews", ids=list(user_ids))
+    rows = graph.query("stream/co_rater_reviews", ids=list(user_ids), max_raters=settings.sim_max_item_raters)
     rows.sort(key=lambda r: (r["user_id"], r["asin"], r["time"] if r["time"] is not None else -1))
     reviews = Reviews(
         [r["user_id"] for r in rows],
