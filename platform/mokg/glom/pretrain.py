@@ -365,9 +365,10 @@ def shared_corruptions(
     return SharedCorruptions(chunk, slot, group.draw(pool_group, generator), chunk_size)
 
 
-# Steps per epoch are capped: every Adam step and renormalisation touches the whole entity table, so at
-# 100k users 1,024-triple batches spent ~25 minutes per 20 epochs in the optimiser alone. Small graphs keep
-# the given batch size (Gift_Cards: ~20k triples → 1,024).
+# Steps per epoch are capped: a dense Adam step and renormalisation touch the whole entity table, so at
+# 100k users 1,024-triple batches spent ~25 minutes per 20 epochs in the optimiser alone (lazy row Adam,
+# `sparse`, touches only the looked-up rows, but keeps the cap so that both see the same batches). Small
+# graphs keep the given batch size (Gift_Cards: ~20k triples → 1,024).
 MAX_STEPS_PER_EPOCH = 256
 
 
