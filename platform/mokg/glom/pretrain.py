@@ -48,6 +48,11 @@ def translation_distance(
     return torch.linalg.vector_norm(head + rel - tail, ord=p_norm, dim=-1)
 
 
+def ball_scale(x: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Per row of ``x``, the factor that brings it into the L2 ball of radius ``max_norm`` (1 inside it)."""
+    return torch.clamp(max_norm / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp(min=1e-12), max=1.0)
+
+
 def margin_ranking_loss(
     pos: torch.Tensor, neg: torch.Tensor, margin: float | torch.Tensor, adversarial: float = 0.0
 ) -> torch.Tensor:
@@ -149,10 +154,7 @@ class PretrainedModel(nn.Module):
         if self.profile_proj is None:
             return None
         x = self.profile_proj(self.profile if index is None else self.profile[index])
-        if self.max_norm is None:
-            return x
-        norms = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        return x * torch.clamp(self.max_norm / norms.clamp(min=1e-12), max=1.0)
+        return x if self.max_norm is None else x * ball_scale(x, self.max_norm)
 
     def energy_terms(self, head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor) -> EnergyTerms:
         # Each distinct entity is looked up once: with sparse gradients, repeated rows (popular items, a
@@ -180,9 +182,12 @@ class PretrainedModel(nn.Module):
         r: torch.Tensor,
     ) -> EnergyTerms:
         """Energy terms from looked-up rows: ``x``/``p`` the interaction/profile rows, ``at_*`` into them."""
-        hi, ti = x[at_head], x[at_tail]
+        # index_select, not x[idx]: its backward is an index_add_, faster on CPU than advanced indexing's
+        # accumulating index_put (with RowAdam's fused renormalisation, a batch-negative PM epoch at 100k
+        # users took 3.07 s instead of 3.60 s, median of 6, same loss)
+        hi, ti = x.index_select(0, at_head), x.index_select(0, at_tail)
         f_i = translation_distance(hi, r, ti, self.p_norm)
-        hp, tp = (None, None) if p is None else (p[at_head], p[at_tail])
+        hp, tp = (None, None) if p is None else (p.index_select(0, at_head), p.index_select(0, at_tail))
         if hp is None or tp is None:
             zero = torch.zeros_like(f_i)
             return EnergyTerms(f_i, zero, zero, zero, torch.ones_like(f_i))
@@ -218,12 +223,15 @@ class PretrainedModel(nn.Module):
             return values.new_zeros(chunks, neg.chunk_size, values.shape[-1]).index_put(where, values)
 
         def queries(rows: torch.Tensor) -> torch.Tensor:
-            return chunked(torch.cat([rows[at_tail] - r, rows[at_head] + r]))
+            return chunked(torch.cat([rows.index_select(0, at_tail) - r, rows.index_select(0, at_head) + r]))
 
-        qi, ci = queries(x), x[at_pool]
+        def pool(rows: torch.Tensor) -> torch.Tensor:
+            return rows.index_select(0, at_pool.flatten()).view(*at_pool.shape, -1)
+
+        qi, ci = queries(x), pool(x)
         energy = torch.cdist(qi, ci, p=self.p_norm)
         if p is not None:
-            qp, cp = queries(p), p[at_pool]
+            qp, cp = queries(p), pool(p)
             m_query = chunked(self.has_profile[torch.cat([tail, head])].to(x.dtype).unsqueeze(-1))
             m_cand = self.has_profile[neg.pools].to(x.dtype).unsqueeze(1)  # a pool is one group
             energy = (
@@ -232,7 +240,7 @@ class PretrainedModel(nn.Module):
                 + torch.cdist(qp, cp, p=self.p_norm) * m_cand * m_query
                 + torch.cdist(qp, ci, p=self.p_norm) * m_query
             )
-        per_request = energy[where]
+        per_request = energy.view(-1, energy.shape[-1]).index_select(0, neg.chunk * neg.chunk_size + neg.slot)
         return positive, torch.cat([per_request[:n], per_request[n:]], dim=1)
 
     def energy(self, head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
@@ -249,16 +257,10 @@ class PretrainedModel(nn.Module):
         return torch.where(self.has_profile.unsqueeze(-1), (e + p) / 2, e)
 
     @torch.no_grad()
-    def renormalize_(self, rows: torch.Tensor | None = None) -> None:
-        """Project interaction embeddings (all, or only ``rows``) back into the ``max_norm`` ball (no-op
-        without ``max_norm``)."""
-        if self.max_norm is None:
-            return
-        w = self.entity.weight if rows is None else self.entity.weight.index_select(0, rows)
-        norms = torch.linalg.vector_norm(w, dim=-1, keepdim=True)
-        w.mul_(torch.clamp(self.max_norm / norms.clamp(min=1e-12), max=1.0))
-        if rows is not None:
-            self.entity.weight.index_copy_(0, rows, w)
+    def renormalize_(self) -> None:
+        """Project the interaction embeddings back into the ``max_norm`` ball (no-op without ``max_norm``)."""
+        if self.max_norm is not None:
+            self.entity.weight.mul_(ball_scale(self.entity.weight, self.max_norm))
 
 
 class RowAdam:
@@ -269,16 +271,22 @@ class RowAdam:
     instead of ~29 ms (one thread). Bias correction uses the global step, as SparseAdam does."""
 
     def __init__(
-        self, weight: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        weight: torch.Tensor,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        max_norm: float | None = None,
     ) -> None:
-        self.weight, self.lr, self.betas, self.eps = weight, lr, betas, eps
+        self.weight, self.lr, self.betas, self.eps, self.max_norm = weight, lr, betas, eps, max_norm
         self.exp_avg = torch.zeros_like(weight)
         self.exp_avg_sq = torch.zeros_like(weight)
         self.steps = 0
 
     @torch.no_grad()
     def step(self) -> torch.Tensor:
-        """Apply the pending gradient, clear it, and return the rows it touched."""
+        """Apply the pending gradient, clear it, project the touched rows back into the ``max_norm`` ball
+        (in the same pass: one gather and one scatter of the rows less), and return them."""
         grad = self.weight.grad
         assert grad is not None and grad.is_sparse, "RowAdam needs the sparse gradient of an nn.Embedding"
         grad = grad.coalesce()
@@ -293,6 +301,8 @@ class RowAdam:
         self.exp_avg_sq.index_copy_(0, rows, v)
         denom = (v / (1 - b2**self.steps)).sqrt_().add_(self.eps)
         updated = self.weight.index_select(0, rows).addcdiv_(m, denom, value=-self.lr / (1 - b1**self.steps))
+        if self.max_norm is not None:
+            updated.mul_(ball_scale(updated, self.max_norm))
         self.weight.index_copy_(0, rows, updated)
         return rows
 
@@ -436,7 +446,7 @@ def train_pretrained(
     model.renormalize_()
     # Negatives are drawn within (type, has-profile) groups so positive and negative use the same terms.
     group = EntityGroups(triples.entity_type * 2 + model.has_profile.cpu().long())
-    rows = RowAdam(model.entity.weight, lr) if sparse else None
+    rows = RowAdam(model.entity.weight, lr, max_norm=max_norm) if sparse else None
     opt = torch.optim.Adam(
         [p for p in model.parameters() if rows is None or p is not model.entity.weight], lr=lr
     )
@@ -467,7 +477,10 @@ def train_pretrained(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            model.renormalize_(None if rows is None else rows.step())
+            if rows is None:
+                model.renormalize_()
+            else:
+                rows.step()  # renormalises the rows it updates
             total += loss.item() * len(batch)
         history.append(total / triples.num_triples)
         if progress is not None:
