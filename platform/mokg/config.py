@@ -238,6 +238,14 @@ class Settings:
             "doc": "`vader`, or a transformers sentiment model name such as `siebert/sentiment-roberta-large-english`",
         },
     )
+    sentiment_processes: int = field(
+        default_factory=lambda: _int("MOKG_SENTIMENT_PROCESSES", "0"),
+        metadata={
+            "env": "MOKG_SENTIMENT_PROCESSES",
+            "doc": "processes that score VADER sentiment in the polarity stage of a large graph (0: one per CPU "
+            "core; 1: this process). VADER is pure Python, one core's work",
+        },
+    )
     polarity_alpha: float = field(
         default_factory=lambda: _float("MOKG_POLARITY_ALPHA", "0.5"),
         metadata={
@@ -391,6 +399,10 @@ class Settings:
             raise SettingsError(
                 f"MOKG_SIM_MAX_ITEM_RATERS={self.sim_max_item_raters}: must be 0 (off) or at least 2"
             )
+        if self.sentiment_processes < 0:
+            raise SettingsError(
+                f"MOKG_SENTIMENT_PROCESSES={self.sentiment_processes}: must be 0 (one per core) or more"
+            )
         if self.web_seed_ttl_s < 0:
             raise SettingsError(f"MOKG_WEB_SEED_TTL_S={self.web_seed_ttl_s}: must be 0 or positive")
 
@@ -405,6 +417,11 @@ class Settings:
         if not torch.cuda.is_available():
             raise SettingsError("MOKG_DEVICE=cuda: torch sees no CUDA device (the CPU build, or no GPU)")
         return "cuda"
+
+    @property
+    def sentiment_workers(self) -> int:
+        """``MOKG_SENTIMENT_PROCESSES`` resolved (0: one per CPU core)."""
+        return self.sentiment_processes or os.cpu_count() or 1
 
     @property
     def secrets_dir(self) -> Path:

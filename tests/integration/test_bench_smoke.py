@@ -69,7 +69,7 @@ def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) ->
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
-    assert list(result["stages"]) == ["ingest", "polarity", "similarity", "pm+glm", "write-back"]
+    assert list(result["stages"]) == ["ingest", "polarity", "read", "similarity", "pm+glm", "write-back"]
     assert result["n_users"] == 3 and all(v["peak_rss_mb"] > 0 for v in result["stages"].values())
     fit = result["stages"]["pm+glm"]
     # three figures rounded to 0.01 s each: the parts may exceed the whole by the rounding only

@@ -16,7 +16,7 @@ from mokg.config import Settings
 from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import kg_triples, similarity
 from mokg.glom.pipeline import train
-from mokg.glom.stages import load_kg, write_similar_to
+from mokg.glom.stages import load_kg, load_reviews, run_polarity, write_similar_to
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
@@ -84,6 +84,18 @@ def test_whole_pipeline_on_a_slice_with_llm_profiles(
             r["id"]: r["p"] for r in g.run_text("MATCH (u:User) RETURN u.user_id AS id, u.profile AS p", {})
         }
         assert after == before
+
+
+def test_the_polarity_stage_returns_the_reviews_it_wrote(fresh_graph: Graph, tmp_path: Path) -> None:
+    """`mokg train` reads the reviews once: what the polarity stage returns is what a read gives back."""
+    ingest(fresh_graph, reviews=_slice(tmp_path, 60), meta=None, rejects_path=tmp_path / "r.jsonl")
+    returned = run_polarity(fresh_graph, fresh_graph.settings)
+    read = load_reviews(fresh_graph)
+    assert len(returned) == len(read) > 60
+    assert (returned.user, returned.item) == (read.user, read.item)
+    assert np.array_equal(returned.rating, read.rating)
+    assert not np.isnan(read.polarity).any()
+    assert np.allclose(returned.polarity, read.polarity, rtol=0, atol=1e-12)
 
 
 def test_neighbours_share_items_more_than_random_users(fresh_graph: Graph, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -70,4 +71,14 @@ def test_train_config_changes_are_typed_and_unknown_fields_refused() -> None:
 def test_a_bad_item_rater_bound_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv("MOKG_SIM_MAX_ITEM_RATERS", raw)
     with pytest.raises(SettingsError, match=f"MOKG_SIM_MAX_ITEM_RATERS={raw}: must be 0"):
+        Settings()
+
+
+def test_sentiment_processes_default_to_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOKG_SENTIMENT_PROCESSES", raising=False)
+    assert Settings().sentiment_workers == (os.cpu_count() or 1)
+    monkeypatch.setenv("MOKG_SENTIMENT_PROCESSES", "3")
+    assert Settings().sentiment_workers == 3
+    monkeypatch.setenv("MOKG_SENTIMENT_PROCESSES", "-1")
+    with pytest.raises(SettingsError, match="MOKG_SENTIMENT_PROCESSES=-1: must be 0"):
         Settings()

@@ -16,6 +16,7 @@ from mokg.polarity.sentiment import (
     VaderScorer,
     label_scores_to_sentiment,
     make_scorer,
+    score_texts,
 )
 
 # -- sentiment ------------------------------------------------------------------------------------
@@ -36,6 +37,18 @@ def test_vader_signs_and_blanks() -> None:
     assert scores[1] < -0.5
     assert scores[2:].tolist() == [0.0, 0.0, 0.0]
     assert np.all(np.abs(scores) <= 1.0)
+
+
+def test_vader_in_processes_scores_as_this_process_does_in_order() -> None:
+    words = ["great", "awful", "fine", "broken", "love it", "", None, "meh", "not bad at all", "worst ever"]
+    texts = [None if w is None else f"{w} {i % 7}" for i in range(2_100) for w in words[i % 10 : i % 10 + 1]]
+    texts *= 10  # 21,000: past PARALLEL_MIN_TEXTS, so two spawned processes score it
+    seen: list[int] = []
+    serial = VaderScorer().score(texts)
+    parallel = score_texts(VaderScorer(), texts, processes=2, chunk=1_000, advance=seen.append)
+    assert np.array_equal(parallel, serial)
+    assert seen == [min(k * 1_000, len(texts)) for k in range(1, 22)]
+    assert np.count_nonzero(serial > 0) and np.count_nonzero(serial < 0)
 
 
 def test_make_scorer_dispatch_is_lazy() -> None:

@@ -33,6 +33,7 @@ from mokg.glom.inductive import set_current
 from mokg.glom.stages import (
     USER_EMBEDDING,
     load_kg,
+    load_reviews,
     run_polarity,
     run_profiles,
     run_similarity,
@@ -100,13 +101,17 @@ def train(
         yield detail
         report.stages.append(StageTiming(name, time.perf_counter() - t0, " ".join(detail)))
 
+    # the reviews are read once (22 s at 100k users): no later stage changes them
+    reviews = None
     if "polarity" not in skip:
         with stage("polarity") as d:
-            d.append(f"{run_polarity(graph, settings, progress)} reviews scored")
+            reviews = run_polarity(graph, settings, progress)
+            d.append(f"{len(reviews)} reviews scored")
     similar = None
     if "similarity" not in skip:
         with stage("similarity") as d:
-            similar = run_similarity(graph, load_kg(graph).reviews, settings)
+            reviews = load_reviews(graph) if reviews is None else reviews
+            similar = run_similarity(graph, reviews, settings)
             d.append(f"{len(similar[1])} SIMILAR_TO edges (t_sim={settings.sim_threshold})")
         # the PM's triples reuse these edges when they were computed with the same bounds
         same = cfg.similarity_bounds == TrainConfig.from_settings(settings).similarity_bounds
@@ -121,7 +126,8 @@ def train(
     if "pm+glm" in skip:
         return report
     with stage("pm+glm") as d:
-        emb = fit(load_kg(graph), cfg, progress, settings.torch_device, similar)
+        kg = load_kg(graph, reviews)
+        emb = fit(kg, cfg, progress, settings.torch_device, similar)
         glm = f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}" if emb.glm_loss else "GLM untrained"
         d.append(
             f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, {glm}, "
@@ -131,7 +137,7 @@ def train(
         )
     if choose_method is not None:
         with stage(CHOOSE_STAGE) as d:
-            choice = choose_method(load_kg(graph), cfg, progress)
+            choice = choose_method(kg, cfg, progress)
             if choice.model == "pm":
                 # the PM beat its GLM on validation: serve the PM's vectors, under a version that says so
                 emb = replace(emb, user=emb.pm_user, item=emb.pm_item, version=f"{emb.version}+pm")
