@@ -1,8 +1,8 @@
 """GLoM training cost: seconds and peak memory per stage, and LLM profile throughput against its floor.
 
 On a scratch database of the running stack (`mokg stack up`) it ingests the given files, then times each
-stage of `mokg train` (polarity, reading the training data, similarity, PM + GLM, write-back; profiles and their text embeddings
-when --profiles N > 0). The profile figure generates N item profiles through the profile stage
+stage of `mokg train` (polarity, reading the training data, similarity, PM + GLM, write-back; profiles and
+their text embeddings when --profiles N > 0). The profile figure generates N item profiles through the profile stage
 (`generate_profiles`, LLM cache off, MOKG_LLM_PARALLEL requests in flight) and compares completion tokens/s
 with the floor: the same request bodies posted straight to the server's /v1/chat/completions by as many
 plain threads, alternating, medians of --reps passes, in the same run. Peak memory is this process's

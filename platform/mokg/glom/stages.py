@@ -65,11 +65,15 @@ def run_polarity(graph: Graph, settings: Settings, progress: ProgressFactory = n
             for r, s, lk, p in zip(rows, result.sentiment, result.like, result.polarity, strict=True)
         ),
     )
+    return _reviews(rows, result.polarity)
+
+
+def _reviews(rows: list[dict[str, Any]], polarity: Iterable[float | None]) -> Reviews:
     return Reviews(
         [r["user_id"] for r in rows],
         [r["asin"] for r in rows],
         np.array([r["rating"] for r in rows], dtype=np.float64),
-        np.asarray(result.polarity, dtype=np.float64),
+        np.array([np.nan if p is None else p for p in polarity], dtype=np.float64),
     )
 
 
@@ -228,12 +232,7 @@ def run_text_embeddings(graph: Graph, settings: Settings, progress: ProgressFact
 
 def load_reviews(graph: Graph) -> Reviews:
     rows = review_rows(graph, "glom/review_polarity")
-    return Reviews(
-        [r["user_id"] for r in rows],
-        [r["asin"] for r in rows],
-        np.array([r["rating"] for r in rows], dtype=np.float64),
-        np.array([np.nan if r["polarity"] is None else r["polarity"] for r in rows], dtype=np.float64),
-    )
+    return _reviews(rows, (r["polarity"] for r in rows))
 
 
 def load_kg(graph: Graph, reviews: Reviews | None = None) -> KGData:
