@@ -42,7 +42,7 @@ def test_vader_signs_and_blanks() -> None:
 def test_vader_in_processes_scores_as_this_process_does_in_order() -> None:
     words = ["great", "awful", "fine", "broken", "love it", "", None, "meh", "not bad at all", "worst ever"]
     texts = [None if w is None else f"{w} {i % 7}" for i in range(2_100) for w in words[i % 10 : i % 10 + 1]]
-    texts *= 10  # 21,000: past PARALLEL_MIN_TEXTS, so two spawned processes score it
+    texts *= 10  # 21,000: past PARALLEL_MIN_TEXTS, so two forked processes score it
     seen: list[int] = []
     serial = VaderScorer().score(texts)
     parallel = score_texts(VaderScorer(), texts, processes=2, chunk=1_000, advance=seen.append)
