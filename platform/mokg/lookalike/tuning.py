@@ -41,7 +41,7 @@ GRIDS: dict[str, Grid] = {
         "dim": DIMS,
         "lr_pm": LRS,
         "margin": MARGINS,
-        "pm_epochs": (50, 100),
+        "pm_epochs": (30, 50, 100),
         "lr_glm": (0.0005, 0.001, 0.005, 0.01),
         "glm_epochs": (0, 1, 10, 50),
         "layers": (1, 2),  # as LightGCN and GraphSAGE search their depth

@@ -39,7 +39,9 @@ from mokg.config import get_settings
     help="Comma-separated baselines to run.",
 )
 @click.option("--dim", type=click.IntRange(2, 1024), default=64, show_default=True)
-@click.option("--pm-epochs", type=click.IntRange(1), default=100, show_default=True)
+@click.option(
+    "--pm-epochs", type=click.IntRange(1), default=30, show_default=True, help="PM epochs of the defaults."
+)
 @click.option(
     "--epochs",
     type=click.IntRange(0),
