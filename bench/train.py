@@ -131,6 +131,7 @@ def _floors(kg: KGData, cfg: TrainConfig, similar: Similar) -> dict[str, float]:
     * GLM (when trained): one sparse propagation (torch CSR) through the same edges per layer and epoch.
     """
     kgt, _, _ = kg_triples(kg, cfg, similar)
+    cfg = cfg.sized_for(kgt.num_triples)
     floors: dict[str, float] = {}
     ix = ReviewIndex.of(kg)
     b = sp.csr_matrix((np.ones(len(ix.u_idx)), (ix.u_idx, ix.i_idx)), shape=(len(ix.users), len(ix.items)))
@@ -246,6 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             emb = timed("pm+glm", lambda: fit(kg, cfg, clock, similar=similar))
             stages["pm+glm"].update(clock.seconds())
             timed("write-back", lambda: write_back(g, emb))
+            result["config"] = asdict(emb.config)  # as trained: sized for this graph
             result["floors"] = _floors(kg, cfg, similar)
             result.update(
                 {"n_reviews": len(reviews), "n_users": len(emb.user_ids), "n_items": len(emb.item_ids)}

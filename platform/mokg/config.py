@@ -206,7 +206,7 @@ class Settings:
         metadata={"env": "MOKG_LLM_API_KEY", "doc": "API key for the LLM endpoint"},
     )
     llm_parallel: int = field(
-        default_factory=lambda: _int("MOKG_LLM_PARALLEL", "4"),
+        default_factory=lambda: _int("MOKG_LLM_PARALLEL", "8"),
         metadata={
             "env": "MOKG_LLM_PARALLEL",
             "doc": "parallel slots of the embedded llama-server (`-np`) and concurrent requests per LLM client",

@@ -82,3 +82,14 @@ def test_sentiment_processes_default_to_one_per_core(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MOKG_SENTIMENT_PROCESSES", "-1")
     with pytest.raises(SettingsError, match="MOKG_SENTIMENT_PROCESSES=-1: must be 0"):
         Settings()
+
+
+def test_a_large_graph_trains_the_pm_on_batch_negatives_unless_told_otherwise() -> None:
+    cfg = TrainConfig(pm_large_graph_triples=1_000)
+    assert cfg.sized_for(999) is cfg
+    large = cfg.sized_for(1_000)
+    assert (large.pm_shared_negatives, large.pm_negatives, large.pm_epochs) == (True, 16, 50)
+    assert large.version != cfg.version  # the version names what trained
+    assert TrainConfig(pm_large_graph_triples=0).sized_for(10**9).pm_shared_negatives is False
+    chosen = TrainConfig(pm_shared_negatives=True, pm_negatives=4, pm_large_graph_triples=1)
+    assert chosen.sized_for(10**9) is chosen  # batch negatives already asked for: kept as asked

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mokg.glom.data import KGData, Reviews, TrainConfig
+from mokg.glom.data import LARGE_GRAPH_PM, KGData, Reviews, TrainConfig
 from mokg.glom.fitting import fit
 from mokg.glom.inductive import InductiveEmbedder, ModelState, current_version, set_current, state_path
 from mokg.ingest.readers import Line
@@ -187,3 +188,19 @@ def test_a_retrain_is_due_past_the_threshold_once_per_served_model(tmp_path: Pat
     os.utime(tmp_path / "CURRENT", (later, later))  # a training wrote the served model since
     assert retrain_due(d, 0.2, tmp_path)
     assert Drift(0, 0, 3).share == 0.0
+
+
+def test_fit_reports_the_configuration_sized_for_the_graph() -> None:
+    kg = _kg()
+    epochs: list[int] = []
+
+    def progress(label: str, total: int | None) -> Callable[[int], None]:
+        if label.startswith("PM"):
+            epochs.append(total or 0)
+        return lambda completed: None
+
+    emb = fit(kg, replace(CFG, pm_large_graph_triples=1), progress)
+    assert emb.config == replace(CFG, pm_large_graph_triples=1, **LARGE_GRAPH_PM)
+    assert emb.version == emb.config.version and emb.state is not None
+    assert emb.state.config["pm_shared_negatives"] is True and epochs == [50]
+    assert fit(kg, CFG).config == CFG  # 48 triples: far below the default bound

@@ -34,7 +34,7 @@ def test_argv_uses_the_slot_setting(tmp_path: Path) -> None:
 
 def test_parallel_defaults_to_four_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MOKG_LLM_PARALLEL", raising=False)
-    assert Settings().llm_parallel == 4
+    assert Settings().llm_parallel == 8
     monkeypatch.setenv("MOKG_LLM_PARALLEL", "0")
     with pytest.raises(SettingsError, match="MOKG_LLM_PARALLEL"):
         Settings()

@@ -101,6 +101,7 @@ def kg_triples(
 def fit_pm(
     kgt: KGTriples, cfg: TrainConfig, progress: ProgressFactory = no_progress, device: str = "cpu"
 ) -> PretrainResult:
+    cfg = cfg.sized_for(kgt.num_triples)
     advance = progress("PM epochs", cfg.pm_epochs)
     return train_pretrained(
         kgt,
@@ -174,6 +175,7 @@ def fit(
     ``similar`` as in :func:`kg_triples`."""
     torch.manual_seed(cfg.seed)
     kgt, users, n_similar = kg_triples(kg, cfg, similar)
+    cfg = cfg.sized_for(kgt.num_triples)
     pm = fit_pm(kgt, cfg, progress, device)
     glm = fit_glm(kgt, pm, cfg, progress, device)
     u_rows = rows_of(kgt, [f"u:{u}" for u in users])
@@ -189,6 +191,7 @@ def fit(
         pm_loss=pm.loss_history,
         glm_loss=glm.loss_history,
         n_similar=n_similar,
+        config=cfg,
         state=model_state(kgt, glm, cfg),
     )
 

@@ -128,16 +128,19 @@ def train(
     with stage("pm+glm") as d:
         kg = load_kg(graph, reviews)
         emb = fit(kg, cfg, progress, settings.torch_device, similar)
+        report.version, report.config = emb.version, emb.config  # as sized for this graph
         glm = f"GLM loss {emb.glm_loss[0]:.3f}->{emb.glm_loss[-1]:.3f}" if emb.glm_loss else "GLM untrained"
+        sized = emb.config != cfg
         d.append(
-            f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, {glm}, "
+            ("large graph: PM with batch negatives (pm_large_graph_triples), " if sized else "")
+            + f"PM loss {emb.pm_loss[0]:.3f}->{emb.pm_loss[-1]:.3f}, {glm}, "
             f"{len(emb.user_ids)} users, {len(emb.item_ids)} items, "
             f"user mean pairwise cosine PM {mean_pairwise_cosine(emb.pm_user):.2f} "
             f"GLM {mean_pairwise_cosine(emb.user):.2f} (near 1: collapsed)"
         )
     if choose_method is not None:
         with stage(CHOOSE_STAGE) as d:
-            choice = choose_method(kg, cfg, progress)
+            choice = choose_method(kg, emb.config, progress)
             if choice.model == "pm":
                 # the PM beat its GLM on validation: serve the PM's vectors, under a version that says so
                 emb = replace(emb, user=emb.pm_user, item=emb.pm_item, version=f"{emb.version}+pm")

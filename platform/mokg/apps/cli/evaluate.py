@@ -104,7 +104,10 @@ def eval_cmd(
         seeds=tuple(range(1 if quick else seeds)),
         ablations=not (no_ablations or quick),
         baselines=names,
-        train=TrainConfig.from_settings(s, dim=dim, pm_epochs=pm_epochs, glm_epochs=epochs),
+        # the PM as tuned and asked (--pm-epochs), on a graph of any size: no large-graph default
+        train=TrainConfig.from_settings(
+            s, dim=dim, pm_epochs=pm_epochs, glm_epochs=epochs, pm_large_graph_triples=0
+        ),
         tune_budget=0 if quick else tune_budget,
     )
     with Graph(s) as g:
