@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from test_baselines import planted
 from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.lookalike.baselines import TrainData
 from mokg.lookalike.evaluation import EvalConfig, evaluate_kg, write_report
-from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex
+from mokg.lookalike.glom_model import PM_FIELDS, GLoMModel, PMCache, ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import build_split
 from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
@@ -157,3 +158,9 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -
     paths = write_report(result, tmp_path)
     report = paths["markdown"].read_text()
     assert "Hyperparameters — chosen on validation tasks" in report and "| GLoM-Attn1 |" in report
+
+
+def test_the_pm_cache_key_holds_every_field_that_decides_the_pm() -> None:
+    # a PM field left out of the key would hand one configuration's cached PM to another
+    pm_fields = {f.name for f in fields(TrainConfig) if f.name.startswith("pm_") or f.name == "lr_pm"}
+    assert pm_fields <= set(PM_FIELDS)

@@ -45,6 +45,7 @@ PM_FIELDS = (
     "pm_adversarial",
     "pm_shared_negatives",
     "pm_negative_chunk",
+    "pm_large_graph_triples",  # fit_pm sizes the PM for the graph by it
     "pm_sparse",
     "seed",
 )
