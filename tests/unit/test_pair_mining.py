@@ -43,6 +43,7 @@ class ScriptedLLM:
     relations: list[Any] = field(default_factory=list)  # one answer per sample index
     targets: dict[str, list[Any]] = field(default_factory=dict)  # step -> one answer per sample index
     requests: list[ChatRequest] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # requests per chat_many call
 
     @staticmethod
     def step_of(request: ChatRequest) -> str:
@@ -53,6 +54,7 @@ class ScriptedLLM:
 
     def chat_many(self, requests: Sequence[ChatRequest], progress: object = None) -> list[ChatResult]:
         out = []
+        self.batches.append(len(requests))
         for r in requests:
             self.requests.append(r)
             key = "relations" if "relations" in r.json_schema["properties"] else "targets"  # type: ignore[index]
@@ -146,6 +148,16 @@ def test_lightpair_selects_once_then_asks_each_selected_relation_once() -> None:
     assert kinds == ["relations", "targets", "targets"]  # 1 + |R_F| requests, not |R_s| = 7
     assert {(r.temperature, r.sample_index) for r in llm.requests} == {(0.0, 0)}
     assert {llm.step_of(r) for r in llm.requests[1:]} == {"domain_supkg"}  # the one-pass prompt
+    assert llm.batches == [1, 2]  # the selected relations go to the server together
+
+
+def test_each_progressive_step_asks_for_every_relation_in_one_batch() -> None:
+    llm = ScriptedLLM(relations=[["OCCASION", "TARGET_AUDIENCE"]] * 3)
+    result = miner(llm, n_samples=3).mine(SOURCE)
+    assert len(result.relations) == 2
+    assert llm.batches == [3, 6, 6, 6]  # selection, then 3 steps × (2 relations × 3 samples)
+    steps = [[llm.step_of(r) for r in llm.requests[a : a + 6]] for a in (3, 9, 15)]
+    assert steps == [["domain"] * 6, ["domain_supkg"] * 6, ["domain_supkg_inherited"] * 6]
 
 
 def test_restricted_relations_bound_r_s_and_a_single_candidate_needs_no_selection_prompt() -> None:

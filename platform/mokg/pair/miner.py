@@ -10,7 +10,8 @@ through :func:`mokg.pair.runtime.mine_entity`.
    by a majority of the ``n`` samples, optionally capped at ``max_relations`` (most votes first).
 3. **Progressive augmentation, P(t|s,κ,r)** (*Progressive Entity Augmentation*) — for each r in R_F the steps
    κ_D → κ_D+κ_S → κ_D+κ_S+κ_I, each sampled ``n`` times at ``temperature``; κ_I of the last step is the
-   target set kept by aggregating the earlier steps (same rule as the final one).
+   target set kept by aggregating the earlier steps (same rule as the final one). The relations go in
+   lockstep: one batch of requests per step for all of them, so the server's parallel slots fill.
 4. **Aggregation** — :func:`~mokg.pair.aggregation.aggregate` over all steps: score = w·vote share +
    (1−w)·plausibility, kept when it reaches the threshold. The plausibility is the KG-BERT-style scorer's
    P(s,r,t) times the κ_D *type fit* of the name (:mod:`mokg.pair.plausibility`). How many candidates the
@@ -114,6 +115,17 @@ class _Job:
     model: str = ""
 
 
+@dataclass
+class _RelationRun:
+    """One relation's progressive steps within a source."""
+
+    spec: RelationSpec
+    plausibility: PlausibilityFn | None
+    steps: list[StepSamples] = field(default_factory=list)
+    prompt_ids: dict[str, str] = field(default_factory=dict)
+    malformed: int = 0
+
+
 class Miner:
     """The LLM side of PAIR for one configuration; reusable across sources (holds no per-source state).
 
@@ -149,12 +161,10 @@ class Miner:
         t0 = time.perf_counter()
         job = _Job(source)
         selection = self.select_relations(job)
-        relations: list[RelationResult] = []
+        specs = [self.schema.relation(rel_id) for rel_id in selection.selected]
+        relations = self.augment(job, specs)
         targets: dict[tuple[str, str], MinedTarget] = {}
-        for rel_id in selection.selected:
-            spec = self.schema.relation(rel_id)
-            result = self.augment(job, spec)
-            relations.append(result)
+        for spec, result in zip(specs, relations, strict=True):
             for target in self.resolve(job, spec, result, selection.prompt_id):
                 key = (target.relation, target.ref)
                 if key not in targets or target.candidate.score > targets[key].candidate.score:
@@ -171,17 +181,21 @@ class Miner:
         )
 
     # -- LLM --------------------------------------------------------------------------------------------------
-    def _ask(self, job: _Job, prompt: Prompt, key: str) -> list[ChatResult]:
-        cfg = self.config
-        schema = _at_least_one(prompt.json_schema, key)
-        requests = [
-            ChatRequest(prompt.messages, schema, cfg.temperature, cfg.max_tokens, cfg.seed, i)
-            for i in range(cfg.n_samples)
-        ]
-        results = self.llm.chat_many(requests)
+    def _ask(self, job: _Job, prompts: Sequence[Prompt], key: str) -> list[list[ChatResult]]:
+        """The ``n`` samples of every prompt, all in one batch so that the server's slots answer them
+        together; the results per prompt."""
+        cfg, n = self.config, self.config.n_samples
+        requests: list[ChatRequest] = []
+        for prompt in prompts:
+            schema = _at_least_one(prompt.json_schema, key)
+            requests += [
+                ChatRequest(prompt.messages, schema, cfg.temperature, cfg.max_tokens, cfg.seed, i)
+                for i in range(n)
+            ]
+        results = self.llm.chat_many(requests) if requests else []
         job.usage.add(results)
         job.model = job.model or next((r.model for r in results if r.model), "")
-        return results
+        return [results[k * n : (k + 1) * n] for k in range(len(prompts))]
 
     def _entity(self, source: SourceContext) -> SourceEntity:
         return SourceEntity(source.name, source.ref.type)
@@ -199,7 +213,7 @@ class Miner:
         votes: Counter[str] = Counter()
         dropped: list[str] = []
         malformed = 0
-        for result in self._ask(job, prompt, "relations"):
+        for result in self._ask(job, [prompt], "relations")[0]:
             try:
                 answer = parse_string_list(_answer(result), "relations")
             except AnswerFormatError:
@@ -255,34 +269,40 @@ class Miner:
 
         return combine(scorer, fit, record)
 
-    def augment(self, job: _Job, spec: RelationSpec) -> RelationResult:
+    def augment(self, job: _Job, specs: Sequence[RelationSpec]) -> list[RelationResult]:
+        """P(t|s,κ,r) for each selected relation. The relations go in lockstep: a step's prompts for every
+        relation are sent as one batch (a step depends only on its own relation's earlier steps), so a source
+        costs one round trip per step rather than one per step and relation."""
         source, cfg = job.source, self.config
-        plausibility = self._plausibility(job, spec)
-        steps: list[StepSamples] = []
-        prompt_ids: dict[str, str] = {}
-        malformed = 0
+        runs = [_RelationRun(spec, self._plausibility(job, spec)) for spec in specs]
         for step in augmentation_plan(cfg.progressive):
-            inherited: list[str] = []
-            if Knowledge.INHERITED in step.knowledge:
-                inherited = aggregate(steps, plausibility, self.agg_config, source.name).names
-            prompt = build_augmentation_prompt(
-                step,
-                self._entity(source),
-                spec,
-                self.schema,
-                source.facts,
-                inherited,
-                max_targets=cfg.max_targets,
-                max_facts=cfg.max_facts,
-            )
-            samples, bad = self._samples(self._ask(job, prompt, "targets"))
-            malformed += bad
-            steps.append(StepSamples(step.name, samples, step.weight))
-            prompt_ids[step.name] = prompt.id
-        result = aggregate(steps, plausibility, self.agg_config, source.name)
-        return RelationResult(
-            spec.id, result, FilterCounts.of(result, self.agg_config, malformed), prompt_ids
-        )
+            prompts = []
+            for run in runs:
+                inherited: list[str] = []
+                if Knowledge.INHERITED in step.knowledge:
+                    inherited = aggregate(run.steps, run.plausibility, self.agg_config, source.name).names
+                prompt = build_augmentation_prompt(
+                    step,
+                    self._entity(source),
+                    run.spec,
+                    self.schema,
+                    source.facts,
+                    inherited,
+                    max_targets=cfg.max_targets,
+                    max_facts=cfg.max_facts,
+                )
+                run.prompt_ids[step.name] = prompt.id
+                prompts.append(prompt)
+            for run, results in zip(runs, self._ask(job, prompts, "targets"), strict=True):
+                samples, bad = self._samples(results)
+                run.malformed += bad
+                run.steps.append(StepSamples(step.name, samples, step.weight))
+        out = []
+        for run in runs:
+            result = aggregate(run.steps, run.plausibility, self.agg_config, source.name)
+            counts = FilterCounts.of(result, self.agg_config, run.malformed)
+            out.append(RelationResult(run.spec.id, result, counts, run.prompt_ids))
+        return out
 
     # -- resolution -------------------------------------------------------------------------------------------
     def resolve(
