@@ -2,8 +2,9 @@
 
 The floor is the llama.cpp server's raw throughput on the very same prompts: the requests the workers sent
 (rebuilt in-process from the LLM cache the run filled, so byte-identical, same seeds) are replayed straight to
-the server without the cache, in the same batches (the n samples of one prompt) and with the same client
-concurrency as a worker (MOKG_LLM_PARALLEL); a one-at-a-time replay is reported too. ratio = worker
+the server without the cache, in the same batches and with the same client concurrency as a worker
+(MOKG_LLM_PARALLEL; the n samples of a prompt as one request of n choices, as the workers send them); a
+one-at-a-time replay, each sample its own request, is reported too. ratio = worker
 tokens/s ÷ raw tokens/s: what the mining pipeline (graph IO, embeddings, scorer, queueing) costs on top of
 generation, or gains by overlapping it.
 

@@ -18,7 +18,14 @@ import pytest
 
 from mokg.config import Settings
 from mokg.llm.cache import CachedReply, LLMCache, request_hash
-from mokg.llm.client import ChatRequest, LLMClient, LLMError, build_request_body, parse_json_reply
+from mokg.llm.client import (
+    ChatRequest,
+    LLMClient,
+    LLMError,
+    build_request_body,
+    parse_json_reply,
+    sample_groups,
+)
 from mokg.llm.embeddings import TextEmbedder, resolve_model, with_instruction
 
 MESSAGES = [{"role": "user", "content": "Describe Ann, aged 31, as JSON."}]
@@ -180,6 +187,7 @@ class FakeEndpoint:
     default: tuple[int, str] = (200, "ok")
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    max_choices: int = 64  # fewer choices than asked: a misbehaving server
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_reply(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
@@ -193,16 +201,28 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            payload: dict[str, Any]
+            if self.path.endswith("/tokenize"):  # llama-server's tokenizer: a token per word here
+                status, payload = 200, {"tokens": [0] * len(body["content"].split())}
+                self._send(status, payload)
+                return
             status, content = endpoint.next_reply(body, dict(self.headers))
             if status == 200:
-                # Echo the seed so tests can tell samples apart.
+                # Echo the seed and the choice so tests can tell samples apart.
                 content = content.replace("{seed}", str(body.get("seed")))
-                payload = {
-                    "choices": [{"message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 7},
-                }
+                choices = [
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": content.replace("{choice}", str(i))},
+                    }
+                    for i in range(min(int(body.get("n", 1)), endpoint.max_choices))
+                ]
+                payload = {"choices": choices, "usage": {"prompt_tokens": 11, "completion_tokens": 7}}
             else:
                 payload = {"error": {"message": content}}
+            self._send(status, payload)
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -250,17 +270,44 @@ def test_second_identical_call_is_served_from_cache(
     assert client.chat(MESSAGES, json_schema=PERSON_SCHEMA, max_tokens=33).cached is False
 
 
-def test_samples_are_cached_apart(endpoint: tuple[FakeEndpoint, str], tmp_path: Path) -> None:
+def test_samples_of_one_prompt_go_as_one_request_and_are_cached_apart(
+    endpoint: tuple[FakeEndpoint, str], tmp_path: Path
+) -> None:
     fake, url = endpoint
-    fake.default = (200, "sample with seed {seed}")
+    fake.default = (200, "sample {choice} of seed {seed} and more words")
     client = _client(url, tmp_path)
     samples = client.samples(MESSAGES, 3, temperature=0.8, seed=7)
-    assert [s.text for s in samples] == [f"sample with seed {seed}" for seed in (7, 8, 9)]
+    assert [s.text for s in samples] == [f"sample {i} of seed 7 and more words" for i in range(3)]
+    assert len(fake.bodies) == 1 and fake.bodies[0]["n"] == 3 and fake.bodies[0]["seed"] == 7
+    # the prompt counted once; the first choice's completion from usage, the others by the tokenizer
+    assert [(s.prompt_tokens, s.completion_tokens) for s in samples] == [(11, 7), (0, 8), (0, 8)]
     again = client.samples(MESSAGES, 3, temperature=0.8, seed=7)
     assert [s.text for s in again] == [s.text for s in samples]
     assert all(s.cached for s in again)
-    assert len(fake.bodies) == 3
+    assert len(fake.bodies) == 1
     assert client.cache is not None and len(client.cache) == 3
+    # a sample asked on its own is a different request (seed shifted by its index), cached apart
+    alone = client.chat(MESSAGES, temperature=0.8, seed=7, sample_index=1)
+    assert alone.cached is False and fake.bodies[-1]["n"] == 1 and fake.bodies[-1]["seed"] == 8
+
+
+def test_fewer_choices_than_asked_is_an_error(endpoint: tuple[FakeEndpoint, str], tmp_path: Path) -> None:
+    fake, url = endpoint
+    fake.max_choices = 1
+    with pytest.raises(LLMError, match="sent 1 choices, 2 asked"):
+        _client(url, tmp_path).samples(MESSAGES, 2, temperature=0.8, seed=1)
+
+
+def test_sample_groups_join_consecutive_samples_of_one_prompt_only() -> None:
+    a = [ChatRequest(MESSAGES, None, 0.8, 32, 1, i) for i in range(3)]
+    b = [ChatRequest([{"role": "user", "content": "other"}], None, 0.8, 32, 1, i) for i in range(2)]
+    assert sample_groups([*a, *b]) == [[0, 1, 2], [3, 4]]
+    assert sample_groups([a[0], b[0], a[1]]) == [[0], [1], [2]]  # interleaved: not joined
+    assert sample_groups([a[1], a[2]]) == [[0], [1]]  # a group starts at sample 0
+    assert sample_groups([a[0], a[0]]) == [[0], [1]]  # the same sample twice is not two samples
+    other_max = ChatRequest(MESSAGES, None, 0.8, 16, 1, 1)
+    assert sample_groups([a[0], other_max]) == [[0], [1]]
+    assert sample_groups([]) == []
 
 
 def test_invalid_json_reply_keeps_raw_text(endpoint: tuple[FakeEndpoint, str], tmp_path: Path) -> None:

@@ -44,18 +44,21 @@ def request_hash(
     max_tokens: int,
     seed: int | None,
     sample_index: int,
+    samples: int = 1,
 ) -> str:
-    """Hash of everything that changes a reply; the sample index keeps n samples at temperature>0 apart."""
-    return stable_hash(
-        {
-            "messages": messages,
-            "json_schema": json_schema,
-            "temperature": float(temperature),
-            "max_tokens": int(max_tokens),
-            "seed": seed,
-            "sample_index": int(sample_index),
-        }
-    )
+    """Hash of everything that changes a reply; the sample index keeps n samples at temperature>0 apart, and
+    ``samples`` > 1 marks a sample drawn in one request of that many choices (sampled differently)."""
+    key: dict[str, Any] = {
+        "messages": messages,
+        "json_schema": json_schema,
+        "temperature": float(temperature),
+        "max_tokens": int(max_tokens),
+        "seed": seed,
+        "sample_index": int(sample_index),
+    }
+    if samples > 1:
+        key["samples"] = int(samples)  # absent for single requests: their keys stay as they were
+    return stable_hash(key)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import requests
@@ -35,10 +35,11 @@ class ChatRequest:
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int | None = None
-    # Which of n samples this is: part of the cache key, and shifts the seed sent to the server.
+    # Which of n samples this is: part of the cache key, and shifts the seed of a request sent on its own.
     sample_index: int = 0
 
-    def cache_key(self) -> str:
+    def cache_key(self, samples: int = 1) -> str:
+        """``samples`` > 1: this sample is one choice of a request for that many (:func:`sample_groups`)."""
         return request_hash(
             self.messages,
             json_schema=self.json_schema,
@@ -46,7 +47,23 @@ class ChatRequest:
             max_tokens=self.max_tokens,
             seed=self.seed,
             sample_index=self.sample_index,
+            samples=samples,
         )
+
+
+def sample_groups(requests: Sequence[ChatRequest]) -> list[list[int]]:
+    """The requests' indices, with samples 0..k-1 of one prompt that follow each other in one group. A group
+    goes to the server as one request for k choices (``n``): it processes the prompt once, where k requests
+    would each process it, and on a CPU the prompt is most of the work."""
+    groups: list[list[int]] = []
+    for i, request in enumerate(requests):
+        if groups:
+            head = requests[groups[-1][0]]
+            if request.sample_index == len(groups[-1]) and replace(request, sample_index=0) == head:
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups
 
 
 @dataclass(frozen=True)
@@ -68,20 +85,22 @@ class ChatBackend(Protocol):
 
 
 def build_request_body(
-    backend: str, model: str, request: ChatRequest, lora_id: int | None = None
+    backend: str, model: str, request: ChatRequest, lora_id: int | None = None, samples: int = 1
 ) -> dict[str, Any]:
     """The JSON body of ``POST {base}/chat/completions`` for ``backend`` (``llamacpp`` or ``vllm``);
-    ``lora_id`` applies that llama-server adapter to this request (vLLM picks an adapter by ``model``)."""
+    ``lora_id`` applies that llama-server adapter to this request (vLLM picks an adapter by ``model``);
+    ``samples`` choices of ``request``, which is then sample 0 of its group."""
     body: dict[str, Any] = {
         "model": model,
         "messages": request.messages,
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,
-        "n": 1,
+        "n": samples,
         "stream": False,
     }
     if request.seed is not None:
-        # Same seed for every sample would give n identical samples; offset it by the sample index.
+        # Same seed for every sample would give n identical samples; offset it by the sample index. The
+        # choices of one request are sampled apart by the server itself.
         body["seed"] = request.seed + request.sample_index
     if request.json_schema is not None:
         if backend == "llamacpp":
@@ -189,38 +208,46 @@ class LLMClient:
         return self.chat_many(requests_, progress)
 
     def complete(self, request: ChatRequest) -> ChatResult:
-        key = request.cache_key()
+        return self.complete_samples([request])[0]
+
+    def complete_samples(self, group: Sequence[ChatRequest]) -> list[ChatResult]:
+        """Samples 0..k-1 of one prompt (a group of :func:`sample_groups`, or one request) in one request."""
+        k = len(group)
+        keys = [r.cache_key(samples=k) for r in group]
         if self.cache is not None:
-            hit = self.cache.get(self.model, key)
-            if hit is not None:
-                return self._result(hit, cached=True)
+            hits = [self.cache.get(self.model, key) for key in keys]
+            if all(hit is not None for hit in hits):
+                return [self._result(hit, cached=True) for hit in hits if hit is not None]
         lora_id = self.adapter.lora_id if self.adapter else None
-        reply = self._post(build_request_body(self.settings.llm_backend, self.sent_model, request, lora_id))
+        body = build_request_body(self.settings.llm_backend, self.sent_model, group[0], lora_id, samples=k)
+        replies = self._post(body, k)
         if self.cache is not None:
-            self.cache.put(self.model, key, reply)
-        return self._result(reply, cached=False)
+            for key, reply in zip(keys, replies, strict=True):
+                self.cache.put(self.model, key, reply)
+        return [self._result(reply, cached=False) for reply in replies]
 
     def chat_many(
         self, requests: Sequence[ChatRequest], progress: Progress | None = None
     ) -> list[ChatResult]:
         """Results in request order; up to ``llm_parallel`` requests in flight (one per slot of the embedded
-        llama-server). The first failure cancels what has not started and is raised; finished replies stay
-        cached for the re-run."""
+        llama-server), the samples of one prompt in one request (:func:`sample_groups`). The first failure
+        cancels what has not started and is raised; finished replies stay cached for the re-run."""
         total = len(requests)
         results: list[ChatResult | None] = [None] * total
         done = 0
         lock = threading.Lock()
 
-        def run(index: int) -> None:
+        def run(group: list[int]) -> None:
             nonlocal done
-            results[index] = self.complete(requests[index])
+            for index, result in zip(group, self.complete_samples([requests[i] for i in group]), strict=True):
+                results[index] = result
             with lock:
-                done += 1
+                done += len(group)
                 if progress is not None:
                     progress(done, total)
 
         with ThreadPoolExecutor(max_workers=max(1, self.settings.llm_parallel)) as pool:
-            futures: list[Future[None]] = [pool.submit(run, i) for i in range(total)]
+            futures: list[Future[None]] = [pool.submit(run, g) for g in sample_groups(requests)]
             finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
             errors = [exc for exc in (f.exception() for f in finished) if exc is not None]
             if errors:
@@ -239,7 +266,7 @@ class LLMClient:
             model=self.model,
         )
 
-    def _post(self, body: dict[str, Any]) -> CachedReply:
+    def _post(self, body: dict[str, Any], samples: int = 1) -> list[CachedReply]:
         reason = ""
         for attempt in range(self.max_attempts):
             if attempt:
@@ -250,23 +277,47 @@ class LLMClient:
                 reason = f"{type(exc).__name__}: {exc}"
                 continue
             if response.ok:
-                return self._parse_response(response)
+                return self._parse_response(response, samples)
             reason = f"HTTP {response.status_code}: {response.text[:500]}"
             if not _is_retryable_status(response.status_code):
                 break
         raise LLMError(f"LLM request to {self.url} failed after {attempt + 1} attempt(s): {reason}")
 
-    def _parse_response(self, response: requests.Response) -> CachedReply:
+    def _parse_response(self, response: requests.Response, samples: int) -> list[CachedReply]:
         try:
             payload = response.json()
-            text = payload["choices"][0]["message"]["content"] or ""
+            choices = sorted(payload["choices"], key=lambda c: int(c.get("index", 0)))
+            texts = [c["message"]["content"] or "" for c in choices]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise LLMError(
                 f"LLM endpoint {self.url} sent no chat completion ({exc!r}): {response.text[:500]}"
             ) from exc
+        if len(texts) != samples:
+            raise LLMError(f"LLM endpoint {self.url} sent {len(texts)} choices, {samples} asked")
         usage = payload.get("usage") or {}
-        return CachedReply(
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-        )
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        if samples == 1:
+            return [CachedReply(texts[0], prompt, completion)]
+        # The prompt was processed once: it is counted on the first sample. llama-server's usage counts only
+        # the first choice's completion, so the others are counted by its tokenizer; vLLM's is the total.
+        if self.settings.llm_backend == "llamacpp":
+            counts = [completion] + [self._count_tokens(t) for t in texts[1:]]
+        else:
+            counts = [completion // samples + (i < completion % samples) for i in range(samples)]
+        return [
+            CachedReply(text, prompt if i == 0 else 0, count)
+            for i, (text, count) in enumerate(zip(texts, counts, strict=True))
+        ]
+
+    def _count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by llama-server's own tokenizer (``POST /tokenize`` at the server's root)."""
+        root = self.url.rsplit("/v1/", 1)[0]
+        try:
+            response = self._session().post(
+                f"{root}/tokenize", json={"content": text}, timeout=self.settings.llm_timeout_s
+            )
+            response.raise_for_status()
+            return len(response.json()["tokens"])
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise LLMError(f"LLM endpoint {root}/tokenize failed: {exc}") from exc
