@@ -247,8 +247,8 @@ def endpoint() -> Iterator[tuple[FakeEndpoint, str]]:
     server.server_close()
 
 
-def _client(base_url: str, home: Path, **kwargs: Any) -> LLMClient:
-    settings = Settings().with_(llm_base_url=base_url, home=home, llm_parallel=2, llm_timeout_s=5.0)
+def _client(base_url: str, home: Path, parallel: int = 2, **kwargs: Any) -> LLMClient:
+    settings = Settings().with_(llm_base_url=base_url, home=home, llm_parallel=parallel, llm_timeout_s=5.0)
     return LLMClient(settings, backoff_s=0.01, **kwargs)
 
 
@@ -275,7 +275,7 @@ def test_samples_of_one_prompt_go_as_one_request_and_are_cached_apart(
 ) -> None:
     fake, url = endpoint
     fake.default = (200, "sample {choice} of seed {seed} and more words")
-    client = _client(url, tmp_path)
+    client = _client(url, tmp_path, parallel=4)
     samples = client.samples(MESSAGES, 3, temperature=0.8, seed=7)
     assert [s.text for s in samples] == [f"sample {i} of seed 7 and more words" for i in range(3)]
     assert len(fake.bodies) == 1 and fake.bodies[0]["n"] == 3 and fake.bodies[0]["seed"] == 7
@@ -301,13 +301,28 @@ def test_fewer_choices_than_asked_is_an_error(endpoint: tuple[FakeEndpoint, str]
 def test_sample_groups_join_consecutive_samples_of_one_prompt_only() -> None:
     a = [ChatRequest(MESSAGES, None, 0.8, 32, 1, i) for i in range(3)]
     b = [ChatRequest([{"role": "user", "content": "other"}], None, 0.8, 32, 1, i) for i in range(2)]
-    assert sample_groups([*a, *b]) == [[0, 1, 2], [3, 4]]
-    assert sample_groups([a[0], b[0], a[1]]) == [[0], [1], [2]]  # interleaved: not joined
-    assert sample_groups([a[1], a[2]]) == [[0], [1]]  # a group starts at sample 0
-    assert sample_groups([a[0], a[0]]) == [[0], [1]]  # the same sample twice is not two samples
+    assert sample_groups([*a, *b], 8) == [[0, 1, 2], [3, 4]]
+    assert sample_groups([a[0], b[0], a[1]], 8) == [[0], [1], [2]]  # interleaved: not joined
+    assert sample_groups([a[1], a[2]], 8) == [[0], [1]]  # a group starts at sample 0
+    assert sample_groups([a[0], a[0]], 8) == [[0], [1]]  # the same sample twice is not two samples
     other_max = ChatRequest(MESSAGES, None, 0.8, 16, 1, 1)
-    assert sample_groups([a[0], other_max]) == [[0], [1]]
-    assert sample_groups([]) == []
+    assert sample_groups([a[0], other_max], 8) == [[0], [1]]
+    assert sample_groups([], 8) == []
+    # no more choices per request than the server has slots
+    assert sample_groups([*a, *b], 2) == [[0, 1], [2], [3, 4]]
+    assert sample_groups(a, 1) == [[0], [1], [2]]
+
+
+def test_samples_past_the_slots_are_split_and_each_piece_is_sampled_apart(
+    endpoint: tuple[FakeEndpoint, str], tmp_path: Path
+) -> None:
+    fake, url = endpoint
+    fake.default = (200, "choice {choice} seed {seed}")
+    client = _client(url, tmp_path)  # llm_parallel=2
+    texts = [s.text for s in client.samples(MESSAGES, 3, temperature=0.8, seed=7)]
+    assert texts == ["choice 0 seed 7", "choice 1 seed 7", "choice 0 seed 9"]
+    assert sorted((b["n"], b["seed"]) for b in fake.bodies) == [(1, 9), (2, 7)]
+    assert client.cache is not None and len(client.cache) == 3
 
 
 def test_invalid_json_reply_keeps_raw_text(endpoint: tuple[FakeEndpoint, str], tmp_path: Path) -> None:

@@ -51,19 +51,21 @@ class ChatRequest:
         )
 
 
-def sample_groups(requests: Sequence[ChatRequest]) -> list[list[int]]:
-    """The requests' indices, with samples 0..k-1 of one prompt that follow each other in one group. A group
-    goes to the server as one request for k choices (``n``): it processes the prompt once, where k requests
-    would each process it, and on a CPU the prompt is most of the work."""
-    groups: list[list[int]] = []
+def sample_groups(requests: Sequence[ChatRequest], max_size: int) -> list[list[int]]:
+    """The requests' indices, with samples 0..k-1 of one prompt that follow each other in one group, cut into
+    pieces of at most ``max_size`` (llama-server refuses more choices than it has slots). A group goes to the
+    server as one request for k choices (``n``): it processes the prompt once, where k requests would each
+    process it, and on a CPU the prompt is most of the work."""
+    runs: list[list[int]] = []
     for i, request in enumerate(requests):
-        if groups:
-            head = requests[groups[-1][0]]
-            if request.sample_index == len(groups[-1]) and replace(request, sample_index=0) == head:
-                groups[-1].append(i)
+        if runs:
+            head = requests[runs[-1][0]]
+            if request.sample_index == len(runs[-1]) and replace(request, sample_index=0) == head:
+                runs[-1].append(i)
                 continue
-        groups.append([i])
-    return groups
+        runs.append([i])
+    size = max(1, max_size)
+    return [run[a : a + size] for run in runs for a in range(0, len(run), size)]
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,8 @@ class LLMClient:
         return self.complete_samples([request])[0]
 
     def complete_samples(self, group: Sequence[ChatRequest]) -> list[ChatResult]:
-        """Samples 0..k-1 of one prompt (a group of :func:`sample_groups`, or one request) in one request."""
+        """Consecutive samples of one prompt (a group of :func:`sample_groups`, or one request) in one
+        request; the first one's sample index sets the seed."""
         k = len(group)
         keys = [r.cache_key(samples=k) for r in group]
         if self.cache is not None:
@@ -247,7 +250,9 @@ class LLMClient:
                     progress(done, total)
 
         with ThreadPoolExecutor(max_workers=max(1, self.settings.llm_parallel)) as pool:
-            futures: list[Future[None]] = [pool.submit(run, g) for g in sample_groups(requests)]
+            futures: list[Future[None]] = [
+                pool.submit(run, g) for g in sample_groups(requests, self.settings.llm_parallel)
+            ]
             finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
             errors = [exc for exc in (f.exception() for f in finished) if exc is not None]
             if errors:
