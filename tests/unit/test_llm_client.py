@@ -188,6 +188,7 @@ class FakeEndpoint:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     max_choices: int = 64  # fewer choices than asked: a misbehaving server
+    tokenizer: bool = True  # llama-server's POST /tokenize
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_reply(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
@@ -203,8 +204,10 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             payload: dict[str, Any]
             if self.path.endswith("/tokenize"):  # llama-server's tokenizer: a token per word here
-                status, payload = 200, {"tokens": [0] * len(body["content"].split())}
-                self._send(status, payload)
+                if endpoint.tokenizer:
+                    self._send(200, {"tokens": [0] * len(body["content"].split())})
+                else:
+                    self._send(404, {"error": {"message": "File Not Found"}})
                 return
             status, content = endpoint.next_reply(body, dict(self.headers))
             if status == 200:
@@ -289,6 +292,17 @@ def test_samples_of_one_prompt_go_as_one_request_and_are_cached_apart(
     # a sample asked on its own is a different request (seed shifted by its index), cached apart
     alone = client.chat(MESSAGES, temperature=0.8, seed=7, sample_index=1)
     assert alone.cached is False and fake.bodies[-1]["n"] == 1 and fake.bodies[-1]["seed"] == 8
+
+
+def test_without_a_tokenizer_route_the_other_choices_are_estimated(
+    endpoint: tuple[FakeEndpoint, str], tmp_path: Path
+) -> None:
+    fake, url = endpoint
+    fake.tokenizer = False
+    fake.default = (200, "{choice}" * 10)
+    samples = _client(url, tmp_path).samples(MESSAGES, 2, temperature=0.8, seed=1)
+    # usage says 7 tokens for the first choice's 10 characters; the second has 10 too
+    assert [(s.text, s.completion_tokens) for s in samples] == [("0" * 10, 7), ("1" * 10, 7)]
 
 
 def test_fewer_choices_than_asked_is_an_error(endpoint: tuple[FakeEndpoint, str], tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Every reply goes through :class:`~mokg.llm.cache.LLMCache` first, so a re-run on
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,8 @@ import requests
 from mokg.config import Settings
 from mokg.llm.adapters import ServedAdapter
 from mokg.llm.cache import CachedReply, LLMCache, request_hash
+
+log = logging.getLogger(__name__)
 
 Message = dict[str, str]
 Progress = Callable[[int, int], None]
@@ -307,7 +310,7 @@ class LLMClient:
         # The prompt was processed once: it is counted on the first sample. llama-server's usage counts only
         # the first choice's completion, so the others are counted by its tokenizer; vLLM's is the total.
         if self.settings.llm_backend == "llamacpp":
-            counts = [completion] + [self._count_tokens(t) for t in texts[1:]]
+            counts = [completion] + [self._count_tokens(t, completion, texts[0]) for t in texts[1:]]
         else:
             counts = [completion // samples + (i < completion % samples) for i in range(samples)]
         return [
@@ -315,8 +318,10 @@ class LLMClient:
             for i, (text, count) in enumerate(zip(texts, counts, strict=True))
         ]
 
-    def _count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` by llama-server's own tokenizer (``POST /tokenize`` at the server's root)."""
+    def _count_tokens(self, text: str, first_count: int, first_text: str) -> int:
+        """Tokens of ``text`` by llama-server's own tokenizer (``POST /tokenize`` at the server's root). Where
+        that fails (a proxy without the route), estimated from the first choice's tokens per character: the
+        count is bookkeeping, and the reply is good."""
         root = self.url.rsplit("/v1/", 1)[0]
         try:
             response = self._session().post(
@@ -325,4 +330,5 @@ class LLMClient:
             response.raise_for_status()
             return len(response.json()["tokens"])
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise LLMError(f"LLM endpoint {root}/tokenize failed: {exc}") from exc
+            log.warning("token count of a reply estimated: %s/tokenize failed (%s)", root, exc)
+            return round(first_count * len(text) / max(1, len(first_text)))
