@@ -274,7 +274,7 @@ class LLMClient:
             model=self.model,
         )
 
-    def _post(self, body: dict[str, Any], samples: int = 1) -> list[CachedReply]:
+    def _post(self, body: dict[str, Any], samples: int) -> list[CachedReply]:
         reason = ""
         for attempt in range(self.max_attempts):
             if attempt:
