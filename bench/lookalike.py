@@ -73,12 +73,12 @@ def with_review_profiles(kg: KGData, pair_vectors: dict[tuple[str, str], np.ndar
 
 
 def read_kg(reviews_path: Path, meta_path: Path | None) -> KGData:
-    from mokg.polarity import VaderScorer, compute_polarity
+    from mokg.polarity import VaderScorer, compute_polarity, score_texts
 
     rows: dict[tuple[str, str, int], Any] = {r.key: r for r in parsed_reviews(reviews_path)}
     reviews = sorted(rows.values(), key=lambda r: (r.user_id, r.asin, r.time))
     texts = [" ".join(t for t in (r.title, r.text) if t) for r in reviews]
-    sentiment = np.asarray(VaderScorer().score(texts), dtype=np.float64)
+    sentiment = score_texts(VaderScorer(), texts, get_settings().sentiment_workers)
     asins = sorted({r.asin for r in reviews})
     a_idx = {a: k for k, a in enumerate(asins)}
     pol = compute_polarity(

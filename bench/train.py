@@ -31,12 +31,11 @@ import numpy as np
 import requests
 import scipy.sparse as sp
 import torch
+from floors import EpochClock, glm_floor, pm_floor
 
 from mokg.config import get_settings
 from mokg.glom.data import KGData, TrainConfig
 from mokg.glom.fitting import Similar, fit, kg_triples
-from mokg.glom.glm import with_reverse_edges
-from mokg.glom.pretrain import epoch_batch_size
 from mokg.glom.profiles import PROFILE_MAX_TOKENS, generate_profiles
 from mokg.glom.stages import item_prompts, load_kg, run_polarity, run_similarity, write_back
 from mokg.graph import Graph
@@ -144,61 +143,11 @@ def _floors(kg: KGData, cfg: TrainConfig, similar: Similar) -> dict[str, float]:
         b[start : start + 20_000] @ bt
     floors["similarity"] = time.perf_counter() - t0
 
-    gen = torch.Generator().manual_seed(0)
-    table = torch.randn(kgt.num_entities, cfg.dim) / cfg.dim**0.5
-    rel = torch.randn(kgt.num_relations, cfg.dim) / cfg.dim**0.5
-    k, chunk = cfg.pm_negatives, cfg.pm_negative_chunk if cfg.pm_shared_negatives else 0
-    t0 = time.perf_counter()
-    for batch in torch.randperm(kgt.num_triples, generator=gen).split(
-        epoch_batch_size(kgt.num_triples, 1024)
-    ):
-        h, r, t = kgt.head[batch], kgt.rel[batch], kgt.tail[batch]
-        n = len(batch)
-        chunks = -(-n // chunk) if chunk else 0
-        # shared: one pool of k per chunk; per positive: k of its own
-        nt = torch.randint(kgt.num_entities, (k * (chunks or n),), generator=gen)
-        ids, inv = torch.unique(torch.cat([h, t, nt]), return_inverse=True)
-        x = table.index_select(0, ids).requires_grad_()
-        q = x[inv[:n]] + rel[r]
-        pos = torch.linalg.vector_norm(q - x[inv[n : 2 * n]], dim=-1)
-        if chunk:
-            padded = torch.cat([q, q.new_zeros(chunks * chunk - n, cfg.dim)]).view(chunks, chunk, cfg.dim)
-            neg = torch.cdist(padded, x[inv[2 * n :]].view(chunks, k, cfg.dim)).view(-1, k)[:n]
-        else:
-            neg = torch.linalg.vector_norm(q.repeat(k, 1) - x[inv[2 * n :]], dim=-1).view(k, n).T
-        torch.clamp(1 + pos.unsqueeze(1) - neg, min=0).mean().backward()
-        assert x.grad is not None
-        table.index_add_(0, ids, x.grad, alpha=-0.01)  # ids are unique: index_* as the PM's RowAdam
-    floors["PM"] = (time.perf_counter() - t0) * cfg.pm_epochs
+    floors["PM"] = pm_floor(kgt, cfg)
 
     if cfg.glm_epochs:  # the untrained GLM is one forward pass inside "pm+glm", not timed apart
-        edge_index, _ = with_reverse_edges(kgt.head, kgt.rel, kgt.tail, kgt.num_relations)
-        adj = torch.sparse_coo_tensor(
-            edge_index.flip(0), torch.ones(edge_index.shape[1]), (kgt.num_entities,) * 2
-        ).to_sparse_csr()
-        t0 = time.perf_counter()
-        for _ in range(cfg.layers * cfg.glm_epochs):
-            torch.sparse.mm(adj, table)
-        floors["GLM"] = time.perf_counter() - t0
+        floors["GLM"] = glm_floor(kgt, cfg)
     return {name: round(sec, 4) for name, sec in floors.items()}
-
-
-class EpochClock:
-    """A progress factory that records when each task (PM epochs, GLM epochs) starts and last advances."""
-
-    def __init__(self) -> None:
-        self.spans: dict[str, list[float]] = {}
-
-    def __call__(self, label: str, total: int | None) -> Any:
-        span = self.spans.setdefault(label.split()[0].split("-")[0], [time.perf_counter()] * 2)
-
-        def advance(completed: int) -> None:
-            span[1] = time.perf_counter()
-
-        return advance
-
-    def seconds(self) -> dict[str, float]:
-        return {name: round(end - start, 2) for name, (start, end) in self.spans.items()}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -119,3 +119,27 @@ def test_bench_stream_measures_latency_and_throughput(
         r["stream"]["reviews_per_s"] / r["ingest"]["reviews_per_s"], rel=0.01
     )
     assert "ratio stream / ingest" in proc.stdout
+
+
+def test_bench_fit_prepares_triples_and_trains_them_beside_their_floors(tmp_path: Path) -> None:
+    kg, out = tmp_path / "kg.npz", tmp_path / "fit.json"
+    bench = REPO / "bench" / "fit.py"
+    inputs = ["--reviews", str(FIXTURES / "amazon2023_reviews.jsonl")]
+    inputs += ["--meta", str(FIXTURES / "amazon2023_meta.jsonl")]
+    env = dict(os.environ, MOKG_DEVICE="cpu")
+    prep = subprocess.run(
+        [sys.executable, str(bench), "prepare", *inputs, "--out", str(kg)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert prep.returncode == 0, prep.stderr
+    run = subprocess.run(
+        [sys.executable, str(bench), "run", "--kg", str(kg), "--train-config", "pm_epochs=2,glm_epochs=1",
+         "--json", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["data"]["n_users"] == 3 and result["triples"] > 0
+    assert result["config"]["pm_epochs"] == 2 and len(result["pm_loss_first_last"]) == 2
+    assert set(result["floors"]) == {"PM", "GLM"} and result["floors"]["PM"] > 0 <= result["floors"]["GLM"]
+    assert result["seconds"]["PM"] > 0 and "against a floor of" in run.stdout
