@@ -79,6 +79,7 @@ def test_the_artifact_records_config_base_data_and_losses(
     assert info["data"]["data_sha256"] == manifest["data_sha256"]
     assert (info["data"]["train_records"], info["data"]["val_records"]) == (len(CARDS), len(CARDS))
     assert info["steps"] == 4 and info["device"] == "cpu" and info["seconds"] > 0
+    assert 0 < info["train_seconds"] < info["seconds"] and 0 < info["load_seconds"] < info["seconds"]
     assert info["val_loss"]["after"] == trained.val_loss_after and info["created_at"].endswith("Z")
     assert (trained.path / "adapter_config.json").exists()
     assert (trained.path / "adapter_model.safetensors").exists()

@@ -362,6 +362,7 @@ def train(
     train_items = [encode(r, tokenizer, config.max_length) for r in data.train]
     val_items = [encode(r, tokenizer, config.max_length) for r in data.val]
     model.to(device)  # type: ignore[arg-type]
+    loaded = time.perf_counter()
     before = mean_nll(model, val_items, pad_id, device, config.batch_size, progress, "val loss before")
 
     torch.manual_seed(config.seed)
@@ -375,6 +376,7 @@ def train(
     advance = progress("training", steps)
     peft_model.train()
     step, losses, tokens = 0, [], 0
+    loop_started = time.perf_counter()
     while step < steps:
         order = torch.randperm(len(train_items), generator=generator).tolist()
         for ids, mask, labels in _batches([train_items[i] for i in order], config.batch_size, pad_id, device):
@@ -394,6 +396,7 @@ def train(
         if not losses:
             raise ValueError(f"no record has an answer within max_length={config.max_length} tokens")
 
+    loop_seconds = time.perf_counter() - loop_started
     after = mean_nll(peft_model, val_items, pad_id, device, config.batch_size, progress, "val loss after")
     seconds = time.perf_counter() - started
     version = version_of(config, data.data_sha256, base)
@@ -418,6 +421,9 @@ def train(
         "steps": step,
         "train_tokens": tokens,
         "seconds": round(seconds, 2),
+        # the student's load (the GGUF converted on a first run) and the training steps alone, apart
+        "load_seconds": round(loaded - started, 2),
+        "train_seconds": round(loop_seconds, 2),
         "device": device,
         "libraries": _library_versions(),
     }

@@ -389,5 +389,5 @@ def pair_lightpair_train(
     out.print(
         f"lightpair {result.version}: val loss {loss(result.val_loss_before)} → {loss(result.val_loss_after)} "
         f"({i['data']['train_records']} train / {i['data']['val_records']} val records, {i['steps']} steps, "
-        f"{i['seconds']:.1f} s on {i['device']}); adapter {result.path}"
+        f"{i['seconds']:.1f} s on {i['device']}, of which training {i['train_seconds']:.1f} s); adapter {result.path}"
     )
