@@ -93,3 +93,16 @@ def test_a_large_graph_trains_the_pm_on_batch_negatives_unless_told_otherwise() 
     assert TrainConfig(pm_large_graph_triples=0).sized_for(10**9).pm_shared_negatives is False
     chosen = TrainConfig(pm_shared_negatives=True, pm_negatives=4, pm_large_graph_triples=1)
     assert chosen.sized_for(10**9) is chosen  # batch negatives already asked for: kept as asked
+
+
+def test_a_pm_option_given_anywhere_turns_the_large_graph_switch_off() -> None:
+    settings = Settings()
+    assert TrainConfig.from_settings(settings).pm_large_graph_triples == 200_000
+    assert TrainConfig.from_settings(settings, pm_epochs=None).pm_large_graph_triples == 200_000
+    # the train_glom task's partial dict, as the CLI's --pm-epochs: the PM asked for, on any graph
+    for option in ({"pm_epochs": 40}, {"pm_negatives": 4}, {"pm_shared_negatives": False}):
+        cfg = TrainConfig.from_settings(settings, **option)
+        assert cfg.pm_large_graph_triples == 0 and cfg.sized_for(10**9) == cfg, option
+    # a full configuration (the stream's retrain sends the served model's) keeps its own threshold
+    both = TrainConfig.from_settings(settings, pm_epochs=40, pm_large_graph_triples=1_000)
+    assert both.pm_large_graph_triples == 1_000 and both.sized_for(1_000).pm_epochs == 50

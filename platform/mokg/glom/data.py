@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # epoch costs 2.9-3.6 s against 7.8 s for 8 corruptions per positive, and on both shared sets their
 # validation AP under the GLM is within split noise of the per-positive default (README, "Large graphs")
 LARGE_GRAPH_PM: dict[str, Any] = {"pm_shared_negatives": True, "pm_negatives": 16, "pm_epochs": 50}
+# the options that switch it: one of them given by hand is the PM asked for (TrainConfig.from_settings)
+PM_OPTIONS = frozenset(LARGE_GRAPH_PM)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,10 @@ class TrainConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
         """The similarity bounds and the seed from the settings (``MOKG_SIM_*``, ``MOKG_SEED``), then
-        ``overrides`` (a ``None`` override keeps the settings' value)."""
+        ``overrides`` (a ``None`` override keeps the settings' value). A PM option among them
+        (``PM_OPTIONS``) is the PM asked for whatever the graph's size: the large-graph switch is off unless
+        ``pm_large_graph_triples`` is given too. The CLI, the ``train_glom`` task and the benches all build
+        their configuration here, so they agree on that."""
         base = {
             "t_sim": settings.sim_threshold,
             "min_co_rated": settings.sim_min_co_rated,
@@ -86,7 +91,10 @@ class TrainConfig:
             "sim_max_item_raters": settings.sim_max_item_raters,
             "seed": settings.seed,
         }
-        return cls(**base | {k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if given.keys() & PM_OPTIONS and "pm_large_graph_triples" not in given:
+            given["pm_large_graph_triples"] = 0
+        return cls(**base | given)
 
     @classmethod
     def changes(cls, text: str) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from mokg.config import get_settings
     "--pm-epochs",
     type=click.IntRange(1),
     help="PM epochs (default 30: the validation AP of 100 at 30% of the cost; README, 'Training length'). "
-    "--pm-epochs, --pm-negatives or --pm-shared-negatives turn the large-graph default off.",
+    "--pm-epochs, --pm-negatives or --pm-shared-negatives turn the large-graph default off (unless "
+    "--pm-large-graph is given too).",
 )
 @click.option(
     "--pm-negatives",
@@ -116,9 +117,8 @@ def train(
         layers=layers,
         pm_epochs=pm_epochs,
         pm_negatives=pm_negatives,
-        pm_shared_negatives=pm_shared_negatives,
-        # a PM option given by hand is the PM the user asked for, whatever the graph's size
-        pm_large_graph_triples=0 if pm_epochs or pm_negatives or pm_shared_negatives else pm_large_graph,
+        pm_shared_negatives=pm_shared_negatives or None,  # a flag not given is no choice
+        pm_large_graph_triples=pm_large_graph,
         glm_epochs=epochs,
         use_profiles=not no_profiles,
         use_polarity=not no_polarity,
