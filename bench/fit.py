@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from floors import EpochClock, glm_floor, pm_floor
+from floors import EpochClock, glm_floor, pm_floor, sync
 
 from mokg.config import get_settings
 from mokg.glom.data import TrainConfig
@@ -86,11 +86,6 @@ def load(path: Path) -> tuple[KGTriples, dict[str, Any]]:
     return kgt, info
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
     torch.set_num_threads(settings.torch_threads)
@@ -100,10 +95,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clock = EpochClock()
     t0 = time.perf_counter()
     pm = fit_pm(kgt, cfg, clock, device)
-    _sync(device)
+    sync(device)
     t1 = time.perf_counter()
     fit_glm(kgt, pm, cfg, clock, device)
-    _sync(device)
+    sync(device)
     t2 = time.perf_counter()
     floors = {"PM": pm_floor(kgt, cfg, device)}
     if cfg.glm_epochs:
@@ -139,7 +134,11 @@ def main() -> None:
         "run", help="train the PM and GLM on saved triples on MOKG_DEVICE, beside their floors"
     )
     r.add_argument("--kg", type=Path, required=True)
-    r.add_argument("--train-config", default="", help="TrainConfig overrides, e.g. pm_epochs=30")
+    r.add_argument(
+        "--train-config",
+        default="",
+        help="TrainConfig overrides of the training, e.g. pm_epochs=30 (the triples were fixed by prepare)",
+    )
     r.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
     if args.command == "prepare":

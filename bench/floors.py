@@ -14,7 +14,8 @@ from mokg.glom.pretrain import epoch_batch_size
 from mokg.glom.triples import KGTriples
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
+    """Wait for the device's queued work, so that a timer reads the work and not its launch."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
@@ -29,7 +30,7 @@ def pm_floor(kgt: KGTriples, cfg: TrainConfig, device: str = "cpu") -> float:
     rel = torch.randn(kgt.num_relations, cfg.dim, device=device) / cfg.dim**0.5
     head, rels, tail = (x.to(device) for x in (kgt.head, kgt.rel, kgt.tail))
     k, chunk = cfg.pm_negatives, cfg.pm_negative_chunk if cfg.pm_shared_negatives else 0
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     perm = torch.randperm(kgt.num_triples, generator=gen, device=device)
     for batch in perm.split(epoch_batch_size(kgt.num_triples, 1024)):
@@ -50,7 +51,7 @@ def pm_floor(kgt: KGTriples, cfg: TrainConfig, device: str = "cpu") -> float:
         torch.clamp(1 + pos.unsqueeze(1) - neg, min=0).mean().backward()
         assert x.grad is not None
         table.index_add_(0, ids, x.grad, alpha=-0.01)  # ids are unique: index_* as the PM's RowAdam
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - t0) * cfg.pm_epochs
 
 
@@ -63,11 +64,11 @@ def glm_floor(kgt: KGTriples, cfg: TrainConfig, device: str = "cpu") -> float:
         .to(device)
     )
     table = torch.randn(kgt.num_entities, cfg.dim, device=device)
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(cfg.layers * cfg.glm_epochs):
         torch.sparse.mm(adj, table)
-    _sync(device)
+    sync(device)
     return time.perf_counter() - t0
 
 
