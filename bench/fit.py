@@ -4,7 +4,7 @@ triples beside their floors (`bench/floors.py`), measured in the same run on the
 Two steps, so that the triples of a large set can be timed on another machine (a GPU one) without the graph
 server or the review files. `prepare` reads the files as `mokg train` would see them after ingest (VADER
 polarity, §3.4 similarity with the settings' bounds, SupKG links from the meta file) and saves the typed
-triples, about 25 MB at 1M synthetic users; `run` loads them and trains:
+triples (22 MB at 1M synthetic users); `run` loads them and trains:
 
     python bench/fit.py prepare --reviews R.json.gz --meta M.json.gz --out kg.npz
     MOKG_DEVICE=cuda python bench/fit.py run --kg kg.npz --json fit.json
