@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,16 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from floors import EpochClock, glm_floor, pm_floor, sync
+from floors import EpochClock, glm_floor, peak_rss_mb, pm_floor, sync
 
 from mokg.config import get_settings
 from mokg.glom.data import TrainConfig
 from mokg.glom.fitting import fit_glm, fit_pm, kg_triples
 from mokg.glom.triples import KGTriples
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _config(overrides: str) -> TrainConfig:
@@ -117,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds_per_pm_epoch": round((t1 - t0) / cfg.pm_epochs, 3),
         "floors": {k: round(v, 4) for k, v in floors.items()},
         "pm_loss_first_last": [round(pm.loss_history[0], 4), round(pm.loss_history[-1], 4)],
-        "peak_rss_mb": round(_rss_mb()),
+        "peak_rss_mb": round(peak_rss_mb()),
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None,
     }
     return result

@@ -1,8 +1,9 @@
-"""What the training benches share: floors (the bare arithmetic a learning stage cannot avoid, on its data)
-and the clock of the training epochs."""
+"""What the training benches share: floors (the bare arithmetic a learning stage cannot avoid, on its data),
+the clock of the training epochs and the peak memory reading."""
 
 from __future__ import annotations
 
+import resource
 import time
 from typing import Any
 
@@ -12,6 +13,11 @@ from mokg.glom.data import TrainConfig
 from mokg.glom.glm import with_reverse_edges
 from mokg.glom.pretrain import epoch_batch_size
 from mokg.glom.triples import KGTriples
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sync(device: str) -> None:

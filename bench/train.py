@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import numpy as np
 import requests
 import scipy.sparse as sp
 import torch
-from floors import EpochClock, glm_floor, pm_floor
+from floors import EpochClock, glm_floor, peak_rss_mb, pm_floor
 
 from mokg.config import get_settings
 from mokg.glom.data import KGData, TrainConfig
@@ -45,10 +44,6 @@ from mokg.llm import LLMClient
 from mokg.llm.client import ChatRequest, ChatResult, Progress, build_request_body
 from mokg.lookalike.glom_model import ReviewIndex
 from mokg.stack.services import drop_database, scratch_database
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class TokenCount:
@@ -162,7 +157,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def timed(stage: str, fn: Any) -> Any:
         t0 = time.perf_counter()
         out = fn()
-        stages[stage] = {"seconds": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(_rss_mb(), 1)}
+        stages[stage] = {
+            "seconds": round(time.perf_counter() - t0, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
         print(
             f"  {stage:12} {stages[stage]['seconds']:8.1f} s  peak RSS {stages[stage]['peak_rss_mb']:.0f} MB",
             file=sys.stderr,
