@@ -2,7 +2,8 @@
 
 One `mokg serve` (gunicorn, as in production), one run. The lookalike side sends --requests requests (k=100,
 --seeds random seed users each, cycling through --seed-sets sets) from --concurrency client threads. The
-analyst side is --analysts client threads, each re-sending a CPU-heavy statement (a 30,000 × 30,000 UNWIND
+analyst side is --analysts client threads in a process of their own (so they never hold the measuring
+client's GIL), each re-sending a CPU-heavy statement (a 30,000 × 30,000 UNWIND
 count that runs until the API gives up on it) with a --analyst-timeout; their answers are counted by status
 (504: stopped at the deadline and terminated on the server; 429: refused at once by the per-key or
 per-process bound). The two conditions alternate (alone, loaded, alone, loaded, ... --rounds each) so a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -37,11 +39,48 @@ from mokg.config import get_settings
 from mokg.graph import Graph
 
 HOST = "127.0.0.1"
+mp = multiprocessing.get_context("spawn")  # a clean child: no threads or sockets of this one
 SLOW = "UNWIND range(1, 30000) AS a UNWIND range(1, 30000) AS b RETURN count(*) AS n"
 
 
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _analysts(
+    base: str, tokens: list[str], timeout_s: float, patience: float, max_seconds: float, stop: Any, out: Any
+) -> None:
+    """The analyst side, in a process of its own: its threads must not share a GIL with the lookup clients
+    whose latency is measured (they did at first, and the load client's own wait then counted as lookup
+    latency). Puts the count of answers by status on ``out`` when ``stop`` is set."""
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def loop(token: str) -> None:
+        s = requests.Session()
+        end = time.monotonic() + max_seconds
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                r = s.post(
+                    f"{base}/v1/cypher",
+                    json={"query": SLOW, "timeout_s": timeout_s},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=timeout_s + 30,
+                )
+                code = r.status_code
+                if code == 429:
+                    time.sleep(float(r.headers.get("Retry-After", "1")) * patience)
+            except requests.RequestException:
+                code = -1
+            with lock:
+                statuses[code] += 1
+
+    threads = [threading.Thread(target=loop, args=(t,), daemon=True) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max_seconds + timeout_s + 35)
+    out.put(dict(statuses))
 
 
 def main() -> None:
@@ -51,6 +90,12 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=2, help="lookalike client threads")
     ap.add_argument("--analysts", type=int, default=20, help="analyst client threads in the loaded blocks")
     ap.add_argument("--analyst-timeout", type=float, default=10.0, help="timeout_s each analyst asks for")
+    ap.add_argument(
+        "--patience",
+        type=float,
+        default=0.1,
+        help="share of a 429's Retry-After an analyst waits before re-sending (0.1: impatient; 1: polite)",
+    )
     ap.add_argument("--rounds", type=int, default=2, help="alone/loaded block pairs")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--seed-sets", type=int, default=64)
@@ -124,29 +169,6 @@ def main() -> None:
                     errors += 1
         return latencies, errors
 
-    def analysts(stop: threading.Event, statuses: Counter[int]) -> list[threading.Thread]:
-        def loop(token: str) -> None:
-            s = requests.Session()
-            end = time.monotonic() + args.max_seconds
-            while not stop.is_set() and time.monotonic() < end:
-                try:
-                    r = s.post(
-                        f"{base}/v1/cypher",
-                        json={"query": SLOW, "timeout_s": args.analyst_timeout},
-                        headers={"Authorization": f"Bearer {token}"},
-                        timeout=args.analyst_timeout + 30,
-                    )
-                    statuses[r.status_code] += 1
-                    if r.status_code == 429:
-                        time.sleep(float(r.headers.get("Retry-After", "1")) / 10)  # an impatient client
-                except requests.RequestException:
-                    statuses[-1] += 1
-
-        threads = [threading.Thread(target=loop, args=(k.token,), daemon=True) for k in analyst_keys]
-        for t in threads:
-            t.start()
-        return threads
-
     alone: list[float] = []
     loaded: list[float] = []
     errors = Counter[str]()
@@ -157,15 +179,20 @@ def main() -> None:
             lat, err = lookalike_block()
             alone += lat
             errors["alone"] += err
-            stop = threading.Event()
-            threads = analysts(stop, statuses)
+            stop, out = mp.Event(), mp.Queue()
+            tokens = [k.token for k in analyst_keys]
+            proc = mp.Process(
+                target=_analysts,
+                args=(base, tokens, args.analyst_timeout, args.patience, args.max_seconds, stop, out),
+            )
+            proc.start()
             time.sleep(2.0)  # let the analysts' statements reach the server
             lat, err = lookalike_block()
             loaded += lat
             errors["loaded"] += err
             stop.set()
-            for t in threads:
-                t.join(timeout=args.analyst_timeout + 35)
+            statuses.update(out.get(timeout=args.max_seconds + args.analyst_timeout + 40))
+            proc.join()
             print(
                 f"round {rnd + 1}: alone p99 {_percentile(alone, 99):.1f} ms, "
                 f"loaded p99 {_percentile(loaded, 99):.1f} ms",
