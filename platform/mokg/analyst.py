@@ -18,16 +18,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
 import logging
+import math
+import pathlib
 import re
 import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as futures_wait
@@ -118,7 +121,12 @@ class CypherTimeout(TimeoutError):
 
 
 class CypherBusy(RuntimeError):
-    """Too many analyst statements are running in this process."""
+    """Too many analyst statements are running (for this key, or on this host). ``retry_after_s``: when the
+    first of the statements in the way reaches its deadline, so a client that waits that long finds a slot."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -258,30 +266,38 @@ class ReadOnlyRunner:
             max_workers=settings.analyst_max_concurrent, thread_name_prefix="analyst-cypher"
         )
 
-    def _take_slot(self) -> IO[bytes] | None:
+    def _take_slot(self, deadline: float) -> IO[bytes] | None:
+        """A free host-wide slot, locked, with the statement's deadline written in it for those refused."""
         self._slot_dir.mkdir(parents=True, exist_ok=True)
         for path in self._slot_files:
             f = path.open("ab")
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return f
             except BlockingIOError:
                 f.close()
+                continue
+            f.truncate(0)
+            f.write(repr(deadline).encode())
+            f.flush()
+            return f
         return None
 
     def _reader_settings(self) -> Settings:
         s = self.settings
         return s.with_(graph_user=s.analyst_graph_user, graph_password=s.analyst_password())
 
-    def _claim(self, key: str) -> None:
+    def _claim(self, key: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         with self._lock:
             if self._per_key.get(key, 0) >= self.max_per_key:
                 raise CypherBusy(
-                    f"this API key already runs {self.max_per_key} statement(s); wait for it to finish"
+                    f"this API key already runs {self.max_per_key} statement(s); wait for it to finish",
+                    _retry_after(pathlib.Path(f.name) for f in self._held.get(key, [])),
                 )
-            slot = self._take_slot()
+            slot = self._take_slot(time.monotonic() + timeout_s)
             if slot is None:
-                raise CypherBusy("too many analyst queries are running; try again shortly")
+                raise CypherBusy(
+                    "too many analyst queries are running; try again shortly", _retry_after(self._slot_files)
+                )
             self._per_key[key] = self._per_key.get(key, 0) + 1
             self._held.setdefault(key, []).append(slot)
 
@@ -311,7 +327,7 @@ class ReadOnlyRunner:
         tag = f"mokg-analyst:{uuid.uuid4().hex}"
         tagged = f"/*{tag}*/ {text}"
         t0 = time.perf_counter()
-        self._claim(key)
+        self._claim(key, timeout_s)
         try:
             future = self._pool.submit(
                 self._job, reader, key, tagged, dict(params or {}), timeout_s, row_limit
@@ -347,6 +363,18 @@ class ReadOnlyRunner:
             dialect_for(self.settings).cancel_tagged(tag)
         except Exception:  # the wait is over either way; a failed cancel must not hide the answer
             log.warning("could not terminate analyst statement %s on the server", tag, exc_info=True)
+
+
+def _retry_after(slot_files: Iterable[pathlib.Path]) -> int:
+    """Whole seconds until the first deadline written in these slot files (CLOCK_MONOTONIC is one clock for
+    every process of the host); 1 when none can be read or it has passed (the statement is being stopped)."""
+    deadlines: list[float] = []
+    for path in slot_files:
+        with contextlib.suppress(OSError, ValueError):
+            deadlines.append(float(path.read_text()))
+    if not deadlines:
+        return 1
+    return max(1, math.ceil(min(deadlines) - time.monotonic()))
 
 
 def _json_size(row: list[Any]) -> int:

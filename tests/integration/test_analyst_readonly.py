@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import neo4j
@@ -247,3 +248,20 @@ def test_concurrency_is_bounded_per_key_and_per_host(db: Settings) -> None:
     finally:
         runner._release("k1")
     assert runner.run("RETURN 1 AS one", key="k1").rows == [[1]]
+
+
+def test_a_refusal_says_when_the_statement_in_the_way_ends(db: Settings) -> None:
+    runner = ReadOnlyRunner(db.with_(analyst_max_concurrent=1, analyst_max_per_key=1))
+    slow = "UNWIND range(1, 30000) AS a UNWIND range(1, 30000) AS b RETURN count(*) AS n"
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(runner.run, slow, timeout_s=8.0, key="k1")
+        deadline = time.monotonic() + 5.0
+        while not _running(db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for key, reason in (("k1", "this API key"), ("k2", "too many")):
+            with pytest.raises(CypherBusy, match=reason) as refused:
+                runner.run("RETURN 1", key=key)
+            assert 3 <= refused.value.retry_after_s <= 8, (key, refused.value.retry_after_s)
+        with pytest.raises(CypherTimeout):
+            future.result()
+    assert runner.run("RETURN 1 AS one", key="k2").rows == [[1]]

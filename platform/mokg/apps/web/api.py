@@ -129,7 +129,7 @@ def cypher() -> Any:
     except CypherTimeout as e:
         return error(504, str(e))
     except CypherBusy as e:
-        return retry_later(429, str(e), 1)
+        return retry_later(429, str(e), e.retry_after_s)
     except SettingsError as e:
         return error(503, f"analyst queries are not configured: {e}")
     except neo4j.exceptions.Forbidden:
