@@ -145,6 +145,9 @@ def main() -> None:
     ap.add_argument(
         "--tune-budget", type=int, default=6, help="--eval: configurations per learned model on validation"
     )
+    ap.add_argument(
+        "--tune-splits", type=int, default=2, help="--eval: splits each tuning configuration is scored on"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     kg = read_kg(args.reviews, args.meta)
@@ -162,6 +165,7 @@ def main() -> None:
             ablations=False,
             baselines=tuple(b for b in args.baselines.split(",") if b),
             tune_budget=args.tune_budget,
+            tune_splits=args.tune_splits,
         )
         t0 = time.perf_counter()
 

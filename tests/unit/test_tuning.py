@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -139,8 +140,18 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -
     small = {"dim": (8, 12), "lr_pm": (0.01,), "margin": (1.0,), "pm_epochs": (3,), "lr_glm": (0.005,)}
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(GRIDS, "glom", small | {"glm_epochs": (1,)})
-        result = evaluate_kg(kg, cfg, dataset="toy")
+        seen: dict[str, list[int]] = {}
+
+        def progress(label: str, total: int | None) -> Callable[[int], None]:
+            seen[label] = [total or 0]
+            return seen[label].append
+
+        result = evaluate_kg(kg, cfg, dataset="toy", progress=progress)
     assert set(result.tuning) == {"cf_pearson", "lr", "PM", "GLoM-Mean", "GLoM-Attn1", "GLoM-Attn2"}
+    # every trial is fitted on both tuning splits (tune_splits=2, the default), then each seed's models once
+    (counts,) = seen.values()
+    n_models = len({r.model for r in result.runs})
+    assert counts[0] == len(result.tuning) * 2 * 2 + 2 * n_models == counts[-1]
     for t in result.tuning.values():
         assert len(t.trials) == 2 and t.trials[0].params == {}
         assert t.best.validation_ap >= t.default_ap
@@ -158,6 +169,7 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -
     paths = write_report(result, tmp_path)
     report = paths["markdown"].read_text()
     assert "Hyperparameters — chosen on validation tasks" in report and "| GLoM-Attn1 |" in report
+    assert "fitted on the splits of seeds 0, 1" in report
 
 
 def test_the_pm_cache_key_holds_every_field_that_decides_the_pm() -> None:
