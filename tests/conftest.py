@@ -152,6 +152,19 @@ def run_mokg(
     )
 
 
+def run_bench(
+    script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``bench/<script>`` in a subprocess with the session's environment (or ``env``)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        env=dict(env or os.environ),
+        timeout=timeout,
+    )
+
+
 def counts(graph: Graph) -> dict[str, int]:
     """Nodes per label and relationships per type, through the analyst statements."""
     result = {str(r["label"]): int(r["n"]) for r in graph.query("analyst/node_counts")}

@@ -31,6 +31,9 @@ from mokg.stack.services import READER_GROUP, ensure_analyst_user, scratch_datab
 
 pytestmark = pytest.mark.integration
 
+# CPU-heavy until the runner gives up on it
+SLOW = "UNWIND range(1, 30000) AS a UNWIND range(1, 30000) AS b RETURN count(*) AS n"
+
 
 @pytest.fixture(scope="module")
 def db(graph_server: Settings) -> Iterator[Settings]:
@@ -213,10 +216,9 @@ def _running(settings: Settings) -> list[dict[str, Any]]:
 
 
 def test_a_statement_past_its_deadline_is_stopped_on_the_server(db: Settings, runner: ReadOnlyRunner) -> None:
-    slow = "UNWIND range(1, 30000) AS a UNWIND range(1, 30000) AS b RETURN count(*) AS n"
     t0 = time.monotonic()
     with pytest.raises(CypherTimeout):
-        runner.run(slow, timeout_s=1.0)
+        runner.run(SLOW, timeout_s=1.0)
     assert time.monotonic() - t0 < 5.0
     deadline = time.monotonic() + 5.0
     while _running(db) and time.monotonic() < deadline:
@@ -252,9 +254,8 @@ def test_concurrency_is_bounded_per_key_and_per_host(db: Settings) -> None:
 
 def test_a_refusal_says_when_the_statement_in_the_way_ends(db: Settings) -> None:
     runner = ReadOnlyRunner(db.with_(analyst_max_concurrent=1, analyst_max_per_key=1))
-    slow = "UNWIND range(1, 30000) AS a UNWIND range(1, 30000) AS b RETURN count(*) AS n"
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(runner.run, slow, timeout_s=8.0, key="k1")
+        future = pool.submit(runner.run, SLOW, timeout_s=8.0, key="k1")
         deadline = time.monotonic() + 5.0
         while not _running(db) and time.monotonic() < deadline:
             time.sleep(0.05)

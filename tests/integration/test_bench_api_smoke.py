@@ -4,13 +4,10 @@ lookalike requests and the driver floor both answer without errors, and the rati
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import run_bench
 from served_graph import Served, served_graph
 
 from mokg.config import Settings
@@ -23,14 +20,9 @@ def test_bench_api_runs_and_reports_ratios(
 ) -> None:
     served: Served = served_graph(graph_server, tmp_path_factory.getbasetemp())
     out = tmp_path / "api.json"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "api.py"), "--database", served.settings.graph_database,
-         "--requests", "12", "--concurrency", "1,4", "--k", "20", "--seeds", "10", "--workers", "1",
-         "--threads", "4", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=300,
+    proc = run_bench(
+        "api.py", "--database", served.settings.graph_database, "--requests", "12", "--concurrency", "1,4",
+        "--k", "20", "--seeds", "10", "--workers", "1", "--threads", "4", "--json", str(out), timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -49,14 +41,10 @@ def test_bench_analyst_load_runs_both_sides(
     the lookups beside them all succeed."""
     served: Served = served_graph(graph_server, tmp_path_factory.getbasetemp())
     out = tmp_path / "analyst_load.json"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "analyst_load.py"), "--database", served.settings.graph_database,
-         "--requests", "10", "--rounds", "1", "--analysts", "3", "--analyst-timeout", "1", "--seeds", "3",
-         "--workers", "1", "--threads", "8", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=300,
+    proc = run_bench(
+        "analyst_load.py", "--database", served.settings.graph_database, "--requests", "10", "--rounds", "1",
+        "--analysts", "3", "--analyst-timeout", "1", "--seeds", "3", "--workers", "1", "--threads", "8",
+        "--json", str(out), timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())

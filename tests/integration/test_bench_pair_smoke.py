@@ -8,13 +8,10 @@ figures must be there, positive and consistent.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, run_bench
 
 from mokg.config import Settings
 
@@ -25,16 +22,13 @@ def test_bench_pair_runs_and_reports_a_consistent_ratio(
     graph_server: Settings, broker_server: Settings, llm_settings: Settings, tmp_path: Path
 ) -> None:
     out = tmp_path / "pair.json"
-    proc = subprocess.run(
-        [
-            sys.executable, str(REPO / "bench" / "pair.py"),
-            "--reviews", str(FIXTURES / "amazon2023_reviews.jsonl"),
-            "--meta", str(FIXTURES / "amazon2023_meta.jsonl"),
-            "--entities", "1", "--workers", "1", "--warmup", "0",
-            "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
-            "--logs", str(tmp_path / "logs"), "--json", str(out),
-        ],
-        capture_output=True, text=True, env=dict(os.environ), timeout=600,
+    proc = run_bench(
+        "pair.py",
+        "--reviews", str(FIXTURES / "amazon2023_reviews.jsonl"),
+        "--meta", str(FIXTURES / "amazon2023_meta.jsonl"),
+        "--entities", "1", "--workers", "1", "--warmup", "0",
+        "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
+        "--logs", str(tmp_path / "logs"), "--json", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -5,12 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, GIFT_REVIEWS, REPO
+from conftest import FIXTURES, GIFT_REVIEWS, run_bench
 
 from mokg.config import Settings
 
@@ -19,21 +17,14 @@ pytestmark = pytest.mark.integration
 
 def test_bench_ingest_runs_and_reports_a_ratio(graph_server: Settings, tmp_path: Path) -> None:
     out = tmp_path / "ingest.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "ingest.py"),
-            "--reviews",
-            str(FIXTURES / "amazon2023_reviews.jsonl"),
-            "--repeat",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
+    proc = run_bench(
+        "ingest.py",
+        "--reviews",
+        str(FIXTURES / "amazon2023_reviews.jsonl"),
+        "--repeat",
+        "1",
+        "--json",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
@@ -47,26 +38,12 @@ def test_bench_ingest_runs_and_reports_a_ratio(graph_server: Settings, tmp_path:
 
 def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) -> None:
     out = tmp_path / "train.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "train.py"),
-            "--reviews",
-            str(FIXTURES / "amazon2023_reviews.jsonl"),
-            "--meta",
-            str(FIXTURES / "amazon2023_meta.jsonl"),
-            "--pm-epochs",
-            "2",
-            "--glm-epochs",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-    )
+    proc = run_bench(
+        "train.py",
+        "--reviews", str(FIXTURES / "amazon2023_reviews.jsonl"),
+        "--meta", str(FIXTURES / "amazon2023_meta.jsonl"),
+        "--pm-epochs", "2", "--glm-epochs", "1", "--json", str(out),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert list(result["stages"]) == ["ingest", "polarity", "read", "similarity", "pm+glm", "write-back"]
@@ -89,24 +66,10 @@ def test_bench_stream_measures_latency_and_throughput(
     reviews = tmp_path / "gift_300.jsonl"
     reviews.write_text("".join(head))
     out = tmp_path / "stream.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "stream.py"),
-            "--reviews",
-            str(reviews),
-            "--train-config",
-            "dim=8,pm_epochs=2,glm_epochs=1",
-            "--timeout",
-            "300",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-    )
+    proc = run_bench(
+        "stream.py", "--reviews", str(reviews), "--train-config", "dim=8,pm_epochs=2,glm_epochs=1",
+        "--timeout", "300", "--out", str(out),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     r = json.loads(out.read_text())
     assert r["lines"] == 300 and 0 < r["held_lines"] < 300 and r["held_users"] > 0
@@ -123,19 +86,14 @@ def test_bench_stream_measures_latency_and_throughput(
 
 def test_bench_fit_prepares_triples_and_trains_them_beside_their_floors(tmp_path: Path) -> None:
     kg, out = tmp_path / "kg.npz", tmp_path / "fit.json"
-    bench = REPO / "bench" / "fit.py"
     inputs = ["--reviews", str(FIXTURES / "amazon2023_reviews.jsonl")]
     inputs += ["--meta", str(FIXTURES / "amazon2023_meta.jsonl")]
     env = dict(os.environ, MOKG_DEVICE="cpu")
-    prep = subprocess.run(
-        [sys.executable, str(bench), "prepare", *inputs, "--out", str(kg)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    prep = run_bench("fit.py", "prepare", *inputs, "--out", str(kg), env=env, timeout=300)
     assert prep.returncode == 0, prep.stderr
-    run = subprocess.run(
-        [sys.executable, str(bench), "run", "--kg", str(kg), "--train-config", "pm_epochs=2,glm_epochs=1",
-         "--json", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
+    run = run_bench(
+        "fit.py", "run", "--kg", str(kg), "--train-config", "pm_epochs=2,glm_epochs=1", "--json", str(out),
+        env=env, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     result = json.loads(out.read_text())

@@ -81,6 +81,11 @@ class EvalConfig:
     # AP moves by up to 0.03 with its initialisation alone, more than most configurations differ
     tune_splits: int = 2
 
+    @property
+    def tune_seeds(self) -> tuple[int, ...]:
+        """The seeds whose splits the tuning scores configurations on."""
+        return self.seeds[: max(1, self.tune_splits)]
+
 
 @dataclass
 class ModelRun:
@@ -241,12 +246,11 @@ def evaluate_kg(
 
     # hyperparameters: searched once, on the validation tasks of the first seeds' splits (their mean AP);
     # every seed shares the first seed's partition of the tasks, so no test task is ever scored while tuning
-    tune_seeds = cfg.seeds[: max(1, cfg.tune_splits)]
-    total = len(tunable) * cfg.tune_budget * len(tune_seeds) + len(cfg.seeds) * len(models)
+    total = len(tunable) * cfg.tune_budget * len(cfg.tune_seeds) + len(cfg.seeds) * len(models)
     advance = progress("eval (tuning trials, then seed × model)", total)
     done = 0
     if tunable:
-        tune_on = [(seed, *split_of(seed)) for seed in tune_seeds]
+        tune_on = [(seed, *split_of(seed)) for seed in cfg.tune_seeds]
         factory = _Models(kg, ix, cfg.train, variants)
         for name in tunable:
 
@@ -523,7 +527,7 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
             "",
             f"Each learned model tried {cfg.tune_budget} configurations (its defaults, then random points of "
             f"its grid; `mokg.lookalike.tuning.GRIDS`), each fitted on the splits of seeds "
-            f"{', '.join(map(str, cfg.seeds[: max(1, cfg.tune_splits)]))} and scored by its mean AP on their "
+            f"{', '.join(map(str, cfg.tune_seeds))} and scored by its mean AP on their "
             f"validation tasks; every seed's split shares seed {cfg.seeds[0]}'s partition of tasks into "
             "validation and test, so no test task was scored while tuning. The ablations use GLoM-Attn1's.",
             "",
