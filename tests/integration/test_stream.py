@@ -31,6 +31,7 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.lookalike.audience import AudienceRequest, Seeds, expand_audience
+from mokg.stream.quality import last
 from mokg.stream.refresh import drift
 
 pytestmark = pytest.mark.integration
@@ -236,6 +237,23 @@ def test_status_reports_the_drift(living: Living) -> None:
     assert done.returncode == 0, done.stderr
     assert current_version(artifacts(living.settings)) in done.stdout
     assert f"{d.trained:,}" in done.stdout and f"{d.share:.1%}" in done.stdout
+
+
+def test_quality_compares_inductive_embeddings_with_a_retrain_on_the_graphs_reviews(living: Living) -> None:
+    version = current_version(artifacts(living.settings))
+    done = run_mokg("stream", "quality", "--tasks", "all", "--hold-share", "0.1", env=living.env)
+    assert done.returncode == 0, done.stderr
+    body = last(artifacts(living.settings), version)
+    assert body is not None and body["hold_share"] == 0.1 and body["tasks"] == "all"
+    (row,) = body["rows"]
+    users = living.graph.run_text("MATCH (u:User)-[:REVIEWED]->() RETURN count(DISTINCT u) AS n", {})[0]["n"]
+    assert row["users"] == users and row["held_back"] == round(0.1 * users)
+    assert row["embedded_inductively"] + row["without_embedding"] == row["held_back"]
+    assert row["tasks"] > 10 and 0 < row["ap_inductive"] <= 1 and 0 < row["ap_retrain"] <= 1
+    assert f"×{body['medians']['ratio']:.3f}" in done.stdout
+    # and `status` shows it beside the drift, for the model it measured
+    shown = run_mokg("stream", "status", env=living.env)
+    assert f"×{body['medians']['ratio']:.3f} at 10% held back" in shown.stdout
 
 
 def test_items_pair_never_mined_are_planned_for_mining(living: Living) -> None:

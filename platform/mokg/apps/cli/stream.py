@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from mokg.apps.cli.output import console, out, progress_bars
+from mokg.apps.cli.output import console, out, progress_bars, progress_factory
 from mokg.clock import compact
 from mokg.config import get_settings
 
@@ -114,27 +114,131 @@ def send(
 
 @stream.command("status")
 def status() -> None:
-    """The served model and the drift: users embedded by the last training, inductively since, and none."""
+    """The served model and the drift: users embedded by the last training, inductively since, and none; and
+    the last `mokg stream quality` measurement of that model."""
     from mokg.glom.inductive import current_version
     from mokg.glom.pipeline import artifacts
     from mokg.graph import Graph
+    from mokg.stream.quality import last
     from mokg.stream.refresh import drift
 
     s = get_settings()
     with Graph(s) as g:
         d = drift(g)
-    table = Table("served model", "trained", "inductive", "without", "drift", "retrain at")
+    version = current_version(artifacts(s))
+    measured = last(artifacts(s), version)
+    table = Table(
+        "served model", "trained", "inductive", "without", "drift", "retrain at", "inductive / retrain AP"
+    )
     threshold = f"{s.stream_retrain_share:.0%}" if s.stream_retrain_share > 0 else "never"
     table.add_row(
-        current_version(artifacts(s)) or "none (run `mokg train`)",
+        version or "none (run `mokg train`)",
         f"{d.trained:,}",
         f"{d.inductive:,}",
         f"{d.without:,}",
         f"{d.share:.1%}",
         threshold,
+        f"×{measured['medians']['ratio']:.3f} at {measured['hold_share']:.0%} held back"
+        if measured
+        else "not measured",
     )
     out.print(table)
     if d.without and console.is_terminal:
         console.print(
             "users without an embedding have no review of an item the model knows, or wait for a batch"
         )
+    if measured is None and version is not None and console.is_terminal:
+        console.print("`mokg stream quality` measures what inductive embeddings give up against a retrain")
+
+
+@stream.command("quality")
+@click.option(
+    "--hold-share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Share of users held back and folded in [default: MOKG_STREAM_RETRAIN_SHARE, the drift at which a "
+    "retrain is asked for; 0.2 when that is 0].",
+)
+@click.option(
+    "--tasks",
+    type=click.Choice(["validation", "test", "all"]),
+    default="validation",
+    show_default=True,
+    help="The lookalike tasks that score both models. Nothing is tuned on this figure, so `all` (more "
+    "tasks) is the less noisy.",
+)
+@click.option(
+    "--seeds", type=click.IntRange(1), default=1, show_default=True, help="Split seeds 0..N-1; medians."
+)
+@click.option(
+    "--min-buyers",
+    type=click.IntRange(2),
+    default=20,
+    show_default=True,
+    help="Items with at least this many buyers become tasks, as in `mokg eval`.",
+)
+def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -> None:
+    """What inductive embeddings give up against a full retrain, on the graph's reviews.
+
+    With the served model's configuration and the `mokg eval` protocol (held-out edges out of every fit), per
+    split seed: a share of users is held back; the model is fitted once on every training review (the
+    retrain) and once without the held-back users, who are then folded in from their reviews and SIMILAR_TO
+    edges with no gradient step, as the streaming worker embeds a new user. Both are scored by the centroid
+    of the seeds; the table gives AP over every candidate and over the held-back ones. Two trainings per
+    seed, on this process's CPU. Writes INDUCTIVE_QUALITY.json beside the model, for `mokg stream status`.
+    """
+    import torch
+
+    from mokg.glom.data import TrainConfig
+    from mokg.glom.inductive import PM_SUFFIX, ModelState, current_version, state_path
+    from mokg.glom.pipeline import artifacts
+    from mokg.glom.stages import load_kg
+    from mokg.graph import Graph
+    from mokg.stream.quality import TaskSet, measure, medians, save
+
+    s = get_settings()
+    torch.set_num_threads(s.torch_threads)
+    folder = artifacts(s)
+    version = current_version(folder)
+    if version is None or not state_path(folder, version).exists():
+        raise click.ClickException("no served model to measure: run `mokg train` first")
+    cfg = TrainConfig.from_settings(s, **ModelState.load(state_path(folder, version)).config)
+    share = hold_share or s.stream_retrain_share or 0.2
+    with Graph(s) as g:
+        kg = load_kg(g)
+    task_set: TaskSet = tasks  # type: ignore[assignment]
+    try:
+        with progress_bars() as bars:
+            rows = [
+                measure(
+                    kg,
+                    cfg,
+                    seed=seed,
+                    hold_share=share,
+                    tasks=task_set,
+                    min_buyers=min_buyers,
+                    serve_pm=version.endswith(PM_SUFFIX),
+                    progress=progress_factory(bars),
+                )
+                for seed in range(seeds)
+            ]
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    med = medians(rows)
+    table = Table("candidates", "tasks", "retrain AP", "inductive AP", "inductive / retrain", title=version)
+    for label, suffix, n in (("all", "", rows[0].tasks), ("held-back only", "_held", rows[0].held_tasks)):
+        table.add_row(
+            label,
+            f"{n:,}",
+            f"{med['ap_retrain' + suffix]:.4f}",
+            f"{med['ap_inductive' + suffix]:.4f}",
+            f"×{med['ratio' + suffix]:.3f}",
+        )
+    out.print(table)
+    r = rows[0]
+    out.print(
+        f"{r.held_back:,} of {r.users:,} users held back ({share:.0%}), {task_set} tasks, "
+        f"{'medians of ' + str(seeds) + ' seeds' if seeds > 1 else 'split seed 0'}; without embedding: "
+        f"{', '.join(str(x.without_embedding) for x in rows)}; retrain {med['seconds_retrain']:.1f} s, "
+        f"fit without them and fold in {med['seconds_partial_fit_and_fold_in']:.1f} s"
+    )
+    out.print(f"saved: {save(folder, version, share, task_set, rows)}")

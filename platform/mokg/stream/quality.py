@@ -1,0 +1,213 @@
+"""What inductive embeddings cost against a full retrain, measured on the graph's own reviews (issue 17,
+item 4): the refresh policy (:mod:`mokg.stream.refresh`) retrains once a share of users is embedded
+inductively, and this says how much lookalike quality that share gives up.
+
+Under the `mokg eval` protocol (:func:`~mokg.lookalike.protocol.build_split`, whose held-out edges are
+removed from both fits), a seeded share of users is *held back*:
+
+* **retrain**: the model fitted on every training review, the held-back users' included;
+* **inductive**: fitted without the held-back users' reviews, then each of them folded in from its training
+  reviews and SIMILAR_TO edges (computed over the training reviews, as the streaming worker computes them),
+  with no gradient step (:class:`~mokg.glom.inductive.InductiveEmbedder`), exactly as a streamed user is.
+
+Both are scored by the centroid of the seeds (seeds and candidates may be held-back users), over every
+candidate and over the held-back candidates only (the users only the inductive path had to embed). Nothing is
+tuned on these figures, so the test tasks may be scored too (``tasks="all"``: more tasks, less noise).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mokg.clock import stamp
+from mokg.glom.data import KGData, TrainConfig
+from mokg.glom.fitting import fit, review_relation, similarity
+from mokg.glom.inductive import InductiveEmbedder, Triple
+from mokg.lookalike.protocol import Split, Task, build_split, evaluate
+from mokg.lookalike.scoring import score_candidates
+from mokg.progress import ProgressFactory, no_progress
+
+# beside the model artifacts: the last measurement, for `mokg stream status`
+LAST = "INDUCTIVE_QUALITY.json"
+TaskSet = Literal["validation", "test", "all"]
+
+
+@dataclass(frozen=True)
+class InductiveQuality:
+    """One split seed's comparison; AP is the mean average precision over the chosen tasks."""
+
+    seed: int
+    users: int
+    held_back: int
+    embedded_inductively: int
+    without_embedding: int  # held-back users with no edge the partial model knows
+    tasks: int
+    held_tasks: int  # tasks with a held-back positive among their candidates
+    ap_retrain: float
+    ap_inductive: float
+    ap_retrain_held: float
+    ap_inductive_held: float
+    seconds_retrain: float
+    seconds_partial_fit_and_fold_in: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ap_inductive / self.ap_retrain
+
+    @property
+    def ratio_held(self) -> float:
+        return self.ap_inductive_held / self.ap_retrain_held
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"ratio": self.ratio, "ratio_held": self.ratio_held}
+
+
+def _scored(split: Split, tasks: TaskSet) -> Split:
+    chosen = {"validation": split.validation, "test": split.test, "all": split.tasks}[tasks]
+    return replace(split, validation=(), test=chosen)
+
+
+def _held_only(split: Split, keep: np.ndarray) -> Split:
+    """The tasks with only the candidates in ``keep``; a task left without a positive is dropped."""
+
+    def cut(t: Task) -> Task | None:
+        m = keep[t.candidates]
+        return replace(t, candidates=t.candidates[m], labels=t.labels[m]) if t.labels[m].any() else None
+
+    return replace(split, test=tuple(x for x in (cut(t) for t in split.test) if x is not None))
+
+
+def _ap(split: Split, emb: np.ndarray) -> float:
+    if not split.test:
+        return float("nan")
+    run = evaluate(split, lambda t: score_candidates(emb, t.seeds, t.candidates, "centroid"))
+    return float(run.mean()["average_precision"])
+
+
+def measure(
+    kg: KGData,
+    cfg: TrainConfig,
+    *,
+    seed: int = 0,
+    hold_share: float = 0.2,
+    tasks: TaskSet = "validation",
+    min_buyers: int = 20,
+    serve_pm: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> InductiveQuality:
+    """Retrain against fit-then-fold-in for one split ``seed``; ``serve_pm`` compares the PM's vectors (what a
+    ``+pm`` model serves) instead of GLM's."""
+    if not 0 < hold_share < 1:
+        raise ValueError(f"hold_share={hold_share}: must be between 0 and 1, both excluded")
+    users = sorted(set(kg.reviews.user))
+    items = sorted(set(kg.reviews.item))
+    u_idx, i_idx = {u: k for k, u in enumerate(users)}, {a: k for k, a in enumerate(items)}
+    split = build_split(
+        [u_idx[u] for u in kg.reviews.user],
+        [i_idx[a] for a in kg.reviews.item],
+        n_users=len(users),
+        n_items=len(items),
+        min_buyers=min_buyers,
+        seed=seed,
+        partition_seed=0,
+    )
+    scored = _scored(split, tasks)
+    if not scored.test:
+        raise ValueError(
+            f"no {tasks} task among the {len(split.tasks)} items with {min_buyers} or more buyers: "
+            "lower min_buyers, or score all tasks"
+        )
+    train = kg.without_reviews({(users[a], items[b]) for a, b in split.heldout.tolist()})
+    rng = np.random.default_rng([seed, 17])
+    held = set(rng.choice(users, size=max(1, round(hold_share * len(users))), replace=False).tolist())
+    base = replace(train, reviews=train.reviews.mask(np.array([u not in held for u in train.reviews.user])))
+
+    t0 = time.perf_counter()
+    full = fit(train, cfg, progress)
+    t_full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    partial = fit(base, cfg, progress)
+    assert partial.state is not None
+    embedder = InductiveEmbedder(partial.state, cfg.version + ("+pm" if serve_pm else ""))
+    # the held-back users' triples as the streaming worker sees them: their reviews and SIMILAR_TO edges
+    triples: dict[str, list[Triple]] = {f"u:{u}": [] for u in held}
+    for u, a, p in zip(train.reviews.user, train.reviews.item, train.reviews.polarity, strict=True):
+        if u in held:
+            triples[f"u:{u}"].append((f"u:{u}", review_relation(p, cfg.use_polarity), f"i:{a}"))
+    if cfg.use_similarity:
+        sim_users, edges = similarity(train.reviews, cfg)
+        for a, b in zip(edges.src, edges.dst, strict=True):
+            t = (f"u:{sim_users[a]}", "SIMILAR_TO", f"u:{sim_users[b]}")
+            for end in {sim_users[a], sim_users[b]} & held:
+                triples[f"u:{end}"].append(t)
+    folded = embedder.embed(triples)
+    t_inductive = time.perf_counter() - t0
+
+    def matrix(ids: list[str], vectors: np.ndarray, extra: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(users), vectors.shape[1]))
+        out[[u_idx[u] for u in ids]] = vectors
+        for key, vec in extra.items():
+            out[u_idx[key[2:]]] = vec
+        return out
+
+    emb_full = matrix(full.user_ids, full.pm_user if serve_pm else full.user, {})
+    emb_ind = matrix(partial.user_ids, partial.pm_user if serve_pm else partial.user, folded.served)
+    held_mask = np.zeros(len(users), bool)
+    held_mask[[u_idx[u] for u in held]] = True
+    held_split = _held_only(scored, held_mask)
+    return InductiveQuality(
+        seed=seed,
+        users=len(users),
+        held_back=len(held),
+        embedded_inductively=len(folded.served),
+        without_embedding=len(folded.skipped),
+        tasks=len(scored.test),
+        held_tasks=len(held_split.test),
+        ap_retrain=_ap(scored, emb_full),
+        ap_inductive=_ap(scored, emb_ind),
+        ap_retrain_held=_ap(held_split, emb_full),
+        ap_inductive_held=_ap(held_split, emb_ind),
+        seconds_retrain=t_full,
+        seconds_partial_fit_and_fold_in=t_inductive,
+    )
+
+
+def medians(rows: list[InductiveQuality]) -> dict[str, float]:
+    """The AP figures and times as medians over split seeds, and the ratios of those medians (so a table of
+    them reads consistently; each seed's own ratio is in its row)."""
+    dicts = [asdict(r) for r in rows]
+    med = {k: float(np.median([d[k] for d in dicts])) for k in dicts[0] if k.startswith(("ap_", "seconds_"))}
+    for suffix in ("", "_held"):
+        med["ratio" + suffix] = med["ap_inductive" + suffix] / med["ap_retrain" + suffix]
+    return med
+
+
+def save(folder: Path, version: str, hold_share: float, tasks: TaskSet, rows: list[InductiveQuality]) -> Path:
+    """Keep the measurement of the served ``version`` beside its artifacts (the last one wins)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LAST
+    body = {
+        "version": version,
+        "measured_at": stamp(),
+        "hold_share": hold_share,
+        "tasks": tasks,
+        "rows": [r.as_dict() for r in rows],
+        "medians": medians(rows),
+    }
+    path.write_text(json.dumps(body, indent=2))
+    return path
+
+
+def last(folder: Path, version: str | None) -> dict[str, Any] | None:
+    """The last measurement, if it was of ``version``; a measurement of an older model says nothing of it."""
+    path = folder / LAST
+    if version is None or not path.exists():
+        return None
+    body: dict[str, Any] = json.loads(path.read_text())
+    return body if body.get("version") == version else None
