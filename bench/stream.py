@@ -18,7 +18,15 @@ sending ``ingest_batch.delay``), while a poller reads the graph every ``--poll``
   send); against `mokg ingest` of the same lines into another fresh scratch database, timed after the stream
   (the worker stopped). The stream does more per review (polarity, SIMILAR_TO of touched users, embeddings).
 
-The lookalike PR-AUC of inductive against retrained embeddings is `bench/inductive.py` (no graph server).
+* **Quality** (``--quality``): lookalike AP of the stream's served vectors against a full retrain, in the
+  system. The `mokg eval` split of the whole file is built first (``mokg.stream.quality.EvalTasks``, split
+  seed ``--seed``) and its held-out reviews are sent nowhere: neither ingested, streamed, nor given to
+  `mokg ingest`. After the stream, every user's ``embedding`` is read from the graph (the first training's
+  vectors, the streamed users' inductive ones, as `POST /v1/lookalike` reads them); then the library
+  ``train()`` retrains on the graph as it now is, and they are read again. Both are scored by the seeds'
+  centroid on the test tasks (``--tasks``), over every candidate and over the streamed users only.
+  `bench/inductive.py` measures the same without a graph server, folding in with the training code's
+  SIMILAR_TO edges instead of the worker's.
 
     python bench/stream.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz --out stream.json
 """
@@ -51,6 +59,7 @@ from mokg.ingest import ingest
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_review
 from mokg.stack.services import drop_database, scratch_database
+from mokg.stream.quality import EvalTasks, average_precision
 
 DEFAULT_REVIEWS = Path("../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz")
 
@@ -66,11 +75,15 @@ class Split:
     lines: int  # lines of the whole file
     held_lines: int
     users: int  # users of the whole file
+    dropped: int  # lines of the quality split's held-out edges, sent nowhere
 
 
-def split_users(reviews: Path, share: float, seed: int, folder: Path) -> Split:
-    """Hold back ``share`` of the file's users, drawn with ``seed``; both parts written as JSON Lines."""
-    parsed: list[tuple[str, str | None, tuple[str, str, int] | None]] = []
+# a file's lines: the raw text, and the user and review key when it parses as a review
+Parsed = list[tuple[str, str | None, tuple[str, str, int] | None]]
+
+
+def parse_lines(reviews: Path) -> Parsed:
+    parsed: Parsed = []
     with JsonLines(reviews) as lines:
         for line in lines:
             try:
@@ -78,20 +91,32 @@ def split_users(reviews: Path, share: float, seed: int, folder: Path) -> Split:
             except RecordError:
                 r = None
             parsed.append((line.raw, r.user_id if r else None, r.key if r else None))
+    return parsed
+
+
+def split_users(
+    parsed: Parsed, share: float, seed: int, folder: Path, drop: set[tuple[str, str]] | None = None
+) -> Split:
+    """Hold back ``share`` of the file's users, drawn with ``seed``; both parts written as JSON Lines. The
+    reviews of a (user, item) pair in ``drop`` go to neither."""
+    drop = drop or set()
     users = sorted({u for _, u, _ in parsed if u is not None})
     chosen = set(random.Random(seed).sample(users, round(share * len(users))))
     held: dict[str, set[tuple[str, str, int]]] = {u: set() for u in sorted(chosen)}
     base, held_file = folder / "base.jsonl", folder / "held.jsonl"
-    n_held = 0
+    n_held = dropped = 0
     with base.open("w") as b, held_file.open("w") as h:
         for raw, user, key in parsed:
+            if key is not None and key[:2] in drop:
+                dropped += 1
+                continue
             if user in chosen and key is not None:
                 held[user].add(key)
                 h.write(raw.rstrip("\n") + "\n")
                 n_held += 1
             else:
                 b.write(raw.rstrip("\n") + "\n")
-    return Split(base, held_file, held, len(parsed), n_held, len(users))
+    return Split(base, held_file, held, len(parsed), n_held, len(users), dropped)
 
 
 # -- the worker and the poller --------------------------------------------------------------------------------
@@ -243,6 +268,43 @@ def reasons(graph: Graph, settings: Settings, users: list[str]) -> dict[str, str
     return out
 
 
+# -- lookalike quality of the stream's vectors against a retrain ------------------------------------------
+
+
+def served_vectors(graph: Graph, users: list[str]) -> dict[str, np.ndarray]:
+    """Each user's ``embedding`` as lookalike reads it (``lookalike/seed_users``); users without one left out."""
+    rows = graph.query("lookalike/seed_users", ids=users)
+    return {r["user_id"]: np.asarray(r["embedding"], float) for r in rows if r["embedding"] is not None}
+
+
+def measure_quality(
+    graph: Graph, settings: Settings, cfg: Any, tasks: EvalTasks, streamed: set[str]
+) -> dict[str, Any]:
+    """AP of the vectors the graph serves after the stream, then after a full retrain on the same graph."""
+    from mokg.glom.pipeline import train
+
+    stream = served_vectors(graph, tasks.users)
+    t0 = time.perf_counter()
+    train(graph, settings, cfg)
+    retrain_s = time.perf_counter() - t0
+    retrained = served_vectors(graph, tasks.users)
+    dim = len(next(iter(retrained.values())))
+    held = tasks.held_only(streamed)
+    out: dict[str, Any] = {
+        "task_set": tasks.task_set,
+        "tasks": len(tasks.scored.test),
+        "held_tasks": len(held.test),
+        "users_with_vector_stream": len(stream),
+        "users_with_vector_retrain": len(retrained),
+        "retrain_s": round(retrain_s, 2),
+    }
+    for suffix, split in (("", tasks.scored), ("_held", held)):
+        a_s = average_precision(split, tasks.matrix(stream, dim))
+        a_r = average_precision(split, tasks.matrix(retrained, dim))
+        out |= {f"ap_stream{suffix}": a_s, f"ap_retrain{suffix}": a_r, f"ratio{suffix}": a_s / a_r}
+    return out
+
+
 # -- the run --------------------------------------------------------------------------------------------------
 
 
@@ -287,7 +349,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = base_settings.with_(home=home, graph_password=password, broker_url=broker)
     log = home / "worker.log"
     t_all = time.perf_counter()
-    split = split_users(args.reviews, args.hold_share, args.seed, home)
+    parsed = parse_lines(args.reviews)
+    tasks: EvalTasks | None = None
+    if args.quality:
+        pairs = [(k[0], k[1]) for _, _, k in parsed if k is not None]
+        tasks = EvalTasks.build(
+            [u for u, _ in pairs],
+            [a for _, a in pairs],
+            seed=args.seed,
+            tasks=args.tasks,
+            min_buyers=args.min_buyers,
+        )
+    split = split_users(parsed, args.hold_share, args.seed, home, tasks.heldout if tasks else None)
     held_ids = sorted(split.held)
     print(
         f"{len(held_ids)} of {split.users} users held back "
@@ -397,6 +470,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             len(p.read_text().splitlines()) for p in (home / "rejects" / "stream" / name).glob("*.jsonl")
         )
 
+        quality = measure_quality(graph, stream_settings, cfg, tasks, set(held_ids)) if tasks else None
+
         # `mokg ingest` of the very same lines into a fresh database, the worker stopped
         ingest_settings = scratch_database(settings, "bench_stream_ingest")
         with Graph(ingest_settings) as g:
@@ -460,6 +535,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "reviews_per_s": round(ingest_rate, 1),
         },
         "ratio_stream_to_ingest": float(f"{stream_rate / ingest_rate:.4g}"),  # 4 significant digits
+        "quality": quality,
+        "heldout_lines_sent_nowhere": split.dropped,
         "latency_by_user_s": {u: round(v, 3) for u, v in sorted(latency.items())},
         "wall_s": round(time.perf_counter() - t_all, 1),
         "home": str(home),
@@ -499,6 +576,17 @@ def table(r: dict[str, Any]) -> str:
         ("`mokg ingest`, same rows", f"{ing['reviews_per_s']:,.1f} reviews/s ({ing['seconds']:.2f} s)"),
         ("ratio stream / ingest", f"{r['ratio_stream_to_ingest']:.3f}"),
     ]
+    q = r["quality"]
+    if q:
+        for label, suffix, n in (("all", "", q["tasks"]), ("streamed users only", "_held", q["held_tasks"])):
+            rows.append(
+                (
+                    f"AP, {q['task_set']} tasks ({n}), candidates: {label}",
+                    f"stream {q['ap_stream' + suffix]:.4f}, retrain {q['ap_retrain' + suffix]:.4f}: "
+                    f"x{q['ratio' + suffix]:.3f}",
+                )
+            )
+        rows.append(("retrain on the graph after the stream", f"{q['retrain_s']:.1f} s"))
     return "\n".join(["| measure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
 
 
@@ -524,6 +612,16 @@ def main() -> None:
     ap.add_argument("--poll", type=float, default=0.2, help="seconds between the poller's graph queries")
     ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for the stream to be taken")
     ap.add_argument("--broker-db", type=int, default=5, help="the worker's broker database (flushed first)")
+    ap.add_argument(
+        "--quality",
+        action="store_true",
+        help="also score the stream's served vectors against a retrain on the graph (held-out reviews of the "
+        "`mokg eval` split, seed --seed, are sent nowhere)",
+    )
+    ap.add_argument("--tasks", choices=["validation", "test", "all"], default="test", help="with --quality")
+    ap.add_argument(
+        "--min-buyers", type=int, default=20, help="with --quality: items with this many buyers are tasks"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the scratch databases and the run's home")
     ap.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()

@@ -68,11 +68,20 @@ def test_bench_stream_measures_latency_and_throughput(
     out = tmp_path / "stream.json"
     proc = run_bench(
         "stream.py", "--reviews", str(reviews), "--train-config", "dim=8,pm_epochs=2,glm_epochs=1",
-        "--timeout", "300", "--out", str(out),
+        "--timeout", "300", "--quality", "--tasks", "all", "--min-buyers", "3", "--out", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     r = json.loads(out.read_text())
     assert r["lines"] == 300 and 0 < r["held_lines"] < 300 and r["held_users"] > 0
+    # the quality split's held-out reviews went nowhere: not in the base, the stream, nor `mokg ingest`
+    assert r["heldout_lines_sent_nowhere"] > 0
+    assert r["base"]["reviews_read"] + r["held_lines"] + r["heldout_lines_sent_nowhere"] == r["lines"]
+    q = r["quality"]
+    assert q["tasks"] > 0 and q["users_with_vector_stream"] >= r["embedded"]
+    for k in ("ap_stream", "ap_retrain"):
+        assert 0 < q[k] <= 1
+    assert q["ratio"] == pytest.approx(q["ap_stream"] / q["ap_retrain"])
+    assert "AP, all tasks" in proc.stdout
     assert r["embedded"] + r["never_embedded"] == r["held_users"] and r["embedded"] > 0
     assert sum(r["never_reasons"].values()) == r["never_embedded"]
     assert not r["stream"]["timed_out"] and r["stream"]["batches_done"] == r["stream"]["batches_sent"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -68,22 +69,67 @@ class InductiveQuality:
         return asdict(self) | {"ratio": self.ratio, "ratio_held": self.ratio_held}
 
 
-def _scored(split: Split, tasks: TaskSet) -> Split:
-    chosen = {"validation": split.validation, "test": split.test, "all": split.tasks}[tasks]
-    return replace(split, validation=(), test=chosen)
+@dataclass(frozen=True)
+class EvalTasks:
+    """The `mokg eval` split of a set of reviews, by user and item id, and the tasks chosen to score."""
+
+    users: list[str]
+    items: list[str]
+    split: Split
+    task_set: TaskSet
+    scored: Split  # the chosen tasks, as ``test`` (what :func:`~mokg.lookalike.protocol.evaluate` measures)
+
+    @classmethod
+    def build(
+        cls, user_ids: Sequence[str], item_ids: Sequence[str], *, seed: int, tasks: TaskSet, min_buyers: int
+    ) -> EvalTasks:
+        users, items = sorted(set(user_ids)), sorted(set(item_ids))
+        u_idx, i_idx = {u: k for k, u in enumerate(users)}, {a: k for k, a in enumerate(items)}
+        split = build_split(
+            [u_idx[u] for u in user_ids],
+            [i_idx[a] for a in item_ids],
+            n_users=len(users),
+            n_items=len(items),
+            min_buyers=min_buyers,
+            seed=seed,
+            partition_seed=0,
+        )
+        chosen = {"validation": split.validation, "test": split.test, "all": split.tasks}[tasks]
+        if not chosen:
+            raise ValueError(
+                f"no {tasks} task among the {len(split.tasks)} items with {min_buyers} or more buyers: "
+                "lower min_buyers, or score all tasks"
+            )
+        return cls(users, items, split, tasks, replace(split, validation=(), test=chosen))
+
+    @property
+    def heldout(self) -> set[tuple[str, str]]:
+        """The (user, item) edges the split holds out: no model may train on them."""
+        return {(self.users[a], self.items[b]) for a, b in self.split.heldout.tolist()}
+
+    def matrix(self, vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
+        """One row per user, in :attr:`users` order; a user without a vector gets zeros."""
+        out = np.zeros((len(self.users), dim))
+        for k, u in enumerate(self.users):
+            if u in vectors:
+                out[k] = vectors[u]
+        return out
+
+    def held_only(self, held: set[str]) -> Split:
+        """The chosen tasks with only the candidates in ``held``; a task left without a positive is dropped."""
+        keep = np.array([u in held for u in self.users])
+
+        def cut(t: Task) -> Task | None:
+            m = keep[t.candidates]
+            return replace(t, candidates=t.candidates[m], labels=t.labels[m]) if t.labels[m].any() else None
+
+        return replace(
+            self.scored, test=tuple(x for x in (cut(t) for t in self.scored.test) if x is not None)
+        )
 
 
-def _held_only(split: Split, keep: np.ndarray) -> Split:
-    """The tasks with only the candidates in ``keep``; a task left without a positive is dropped."""
-
-    def cut(t: Task) -> Task | None:
-        m = keep[t.candidates]
-        return replace(t, candidates=t.candidates[m], labels=t.labels[m]) if t.labels[m].any() else None
-
-    return replace(split, test=tuple(x for x in (cut(t) for t in split.test) if x is not None))
-
-
-def _ap(split: Split, emb: np.ndarray) -> float:
+def average_precision(split: Split, emb: np.ndarray) -> float:
+    """Mean AP of ``split``'s test tasks, each scored by the centroid of its seeds' rows of ``emb``."""
     if not split.test:
         return float("nan")
     run = evaluate(split, lambda t: score_candidates(emb, t.seeds, t.candidates, "centroid"))
@@ -105,27 +151,10 @@ def measure(
     ``+pm`` model serves) instead of GLM's."""
     if not 0 < hold_share < 1:
         raise ValueError(f"hold_share={hold_share}: must be between 0 and 1, both excluded")
-    users = sorted(set(kg.reviews.user))
-    items = sorted(set(kg.reviews.item))
-    u_idx, i_idx = {u: k for k, u in enumerate(users)}, {a: k for k, a in enumerate(items)}
-    split = build_split(
-        [u_idx[u] for u in kg.reviews.user],
-        [i_idx[a] for a in kg.reviews.item],
-        n_users=len(users),
-        n_items=len(items),
-        min_buyers=min_buyers,
-        seed=seed,
-        partition_seed=0,
-    )
-    scored = _scored(split, tasks)
-    if not scored.test:
-        raise ValueError(
-            f"no {tasks} task among the {len(split.tasks)} items with {min_buyers} or more buyers: "
-            "lower min_buyers, or score all tasks"
-        )
-    train = kg.without_reviews({(users[a], items[b]) for a, b in split.heldout.tolist()})
+    ev = EvalTasks.build(kg.reviews.user, kg.reviews.item, seed=seed, tasks=tasks, min_buyers=min_buyers)
+    train = kg.without_reviews(ev.heldout)
     rng = np.random.default_rng([seed, 17])
-    held = set(rng.choice(users, size=max(1, round(hold_share * len(users))), replace=False).tolist())
+    held = set(rng.choice(ev.users, size=max(1, round(hold_share * len(ev.users))), replace=False).tolist())
     base = replace(train, reviews=train.reviews.mask(np.array([u not in held for u in train.reviews.user])))
 
     t0 = time.perf_counter()
@@ -149,30 +178,24 @@ def measure(
     folded = embedder.embed(triples)
     t_inductive = time.perf_counter() - t0
 
-    def matrix(ids: list[str], vectors: np.ndarray, extra: dict[str, np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(users), vectors.shape[1]))
-        out[[u_idx[u] for u in ids]] = vectors
-        for key, vec in extra.items():
-            out[u_idx[key[2:]]] = vec
-        return out
-
-    emb_full = matrix(full.user_ids, full.pm_user if serve_pm else full.user, {})
-    emb_ind = matrix(partial.user_ids, partial.pm_user if serve_pm else partial.user, folded.served)
-    held_mask = np.zeros(len(users), bool)
-    held_mask[[u_idx[u] for u in held]] = True
-    held_split = _held_only(scored, held_mask)
+    dim = full.user.shape[1]
+    retrained = dict(zip(full.user_ids, full.pm_user if serve_pm else full.user, strict=True))
+    trained = dict(zip(partial.user_ids, partial.pm_user if serve_pm else partial.user, strict=True))
+    emb_full = ev.matrix(retrained, dim)
+    emb_ind = ev.matrix(trained | {key[2:]: vec for key, vec in folded.served.items()}, dim)
+    held_split = ev.held_only(held)
     return InductiveQuality(
         seed=seed,
-        users=len(users),
+        users=len(ev.users),
         held_back=len(held),
         embedded_inductively=len(folded.served),
         without_embedding=len(folded.skipped),
-        tasks=len(scored.test),
+        tasks=len(ev.scored.test),
         held_tasks=len(held_split.test),
-        ap_retrain=_ap(scored, emb_full),
-        ap_inductive=_ap(scored, emb_ind),
-        ap_retrain_held=_ap(held_split, emb_full),
-        ap_inductive_held=_ap(held_split, emb_ind),
+        ap_retrain=average_precision(ev.scored, emb_full),
+        ap_inductive=average_precision(ev.scored, emb_ind),
+        ap_retrain_held=average_precision(held_split, emb_full),
+        ap_inductive_held=average_precision(held_split, emb_ind),
         seconds_retrain=t_full,
         seconds_partial_fit_and_fold_in=t_inductive,
     )
