@@ -116,6 +116,14 @@ def test_relation_selection_needs_a_majority_of_n_and_respects_the_cap() -> None
     assert capped.selection.selected == ("OCCASION",)  # 3 votes beat 2
 
 
+def test_the_cap_breaks_equal_votes_by_the_place_a_sample_named_the_relation() -> None:
+    # one greedy sample (LightPAIR): every relation has one vote, so its order in the answer decides
+    llm = ScriptedLLM(relations=[["OCCASION", "USAGE_SCENARIO", "TARGET_AUDIENCE"]])
+    capped = miner(llm, n_samples=1, max_relations=2).mine(SOURCE)
+    # the first two named (schema order would have kept TARGET_AUDIENCE), listed in schema order
+    assert capped.selection.selected == ("USAGE_SCENARIO", "OCCASION")
+
+
 def test_selection_request_constrains_answer_to_r_s_with_at_least_one_item() -> None:
     llm = ScriptedLLM(relations=[[], [], []])
     result = miner(llm, n_samples=3, temperature=0.7, seed=11).mine(SOURCE)

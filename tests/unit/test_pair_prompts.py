@@ -133,6 +133,7 @@ def test_filter_relations_drops_and_reports_everything_outside_r_s() -> None:
         ["OCCASION", "Target Audience", "SIMILAR_STORE", "occasion", "made up", 3, None], r_s
     )
     assert result.selected == ("TARGET_AUDIENCE", "OCCASION")  # schema order, no duplicates
+    assert result.named == ("OCCASION", "TARGET_AUDIENCE")  # the answer's order
     assert result.dropped == ("SIMILAR_STORE", "made up", "3", "None")
     assert filter_relations([], r_s).selected == ()
 

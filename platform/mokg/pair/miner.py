@@ -7,7 +7,8 @@ through :func:`mokg.pair.runtime.mine_entity`.
 2. **Relation selection, P(r|s,κ)** (*Relation Selection with Bounded Scope*) — the selection prompt
    (κ_S + κ_D) is sampled ``n`` times with its answer constrained by a JSON schema enumerating R_s;
    :func:`~mokg.pair.prompts.filter_relations` drops anything outside R_s anyway. R_F = the relations chosen
-   by a majority of the ``n`` samples, optionally capped at ``max_relations`` (most votes first).
+   by a majority of the ``n`` samples, optionally capped at ``max_relations`` (most votes first; among equal votes, the
+   relation a sample named earliest).
 3. **Progressive augmentation, P(t|s,κ,r)** (*Progressive Entity Augmentation*) — for each r in R_F the steps
    κ_D → κ_D+κ_S → κ_D+κ_S+κ_I, each sampled ``n`` times at ``temperature``; κ_I of the last step is the
    target set kept by aggregating the earlier steps (same rule as the final one). The relations go in
@@ -211,6 +212,7 @@ class Miner:
             self._entity(source), self.schema, source.facts, max_facts=cfg.max_facts
         )
         votes: Counter[str] = Counter()
+        first: dict[str, int] = {}  # the earliest place any sample named a relation: breaks ties in votes
         dropped: list[str] = []
         malformed = 0
         for result in self._ask(job, [prompt], "relations")[0]:
@@ -221,9 +223,11 @@ class Miner:
                 continue
             chosen = filter_relations(answer, candidates)
             votes.update(chosen.selected)
+            for place, rel in enumerate(chosen.named):
+                first[rel] = min(place, first.get(rel, place))
             dropped.extend(chosen.dropped)
         majority = cfg.n_samples // 2 + 1
-        ranked = sorted((r for r in candidates if votes[r] >= majority), key=lambda r: -votes[r])
+        ranked = sorted((r for r in candidates if votes[r] >= majority), key=lambda r: (-votes[r], first[r]))
         if cfg.max_relations:
             ranked = ranked[: cfg.max_relations]
         selected = tuple(r for r in candidates if r in ranked)

@@ -113,6 +113,7 @@ class AnswerFormatError(ValueError):
 class RelationFilterResult:
     selected: tuple[str, ...]  # relation ids inside R_s, in schema order, without duplicates
     dropped: tuple[str, ...]  # answer items outside R_s, as given (non-strings via repr)
+    named: tuple[str, ...] = ()  # the selected ids in the order the answer first named them
 
 
 # -- shared rendering ---------------------------------------------------------------------------------------
@@ -208,15 +209,15 @@ def _as_relation_id(value: str) -> str:
 def filter_relations(answer: Sequence[object], candidates: Sequence[str]) -> RelationFilterResult:
     """Keep the answer items that name a relation of R_s = ``candidates``; report the others."""
     allowed = set(candidates)
-    chosen: set[str] = set()
+    chosen: dict[str, None] = {}  # insertion-ordered: the answer's order
     dropped: list[str] = []
     for item in answer:
         rel = _as_relation_id(item) if isinstance(item, str) else ""
         if rel in allowed:
-            chosen.add(rel)
+            chosen.setdefault(rel)
         else:
             dropped.append(item if isinstance(item, str) else repr(item))
-    return RelationFilterResult(tuple(c for c in candidates if c in chosen), tuple(dropped))
+    return RelationFilterResult(tuple(c for c in candidates if c in chosen), tuple(dropped), tuple(chosen))
 
 
 def parse_string_list(answer: str | Mapping[str, Any] | Sequence[Any], key: str) -> list[Any]:
