@@ -73,3 +73,38 @@ def test_the_last_measurement_is_kept_for_its_model_only(measured: InductiveQual
     assert body["medians"]["ratio"] == pytest.approx(measured.ratio)
     assert body["rows"][0]["held_back"] == 20
     assert last(tmp_path, "glom-y") is None and last(tmp_path, None) is None
+
+
+def test_user_profiles_are_rebuilt_from_training_items_and_held_back_users_get_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mokg.stream.quality as quality
+
+    kg = _communities()
+    rng = np.random.default_rng(3)
+    # an LLM user profile quotes every purchase, held-out ones too: it must not reach either fit
+    profiles = {f"i:{a}": rng.normal(size=4).astype(np.float32) for a in kg.items}
+    profiles |= {f"u:{u}": np.full(4, 99.0, np.float32) for u in set(kg.reviews.user)}
+    fitted: list[KGData] = []
+    real_fit = quality.fit
+
+    def spy(data: KGData, cfg: TrainConfig, *args: object) -> object:
+        fitted.append(data)
+        return real_fit(data, cfg, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quality, "fit", spy)
+    cfg = TrainConfig(dim=8, pm_epochs=2, glm_epochs=0, use_profiles=True, seed=1)
+    q = measure(
+        KGData(kg.reviews, kg.items, kg.supkg, profiles), cfg, hold_share=0.25, tasks="all", min_buyers=10
+    )
+    retrain, partial = fitted
+    for data in fitted:
+        assert not any((v == 99.0).all() for k, v in data.profiles.items() if k.startswith("u:"))
+        for u in sorted(set(data.reviews.user))[:5]:
+            pairs = zip(data.reviews.user, data.reviews.item, strict=True)
+            mean = np.mean([profiles[f"i:{a}"] for x, a in pairs if x == u], 0)
+            np.testing.assert_allclose(data.profiles[f"u:{u}"], mean / np.linalg.norm(mean), rtol=1e-5)
+    # the held-back users are out of the partial fit, reviews and profiles alike
+    users_left = set(partial.reviews.user)
+    assert q.embedded_inductively <= len(set(retrain.reviews.user) - users_left) <= q.held_back
+    assert {k[2:] for k in partial.profiles if k.startswith("u:")} <= users_left

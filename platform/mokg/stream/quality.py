@@ -30,6 +30,7 @@ from mokg.clock import stamp
 from mokg.glom.data import KGData, TrainConfig
 from mokg.glom.fitting import fit, review_relation, similarity
 from mokg.glom.inductive import InductiveEmbedder, Triple
+from mokg.lookalike.glom_model import leak_free_profiles
 from mokg.lookalike.protocol import Split, Task, build_split, evaluate
 from mokg.lookalike.scoring import score_candidates
 from mokg.progress import ProgressFactory, no_progress
@@ -152,10 +153,13 @@ def measure(
     if not 0 < hold_share < 1:
         raise ValueError(f"hold_share={hold_share}: must be between 0 and 1, both excluded")
     ev = EvalTasks.build(kg.reviews.user, kg.reviews.item, seed=seed, tasks=tasks, min_buyers=min_buyers)
+    # as in `mokg eval`: user profiles rebuilt from the training items' (an LLM user profile quotes every
+    # purchase, held-out ones included); the held-back users get none, as a streamed user has none
     train = kg.without_reviews(ev.heldout)
     rng = np.random.default_rng([seed, 17])
     held = set(rng.choice(ev.users, size=max(1, round(hold_share * len(ev.users))), replace=False).tolist())
     base = replace(train, reviews=train.reviews.mask(np.array([u not in held for u in train.reviews.user])))
+    train, base = leak_free_profiles(train), leak_free_profiles(base)
 
     t0 = time.perf_counter()
     full = fit(train, cfg, progress)
