@@ -253,7 +253,7 @@ def test_quality_compares_inductive_embeddings_with_a_retrain_on_the_graphs_revi
     assert f"×{body['medians']['ratio']:.3f}" in done.stdout
     # and `status` shows it beside the drift, for the model it measured
     shown = run_mokg("stream", "status", env=living.env)
-    assert f"×{body['medians']['ratio']:.3f} at 10% held back" in shown.stdout
+    assert f"×{body['medians']['ratio']:.3f} (all tasks, 10% held back)" in shown.stdout
 
 
 def test_items_pair_never_mined_are_planned_for_mining(living: Living) -> None:

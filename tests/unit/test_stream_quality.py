@@ -47,6 +47,13 @@ def test_the_held_back_users_are_folded_in_and_both_models_are_scored(measured: 
     assert q.ratio == pytest.approx(q.ap_inductive / q.ap_retrain)
 
 
+def test_a_pm_served_model_is_compared_on_its_pm_vectors(measured: InductiveQuality) -> None:
+    q = measure(_communities(), CFG, seed=0, hold_share=0.25, tasks="all", min_buyers=10, serve_pm=True)
+    # the same fits and fold-in, read from h⁰ instead of GLM's output: other vectors, other AP
+    assert (q.held_back, q.embedded_inductively, q.tasks) == (20, measured.embedded_inductively, 12)
+    assert q.ap_retrain != measured.ap_retrain and 0.6 < q.ap_inductive <= 1.0
+
+
 def test_validation_tasks_are_a_subset_scored_alone() -> None:
     q = measure(_communities(), CFG, seed=0, hold_share=0.25, tasks="validation", min_buyers=10)
     assert 1 <= q.tasks < 12

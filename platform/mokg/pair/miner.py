@@ -7,8 +7,8 @@ through :func:`mokg.pair.runtime.mine_entity`.
 2. **Relation selection, P(r|s,κ)** (*Relation Selection with Bounded Scope*) — the selection prompt
    (κ_S + κ_D) is sampled ``n`` times with its answer constrained by a JSON schema enumerating R_s;
    :func:`~mokg.pair.prompts.filter_relations` drops anything outside R_s anyway. R_F = the relations chosen
-   by a majority of the ``n`` samples, optionally capped at ``max_relations`` (most votes first; among equal votes, the
-   relation a sample named earliest).
+   by a majority of the ``n`` samples, optionally capped at ``max_relations`` (most votes first; among equal
+   votes, the relation a sample named earliest).
 3. **Progressive augmentation, P(t|s,κ,r)** (*Progressive Entity Augmentation*) — for each r in R_F the steps
    κ_D → κ_D+κ_S → κ_D+κ_S+κ_I, each sampled ``n`` times at ``temperature``; κ_I of the last step is the
    target set kept by aggregating the earlier steps (same rule as the final one). The relations go in

@@ -7,8 +7,10 @@ removed from both fits), a seeded share of users is *held back*:
 
 * **retrain**: the model fitted on every training review, the held-back users' included;
 * **inductive**: fitted without the held-back users' reviews, then each of them folded in from its training
-  reviews and SIMILAR_TO edges (computed over the training reviews, as the streaming worker computes them),
-  with no gradient step (:class:`~mokg.glom.inductive.InductiveEmbedder`), exactly as a streamed user is.
+  reviews and SIMILAR_TO edges with no gradient step, by the :class:`~mokg.glom.inductive.InductiveEmbedder`
+  that embeds a streamed user. The edges follow the §3.4 rule over all training reviews; the worker applies
+  it to the reviews it reads for a batch (``top_k`` may pick differently), which `bench/stream.py --quality`
+  replays in full.
 
 Both are scored by the centroid of the seeds (seeds and candidates may be held-back users), over every
 candidate and over the held-back candidates only (the users only the inductive path had to embed). Nothing is
@@ -29,7 +31,7 @@ import numpy as np
 from mokg.clock import stamp
 from mokg.glom.data import KGData, TrainConfig
 from mokg.glom.fitting import fit, review_relation, similarity
-from mokg.glom.inductive import InductiveEmbedder, Triple
+from mokg.glom.inductive import PM_SUFFIX, InductiveEmbedder, Triple
 from mokg.lookalike.glom_model import leak_free_profiles
 from mokg.lookalike.protocol import Split, Task, build_split, evaluate
 from mokg.lookalike.scoring import score_candidates
@@ -167,7 +169,7 @@ def measure(
     t0 = time.perf_counter()
     partial = fit(base, cfg, progress)
     assert partial.state is not None
-    embedder = InductiveEmbedder(partial.state, cfg.version + ("+pm" if serve_pm else ""))
+    embedder = InductiveEmbedder(partial.state, cfg.version + (PM_SUFFIX if serve_pm else ""))
     # the held-back users' triples as the streaming worker sees them: their reviews and SIMILAR_TO edges
     triples: dict[str, list[Triple]] = {f"u:{u}": [] for u in held}
     for u, a, p in zip(train.reviews.user, train.reviews.item, train.reviews.polarity, strict=True):

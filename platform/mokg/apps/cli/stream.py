@@ -138,7 +138,7 @@ def status() -> None:
         f"{d.without:,}",
         f"{d.share:.1%}",
         threshold,
-        f"×{measured['medians']['ratio']:.3f} at {measured['hold_share']:.0%} held back"
+        f"×{measured['medians']['ratio']:.3f} ({measured['tasks']} tasks, {measured['hold_share']:.0%} held back)"
         if measured
         else "not measured",
     )
