@@ -67,13 +67,19 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
     """Recompute the SIMILAR_TO edges of ``user_ids``; the number now on them."""
     if not user_ids:
         return 0
-    rows = graph.query("stream/co_rater_reviews", ids=list(user_ids), max_raters=settings.sim_max_item_raters)
-    rows.sort(key=lambda r: (r["user_id"], r["asin"], r["time"] if r["time"] is not None else -1))
+    items = graph.query(
+        "stream/co_rater_reviews", ids=list(user_ids), max_raters=settings.sim_max_item_raters
+    )
+    # (user, item, time, rating, polarity), in a canonical order: the server returns them unordered
+    rows = sorted(
+        ((u, item["asin"], t, rating, pol) for item in items for u, t, rating, pol in item["reviews"]),
+        key=lambda r: (r[0], r[1], r[2] if r[2] is not None else -1),
+    )
     reviews = Reviews(
-        [r["user_id"] for r in rows],
-        [r["asin"] for r in rows],
-        np.array([r["rating"] for r in rows], dtype=np.float64),
-        np.array([np.nan if r["polarity"] is None else r["polarity"] for r in rows], dtype=np.float64),
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        np.array([r[3] for r in rows], dtype=np.float64),
+        np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
     )
     users, edges = similarity(reviews, TrainConfig.from_settings(settings))
     touched = set(user_ids)
