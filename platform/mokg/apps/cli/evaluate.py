@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from mokg.apps.cli.options import out_dir_option
+from mokg.apps.cli.options import min_buyers_option, out_dir_option
 from mokg.apps.cli.output import out, progress_bars, progress_factory
 from mokg.config import get_settings
 
@@ -17,13 +17,7 @@ from mokg.config import get_settings
 @click.option(
     "--dataset", default="graph", show_default=True, help="Name used in the report title and folder."
 )
-@click.option(
-    "--min-buyers",
-    type=click.IntRange(2),
-    default=20,
-    show_default=True,
-    help="Items with at least this many buyers become tasks.",
-)
+@min_buyers_option
 @click.option(
     "--seeds",
     type=click.IntRange(1, 20),

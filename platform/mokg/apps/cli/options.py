@@ -114,3 +114,13 @@ def batch_options(
 def out_dir_option(help: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """``--out DIR``, the folder a command writes its files to (the parameter ``out_dir``)."""
     return click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help=help)
+
+
+# the `mokg eval` protocol's task threshold (lookalike.protocol.build_split), one default for every command
+min_buyers_option = click.option(
+    "--min-buyers",
+    type=click.IntRange(2),
+    default=20,
+    show_default=True,
+    help="Items with at least this many buyers become lookalike tasks (the `mokg eval` protocol).",
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from mokg.apps.cli.options import min_buyers_option
 from mokg.apps.cli.output import console, out, progress_bars, progress_factory
 from mokg.clock import compact
 from mokg.config import get_settings
@@ -169,13 +170,7 @@ def status() -> None:
 @click.option(
     "--seeds", type=click.IntRange(1), default=1, show_default=True, help="Split seeds 0..N-1; medians."
 )
-@click.option(
-    "--min-buyers",
-    type=click.IntRange(2),
-    default=20,
-    show_default=True,
-    help="Items with at least this many buyers become tasks, as in `mokg eval`.",
-)
+@min_buyers_option
 def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -> None:
     """What inductive embeddings give up against a full retrain, on the graph's reviews.
 
