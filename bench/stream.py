@@ -155,7 +155,7 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
 BATCH_LOG = re.compile(
     r"stream (?P<name>\S+) lines (?P<first>\d+): (?P<read>\d+) read, (?P<rejected>\d+) rejected, "
     r"(?P<embedded>\d+) users embedded \((?P<new>\d+) new\), (?P<without>\d+) without, "
-    r"(?P<items>\d+) items embedded, (?P<s>[\d.]+) s"
+    r"(?P<items>\d+) items embedded, (?P<s>[\d.]+) s(?: \((?P<steps>[^)]*)\))?"
 )
 
 
@@ -165,7 +165,10 @@ def batches_done(log: Path, name: str) -> dict[int, dict[str, float]]:
     for m in BATCH_LOG.finditer(log.read_text(errors="replace")):
         if m["name"] == name:
             done[int(m["first"])] = {
-                k: float(v) for k, v in m.groupdict().items() if k not in ("name", "first")
+                k: float(v) for k, v in m.groupdict().items() if k not in ("name", "first", "steps")
+            } | {
+                f"step_{k}": float(v)
+                for k, v in (part.split() for part in (m["steps"] or "").split(", ") if part)
             }
     return done
 
@@ -520,6 +523,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "batch_s_median": round(statistics.median(batch_s), 3) if batch_s else None,
             "batch_s_first": round(batch_s[0], 3) if batch_s else None,
             "batch_s_all": [round(b, 3) for b in batch_s],
+            # where a batch's time went, by the worker's own step timing: median seconds per step
+            "step_s_median": {
+                k.removeprefix("step_"): round(statistics.median(d[k] for d in done.values() if k in d), 3)
+                for k in dict.fromkeys(k for d in done.values() for k in d if k.startswith("step_"))
+            },
             "timed_out": timed_out,
             "polls": len(poller.times) if poller else 0,
         },
@@ -568,6 +576,10 @@ def table(r: dict[str, Any]) -> str:
             f"{st['reviews_per_s']:,.1f} reviews/s ({r['held_lines']:,} in {st['seconds']:.1f} s, "
             f"{st['batches_done']}/{st['batches_sent']} batches of {r['batch_size']}, "
             f"median {st['batch_s_median']} s per batch)",
+        ),
+        (
+            "per batch, median s by step",
+            ", ".join(f"{k} {v:.2f}" for k, v in st["step_s_median"].items()) or "–",
         ),
         (
             "first task (a solo worker warms the scorer and the model before it reports ready)",

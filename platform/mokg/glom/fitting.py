@@ -29,30 +29,55 @@ from mokg.glom.glm import GLMResult, train_glm, with_reverse_edges
 from mokg.glom.inductive import ModelState
 from mokg.glom.pretrain import PretrainResult, train_pretrained
 from mokg.glom.triples import KGTriples, build_triples
-from mokg.polarity import SimilarityEdges, user_similarity
+from mokg.polarity import SimilarityEdges, candidate_pairs, user_similarity
 from mokg.progress import ProgressFactory, no_progress
 
 # the §3.4 edges of a set of reviews: the sorted user ids, and the edges between their positions
 Similar = tuple[list[str], SimilarityEdges]
 
 
-def similarity(reviews: Reviews, cfg: TrainConfig) -> Similar:
-    """§3.4 over the given reviews' polarity (ratings stand in where polarity is missing), with ``cfg``'s
-    bounds (``TrainConfig.from_settings`` gives the settings' ones)."""
+def _coo(reviews: Reviews) -> tuple[list[str], list[int], list[int], np.ndarray, int]:
+    """The reviews as Eq. 1's input: sorted user ids, user and item positions, polarity, item count."""
     users = sorted(set(reviews.user))
     items = sorted(set(reviews.item))
     u_idx = {u: k for k, u in enumerate(users)}
     i_idx = {i: k for k, i in enumerate(items)}
     pol = np.where(np.isnan(reviews.polarity), (reviews.rating - 3.0) / 2.0, reviews.polarity)
+    return users, [u_idx[u] for u in reviews.user], [i_idx[i] for i in reviews.item], pol, len(items)
+
+
+def similarity(reviews: Reviews, cfg: TrainConfig) -> Similar:
+    """§3.4 over the given reviews' polarity (ratings stand in where polarity is missing), with ``cfg``'s
+    bounds (``TrainConfig.from_settings`` gives the settings' ones)."""
+    users, u, i, pol, n_items = _coo(reviews)
     edges = user_similarity(
-        [u_idx[u] for u in reviews.user],
-        [i_idx[i] for i in reviews.item],
+        u,
+        i,
         pol,
         len(users),
-        len(items),
+        n_items,
         t_sim=cfg.t_sim,
         min_co_rated=cfg.min_co_rated,
         top_k=cfg.sim_top_k or None,
+        max_item_raters=cfg.sim_max_item_raters or None,
+    )
+    return users, edges
+
+
+def similarity_candidates(reviews: Reviews, cfg: TrainConfig, of: Sequence[str]) -> Similar:
+    """Every §3.4 candidate pair of the users ``of`` (before ``top_k``), from reviews that cover every
+    item they rated: :func:`mokg.polarity.candidate_pairs`."""
+    users, u, i, pol, n_items = _coo(reviews)
+    at = {w: k for k, w in enumerate(users)}
+    edges = candidate_pairs(
+        u,
+        i,
+        pol,
+        len(users),
+        n_items,
+        [at[w] for w in of if w in at],
+        t_sim=cfg.t_sim,
+        min_co_rated=cfg.min_co_rated,
         max_item_raters=cfg.sim_max_item_raters or None,
     )
     return users, edges

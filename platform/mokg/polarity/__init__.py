@@ -2,7 +2,7 @@
 
 from mokg.polarity.polarity import PolarityResult, compute_polarity, item_mean_sentiment, normalise_rating
 from mokg.polarity.sentiment import SentimentScorer, TransformersScorer, VaderScorer, make_scorer, score_texts
-from mokg.polarity.similarity import SimilarityEdges, similarity_edges, user_similarity
+from mokg.polarity.similarity import SimilarityEdges, candidate_pairs, similarity_edges, user_similarity
 
 __all__ = [
     "PolarityResult",
@@ -10,6 +10,7 @@ __all__ = [
     "SimilarityEdges",
     "TransformersScorer",
     "VaderScorer",
+    "candidate_pairs",
     "compute_polarity",
     "item_mean_sentiment",
     "make_scorer",

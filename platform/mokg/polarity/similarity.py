@@ -153,23 +153,38 @@ class _EntryIndex:
         return out
 
 
-def _block_edges(
-    start: int,
-    mask_blk: sp.csr_array,
-    pol_blk: sp.csr_array,
-    packed_blk: sp.csr_array,
-    transposes: _Transposes,
+@dataclass(frozen=True)
+class _Prepared:
+    """The rated pattern as the products need it: users that can have an edge, values shifted (Numerics)."""
+
+    mask: sp.csr_array
+    pol: sp.csr_array
+    packed: sp.csr_array
+    transposes: _Transposes
+    bound: np.ndarray  # cumulative upper bound on candidate pairs, per user (blocks are cut by it)
+
+
+def _candidates(
+    m: _Prepared,
+    rows_of: np.ndarray | slice,
+    row_ids: np.ndarray,
     *,
     t_sim: float,
     min_co_rated: int,
-    top_k: int | None,
+    both: bool,
 ) -> tuple[np.ndarray, ...]:
+    """Every kept-worthy pair of the rows ``rows_of`` (``row_ids`` their users): (src, dst, sim, n) with src
+    the row's user, unordered; ``both``: every other user as dst, else only those after src."""
+    mask_blk, pol_blk, packed_blk, transposes = (
+        m.mask[rows_of],
+        m.pol[rows_of],
+        m.packed[rows_of],
+        m.transposes,
+    )
     counts = mask_blk @ transposes.mask
-    rows = _row_of_entries(counts.indptr)
+    rows = row_ids[_row_of_entries(counts.indptr)]
     cols = counts.indices.astype(np.int64)
-    # a top-k choice needs each row's whole candidate list, so both orientations are scored
-    other = cols > rows + start if top_k is None else cols != rows + start
-    keep = (counts.data >= min_co_rated) & other
+    keep = (counts.data >= min_co_rated) & (cols != rows if both else cols > rows)
     index = _EntryIndex(counts)
 
     n = counts.data[keep]
@@ -184,10 +199,20 @@ def _block_edges(
     sim = np.full(n.size, -np.inf)
     sim[defined] = np.clip(cov[defined] / np.sqrt(var_a[defined] * var_b[defined]), -1.0, 1.0)
     out = defined & (sim > t_sim)
-    src, dst, sim, n = rows[keep][out] + start, cols[keep][out], sim[out], n[out].astype(np.int64)
+    return rows[keep][out], cols[keep][out], sim[out], n[out].astype(np.int64)
+
+
+def rank_key(sim: npt.ArrayLike) -> np.ndarray:
+    """The similarity as ``top_k`` ranks it: rounded, since 1 − 2e-15 and 1.0 are the same correlation and
+    the co-rated count should decide between them."""
+    return np.round(np.asarray(sim, dtype=np.float64), 9)
+
+
+def _block_edges(candidates: tuple[np.ndarray, ...], top_k: int | None) -> tuple[np.ndarray, ...]:
+    """A block's candidates, cut to each row's ``top_k`` best (if bounded), ordered by (src, dst)."""
+    src, dst, sim, n = candidates
     if top_k is not None:
-        # rounded: 1 − 2e-15 and 1.0 are the same correlation, and the co-rated count should decide
-        best = np.lexsort((dst, -n, -np.round(sim, 9), src))
+        best = np.lexsort((dst, -n, -rank_key(sim), src))
         src, dst, sim, n = src[best], dst[best], sim[best], n[best]
         rank = np.arange(src.size) - np.searchsorted(src, src, side="left")
         chosen = rank < top_k
@@ -198,20 +223,15 @@ def _block_edges(
     return src[order], dst[order], sim[order], n[order]
 
 
-def _edges_from_pattern(
+def _prepare(
     indptr: np.ndarray,
     indices: np.ndarray,
     values: np.ndarray,
     shape: tuple[int, int],
     *,
-    t_sim: float,
     min_co_rated: int,
-    block_size: int,
-    max_block_pairs: int,
-    top_k: int | None = None,
-    max_item_raters: int | None = None,
-) -> SimilarityEdges:
-    """Core: one canonical CSR pattern (= rated entries, no duplicates) with its polarity values."""
+    max_item_raters: int | None,
+) -> _Prepared:
     n_users, n_items = shape
     rows = _row_of_entries(indptr)
     if max_item_raters is not None:
@@ -246,33 +266,53 @@ def _edges_from_pattern(
     bound = np.concatenate(
         [[0.0], np.cumsum(np.bincount(rows, weights=item_degree[indices], minlength=n_users))]
     )
+    return _Prepared(mask, pol, packed, transposes, bound)
 
+
+def _edges_from_pattern(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    t_sim: float,
+    min_co_rated: int,
+    block_size: int,
+    max_block_pairs: int,
+    top_k: int | None = None,
+    max_item_raters: int | None = None,
+) -> SimilarityEdges:
+    """Core: one canonical CSR pattern (= rated entries, no duplicates) with its polarity values."""
+    n_users = shape[0]
+    m = _prepare(indptr, indices, values, shape, min_co_rated=min_co_rated, max_item_raters=max_item_raters)
     parts: list[tuple[np.ndarray, ...]] = []
     start = 0
     while start < n_users:
-        by_budget = int(np.searchsorted(bound, bound[start] + max_block_pairs, side="right")) - 1
+        by_budget = int(np.searchsorted(m.bound, m.bound[start] + max_block_pairs, side="right")) - 1
         end = min(start + block_size, n_users, max(by_budget, start + 1))
-        parts.append(
-            _block_edges(
-                start,
-                mask[start:end],
-                pol[start:end],
-                packed[start:end],
-                transposes,
-                t_sim=t_sim,
-                min_co_rated=min_co_rated,
-                top_k=top_k,
-            )
+        # a top-k choice needs each row's whole candidate list, so both orientations are scored
+        block = _candidates(
+            m,
+            slice(start, end),
+            np.arange(start, end, dtype=np.int64),
+            t_sim=t_sim,
+            min_co_rated=min_co_rated,
+            both=top_k is not None,
         )
+        parts.append(_block_edges(block, top_k))
         start = end
-    if not parts:
-        parts.append((np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)))
-    src, dst, sim, n_co = (np.concatenate(column) for column in zip(*parts, strict=True))
+    src, dst, sim, n_co = _concatenate(parts)
     if top_k is not None:
         # a pair chosen by both users came from two blocks (or twice from one): keep it once, in (src, dst) order
         _, first = np.unique(src * n_users + dst, return_index=True)
         src, dst, sim, n_co = src[first], dst[first], sim[first], n_co[first]
     return SimilarityEdges(src=src, dst=dst, sim=sim, n_co_rated=n_co)
+
+
+def _concatenate(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    if not parts:
+        parts = [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))]
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
 def similarity_edges(
@@ -328,6 +368,33 @@ def similarity_edges(
     )
 
 
+def _merged_pattern(
+    user_idx: npt.ArrayLike, item_idx: npt.ArrayLike, polarity: npt.ArrayLike, n_users: int, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO reviews as one canonical CSR pattern (indptr, indices, values), duplicates merged by their mean."""
+    users = np.asarray(user_idx)
+    items = np.asarray(item_idx)
+    values = np.asarray(polarity, dtype=np.float64)
+    if not (users.ndim == items.ndim == values.ndim == 1 and users.size == items.size == values.size):
+        raise ValueError("user_idx, item_idx and polarity must be 1-D arrays of equal length")
+    # np.asarray([]) is float64: only non-empty index arrays must be integer typed.
+    if users.size and not (np.issubdtype(users.dtype, np.integer) and np.issubdtype(items.dtype, np.integer)):
+        raise ValueError("user_idx and item_idx must be integer arrays")
+    users, items = users.astype(np.int64), items.astype(np.int64)
+    if users.size and (
+        users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items
+    ):
+        raise ValueError("user_idx or item_idx out of range [0, n_users) / [0, n_items)")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("polarity contains NaN or infinite values")
+
+    keys, inverse = np.unique(users * n_items + items, return_inverse=True)
+    merged = np.bincount(inverse, weights=values) / np.bincount(inverse)
+    rows = keys // n_items
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_users))])
+    return indptr, keys % n_items, merged
+
+
 def user_similarity(
     user_idx: npt.ArrayLike,
     item_idx: npt.ArrayLike,
@@ -349,30 +416,11 @@ def user_similarity(
     not). Zero polarities stay rated.
     """
     _check_options(t_sim, min_co_rated, block_size, max_block_pairs, top_k, max_item_raters)
-    users = np.asarray(user_idx)
-    items = np.asarray(item_idx)
-    values = np.asarray(polarity, dtype=np.float64)
-    if not (users.ndim == items.ndim == values.ndim == 1 and users.size == items.size == values.size):
-        raise ValueError("user_idx, item_idx and polarity must be 1-D arrays of equal length")
-    # np.asarray([]) is float64: only non-empty index arrays must be integer typed.
-    if users.size and not (np.issubdtype(users.dtype, np.integer) and np.issubdtype(items.dtype, np.integer)):
-        raise ValueError("user_idx and item_idx must be integer arrays")
-    users, items = users.astype(np.int64), items.astype(np.int64)
-    if users.size and (
-        users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items
-    ):
-        raise ValueError("user_idx or item_idx out of range [0, n_users) / [0, n_items)")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("polarity contains NaN or infinite values")
-
-    keys, inverse = np.unique(users * n_items + items, return_inverse=True)
-    merged = np.bincount(inverse, weights=values) / np.bincount(inverse)
-    rows = keys // n_items
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_users))])
+    indptr, indices, values = _merged_pattern(user_idx, item_idx, polarity, n_users, n_items)
     return _edges_from_pattern(
         indptr,
-        keys % n_items,
-        merged,
+        indices,
+        values,
         (n_users, n_items),
         t_sim=t_sim,
         min_co_rated=min_co_rated,
@@ -381,3 +429,50 @@ def user_similarity(
         top_k=top_k,
         max_item_raters=max_item_raters,
     )
+
+
+def candidate_pairs(
+    user_idx: npt.ArrayLike,
+    item_idx: npt.ArrayLike,
+    polarity: npt.ArrayLike,
+    n_users: int,
+    n_items: int,
+    rows: npt.ArrayLike,
+    *,
+    t_sim: float,
+    min_co_rated: int,
+    max_block_pairs: int = DEFAULT_MAX_BLOCK_PAIRS,
+    max_item_raters: int | None = None,
+) -> SimilarityEdges:
+    """Every candidate of the users ``rows`` (indices): each pair with one of them as ``src`` and any other
+    user as ``dst`` that passes ``t_sim`` and ``min_co_rated``, before any ``top_k`` choice. A pair of two
+    such users comes twice, once from each side. Only the rows' products are taken, so the cost is that of
+    their own co-ratings (the stream's bounded §3.4 update); the reviews need only cover the items the rows
+    rated. Same review semantics as :func:`user_similarity`; ordered by (src, dst)."""
+    _check_options(t_sim, min_co_rated, DEFAULT_BLOCK_SIZE, max_block_pairs, None, max_item_raters)
+    indptr, indices, values = _merged_pattern(user_idx, item_idx, polarity, n_users, n_items)
+    m = _prepare(
+        indptr,
+        indices,
+        values,
+        (n_users, n_items),
+        min_co_rated=min_co_rated,
+        max_item_raters=max_item_raters,
+    )
+    wanted = np.unique(np.asarray(rows, dtype=np.int64))
+    if wanted.size and (wanted[0] < 0 or wanted[-1] >= n_users):
+        raise ValueError("rows out of range [0, n_users)")
+    pairs = m.bound[wanted + 1] - m.bound[wanted]
+    parts: list[tuple[np.ndarray, ...]] = []
+    start = 0
+    while start < wanted.size:
+        # as many rows as fit in the pair budget, at least one
+        end = max(
+            start + 1, int(np.searchsorted(np.cumsum(pairs[start:]), max_block_pairs, side="right")) + start
+        )
+        block = wanted[start:end]
+        parts.append(_candidates(m, block, block, t_sim=t_sim, min_co_rated=min_co_rated, both=True))
+        start = end
+    src, dst, sim, n_co = _concatenate(parts)
+    order = np.lexsort((dst, src))
+    return SimilarityEdges(src=src[order], dst=dst[order], sim=sim[order], n_co_rated=n_co[order])

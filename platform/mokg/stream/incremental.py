@@ -1,9 +1,12 @@
 """The graph around a streamed batch, brought up to date without a retrain, in bounded work:
 
 * polarity (§3.3) of the batch's reviews only, the like flag against each item's mean sentiment so far;
-* SIMILAR_TO (§3.4) of the users the batch touched, recomputed from every review of the items they reviewed
-  (Eq. 1 takes its means over the co-rated items, so that is all their similarities depend on); exact for
-  the touched users, ``top_k`` included; a co-rater's ``top_k`` is taken among those reviews only;
+* SIMILAR_TO (§3.4) of the users the batch touched: only their own candidate pairs are scored, from every
+  review of the items they reviewed (Eq. 1 takes its means over the co-rated items, so that is all their
+  similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, which
+  do not change. So the touched users' edges are exactly those a full recomputation keeps on them; what it
+  does not redo: dropping an untouched pair that a new candidate pushed out of both users' ``top_k``, or
+  one whose co-rated item passed ``MOKG_SIM_MAX_ITEM_RATERS`` with the batch (a retrain does);
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
@@ -11,7 +14,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +22,7 @@ import numpy as np
 from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.glom.data import Reviews, TrainConfig
-from mokg.glom.fitting import review_relation, similarity
+from mokg.glom.fitting import review_relation, similarity_candidates
 from mokg.glom.inductive import Inductive, InductiveEmbedder, Triple
 from mokg.glom.stages import USER_EMBEDDING, write_similar_to
 from mokg.graph import Graph
@@ -27,6 +30,7 @@ from mokg.ingest.records import Review
 from mokg.polarity import normalise_rating
 from mokg.polarity.polarity import LIKE_TOLERANCE
 from mokg.polarity.sentiment import SentimentScorer
+from mokg.polarity.similarity import rank_key
 
 
 def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentScorer, alpha: float) -> int:
@@ -63,10 +67,59 @@ def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentSc
     return len(reviews)
 
 
+# (user, other user, sim, co-rated count): one §3.4 candidate pair, seen from ``user``
+Candidate = tuple[str, str, float, int]
+# the stored SIMILAR_TO edges of the given users to users outside the batch: user -> [(other, sim, n)]
+Outside = Callable[[list[str]], dict[str, list[tuple[str, float, int]]]]
+
+
+def kept_pairs(
+    candidates: Sequence[Candidate], touched: set[str], top_k: int, outside: Outside
+) -> list[dict[str, object]]:
+    """The SIMILAR_TO edges of the touched users, as training's ``top_k`` keeps them: a pair is kept if it
+    is among the ``top_k`` best candidates of either user (0: every candidate is kept).
+
+    ``candidates``: every candidate of every touched user (a pair of two touched users comes from both
+    sides), so a touched user's rank is taken over its whole list. A pair its touched user does not keep
+    may still be among the other user's best: that user is ranked over its stored edges to users outside
+    the batch (``outside``, asked only for those) and its candidates in the batch, which is exact as long
+    as its stored edges hold its ``top_k`` (training keeps them, and so does this update). Best: higher
+    similarity (rounded as training rounds it), then more co-rated items, then the lower user id."""
+    Key = tuple[float, int, str]
+    rounded = rank_key([c[2] for c in candidates]).tolist()
+    own: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
+    theirs: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
+    for c, sim in zip(candidates, rounded, strict=True):
+        a, b, _, n = c
+        own[a].append(((-sim, -n, b), c))
+        if b not in touched:
+            theirs[b].append(((-sim, -n, a), c))
+
+    def pair(c: Candidate) -> tuple[str, str]:
+        return (c[0], c[1]) if c[0] < c[1] else (c[1], c[0])
+
+    kept = {pair(c): c for ranked in own.values() for _, c in sorted(ranked)[: top_k or None]}
+    if top_k:
+        open_ = sorted({b for b, ranked in theirs.items() if any(pair(c) not in kept for _, c in ranked)})
+        stored = outside(open_) if open_ else {}
+        for b in open_:
+            edges = stored.get(b, [])
+            listed: list[tuple[Key, Candidate | None]] = [*theirs[b]]
+            listed += [
+                ((-sim, -n, w), None)
+                for (w, _, n), sim in zip(edges, rank_key([e[1] for e in edges]).tolist(), strict=True)
+            ]
+            kept |= {pair(c): c for _, c in sorted(listed)[:top_k] if c is not None}
+    return [{"src": a, "dst": b, "sim": c[2], "n": c[3]} for (a, b), c in sorted(kept.items())]
+
+
 def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> int:
-    """Recompute the SIMILAR_TO edges of ``user_ids``; the number now on them."""
+    """Recompute the SIMILAR_TO edges of ``user_ids``; the number now on them. Only their own candidates
+    are scored: the reviews of the items they rated, and for a co-rater whose ``top_k`` decides, its stored
+    edges to the other users (:func:`kept_pairs`)."""
     if not user_ids:
         return 0
+    cfg = TrainConfig.from_settings(settings)
     items = graph.query(
         "stream/co_rater_reviews", ids=list(user_ids), max_raters=settings.sim_max_item_raters
     )
@@ -81,13 +134,18 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
         np.array([r[3] for r in rows], dtype=np.float64),
         np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
     )
-    users, edges = similarity(reviews, TrainConfig.from_settings(settings))
     touched = set(user_ids)
-    keep = [
-        {"src": users[a], "dst": users[b], "sim": float(s), "n": int(n)}
+    users, edges = similarity_candidates(reviews, cfg, sorted(touched))
+    candidates = [
+        (users[a], users[b], float(s), int(n))
         for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
-        if users[a] in touched or users[b] in touched
     ]
+
+    def outside(others: list[str]) -> dict[str, list[tuple[str, float, int]]]:
+        rows = graph.query("stream/similar_outside", ids=others, touched=sorted(touched))
+        return {r["user_id"]: [(w, float(sim), int(n)) for w, sim, n in r["edges"]] for r in rows}
+
+    keep = kept_pairs(candidates, touched, cfg.sim_top_k, outside)
     graph.execute("stream/delete_user_similar", ids=list(user_ids))
     return write_similar_to(graph, keep)
 
@@ -125,9 +183,9 @@ def item_triples(graph: Graph, asins: Sequence[str], *, use_polarity: bool = Tru
     for row in graph.query("stream/item_edges", asins=list(asins)):
         key = f"i:{row['asin']}"
         triples: list[Triple] = [
-            (f"u:{r['user_id']}", review_relation(r.get("polarity"), use_polarity), key)
-            for r in row["reviews"]
-            if r.get("user_id") is not None
+            (f"u:{user}", review_relation(polarity, use_polarity), key)
+            for user, polarity in row["reviews"]
+            if user is not None
         ]
         triples += [(key, "IN_CATEGORY", f"c:{c}") for c in row["categories"] if c is not None]
         triples += [(key, "SOLD_BY", f"s:{s}") for s in row["stores"] if s is not None]

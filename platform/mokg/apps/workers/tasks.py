@@ -186,8 +186,7 @@ def ingest_batch(
         kind, wire, source=source, stream=stream, embed=embed, mine_new_items=mine_new_items
     )
     log.info(
-        "stream %s lines %s: %d read, %d rejected, %d users embedded (%d new), %d without, %d items embedded, "
-        "%.2f s",
+        "stream %s lines %s: %d read, %d rejected, %d users embedded (%d new), %d without, %d items embedded, %s",
         stream,
         lines[0][0] if lines else "-",
         outcome.read,
@@ -196,7 +195,7 @@ def ingest_batch(
         outcome.new_users,
         len(outcome.without_embedding),
         outcome.items_embedded,
-        outcome.seconds,
+        outcome.timing(),
     )
     if outcome.mining is not None:
         enqueue(outcome.mining)
