@@ -280,7 +280,7 @@ def test_the_stream_similarity_leaves_out_items_past_the_rater_bound(
     assert streamed_edge(0) == ({"X", "Y", "Z"}, [{"a": "a", "b": "b", "n": 3}])  # no bound: X counts
 
 
-def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
+def test_the_stream_similarity_of_new_users_equals_a_full_recomputation(
     fresh_graph: Graph, tmp_path: Path
 ) -> None:
     # Gift_Cards' first 120 users; three of them arrive later, as a streamed batch would bring them

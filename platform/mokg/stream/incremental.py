@@ -3,10 +3,10 @@
 * polarity (§3.3) of the batch's reviews only, the like flag against each item's mean sentiment so far;
 * SIMILAR_TO (§3.4) of the users the batch touched: only their own candidate pairs are scored, from every
   review of the items they reviewed (Eq. 1 takes its means over the co-rated items, so that is all their
-  similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, which
-  do not change. So the touched users' edges are exactly those a full recomputation keeps on them; what it
-  does not redo: dropping an untouched pair that a new candidate pushed out of both users' ``top_k``, or
-  one whose co-rated item passed ``MOKG_SIM_MAX_ITEM_RATERS`` with the batch (a retrain does);
+  similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, whose
+  similarities did not change (:func:`kept_pairs`). The touched users keep every edge a full
+  recomputation keeps on them, and only those when they are new to the graph; see :func:`kept_pairs` for
+  the extra edges a known user may keep. Pairs of two untouched users stay as they are until a retrain;
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
@@ -76,15 +76,18 @@ Outside = Callable[[list[str]], dict[str, list[tuple[str, float, int]]]]
 def kept_pairs(
     candidates: Sequence[Candidate], touched: set[str], top_k: int, outside: Outside
 ) -> list[dict[str, object]]:
-    """The SIMILAR_TO edges of the touched users, as training's ``top_k`` keeps them: a pair is kept if it
-    is among the ``top_k`` best candidates of either user (0: every candidate is kept).
+    """The SIMILAR_TO edges of the touched users under training's ``top_k`` rule: a pair is kept if it is
+    among the ``top_k`` best candidates of either user (0: every candidate is kept). Best: higher similarity
+    (rounded as training rounds it), then more co-rated items, then the lower user id.
 
     ``candidates``: every candidate of every touched user (a pair of two touched users comes from both
-    sides), so a touched user's rank is taken over its whole list. A pair its touched user does not keep
-    may still be among the other user's best: that user is ranked over its stored edges to users outside
-    the batch (``outside``, asked only for those) and its candidates in the batch, which is exact as long
-    as its stored edges hold its ``top_k`` (training keeps them, and so does this update). Best: higher
-    similarity (rounded as training rounds it), then more co-rated items, then the lower user id."""
+    sides), so a touched user's own rank is exact. A pair its touched user does not keep may still be among
+    the other user's best: that user is ranked over its batch candidates and its stored edges to untouched
+    users (``outside``, asked once, only for those users). Those edges are a subset of its candidates, so
+    its rank is never worse than the true one and no edge a full computation keeps is lost. When the
+    touched users are new, the stored edges hold each other user's ``top_k`` among untouched users and the
+    result is exact; when a touched user was in another user's stored ``top_k``, that user has one
+    untouched edge too few to rank against and may keep a pair a full computation drops."""
     Key = tuple[float, int, str]
     rounded = rank_key([c[2] for c in candidates]).tolist()
     own: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
@@ -142,8 +145,11 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
     ]
 
     def outside(others: list[str]) -> dict[str, list[tuple[str, float, int]]]:
-        rows = graph.query("stream/similar_outside", ids=others, touched=sorted(touched))
-        return {r["user_id"]: [(w, float(sim), int(n)) for w, sim, n in r["edges"]] for r in rows}
+        rows = graph.query("stream/similar_outside", ids=others)
+        return {
+            r["user_id"]: [(w, float(sim), int(n)) for w, sim, n in r["edges"] if w not in touched]
+            for r in rows
+        }
 
     keep = kept_pairs(candidates, touched, cfg.sim_top_k, outside)
     graph.execute("stream/delete_user_similar", ids=list(user_ids))
