@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -280,30 +281,50 @@ def test_the_stream_similarity_leaves_out_items_past_the_rater_bound(
     assert streamed_edge(0) == ({"X", "Y", "Z"}, [{"a": "a", "b": "b", "n": 3}])  # no bound: X counts
 
 
-def test_the_stream_similarity_of_new_users_equals_a_full_recomputation(
+KNOWN = 15
+
+
+def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
     fresh_graph: Graph, tmp_path: Path
 ) -> None:
-    # Gift_Cards' first 120 users; three of them arrive later, as a streamed batch would bring them
+    # Gift_Cards' first 120 users. Three new users arrive in a first batch; then known users with
+    # SIMILAR_TO edges bring their last review in a second (the last reviews of every user with three or
+    # more are held back from the base; those not streamed stay out of the graph and of the comparison).
     path = _slice(tmp_path, 120)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     late = sorted({r["reviewerID"] for r in rows})[10:40:10]
-    base, batch = tmp_path / "base.json", tmp_path / "batch.json"
-    base.write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] not in late))
-    batch.write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] in late))
-    settings = replace(fresh_graph.settings, sim_top_k=2, sim_threshold=0.0)  # a bound that bites
+    counts = Counter(r["reviewerID"] for r in rows if r["reviewerID"] not in late)
+    last = {
+        u: max((r for r in rows if r["reviewerID"] == u), key=lambda r: r["unixReviewTime"])
+        for u, n in counts.items()
+        if n >= 3
+    }
+    held = [*(r for r in rows if r["reviewerID"] in late), *last.values()]
+    files = {name: tmp_path / f"{name}.json" for name in ("base", "new", "known")}
+    files["base"].write_text("".join(json.dumps(r) + "\n" for r in rows if r not in held))
+    files["new"].write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] in late))
+    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0)  # a bound that bites
     cfg = TrainConfig.from_settings(settings, **{"dim": 8})
-    skip = ("profiles", "text-embeddings", "pm+glm", "write-back")
-    ingest(fresh_graph, reviews=base, rejects_path=tmp_path / "r.jsonl")
-    train(fresh_graph, settings, cfg, skip=skip)  # polarity and §3.4 over the base, written
-    ingest(fresh_graph, reviews=batch, rejects_path=tmp_path / "r.jsonl")
-    run_polarity(fresh_graph, settings)  # the batch's polarity (the others' do not change)
-    update_similarity(fresh_graph, settings, late)
+    ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
+    # polarity and §3.4 over the base, written
+    train(fresh_graph, settings, cfg, skip=("profiles", "text-embeddings", "pm+glm", "write-back"))
+    linked = fresh_graph.run_text(
+        "MATCH (u:User)-[:SIMILAR_TO]-(:User) WHERE u.user_id IN $ids RETURN DISTINCT u.user_id AS u",
+        {"ids": sorted(last)},
+        read_only=True,
+    )
+    known = sorted(r["u"] for r in linked)[:KNOWN]
+    assert len(known) == KNOWN
+    files["known"].write_text("".join(json.dumps(last[u]) + "\n" for u in known))
 
-    def touching(edges: list[tuple[str, str, float, int]]) -> dict[tuple[str, str], tuple[float, int]]:
-        return {(a, b): (round(s, 9), n) for a, b, s, n in edges if a in late or b in late}
+    def touching(edges: list[tuple[str, str, float, int]], users: list[str]) -> dict[tuple[str, str], int]:
+        return {(a, b): n for a, b, _, n in edges if a in users or b in users}
 
-    stored = touching(
-        [
+    for batch, users in ((files["new"], late), (files["known"], known)):
+        ingest(fresh_graph, reviews=batch, rejects_path=tmp_path / "r.jsonl")
+        run_polarity(fresh_graph, settings)  # the batch's polarity (the others' do not change)
+        update_similarity(fresh_graph, settings, users)
+        graph_edges = [
             (r["a"], r["b"], r["sim"], r["n"])
             for r in fresh_graph.run_text(
                 "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) "
@@ -312,13 +333,15 @@ def test_the_stream_similarity_of_new_users_equals_a_full_recomputation(
                 read_only=True,
             )
         ]
-    )
-    users, full = similarity(load_kg(fresh_graph).reviews, cfg)
-    expected = touching(
-        [
-            (users[a], users[b], float(s), int(n))
+        ids, full = similarity(load_kg(fresh_graph).reviews, cfg)
+        full_edges = [
+            (ids[a], ids[b], float(s), int(n))
             for a, b, s, n in zip(full.src, full.dst, full.sim, full.n_co_rated, strict=True)
         ]
-    )
-    assert len(expected) >= 3
-    assert stored == expected
+        expected = touching(full_edges, users)
+        assert len(expected) >= 3
+        assert touching(graph_edges, users) == expected, users
+        sims = {(a, b): s for a, b, s, _ in full_edges}
+        assert all(
+            s == pytest.approx(sims[(a, b)], abs=1e-9) for a, b, s, _ in graph_edges if (a, b) in expected
+        )

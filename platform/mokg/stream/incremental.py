@@ -4,9 +4,9 @@
 * SIMILAR_TO (§3.4) of the users the batch touched: only their own candidate pairs are scored, from every
   review of the items they reviewed (Eq. 1 takes its means over the co-rated items, so that is all their
   similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, whose
-  similarities did not change (:func:`kept_pairs`). The touched users keep every edge a full
-  recomputation keeps on them, and only those when they are new to the graph; see :func:`kept_pairs` for
-  the extra edges a known user may keep. Pairs of two untouched users stay as they are until a retrain;
+  similarities did not change, or over its whole row where that is not enough (:func:`kept_pairs`). The
+  touched users get exactly the edges a full recomputation keeps on them. Pairs of two untouched users are
+  only added (when one enters a co-rater's ``top_k``), never dropped, until a retrain;
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
@@ -69,89 +69,120 @@ def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentSc
 
 # (user, other user, sim, co-rated count): one §3.4 candidate pair, seen from ``user``
 Candidate = tuple[str, str, float, int]
-# the stored SIMILAR_TO edges of the given users to users outside the batch: user -> [(other, sim, n)]
-Outside = Callable[[list[str]], dict[str, list[tuple[str, float, int]]]]
+# the stored SIMILAR_TO edges of the given users: user -> [(other user, sim, n)]
+Stored = Callable[[list[str]], dict[str, list[tuple[str, float, int]]]]
+# every candidate pair of the given users, as they are now (``user`` first)
+Rows = Callable[[list[str]], Sequence[Candidate]]
 
 
 def kept_pairs(
-    candidates: Sequence[Candidate], touched: set[str], top_k: int, outside: Outside
+    candidates: Sequence[Candidate], touched: set[str], top_k: int, stored: Stored, rows: Rows
 ) -> list[dict[str, object]]:
-    """The SIMILAR_TO edges of the touched users under training's ``top_k`` rule: a pair is kept if it is
-    among the ``top_k`` best candidates of either user (0: every candidate is kept). Best: higher similarity
+    """The SIMILAR_TO edges the batch changes, under training's ``top_k`` rule (a pair is kept if it is
+    among the ``top_k`` best candidates of either user; 0: every candidate is kept). Best: higher similarity
     (rounded as training rounds it), then more co-rated items, then the lower user id.
 
     ``candidates``: every candidate of every touched user (a pair of two touched users comes from both
     sides), so a touched user's own rank is exact. A pair its touched user does not keep may still be among
-    the other user's best: that user is ranked over its batch candidates and its stored edges to untouched
-    users (``outside``, asked once, only for those users). Those edges are a subset of its candidates, so
-    its rank is never worse than the true one and no edge a full computation keeps is lost. When the
-    touched users are new, the stored edges hold each other user's ``top_k`` among untouched users and the
-    result is exact; when a touched user was in another user's stored ``top_k``, that user has one
-    untouched edge too few to rank against and may keep a pair a full computation drops."""
+    the other user's best. That user is ranked over its batch candidates and its ``stored`` edges to
+    untouched users: those pairs did not change, and its stored edges hold its ``top_k`` (training keeps
+    them so, and so does this update). That is exact unless one of its stored edges to a touched user is
+    gone or now ranks lower: then the untouched edge next in line may never have been stored, so such a
+    user is ranked over its whole current candidate list (``rows``), and the untouched pairs that enter its
+    ``top_k`` are returned too, so that its stored edges keep holding it. ``stored`` is asked once, for the
+    touched users and the open ones; ``rows`` at most once."""
     Key = tuple[float, int, str]
-    rounded = rank_key([c[2] for c in candidates]).tolist()
-    own: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
-    theirs: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
-    for c, sim in zip(candidates, rounded, strict=True):
-        a, b, _, n = c
-        own[a].append(((-sim, -n, b), c))
-        if b not in touched:
-            theirs[b].append(((-sim, -n, a), c))
+
+    def keyed(cs: Sequence[Candidate]) -> list[tuple[Key, Candidate]]:
+        return [
+            ((-sim, -c[3], c[1]), c) for c, sim in zip(cs, rank_key([c[2] for c in cs]).tolist(), strict=True)
+        ]
 
     def pair(c: Candidate) -> tuple[str, str]:
         return (c[0], c[1]) if c[0] < c[1] else (c[1], c[0])
 
+    own: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
+    for k, c in keyed(candidates):
+        own[c[0]].append((k, c))
     kept = {pair(c): c for ranked in own.values() for _, c in sorted(ranked)[: top_k or None]}
-    if top_k:
-        open_ = sorted({b for b, ranked in theirs.items() if any(pair(c) not in kept for _, c in ranked)})
-        stored = outside(open_) if open_ else {}
-        for b in open_:
-            edges = stored.get(b, [])
-            listed: list[tuple[Key, Candidate | None]] = [*theirs[b]]
-            listed += [
-                ((-sim, -n, w), None)
-                for (w, _, n), sim in zip(edges, rank_key([e[1] for e in edges]).tolist(), strict=True)
-            ]
-            kept |= {pair(c): c for _, c in sorted(listed)[:top_k] if c is not None}
+    if not top_k:
+        return _edges(kept)
+    # the other side of each pair, seen from the untouched user: (b, a, sim, n)
+    theirs: dict[str, list[Candidate]] = defaultdict(list)
+    for a, b, sim, n in candidates:
+        if b not in touched:
+            theirs[b].append((b, a, sim, n))
+    open_ = {b for b, cs in theirs.items() if any(pair(c) not in kept for c in cs)}
+    edges = stored(sorted(open_ | touched))
+    # A user whose stored edge to a touched user is gone or now ranks lower may have an untouched edge next in
+    # line that was never stored: it is ranked over its whole row (whether or not a pair is still open). If
+    # every such edge kept or raised its rank, its top_k can only have taken in touched users.
+    now = {(c[0], c[1]): k for k, c in keyed([(b, a, sim, n) for a, b, sim, n in candidates])}
+    was = keyed([(w, a, sim, n) for a in touched for w, sim, n in edges.get(a, []) if w not in touched])
+    changed = sorted({c[0] for k, c in was if (c[0], c[1]) not in now or now[(c[0], c[1])] > k})
+    whole: dict[str, list[Candidate]] = defaultdict(list)
+    for c in rows(changed) if changed else []:
+        whole[c[0]].append(c)
+    for b in sorted(open_ | set(changed)):
+        if b in changed:
+            ranked = keyed(whole[b])
+        else:
+            ranked = keyed(theirs[b] + [(b, w, sim, n) for w, sim, n in edges.get(b, []) if w not in touched])
+        best = {c[1]: c for _, c in sorted(ranked)[:top_k]}
+        # the touched side's values: the same pair, scored from the touched user's reads
+        kept |= {pair(c): kept.get(pair(c), (c[1], c[0], c[2], c[3])) for c in theirs[b] if c[1] in best}
+        if b in changed:
+            have = {w for w, _, _ in edges.get(b, [])}
+            kept |= {pair(c): c for w, c in best.items() if w not in touched and w not in have}
+    return _edges(kept)
+
+
+def _edges(kept: dict[tuple[str, str], Candidate]) -> list[dict[str, object]]:
     return [{"src": a, "dst": b, "sim": c[2], "n": c[3]} for (a, b), c in sorted(kept.items())]
 
 
-def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> int:
-    """Recompute the SIMILAR_TO edges of ``user_ids``; the number now on them. Only their own candidates
-    are scored: the reviews of the items they rated, and for a co-rater whose ``top_k`` decides, its stored
-    edges to the other users (:func:`kept_pairs`)."""
-    if not user_ids:
-        return 0
-    cfg = TrainConfig.from_settings(settings)
+def _reviews_around(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> Reviews:
+    """Every review of the items ``user_ids`` reviewed (items past the rater bound left out), in a canonical
+    order: all that the §3.4 similarities of those users depend on."""
     items = graph.query(
         "stream/co_rater_reviews", ids=list(user_ids), max_raters=settings.sim_max_item_raters
     )
-    # (user, item, time, rating, polarity), in a canonical order: the server returns them unordered
+    # (user, item, time, rating, polarity), sorted: the server returns them unordered
     rows = sorted(
         ((u, item["asin"], t, rating, pol) for item in items for u, t, rating, pol in item["reviews"]),
         key=lambda r: (r[0], r[1], r[2] if r[2] is not None else -1),
     )
-    reviews = Reviews(
+    return Reviews(
         [r[0] for r in rows],
         [r[1] for r in rows],
         np.array([r[3] for r in rows], dtype=np.float64),
         np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
     )
-    touched = set(user_ids)
-    users, edges = similarity_candidates(reviews, cfg, sorted(touched))
-    candidates = [
-        (users[a], users[b], float(s), int(n))
-        for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
-    ]
 
-    def outside(others: list[str]) -> dict[str, list[tuple[str, float, int]]]:
-        rows = graph.query("stream/similar_outside", ids=others)
+
+def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> int:
+    """Recompute the SIMILAR_TO edges of ``user_ids`` (and add those a co-rater's ``top_k`` now takes in);
+    the number written. Only their own candidates are scored, and the stored edges of co-raters whose
+    ``top_k`` decides (:func:`kept_pairs`)."""
+    if not user_ids:
+        return 0
+    cfg = TrainConfig.from_settings(settings)
+    touched = set(user_ids)
+
+    def rows(ids: list[str]) -> list[Candidate]:
+        users, edges = similarity_candidates(_reviews_around(graph, settings, ids), cfg, ids)
+        return [
+            (users[a], users[b], float(s), int(n))
+            for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
+        ]
+
+    def stored(ids: list[str]) -> dict[str, list[tuple[str, float, int]]]:
         return {
-            r["user_id"]: [(w, float(sim), int(n)) for w, sim, n in r["edges"] if w not in touched]
-            for r in rows
+            r["user_id"]: [(w, float(sim), int(n)) for w, sim, n in r["edges"]]
+            for r in graph.query("stream/similar_outside", ids=ids)
         }
 
-    keep = kept_pairs(candidates, touched, cfg.sim_top_k, outside)
+    keep = kept_pairs(rows(sorted(touched)), touched, cfg.sim_top_k, stored, rows)
     graph.execute("stream/delete_user_similar", ids=list(user_ids))
     return write_similar_to(graph, keep)
 
