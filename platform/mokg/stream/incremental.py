@@ -179,7 +179,7 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
     def stored(ids: list[str]) -> dict[str, list[tuple[str, float, int]]]:
         return {
             r["user_id"]: [(w, float(sim), int(n)) for w, sim, n in r["edges"]]
-            for r in graph.query("stream/similar_outside", ids=ids)
+            for r in graph.query("stream/stored_similar", ids=ids)
         }
 
     keep = kept_pairs(rows(sorted(touched)), touched, cfg.sim_top_k, stored, rows)
