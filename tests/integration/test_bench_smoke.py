@@ -90,7 +90,8 @@ def test_bench_stream_measures_latency_and_throughput(
     assert list(steps) == ["write", "polarity", "similarity", "embedding"] and all(
         v >= 0 for v in steps.values()
     )
-    assert sum(steps.values()) <= r["stream"]["batch_s_median"]
+    # a step is part of its batch's task (logged to 0.01 s); medians do not add up, so each is bounded alone
+    assert all(v <= max(r["stream"]["batch_s_all"]) + 0.01 for v in steps.values())
     assert 0 < r["latency_s"]["p50"] <= r["latency_s"]["p99"] <= r["latency_s"]["max"]
     assert r["ingest"]["reviews_read"] == r["held_lines"]
     assert r["ratio_stream_to_ingest"] == pytest.approx(
