@@ -31,6 +31,7 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.lookalike.audience import AudienceRequest, Seeds, expand_audience
+from mokg.stream.incremental import item_triples, reviews_around
 from mokg.stream.quality import last
 from mokg.stream.refresh import drift
 
@@ -228,6 +229,22 @@ def test_the_items_the_stream_touched_are_embedded_again_from_their_current_edge
         {"asins": asins},
     )
     assert [r["source"] for r in untouched] == ["train"]
+
+
+def test_item_triples_reuse_the_similarity_steps_read_and_equal_a_fresh_read(living: Living) -> None:
+    # the embedding step takes an item's reviews from the §3.4 read and reads only the rest (items past the
+    # rater bound): both paths must give each item the same triples, SupKG edges included
+    users = sorted(living.held)
+    around = reviews_around(living.graph, living.settings, users)
+    asins = sorted(around)
+    known = {a: around[a] for a in asins[::2]}
+    fresh = item_triples(living.graph, asins)
+    reused = item_triples(living.graph, asins, known=known)
+    assert fresh.keys() == reused.keys() == {f"i:{a}" for a in asins}
+    assert all(Counter(fresh[k]) == Counter(reused[k]) for k in fresh)
+    relations = {r for ts in fresh.values() for _, r, _ in ts}
+    assert {"IN_CATEGORY", "ALSO_BOUGHT"} <= relations and relations & {"LIKES", "DISLIKES"}
+    assert len(asins) > len(known) > 0
 
 
 def test_status_reports_the_drift(living: Living) -> None:

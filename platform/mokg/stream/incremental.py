@@ -67,6 +67,8 @@ def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentSc
     return len(reviews)
 
 
+# asin -> its reviews as (user, time, rating, polarity): what the §3.4 step reads, and the embedding step reuses
+ItemReviews = dict[str, list[tuple[str, int | None, float, float | None]]]
 # (user, other user, sim, co-rated count): one §3.4 candidate pair, seen from ``user``
 Candidate = tuple[str, str, float, int]
 # the stored SIMILAR_TO edges of the given users: user -> [(other user, sim, n)]
@@ -141,15 +143,19 @@ def _edges(kept: dict[tuple[str, str], Candidate]) -> list[dict[str, object]]:
     return [{"src": a, "dst": b, "sim": c[2], "n": c[3]} for (a, b), c in sorted(kept.items())]
 
 
-def _reviews_around(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> Reviews:
-    """Every review of the items ``user_ids`` reviewed (items past the rater bound left out), in a canonical
-    order: all that the §3.4 similarities of those users depend on."""
+def reviews_around(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> ItemReviews:
+    """Every review of the items ``user_ids`` reviewed (items past the rater bound left out): all that the
+    §3.4 similarities of those users depend on."""
     items = graph.query(
         "stream/co_rater_reviews", ids=list(user_ids), max_raters=settings.sim_max_item_raters
     )
-    # (user, item, time, rating, polarity), sorted: the server returns them unordered
+    return {item["asin"]: [(u, t, rating, pol) for u, t, rating, pol in item["reviews"]] for item in items}
+
+
+def _as_reviews(items: ItemReviews) -> Reviews:
+    # (user, item, time, rating, polarity), in a canonical order: the server returns them unordered
     rows = sorted(
-        ((u, item["asin"], t, rating, pol) for item in items for u, t, rating, pol in item["reviews"]),
+        ((u, asin, t, rating, pol) for asin, reviews in items.items() for u, t, rating, pol in reviews),
         key=lambda r: (r[0], r[1], r[2] if r[2] is not None else -1),
     )
     return Reviews(
@@ -160,17 +166,21 @@ def _reviews_around(graph: Graph, settings: Settings, user_ids: Sequence[str]) -
     )
 
 
-def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str]) -> int:
+def update_similarity(
+    graph: Graph, settings: Settings, user_ids: Sequence[str], around: ItemReviews | None = None
+) -> int:
     """Recompute the SIMILAR_TO edges of ``user_ids`` (and add those a co-rater's ``top_k`` now takes in);
     the number written. Only their own candidates are scored, and the stored edges of co-raters whose
-    ``top_k`` decides (:func:`kept_pairs`)."""
+    ``top_k`` decides (:func:`kept_pairs`). ``around``: :func:`reviews_around` of ``user_ids``, when the
+    caller read it already."""
     if not user_ids:
         return 0
     cfg = TrainConfig.from_settings(settings)
     touched = set(user_ids)
 
-    def rows(ids: list[str]) -> list[Candidate]:
-        users, edges = similarity_candidates(_reviews_around(graph, settings, ids), cfg, ids)
+    def rows(ids: list[str], read: ItemReviews | None = None) -> list[Candidate]:
+        read = reviews_around(graph, settings, ids) if read is None else read
+        users, edges = similarity_candidates(_as_reviews(read), cfg, ids)
         return [
             (users[a], users[b], float(s), int(n))
             for a, b, s, n in zip(edges.src, edges.dst, edges.sim, edges.n_co_rated, strict=True)
@@ -182,7 +192,7 @@ def update_similarity(graph: Graph, settings: Settings, user_ids: Sequence[str])
             for r in graph.query("stream/stored_similar", ids=ids)
         }
 
-    keep = kept_pairs(rows(sorted(touched)), touched, cfg.sim_top_k, stored, rows)
+    keep = kept_pairs(rows(sorted(touched), around), touched, cfg.sim_top_k, stored, rows)
     graph.execute("stream/delete_user_similar", ids=list(user_ids))
     return write_similar_to(graph, keep)
 
@@ -214,14 +224,22 @@ def user_triples(
     return out
 
 
-def item_triples(graph: Graph, asins: Sequence[str], *, use_polarity: bool = True) -> dict[str, list[Triple]]:
-    """Each item's current triples as training builds them: its reviews and its SupKG edges."""
+def item_triples(
+    graph: Graph, asins: Sequence[str], *, use_polarity: bool = True, known: ItemReviews | None = None
+) -> dict[str, list[Triple]]:
+    """Each item's current triples as training builds them: its reviews and its SupKG edges. The reviews of
+    the items in ``known`` (the §3.4 step's read, after this batch's polarity) are not read again."""
+    known = known or {}
+    reviews = {a: [(u, pol) for u, _, _, pol in known[a]] for a in asins if a in known}
+    unread = [a for a in asins if a not in known]
+    if unread:
+        reviews |= {r["asin"]: r["reviews"] for r in graph.query("stream/item_reviews", asins=unread)}
     out: dict[str, list[Triple]] = {}
-    for row in graph.query("stream/item_edges", asins=list(asins)):
+    for row in graph.query("stream/item_links", asins=list(asins)):
         key = f"i:{row['asin']}"
         triples: list[Triple] = [
             (f"u:{user}", review_relation(polarity, use_polarity), key)
-            for user, polarity in row["reviews"]
+            for user, polarity in reviews.get(row["asin"], [])
             if user is not None
         ]
         triples += [(key, "IN_CATEGORY", f"c:{c}") for c in row["categories"] if c is not None]
@@ -247,15 +265,16 @@ def embed_touched(
     embedder: InductiveEmbedder | None,
     user_ids: Sequence[str],
     asins: Sequence[str] = (),
+    known: ItemReviews | None = None,
 ) -> EmbedReport:
     """Embed ``user_ids`` and the items ``asins`` from their current edges with ``embedder``, in one pass
-    of the model, and write the vectors onto them."""
+    of the model, and write the vectors onto them. ``known``: item reviews already read (:func:`item_triples`)."""
     if embedder is None:
         reason = "no trained model yet: run `mokg train`"
         return EmbedReport(None, skipped=dict.fromkeys(user_ids, reason))
     use_polarity = bool(embedder.state.config["use_polarity"])
     users = user_triples(graph, user_ids, use_polarity=use_polarity) if user_ids else {}
-    items = item_triples(graph, asins, use_polarity=use_polarity) if asins else {}
+    items = item_triples(graph, asins, use_polarity=use_polarity, known=known) if asins else {}
     result = embedder.embed(users | items)
     at = stamp()
     user_keys = [k for k in result.served if k in users]

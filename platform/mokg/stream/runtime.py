@@ -20,7 +20,7 @@ from mokg.pair.store import SourceRef
 from mokg.polarity import make_scorer
 from mokg.polarity.sentiment import SentimentScorer
 from mokg.stream.batch import Kind, WireLine, rejects_path, write_batch
-from mokg.stream.incremental import embed_touched, update_polarity, update_similarity
+from mokg.stream.incremental import embed_touched, reviews_around, update_polarity, update_similarity
 from mokg.stream.refresh import drift, mark_requested, retrain_due
 
 DRIFT_EVERY_S = 30.0
@@ -123,12 +123,15 @@ class StreamRuntime:
             update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
         users = batch.users
         with step("similarity"):
-            n_similar = update_similarity(self.graph, self.settings, users)
+            # every review of the items the batch's users reviewed: the §3.4 step's input, and (read once)
+            # the reviews of the batch's items for the embedding step
+            around = reviews_around(self.graph, self.settings, users) if users else {}
+            n_similar = update_similarity(self.graph, self.settings, users, around)
         # the items reviewed or listed: new ones, and trained ones whose edges changed
         asins = sorted({r.asin for r in batch.reviews} | {i.asin for i in batch.items})
         with step("embedding"):
             report = (
-                embed_touched(self.graph, self.embedder(), users, asins)
+                embed_touched(self.graph, self.embedder(), users, asins, around)
                 if embed and (users or asins)
                 else None
             )
