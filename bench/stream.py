@@ -607,7 +607,12 @@ def main() -> None:
     ap.add_argument("--reviews", type=Path, default=DEFAULT_REVIEWS, help="reviews file (JSON Lines, .gz)")
     ap.add_argument("--hold-share", type=float, default=0.2, help="share of the users held back and streamed")
     ap.add_argument("--seed", type=int, default=0, help="draws the held-back users")
-    ap.add_argument("--batch-size", type=int, default=500, help="lines per streamed batch (task), at most")
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=5000,
+        help="lines per streamed batch (task), at most (`mokg stream send`'s default)",
+    )
     ap.add_argument("--rate", type=float, help="lines per second sent (default: as fast as read)")
     ap.add_argument(
         "--train-config",
