@@ -59,6 +59,7 @@ from mokg.ingest import ingest
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_review
 from mokg.stack.services import drop_database, scratch_database
+from mokg.stream.producer import DEFAULT_BATCH
 from mokg.stream.quality import EvalTasks, average_precision
 
 DEFAULT_REVIEWS = Path("../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz")
@@ -610,8 +611,8 @@ def main() -> None:
     ap.add_argument(
         "--batch-size",
         type=int,
-        default=5000,
-        help="lines per streamed batch (task), at most (`mokg stream send`'s default)",
+        default=DEFAULT_BATCH["reviews"],
+        help="lines per streamed batch (task), at most (`mokg stream send`'s default for reviews)",
     )
     ap.add_argument("--rate", type=float, help="lines per second sent (default: as fast as read)")
     ap.add_argument(

@@ -245,6 +245,12 @@ def test_item_triples_reuse_the_similarity_steps_read_and_equal_a_fresh_read(liv
     relations = {r for ts in fresh.values() for _, r, _ in ts}
     assert {"IN_CATEGORY", "ALSO_BOUGHT"} <= relations and relations & {"LIKES", "DISLIKES"}
     assert len(asins) > len(known) > 0
+    # and the given reviews are what is used, not read again: a polarity changed in them shows in the triples
+    first = asins[0]
+    flipped = {first: [(u, t, rating, -1.0) for u, t, rating, _ in known[first]]}
+    liked = {r for _, r, _ in fresh[f"i:{first}"]} - {"IN_CATEGORY", "SOLD_BY", "ALSO_BOUGHT"}
+    disliked = {r for _, r, _ in item_triples(living.graph, [first], known=flipped)[f"i:{first}"]}
+    assert "LIKES" in liked and disliked - {"IN_CATEGORY", "SOLD_BY", "ALSO_BOUGHT"} == {"DISLIKES"}
 
 
 def test_status_reports_the_drift(living: Living) -> None:

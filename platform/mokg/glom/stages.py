@@ -101,18 +101,30 @@ def write_similar_to(graph: Graph, edges: Iterable[dict[str, Any]]) -> int:
     and a MERGE per edge, 48 s so. A batch with a user missing from the graph raises, naming the user."""
     written = 0
     for batch in batched(edges, graph.settings.batch_size):
-        users = sorted({r["src"] for r in batch} | {r["dst"] for r in batch})
-        at = {u: k for k, u in enumerate(users)}
-        rows = [{**r, "a": at[r["src"]], "b": at[r["dst"]]} for r in batch]
+        users, rows = similar_positions(batch)
         n = graph.write_batches("glom/merge_similar_to", rows, batch_size=len(rows), users=users).returned
-        if n < len(rows):
-            found = {r["user_id"] for r in graph.query("glom/users_by_id", ids=users)}
-            missing = sorted(set(users) - found)[:5]
-            raise RuntimeError(
-                f"SIMILAR_TO: {len(rows) - n} of a batch of {len(rows)} edges were not written: user(s) "
-                f"{', '.join(missing) or '?'} not in the graph (the batch's other edges were written)"
-            )
-        written += n
+        written += checked_similar(graph, users, rows, n)
+    return written
+
+
+def similar_positions(edges: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The ``$users`` and ``$rows`` of ``glom/merge_similar_to`` for ``{src, dst, sim, n}`` edges: their
+    distinct users, and each edge with the positions ``a`` and ``b`` of its users there."""
+    rows = list(edges)
+    users = sorted({r["src"] for r in rows} | {r["dst"] for r in rows})
+    at = {u: k for k, u in enumerate(users)}
+    return users, [{**r, "a": at[r["src"]], "b": at[r["dst"]]} for r in rows]
+
+
+def checked_similar(graph: Graph, users: list[str], rows: list[dict[str, Any]], written: int) -> int:
+    """``written``, once sure every row was: a row whose user is missing is skipped by the statement."""
+    if written < len(rows):
+        found = {r["user_id"] for r in graph.query("glom/users_by_id", ids=users)}
+        missing = sorted(set(users) - found)[:5]
+        raise RuntimeError(
+            f"SIMILAR_TO: {len(rows) - written} of a batch of {len(rows)} edges were not written: user(s) "
+            f"{', '.join(missing) or '?'} not in the graph (the batch's other edges were written)"
+        )
     return written
 
 

@@ -5,8 +5,11 @@
   review of the items they reviewed (Eq. 1 takes its means over the co-rated items, so that is all their
   similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, whose
   similarities did not change, or over its whole row where that is not enough (:func:`kept_pairs`). The
-  touched users get exactly the edges a full recomputation keeps on them. Pairs of two untouched users are
-  only added (when one enters a co-rater's ``top_k``), never dropped, until a retrain;
+  touched users get exactly the edges a full recomputation keeps on them, provided the stored edges held
+  every user's ``top_k`` before the batch, batches run one at a time, and no item crossed
+  ``MOKG_SIM_MAX_ITEM_RATERS`` in the batch (that changes pairs of untouched users too, which are not
+  rescored). Pairs of two untouched users are only added (when one enters a co-rater's ``top_k``), never
+  dropped, until a retrain;
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
@@ -24,7 +27,7 @@ from mokg.config import Settings
 from mokg.glom.data import Reviews, TrainConfig
 from mokg.glom.fitting import review_relation, similarity_candidates
 from mokg.glom.inductive import Inductive, InductiveEmbedder, Triple
-from mokg.glom.stages import USER_EMBEDDING, write_similar_to
+from mokg.glom.stages import USER_EMBEDDING, checked_similar, similar_positions
 from mokg.graph import Graph
 from mokg.ingest.records import Review
 from mokg.polarity import normalise_rating
@@ -90,8 +93,9 @@ def kept_pairs(
     untouched users: those pairs did not change, and its stored edges hold its ``top_k`` (training keeps
     them so, and so does this update). That is exact unless one of its stored edges to a touched user is
     gone or now ranks lower: then the untouched edge next in line may never have been stored, so such a
-    user is ranked over its whole current candidate list (``rows``), and the untouched pairs that enter its
-    ``top_k`` are returned too, so that its stored edges keep holding it. ``stored`` is asked once, for the
+    user is ranked over its whole current candidate list (``rows``), and the untouched pairs in its
+    ``top_k`` are returned too (those not stored among the edges read, which may still hold some of them:
+    those are rewritten with the same values), so that its stored edges keep holding it. ``stored`` is asked once, for the
     touched users and the open ones; ``rows`` at most once."""
     Key = tuple[float, int, str]
 
@@ -193,8 +197,10 @@ def update_similarity(
         }
 
     keep = kept_pairs(rows(sorted(touched), around), touched, cfg.sim_top_k, stored, rows)
-    graph.execute("stream/delete_user_similar", ids=list(user_ids))
-    return write_similar_to(graph, keep)
+    # deleted and rewritten in one transaction: the next batch (or this one, redelivered) ranks against them
+    users, edges = similar_positions(keep)
+    done = graph.execute("stream/replace_user_similar", ids=list(user_ids), users=users, rows=edges)
+    return checked_similar(graph, users, edges, int(done[0]["n"]) if done else 0)
 
 
 @dataclass

@@ -27,10 +27,9 @@ def stream() -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(1),
-    default=5000,
-    show_default=True,
-    help="Records per task at most (a batch also leaves after --max-wait, so this bounds only a backlog): "
-    "larger batches share the work of co-rated items, and a backlog drains faster.",
+    help="Records per task at most [default: 5,000 reviews or 500 item records]. A batch also leaves after "
+    "--max-wait, so this bounds only a backlog: larger batches share the work of co-rated items, and a "
+    "backlog drains faster.",
 )
 @click.option(
     "--rate", type=click.FloatRange(0, min_open=True), help="Records per second (default: as fast as read)."
@@ -53,7 +52,7 @@ def stream() -> None:
 def send(
     reviews: Path | None,
     meta: Path | None,
-    batch_size: int,
+    batch_size: int | None,
     rate: float | None,
     max_wait: float,
     name: str | None,
@@ -72,13 +71,14 @@ def send(
     """
     from mokg.apps.workers.tasks import ingest_batch
     from mokg.ingest.readers import JsonLines, text_lines
-    from mokg.stream.producer import produce
+    from mokg.stream.producer import DEFAULT_BATCH, produce
 
     if (reviews is None) == (meta is None):
         raise click.UsageError("give --reviews or --meta (one stream per file)")
     path = reviews or meta
     assert path is not None
     kind = "reviews" if reviews is not None else "meta"
+    batch_size = batch_size or DEFAULT_BATCH[kind]
     source = "<stdin>" if str(path) == "-" else str(path)
     name = name or f"{'stdin' if str(path) == '-' else path.name.split('.')[0]}.{compact()}"
 
