@@ -94,9 +94,9 @@ def kept_pairs(
     them so, and so does this update). That is exact unless one of its stored edges to a touched user is
     gone or now ranks lower: then the untouched edge next in line may never have been stored, so such a
     user is ranked over its whole current candidate list (``rows``), and the untouched pairs in its
-    ``top_k`` are returned too (those not stored among the edges read, which may still hold some of them:
-    those are rewritten with the same values), so that its stored edges keep holding it. ``stored`` is asked once, for the
-    touched users and the open ones; ``rows`` at most once."""
+    ``top_k`` are returned too (unless read among its stored edges; some may be stored all the same, and
+    are rewritten with the same values), so that its stored edges keep holding it. ``stored`` is asked
+    once, for the touched users and the open ones; ``rows`` at most once."""
     Key = tuple[float, int, str]
 
     def keyed(cs: Sequence[Candidate]) -> list[tuple[Key, Candidate]]:
