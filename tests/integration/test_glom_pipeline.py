@@ -345,3 +345,50 @@ def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
         assert all(
             s == pytest.approx(sims[(a, b)], abs=1e-9) for a, b, s, _ in graph_edges if (a, b) in expected
         )
+
+
+def test_an_item_a_batch_pushes_past_the_rater_bound_is_rescored_for_all_its_raters(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
+    # bound 3, top_k 1. X is rated by b, w and c; b and w agree on X, Y and Z, so b's best edge is b-w
+    # (n 3). New user a rates X (its fourth rater: X leaves every co-rated set) and P-S like d. Then b-w
+    # rests on Y and Z only (n 2), ties with a-b and loses on the id, so a full recomputation keeps a-b:
+    # the stream must too, which it can only see by rescoring b-w, a pair the batch did not touch.
+    base = [
+        *(("b", i, r) for i, r in (("X", 5), ("Y", 1), ("Z", 5), ("P", 5), ("Q", 1))),
+        *(("w", i, r) for i, r in (("X", 5), ("Y", 1), ("Z", 5))),
+        ("c", "X", 4),
+        *(("d", i, r) for i, r in (("P", 5), ("Q", 1), ("R", 5), ("S", 1))),
+    ]
+    new = [("a", i, r) for i, r in (("X", 5), ("P", 5), ("Q", 1), ("R", 5), ("S", 1))]
+    files = {}
+    for name, rows in (("base", base), ("new", new)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(
+            "".join(
+                json.dumps({"reviewerID": u, "asin": i, "overall": r, "unixReviewTime": 1500000000 + k})
+                + "\n"
+                for k, (u, i, r) in enumerate(rows)
+            )
+        )
+    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_max_item_raters=3)
+    cfg = TrainConfig.from_settings(settings, **{"dim": 8})
+    ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
+    train(fresh_graph, settings, cfg, skip=("profiles", "text-embeddings", "pm+glm", "write-back"))
+
+    def edges() -> dict[tuple[str, str], int]:
+        rows = fresh_graph.run_text(
+            "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) RETURN a.user_id AS a, b.user_id AS b, s.n_co_rated AS n",
+            {},
+            read_only=True,
+        )
+        return {(r["a"], r["b"]): r["n"] for r in rows}
+
+    assert edges()[("b", "w")] == 3
+    ingest(fresh_graph, reviews=files["new"], rejects_path=tmp_path / "r.jsonl")
+    run_polarity(fresh_graph, settings)
+    update_similarity(fresh_graph, settings, ["a"], reviewed={i: {"a"} for _, i, _ in new})
+    ids, full = similarity(load_kg(fresh_graph).reviews, cfg)
+    expected = {(ids[a], ids[b]): int(n) for a, b, n in zip(full.src, full.dst, full.n_co_rated, strict=True)}
+    assert ("a", "b") in expected and expected.get(("b", "w")) != 3  # the case the test is about
+    assert edges() == expected

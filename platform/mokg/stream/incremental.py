@@ -6,10 +6,9 @@
   similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, whose
   similarities did not change, or over its whole row where that is not enough (:func:`kept_pairs`). The
   touched users get exactly the edges a full recomputation keeps on them, provided the stored edges held
-  every user's ``top_k`` before the batch, batches run one at a time, and no item crossed
-  ``MOKG_SIM_MAX_ITEM_RATERS`` in the batch (that changes pairs of untouched users too, which are not
-  rescored). Pairs of two untouched users are only added (when one enters a co-rater's ``top_k``), never
-  dropped, until a retrain;
+  every user's ``top_k`` before the batch and batches run one at a time. An item the batch pushes past
+  ``MOKG_SIM_MAX_ITEM_RATERS`` leaves every co-rated set, so all its raters count as touched. Pairs of two
+  untouched users are only added (when one enters a co-rater's ``top_k``), never dropped, until a retrain;
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
@@ -17,7 +16,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,16 +170,26 @@ def _as_reviews(items: ItemReviews) -> Reviews:
 
 
 def update_similarity(
-    graph: Graph, settings: Settings, user_ids: Sequence[str], around: ItemReviews | None = None
+    graph: Graph,
+    settings: Settings,
+    user_ids: Sequence[str],
+    around: ItemReviews | None = None,
+    reviewed: Mapping[str, set[str]] | None = None,
 ) -> int:
     """Recompute the SIMILAR_TO edges of ``user_ids`` (and add those a co-rater's ``top_k`` now takes in);
     the number written. Only their own candidates are scored, and the stored edges of co-raters whose
     ``top_k`` decides (:func:`kept_pairs`). ``around``: :func:`reviews_around` of ``user_ids``, when the
-    caller read it already."""
+    caller read it already. ``reviewed``: the batch's items and who reviewed each in it; the raters of an
+    item it pushed past ``MOKG_SIM_MAX_ITEM_RATERS`` are recomputed too (their pairs lost that item)."""
     if not user_ids:
         return 0
     cfg = TrainConfig.from_settings(settings)
     touched = set(user_ids)
+    around = reviews_around(graph, settings, sorted(touched)) if around is None else around
+    crossed = _crossed_raters(graph, settings, around, reviewed or {}) - touched
+    if crossed:
+        touched |= crossed
+        around = around | reviews_around(graph, settings, sorted(crossed))
 
     def rows(ids: list[str], read: ItemReviews | None = None) -> list[Candidate]:
         read = reviews_around(graph, settings, ids) if read is None else read
@@ -199,8 +208,25 @@ def update_similarity(
     keep = kept_pairs(rows(sorted(touched), around), touched, cfg.sim_top_k, stored, rows)
     # deleted and rewritten in one transaction: the next batch (or this one, redelivered) ranks against them
     users, edges = similar_positions(keep)
-    done = graph.execute("stream/replace_user_similar", ids=list(user_ids), users=users, rows=edges)
+    done = graph.execute("stream/replace_user_similar", ids=sorted(touched), users=users, rows=edges)
     return checked_similar(graph, users, edges, int(done[0]["n"]) if done else 0)
+
+
+def _crossed_raters(
+    graph: Graph, settings: Settings, around: ItemReviews, reviewed: Mapping[str, set[str]]
+) -> set[str]:
+    """Every rater of the items the batch pushed past the rater bound. Its items that ``around`` left out
+    are past it now; those that were within it without the batch's raters crossed in this batch (a batch
+    that re-sends old reviews may count an item as crossing again: more work, the same edges)."""
+    bound = settings.sim_max_item_raters
+    past = [{"asin": a, "new": len(users)} for a, users in sorted(reviewed.items()) if a not in around]
+    if not bound or not past:
+        return set()
+    return {
+        u
+        for row in graph.query("stream/crossing_raters", items=past, max_raters=bound)
+        for u in row["raters"]
+    }
 
 
 @dataclass

@@ -126,7 +126,10 @@ class StreamRuntime:
             # every review of the items the batch's users reviewed: the §3.4 step's input, and (read once)
             # the reviews of the batch's items for the embedding step
             around = reviews_around(self.graph, self.settings, users) if users else {}
-            n_similar = update_similarity(self.graph, self.settings, users, around)
+            reviewed: dict[str, set[str]] = {}
+            for r in batch.reviews:
+                reviewed.setdefault(r.asin, set()).add(r.user_id)
+            n_similar = update_similarity(self.graph, self.settings, users, around, reviewed)
         # the items reviewed or listed: new ones, and trained ones whose edges changed
         asins = sorted({r.asin for r in batch.reviews} | {i.asin for i in batch.items})
         with step("embedding"):
