@@ -3,12 +3,12 @@
 * polarity (§3.3) of the batch's reviews only, the like flag against each item's mean sentiment so far;
 * SIMILAR_TO (§3.4) of the users the batch touched: only their own candidate pairs are scored, from every
   review of the items they reviewed (Eq. 1 takes its means over the co-rated items, so that is all their
-  similarities depend on); a co-rater's ``top_k`` is ranked over its stored edges to untouched users, whose
-  similarities did not change, or over its whole row where that is not enough (:func:`kept_pairs`). The
-  touched users get exactly the edges a full recomputation keeps on them, provided the stored edges held
-  every user's ``top_k`` before the batch and batches run one at a time. An item the batch pushes past
-  ``MOKG_SIM_MAX_ITEM_RATERS`` leaves every co-rated set, so all its raters count as touched. Pairs of two
-  untouched users are only added (when one enters a co-rater's ``top_k``), never dropped, until a retrain;
+  similarities depend on); every co-rater's ``top_k`` is ranked over its stored edges to untouched users,
+  whose similarities did not change, or over its whole row where that is not enough, and the edges
+  between untouched users that enter or leave it are added or dropped (:func:`kept_pairs`). After each
+  batch the stored edges are exactly those of a full recomputation, provided they were before it and
+  batches run one at a time. An item the batch pushes past ``MOKG_SIM_MAX_ITEM_RATERS`` leaves every
+  co-rated set, so all its raters count as touched;
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """
@@ -79,23 +79,33 @@ Stored = Callable[[list[str]], dict[str, list[tuple[str, float, int]]]]
 Rows = Callable[[list[str]], Sequence[Candidate]]
 
 
+@dataclass
+class SimilarChange:
+    """What a batch changes in SIMILAR_TO: ``edges`` to write (``{src, dst, sim, n}``, ``src < dst``), and
+    ``dropped`` pairs of two untouched users that left both users' ``top_k``; the touched users' other edges
+    are deleted by the caller."""
+
+    edges: list[dict[str, object]]
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+
 def kept_pairs(
     candidates: Sequence[Candidate], touched: set[str], top_k: int, stored: Stored, rows: Rows
-) -> list[dict[str, object]]:
+) -> SimilarChange:
     """The SIMILAR_TO edges the batch changes, under training's ``top_k`` rule (a pair is kept if it is
     among the ``top_k`` best candidates of either user; 0: every candidate is kept). Best: higher similarity
     (rounded as training rounds it), then more co-rated items, then the lower user id.
 
     ``candidates``: every candidate of every touched user (a pair of two touched users comes from both
-    sides), so a touched user's own rank is exact. A pair its touched user does not keep may still be among
-    the other user's best. That user is ranked over its batch candidates and its ``stored`` edges to
-    untouched users: those pairs did not change, and its stored edges hold its ``top_k`` (training keeps
-    them so, and so does this update). That is exact unless one of its stored edges to a touched user is
-    gone or now ranks lower: then the untouched edge next in line may never have been stored, so such a
-    user is ranked over its whole current candidate list (``rows``), and the untouched pairs in its
-    ``top_k`` are returned too (unless read among its stored edges; some may be stored all the same, and
-    are rewritten with the same values), so that its stored edges keep holding it. ``stored`` is asked
-    once, for the touched users and the open ones; ``rows`` at most once."""
+    sides), so a touched user's own rank is exact. Every untouched co-rater is ranked too: over its batch
+    candidates and its ``stored`` edges to untouched users, which did not change (neither user's reviews
+    did) and hold its ``top_k`` (training keeps them so, and so does this update). That is exact unless one
+    of its stored edges to a touched user is gone or now ranks lower: then the untouched edge next in line
+    may never have been stored, so such a user is ranked over its whole current candidate list (``rows``),
+    and the untouched pairs it now keeps are written too (unless stored already). A stored edge between two
+    untouched users that left a co-rater's ``top_k`` is dropped unless the other user still keeps it, so
+    the stored edges stay exactly those of a full recomputation. ``stored`` is asked at most twice (the
+    touched users and their co-raters; then the far ends of edges that may go), ``rows`` at most once."""
     Key = tuple[float, int, str]
 
     def keyed(cs: Sequence[Candidate]) -> list[tuple[Key, Candidate]]:
@@ -106,40 +116,56 @@ def kept_pairs(
     def pair(c: Candidate) -> tuple[str, str]:
         return (c[0], c[1]) if c[0] < c[1] else (c[1], c[0])
 
+    def best(ranked: list[tuple[Key, Candidate]]) -> dict[str, Candidate]:
+        return {c[1]: c for _, c in sorted(ranked)[:top_k]}
+
     own: dict[str, list[tuple[Key, Candidate]]] = defaultdict(list)
     for k, c in keyed(candidates):
         own[c[0]].append((k, c))
     kept = {pair(c): c for ranked in own.values() for _, c in sorted(ranked)[: top_k or None]}
     if not top_k:
-        return _edges(kept)
+        return SimilarChange(_edges(kept))
     # the other side of each pair, seen from the untouched user: (b, a, sim, n)
     theirs: dict[str, list[Candidate]] = defaultdict(list)
     for a, b, sim, n in candidates:
         if b not in touched:
             theirs[b].append((b, a, sim, n))
-    open_ = {b for b, cs in theirs.items() if any(pair(c) not in kept for c in cs)}
-    edges = stored(sorted(open_ | touched))
+    edges = stored(sorted(set(theirs) | touched))
+
+    def untouched(b: str, of: Mapping[str, list[tuple[str, float, int]]]) -> list[Candidate]:
+        return [(b, w, sim, n) for w, sim, n in of.get(b, []) if w not in touched]
+
     # A user whose stored edge to a touched user is gone or now ranks lower may have an untouched edge next in
-    # line that was never stored: it is ranked over its whole row (whether or not a pair is still open). If
-    # every such edge kept or raised its rank, its top_k can only have taken in touched users.
+    # line that was never stored: it is ranked over its whole row. If every such edge kept or raised its
+    # rank, its top_k can only have taken in touched users.
     now = {(c[0], c[1]): k for k, c in keyed([(b, a, sim, n) for a, b, sim, n in candidates])}
     was = keyed([(w, a, sim, n) for a in touched for w, sim, n in edges.get(a, []) if w not in touched])
     changed = sorted({c[0] for k, c in was if (c[0], c[1]) not in now or now[(c[0], c[1])] > k})
     whole: dict[str, list[Candidate]] = defaultdict(list)
     for c in rows(changed) if changed else []:
         whole[c[0]].append(c)
-    for b in sorted(open_ | set(changed)):
-        if b in changed:
-            ranked = keyed(whole[b])
-        else:
-            ranked = keyed(theirs[b] + [(b, w, sim, n) for w, sim, n in edges.get(b, []) if w not in touched])
-        best = {c[1]: c for _, c in sorted(ranked)[:top_k]}
+    tops: dict[str, dict[str, Candidate]] = {}
+    for b in sorted(set(theirs) | set(changed)):
+        tops[b] = best(keyed(whole[b] if b in changed else theirs[b] + untouched(b, edges)))
         # the touched side's values: the same pair, scored from the touched user's reads
-        kept |= {pair(c): kept.get(pair(c), (c[1], c[0], c[2], c[3])) for c in theirs[b] if c[1] in best}
+        kept |= {pair(c): kept.get(pair(c), (c[1], c[0], c[2], c[3])) for c in theirs[b] if c[1] in tops[b]}
         if b in changed:
             have = {w for w, _, _ in edges.get(b, [])}
-            kept |= {pair(c): c for w, c in best.items() if w not in touched and w not in have}
-    return _edges(kept)
+            kept |= {pair(c): c for w, c in tops[b].items() if w not in touched and w not in have}
+    # an untouched edge that left a ranked user's top_k (ranked over all its stored edges, as they were)
+    # stays only if its other user keeps it; any other stored edge was, and is, kept by its other user
+    leaving = {
+        pair(c)
+        for b, top in tops.items()
+        for c in best(keyed([(b, w, sim, n) for w, sim, n in edges.get(b, [])])).values()
+        if c[1] not in touched and c[1] not in top
+    }
+    far = sorted({w for p in leaving for w in p} - set(tops))
+    far_edges = stored(far) if far else {}
+    for w in far:  # not a co-rater: its candidates did not change, and its stored edges hold its top_k
+        tops[w] = best(keyed(untouched(w, far_edges)))
+    dropped = sorted(p for p in leaving if p[1] not in tops[p[0]] and p[0] not in tops[p[1]])
+    return SimilarChange(_edges(kept), dropped)
 
 
 def _edges(kept: dict[tuple[str, str], Candidate]) -> list[dict[str, object]]:
@@ -176,8 +202,8 @@ def update_similarity(
     around: ItemReviews | None = None,
     reviewed: Mapping[str, set[str]] | None = None,
 ) -> int:
-    """Recompute the SIMILAR_TO edges of ``user_ids`` (and add those a co-rater's ``top_k`` now takes in);
-    the number written. Only their own candidates are scored, and the stored edges of co-raters whose
+    """Recompute the SIMILAR_TO edges of ``user_ids`` (and add or drop those that enter or leave a
+    co-rater's ``top_k``); the number written. Only their own candidates are scored, and the stored edges of co-raters whose
     ``top_k`` decides (:func:`kept_pairs`). ``around``: :func:`reviews_around` of ``user_ids``, when the
     caller read it already. ``reviewed``: the batch's items and who reviewed each in it; the raters of an
     item it pushed past ``MOKG_SIM_MAX_ITEM_RATERS`` are recomputed too (their pairs lost that item)."""
@@ -205,10 +231,12 @@ def update_similarity(
             for r in graph.query("stream/stored_similar", ids=ids)
         }
 
-    keep = kept_pairs(rows(sorted(touched), around), touched, cfg.sim_top_k, stored, rows)
+    change = kept_pairs(rows(sorted(touched), around), touched, cfg.sim_top_k, stored, rows)
     # deleted and rewritten in one transaction: the next batch (or this one, redelivered) ranks against them
-    users, edges = similar_positions(keep)
-    done = graph.execute("stream/replace_user_similar", ids=sorted(touched), users=users, rows=edges)
+    users, edges = similar_positions(change.edges)
+    gone = [{"id": u, "other": None} for u in sorted(touched)]
+    gone += [{"id": a, "other": b} for a, b in change.dropped]
+    done = graph.execute("stream/replace_user_similar", gone=gone, users=users, rows=edges)
     return checked_similar(graph, users, edges, int(done[0]["n"]) if done else 0)
 
 
