@@ -119,11 +119,25 @@ class Graph:
             return s.execute_write(_fetch, text, params)
 
 
+class _Unprinted(list[Any]):
+    """A parameter list the driver packs as any list but prints as its length. The driver formats every
+    RUN's parameters for its debug log before the logger checks the level (``neo4j/_sync/io/_bolt/_bolt5.py``,
+    ``" ".join(map(repr, fields))``): 0.17 s for 3,000 vectors of 128 floats, a fifth of a streamed batch's
+    embedding step at 10k users and about a minute of a 1M-user write-back, spent on a line nobody logs."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} items>"
+
+
+def _unprinted(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: _Unprinted(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
 def _fetch(tx: ManagedTransaction, text: str, params: dict[str, Any]) -> list[Row]:
     # dict(record), not Result.data(): data() converts every value recursively, which costs ~8 ms for 50
     # embeddings of 64 floats. Statements return properties explicitly (never nodes), so rows are equal.
-    return [dict(r) for r in tx.run(text, params)]
+    return [dict(r) for r in tx.run(text, _unprinted(params))]
 
 
 def _write(tx: ManagedTransaction, text: str, params: dict[str, Any]) -> int:
-    return sum(int(r.get("n") or 0) for r in tx.run(text, params).data())
+    return sum(int(r.get("n") or 0) for r in tx.run(text, _unprinted(params)).data())
