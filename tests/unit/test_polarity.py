@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import sys
 import types
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import BEAUTY_REVIEWS, GIFT_REVIEWS
 
 from mokg.polarity.polarity import compute_polarity, item_mean_sentiment, normalise_rating
 from mokg.polarity.sentiment import (
@@ -37,6 +41,36 @@ def test_vader_signs_and_blanks() -> None:
     assert scores[1] < -0.5
     assert scores[2:].tolist() == [0.0, 0.0, 0.0]
     assert np.all(np.abs(scores) <= 1.0)
+
+
+def _review_texts(path: Path) -> list[str]:
+    with gzip.open(path, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    return [" ".join(t for t in (r.get("summary"), r.get("reviewText")) if t) for r in rows]
+
+
+def test_the_windowed_vader_scores_exactly_as_vader_does() -> None:
+    # the windows cut the word list around negations, idioms and boosters at every position, the first
+    # three included (where a negative index of the whole list would wrap around)
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    rng = np.random.default_rng(0)
+    # whole phrases as tokens, so that idioms, boosters and negations land at every offset of a sentiment word
+    # fmt: off
+    phrases = [
+        "not", "never", "no", "nor", "or", "without doubt", "never so", "never this", "at least",
+        "very least", "least", "kind of", "sort of", "the bomb", "the shit", "yeah right", "bad ass",
+        "kiss of death", "to die for", "beating heart", "bus stop", "GREAT", "great", "good", "BAD", "awful",
+        "love", "hate", "fine", "but", "extremely", "barely", "isn't", "don't", ":)", ":(", "!", "?", "card",
+        "gift", "works",
+    ]
+    # fmt: on
+    crafted = [" ".join(rng.choice(phrases, size=rng.integers(1, 12))) for _ in range(6_000)]
+    real = [t for p in (GIFT_REVIEWS, BEAUTY_REVIEWS) if p.exists() for t in _review_texts(p)]
+    stock, ours = SentimentIntensityAnalyzer(), VaderScorer()._analyzer
+    for text in crafted + real:
+        assert ours.polarity_scores(text) == stock.polarity_scores(text), text
+    assert any(stock.polarity_scores(t)["compound"] for t in crafted)
 
 
 def test_vader_in_processes_scores_as_this_process_does_in_order() -> None:

@@ -34,14 +34,39 @@ def _non_blank(texts: Sequence[str | None]) -> list[int]:
     return [i for i, text in enumerate(texts) if text is not None and text.strip()]
 
 
+def _windowed_vader() -> Any:
+    """VADER's analyzer with the same scores in about three quarters of the time.
+
+    vaderSentiment 3.3.2 lower-cases the whole text's word list in ``_negation_check`` and
+    ``_special_idioms_check``, once per sentiment word and preceding position: quadratic in the text's
+    length, and about two fifths of its time on reviews. Both read only the words from ``i - 3`` to ``i + 2``, so
+    they are given that window, re-indexed; their own code decides as before. Words before the fourth
+    (``i < 3``) get the whole list, where a negative index would otherwise wrap around differently.
+    """
+    # Lazy: vaderSentiment belongs to the `train` extra, not to the core install.
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as Vader
+
+    class Windowed(Vader):
+        @staticmethod
+        def _negation_check(valence: float, words: list[str], start_i: int, i: int) -> float:
+            if i < 3:
+                return Vader._negation_check(valence, words, start_i, i)
+            return Vader._negation_check(valence, words[i - 3 : i + 1], start_i, 3)
+
+        @staticmethod
+        def _special_idioms_check(valence: float, words: list[str], i: int) -> float:
+            if i < 3:
+                return Vader._special_idioms_check(valence, words, i)
+            return Vader._special_idioms_check(valence, words[i - 3 : i + 3], 3)
+
+    return Windowed()
+
+
 class VaderScorer:
     """VADER compound score, in [-1, 1] by construction."""
 
     def __init__(self) -> None:
-        # Lazy: vaderSentiment belongs to the `train` extra, not to the core install.
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        self._analyzer = SentimentIntensityAnalyzer()
+        self._analyzer = _windowed_vader()
 
     def score(self, texts: Sequence[str | None]) -> np.ndarray:
         out = np.zeros(len(texts), dtype=np.float64)
