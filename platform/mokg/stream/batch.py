@@ -35,6 +35,14 @@ class BatchResult:
         """The users the batch touched, in first-seen order."""
         return list(dict.fromkeys(r.user_id for r in self.reviews))
 
+    @property
+    def raters(self) -> dict[str, set[str]]:
+        """Each item the batch's reviews name, with the users who reviewed it in the batch."""
+        out: dict[str, set[str]] = {}
+        for r in self.reviews:
+            out.setdefault(r.asin, set()).add(r.user_id)
+        return out
+
 
 def rejects_path(folder: Path, stream: str, first_line: int) -> Path:
     return folder / stream / f"{first_line:010d}.rejects.jsonl"

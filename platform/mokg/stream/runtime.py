@@ -121,17 +121,14 @@ class StreamRuntime:
             batch = write_batch(self.graph, kind, lines, source=source, rejects=rejects)
         with step("polarity"):
             update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
-        users = batch.users
+        users, raters = batch.users, batch.raters
         with step("similarity"):
             # every review of the items the batch's users reviewed: the §3.4 step's input, and (read once)
             # the reviews of the batch's items for the embedding step
             around = reviews_around(self.graph, self.settings, users) if users else {}
-            reviewed: dict[str, set[str]] = {}
-            for r in batch.reviews:
-                reviewed.setdefault(r.asin, set()).add(r.user_id)
-            n_similar = update_similarity(self.graph, self.settings, users, around, reviewed)
+            n_similar = update_similarity(self.graph, self.settings, users, around, raters)
         # the items reviewed or listed: new ones, and trained ones whose edges changed
-        asins = sorted({r.asin for r in batch.reviews} | {i.asin for i in batch.items})
+        asins = sorted(raters.keys() | {i.asin for i in batch.items})
         with step("embedding"):
             report = (
                 embed_touched(self.graph, self.embedder(), users, asins, around)
