@@ -87,7 +87,7 @@ def test_bench_stream_measures_latency_and_throughput(
     assert not r["stream"]["timed_out"] and r["stream"]["batches_done"] == r["stream"]["batches_sent"]
     # the worker's step timing, parsed from its log
     steps = r["stream"]["step_s_median"]
-    assert list(steps) == ["write", "polarity", "similarity", "embedding"] and all(
+    assert list(steps) == ["wait", "write", "polarity", "similarity", "embedding"] and all(
         v >= 0 for v in steps.values()
     )
     # a step is part of its batch's task (logged to 0.01 s); medians do not add up, so each is bounded alone

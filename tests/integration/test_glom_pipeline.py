@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -24,10 +25,14 @@ from mokg.ingest import ingest
 from mokg.lookalike.scoring import mean_pairwise_cosine
 from mokg.polarity import SimilarityEdges
 from mokg.stream.incremental import update_similarity
+from mokg.stream.lock import BatchLock
+from mokg.stream.runtime import BatchOutcome, StreamRuntime
 
 pytestmark = pytest.mark.integration
 
 SMALL = TrainConfig(dim=16, pm_epochs=20, glm_epochs=10, seed=3)
+# train() up to and with §3.4: polarity and SIMILAR_TO written, nothing learned
+SIMILARITY_ONLY = ("profiles", "text-embeddings", "pm+glm", "write-back")
 
 
 def _slice(tmp_path: Path, n_users: int) -> Path:
@@ -307,7 +312,7 @@ def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
     cfg = TrainConfig.from_settings(settings, **{"dim": 8})
     ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
     # polarity and §3.4 over the base, written
-    train(fresh_graph, settings, cfg, skip=("profiles", "text-embeddings", "pm+glm", "write-back"))
+    train(fresh_graph, settings, cfg, skip=SIMILARITY_ONLY)
     linked = fresh_graph.run_text(
         "MATCH (u:User)-[:SIMILAR_TO]-(:User) WHERE u.user_id IN $ids RETURN DISTINCT u.user_id AS u",
         {"ids": sorted(last)},
@@ -346,6 +351,77 @@ def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
         assert all(s == pytest.approx(sims[(a, b)], abs=1e-9) for a, b, s, _ in graph_edges)
 
 
+def test_stream_batches_of_one_graph_take_turns(fresh_settings: Settings, broker_server: Settings) -> None:
+    one, same = BatchLock(fresh_settings), BatchLock(fresh_settings)
+    other = BatchLock(replace(fresh_settings, graph_database=fresh_settings.graph_database + "_other"))
+    waited: list[float] = []
+
+    def take() -> None:
+        with same.held() as w:
+            waited.append(w)
+
+    with one.held() as w0:
+        assert w0 < 0.5
+        with other.held() as w1:  # another graph's batches do not wait for this one's
+            assert w1 < 0.5
+        second = threading.Thread(target=take)
+        second.start()
+        second.join(0.5)
+        assert second.is_alive() and not waited  # still waiting for its turn
+    second.join(10)
+    assert len(waited) == 1 and waited[0] >= 0.5
+
+
+def test_two_batches_at_once_leave_the_similarity_of_a_full_recomputation(
+    fresh_graph: Graph, broker_server: Settings, tmp_path: Path
+) -> None:
+    # Two worker processes' batches arrive together (here two runtimes in two threads): new users in one,
+    # known users' last reviews in the other. They take turns from the write to the SIMILAR_TO update, so the
+    # graph ends as a full recomputation's, as for one batch after the other.
+    rows = [json.loads(line) for line in _slice(tmp_path, 120).read_text().splitlines()]
+    late = set(sorted({r["reviewerID"] for r in rows})[10:40:10])
+    counts = Counter(r["reviewerID"] for r in rows if r["reviewerID"] not in late)
+    last = [
+        max((r for r in rows if r["reviewerID"] == u), key=lambda r: r["unixReviewTime"])
+        for u, n in sorted(counts.items())
+        if n >= 3
+    ][:KNOWN]
+    batches = [[r for r in rows if r["reviewerID"] in late], last]
+    base = tmp_path / "base.json"
+    base.write_text("".join(json.dumps(r) + "\n" for r in rows if r not in batches[0] and r not in last))
+    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0)
+    ingest(fresh_graph, reviews=base, rejects_path=tmp_path / "r.jsonl")
+    train(fresh_graph, settings, TrainConfig.from_settings(settings, **{"dim": 8}), skip=SIMILARITY_ONLY)
+    gate = threading.Barrier(2)
+    outcomes: dict[int, BatchOutcome] = {}
+
+    def send(k: int) -> None:
+        runtime = StreamRuntime(settings)
+        try:
+            gate.wait()
+            lines = [(n + 1, json.dumps(r), None) for n, r in enumerate(batches[k])]
+            outcomes[k] = runtime.apply("reviews", lines, source="concurrent", stream=f"concurrent-{k}")
+        finally:
+            runtime.close()
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [outcomes[k].reviews for k in (0, 1) if k in outcomes] == [len(b) for b in batches]
+    got = fresh_graph.run_text(
+        "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) RETURN a.user_id AS a, b.user_id AS b, s.n_co_rated AS n",
+        {},
+        read_only=True,
+    )
+    ids, full = similarity(load_kg(fresh_graph).reviews, TrainConfig.from_settings(settings, **{"dim": 8}))
+    expected = {(ids[a], ids[b]): int(n) for a, b, n in zip(full.src, full.dst, full.n_co_rated, strict=True)}
+    assert len(expected) > 10
+    assert {(r["a"], r["b"]): r["n"] for r in got} == expected
+    assert max(o.steps["wait"] for o in outcomes.values()) > 0.01  # one of them did wait for the other
+
+
 def test_an_item_a_batch_pushes_past_the_rater_bound_is_rescored_for_all_its_raters(
     fresh_graph: Graph, tmp_path: Path
 ) -> None:
@@ -373,7 +449,7 @@ def test_an_item_a_batch_pushes_past_the_rater_bound_is_rescored_for_all_its_rat
     settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_max_item_raters=3)
     cfg = TrainConfig.from_settings(settings, **{"dim": 8})
     ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
-    train(fresh_graph, settings, cfg, skip=("profiles", "text-embeddings", "pm+glm", "write-back"))
+    train(fresh_graph, settings, cfg, skip=SIMILARITY_ONLY)
 
     def edges() -> dict[tuple[str, str], int]:
         rows = fresh_graph.run_text(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mokg.polarity import candidate_pairs, user_similarity
-from mokg.stream.incremental import Candidate, kept_pairs
+from mokg.stream.incremental import Candidate, SimilarChange, kept_pairs
 
 N_USERS, N_ITEMS = 60, 25
 IDS = [f"u{k:03d}" for k in range(N_USERS)]  # id order = index order, as training sorts them
@@ -43,9 +43,10 @@ def _rows(rated: np.ndarray, dense: np.ndarray, of: list[int]) -> list[Candidate
     ]
 
 
-def _update(rated: np.ndarray, dense: np.ndarray, touched: list[int], top_k: int, graph: Edges) -> Edges:
-    """The graph's SIMILAR_TO after `update_similarity` of ``touched``: their edges replaced, edges between
-    untouched users added or dropped."""
+def _change(
+    rated: np.ndarray, dense: np.ndarray, touched: list[int], top_k: int, graph: Edges
+) -> tuple[set[str], SimilarChange]:
+    """What `update_similarity` of ``touched`` decides, ranking against ``graph`` as stored."""
     ids = {IDS[k] for k in touched}
     stored: dict[str, list[tuple[str, float, int]]] = {}
     for (a, b), (s, n) in graph.items():
@@ -65,8 +66,19 @@ def _update(rated: np.ndarray, dense: np.ndarray, touched: list[int], top_k: int
     # asked when a bound makes the other side's rank matter: for the co-raters, then for far ends, if any
     assert len(asked) in ((1, 2) if top_k else (0,))
     assert not top_k or not ids & {u for p in change.dropped for u in p}
-    out = {p: v for p, v in graph.items() if not ids & set(p) and p not in change.dropped}
+    return ids, change
+
+
+def _apply(graph: Edges, touched: set[str], change: SimilarChange) -> Edges:
+    """``cypher/stream/replace_user_similar``: the touched users' edges and the dropped pairs deleted, the
+    change's edges written."""
+    out = {p: v for p, v in graph.items() if not touched & set(p) and p not in change.dropped}
     return out | {(r["src"], r["dst"]): (r["sim"], r["n"]) for r in change.edges}
+
+
+def _update(rated: np.ndarray, dense: np.ndarray, touched: list[int], top_k: int, graph: Edges) -> Edges:
+    """The graph's SIMILAR_TO after `update_similarity` of ``touched``."""
+    return _apply(graph, *_change(rated, dense, touched, top_k, graph))
 
 
 def _on(edges: Edges, touched: list[int]) -> Edges:
@@ -122,3 +134,24 @@ def test_batch_after_batch_the_graph_stays_that_of_a_full_computation(top_k: int
     # both kinds of change between two untouched users happened, so both paths ran
     assert added > 0
     assert dropped > 0
+
+
+def test_two_batches_that_read_before_either_writes_go_wrong_so_batches_take_turns() -> None:
+    # Why mokg.stream.lock exists: two batches in flight whose updates both rank against the edges stored
+    # before either (both batches' reviews written) leave a graph unlike a full recomputation in most cases;
+    # the same batches in turns (the second writes its reviews and ranks after the first's update) never do.
+    raced = 0
+    for seed in range(60):
+        rated, dense, rng = _case(seed)
+        graph = _full(rated, dense, 2)
+        users = rng.choice(N_USERS, 10, replace=False).tolist()
+        first, second = sorted(users[:5]), sorted(users[5:])
+        both = rated.copy()
+        both[first + second] |= rng.random((10, N_ITEMS)) < 0.2
+        together = _change(both, dense, first, 2, graph), _change(both, dense, second, 2, graph)
+        raced += not _same(_apply(_apply(graph, *together[0]), *together[1]), _full(both, dense, 2))
+        only_first = both.copy()
+        only_first[second] = rated[second]
+        in_turns = _update(both, dense, second, 2, _update(only_first, dense, first, 2, graph))
+        assert _same(in_turns, _full(both, dense, 2)), seed
+    assert raced > 10

@@ -6,9 +6,10 @@
   similarities depend on); every co-rater's ``top_k`` is ranked over its stored edges to untouched users,
   whose similarities did not change, or over its whole row where that is not enough, and the edges
   between untouched users that enter or leave it are added or dropped (:func:`kept_pairs`). After each
-  batch the stored edges are exactly those of a full recomputation, provided they were before it and
-  batches run one at a time. An item the batch pushes past ``MOKG_SIM_MAX_ITEM_RATERS`` leaves every
-  co-rated set, so all its raters count as touched;
+  batch the stored edges are exactly those of a full recomputation, provided they were before it and no
+  other batch wrote in between (the runtime makes a graph's batches take turns: :mod:`mokg.stream.lock`).
+  An item the batch pushes past ``MOKG_SIM_MAX_ITEM_RATERS`` leaves every co-rated set, so all its raters
+  count as touched;
 * embeddings of the touched users and items from their current edges by the model the graph serves
   (:mod:`mokg.glom.inductive`), marked ``embedding_source = 'inductive'``.
 """

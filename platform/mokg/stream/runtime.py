@@ -21,6 +21,7 @@ from mokg.polarity import make_scorer
 from mokg.polarity.sentiment import SentimentScorer
 from mokg.stream.batch import Kind, WireLine, rejects_path, write_batch
 from mokg.stream.incremental import embed_touched, reviews_around, update_polarity, update_similarity
+from mokg.stream.lock import BatchLock
 from mokg.stream.refresh import drift, mark_requested, retrain_due
 
 DRIFT_EVERY_S = 30.0
@@ -43,7 +44,7 @@ class BatchOutcome:
     retrain: dict[str, Any] | None  # the config of a requested retrain, when this batch asked for one
     seconds: float
     mining: RunPlan | None = None  # the PAIR run planned over the batch's never-mined items, to enqueue
-    steps: dict[str, float] = field(default_factory=dict)  # seconds of write, polarity, similarity, embedding
+    steps: dict[str, float] = field(default_factory=dict)  # seconds of wait (the turn), write, ..., embedding
 
     def timing(self) -> str:
         """``1.08 s (write 0.02, polarity 0.10, ...)``: where a batch's time went, for the worker's log."""
@@ -68,6 +69,7 @@ class StreamRuntime:
     def __init__(self, settings: Settings, *, graph: Graph | None = None) -> None:
         self.settings = settings
         self.graph = graph or Graph(settings)
+        self.turn = BatchLock(settings)
         self.folder = artifacts(settings)
         self._scorer: SentimentScorer | None = None
         self._embedder: InductiveEmbedder | None = None
@@ -117,16 +119,19 @@ class StreamRuntime:
 
         first = lines[0][0] if lines else 0
         rejects = rejects_path(self.settings.home / "rejects" / "stream", stream, first)
-        with step("write"):
-            batch = write_batch(self.graph, kind, lines, source=source, rejects=rejects)
-        with step("polarity"):
-            update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
-        users, raters = batch.users, batch.raters
-        with step("similarity"):
-            # every review of the items the batch's users reviewed: the §3.4 step's input, and (read once)
-            # the reviews of the batch's items for the embedding step
-            around = reviews_around(self.graph, self.settings, users) if users else {}
-            n_similar = update_similarity(self.graph, self.settings, users, around, raters)
+        # from the write to the SIMILAR_TO update, one batch of this graph at a time (mokg.stream.lock)
+        with self.turn.held() as waited:
+            steps["wait"] = waited
+            with step("write"):
+                batch = write_batch(self.graph, kind, lines, source=source, rejects=rejects)
+            with step("polarity"):
+                update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
+            users, raters = batch.users, batch.raters
+            with step("similarity"):
+                # every review of the items the batch's users reviewed: the §3.4 step's input, and (read
+                # once) the reviews of the batch's items for the embedding step
+                around = reviews_around(self.graph, self.settings, users) if users else {}
+                n_similar = update_similarity(self.graph, self.settings, users, around, raters)
         # the items reviewed or listed: new ones, and trained ones whose edges changed
         asins = sorted(raters.keys() | {i.asin for i in batch.items})
         with step("embedding"):
