@@ -122,8 +122,8 @@ class Graph:
 class _Unprinted(list[Any]):
     """A parameter list the driver packs as any list but prints as its length. The driver formats every
     RUN's parameters for its debug log before the logger checks the level (``neo4j/_sync/io/_bolt/_bolt5.py``,
-    ``" ".join(map(repr, fields))``): 0.17 s for 3,000 vectors of 128 floats, a fifth of a streamed batch's
-    embedding step at 10k users and about a minute of a 1M-user write-back, spent on a line nobody logs."""
+    ``" ".join(map(repr, fields))``): 0.17 s for 3,000 vectors of 128 floats, spent on a line nobody logs.
+    Measured: the 100k-user write-back took 12.9 s with it and 5.1-5.4 s without."""
 
     def __repr__(self) -> str:
         return f"<{len(self)} items>"

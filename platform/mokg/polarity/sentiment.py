@@ -39,9 +39,9 @@ def _windowed_vader() -> Any:
 
     vaderSentiment 3.3.2 lower-cases the whole text's word list in ``_negation_check`` and
     ``_special_idioms_check``, once per sentiment word and preceding position: quadratic in the text's
-    length, and about two fifths of its time on reviews. Both read only the words from ``i - 3`` to ``i + 2``, so
-    they are given that window, re-indexed; their own code decides as before. Words before the fourth
-    (``i < 3``) get the whole list, where a negative index would otherwise wrap around differently.
+    length, and about two fifths of its time on reviews. Both read only the words from ``i - 3`` to
+    ``i + 2``, so they are given that window, re-indexed; their own code decides as before. Words before
+    the fourth (``i < 3``) get the whole list, where a negative index would otherwise wrap differently.
     """
     # Lazy: vaderSentiment belongs to the `train` extra, not to the core install.
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as Vader

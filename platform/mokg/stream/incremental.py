@@ -204,9 +204,9 @@ def update_similarity(
     reviewed: Mapping[str, set[str]] | None = None,
 ) -> int:
     """Recompute the SIMILAR_TO edges of ``user_ids`` (and add or drop those that enter or leave a
-    co-rater's ``top_k``); the number written. Only their own candidates are scored, and the stored edges of co-raters whose
-    ``top_k`` decides (:func:`kept_pairs`). ``around``: :func:`reviews_around` of ``user_ids``, when the
-    caller read it already. ``reviewed``: the batch's items and who reviewed each in it; the raters of an
+    co-rater's ``top_k``); the number written. Only their own candidates are scored, and the stored edges
+    of their co-raters read (:func:`kept_pairs`). ``around``: :func:`reviews_around` of ``user_ids``, when
+    the caller read it already. ``reviewed``: the batch's items and who reviewed each in it; the raters of an
     item it pushed past ``MOKG_SIM_MAX_ITEM_RATERS`` are recomputed too (their pairs lost that item)."""
     if not user_ids:
         return 0
