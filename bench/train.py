@@ -3,9 +3,10 @@
 On a scratch database of the running stack (`mokg stack up`) it ingests the given files, then times each
 stage of `mokg train` (polarity, reading the training data, similarity, PM + GLM, write-back; profiles and
 their text embeddings when --profiles N > 0). The profile figure generates N item profiles through the profile stage
-(`generate_profiles`, LLM cache off, MOKG_LLM_PARALLEL requests in flight) and compares completion tokens/s
-with the floor: the same request bodies posted straight to the server's /v1/chat/completions by as many
-plain threads, alternating, medians of --reps passes, in the same run. Peak memory is this process's
+(`generate_profiles` on the backend `mokg train` picks, MOKG_PROFILE_LLM: the LLM server with
+MOKG_LLM_PARALLEL requests in flight, or the model in this process; LLM cache off) and compares completion
+tokens/s and prompts/s with the floor: the same request bodies posted straight to the server's
+/v1/chat/completions by MOKG_LLM_PARALLEL plain threads, alternating, medians of --reps passes, in the same run. Peak memory is this process's
 maximum RSS after each stage (the graph server's own memory is not included). The similarity, PM and GLM
 stages are printed beside a floor of bare arithmetic on the same data, measured in the same run (`_floors`).
 
@@ -40,8 +41,8 @@ from mokg.glom.stages import item_prompts, load_kg, run_polarity, run_similarity
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
-from mokg.llm import LLMClient
-from mokg.llm.client import ChatRequest, ChatResult, Progress, build_request_body
+from mokg.llm.client import ChatBackend, ChatRequest, ChatResult, Progress, build_request_body
+from mokg.llm.local import profile_backend
 from mokg.lookalike.glom_model import ReviewIndex
 from mokg.stack.services import drop_database, scratch_database
 
@@ -49,7 +50,7 @@ from mokg.stack.services import drop_database, scratch_database
 class TokenCount:
     """A ChatBackend that passes requests to the client and counts the completion tokens it got back."""
 
-    def __init__(self, client: LLMClient) -> None:
+    def __init__(self, client: ChatBackend) -> None:
         self.client = client
         self.completion_tokens = 0
 
@@ -62,13 +63,14 @@ class TokenCount:
 
 
 def _profile_throughput(graph: Graph, n: int, reps: int) -> dict[str, Any]:
-    """The profile stage (`generate_profiles`: cache off, MOKG_LLM_PARALLEL requests in flight) against the
-    floor: the byte-identical request bodies posted straight to the server by as many plain threads. One
-    untimed pass first, so both paths meet the server's prompt cache in the same state; then the two
-    alternate, ``reps`` times each, and the medians are compared."""
+    """The profile stage (`generate_profiles` on `profile_backend`, cache off) against the floor: the
+    byte-identical request bodies posted straight to the server by MOKG_LLM_PARALLEL plain threads. One
+    untimed pass of each first (the server's prompt cache in the same state for both server paths; the
+    in-process model loaded, its load timed apart); then the two alternate, ``reps`` times each, and the
+    medians are compared."""
     settings = graph.settings
     prompts = item_prompts(graph, settings)[:n]
-    client = LLMClient(settings, use_cache=False)
+    client = profile_backend(settings, use_cache=False)
     bodies = [
         build_request_body(
             settings.llm_backend,
@@ -94,20 +96,31 @@ def _profile_throughput(graph: Graph, n: int, reps: int) -> dict[str, Any]:
         return counted.completion_tokens
 
     raw()  # warm-up
+    t0 = time.perf_counter()
+    stage()
+    first_stage_s = time.perf_counter() - t0
     rates: dict[str, list[float]] = {"stage": [], "raw": []}
+    seconds: dict[str, list[float]] = {"stage": [], "raw": []}
     for _ in range(reps):
         for name, fn in (("raw", raw), ("stage", stage)):
             t0 = time.perf_counter()
             tokens = fn()
-            rates[name].append(tokens / (time.perf_counter() - t0))
+            seconds[name].append(time.perf_counter() - t0)
+            rates[name].append(tokens / seconds[name][-1])
     ours_tps, raw_tps = statistics.median(rates["stage"]), statistics.median(rates["raw"])
+    ours_s, raw_s = statistics.median(seconds["stage"]), statistics.median(seconds["raw"])
     return {
         "prompts": len(prompts),
+        "backend": getattr(client, "model", ""),
         "parallel": settings.llm_parallel,
         "reps": reps,
+        "first_stage_s": round(first_stage_s, 1),
         "client_tokens_per_s": round(ours_tps, 1),
         "raw_server_tokens_per_s": round(raw_tps, 1),
         "ratio": round(ours_tps / raw_tps, 3),
+        "stage_s_per_prompt": round(ours_s / len(prompts), 2),
+        "raw_s_per_prompt": round(raw_s / len(prompts), 2),
+        "prompt_ratio": round(raw_s / ours_s, 3),
     }
 
 
@@ -246,8 +259,10 @@ def main() -> None:
     if "profiles" in result:
         p = result["profiles"]
         print(
-            f"profiles: {p['client_tokens_per_s']} tok/s through the stage vs {p['raw_server_tokens_per_s']} tok/s raw "
-            f"server, {p['parallel']} in flight each (ratio {p['ratio']}, medians of {p['reps']} over {p['prompts']} prompts)"
+            f"profiles ({p['backend']}): {p['client_tokens_per_s']} tok/s through the stage vs "
+            f"{p['raw_server_tokens_per_s']} tok/s raw server with {p['parallel']} in flight (ratio {p['ratio']}); "
+            f"{p['stage_s_per_prompt']} s vs {p['raw_s_per_prompt']} s a prompt (ratio {p['prompt_ratio']}); "
+            f"medians of {p['reps']} over {p['prompts']} prompts; first stage pass {p['first_stage_s']} s"
         )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

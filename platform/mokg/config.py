@@ -189,6 +189,22 @@ class Settings:
             "(the newest trained under $MOKG_HOME, if any), a version, or none",
         },
     )
+    profile_llm: str = field(
+        default_factory=lambda: _env("MOKG_PROFILE_LLM", "auto"),
+        metadata={
+            "env": "MOKG_PROFILE_LLM",
+            "doc": "what generates LLM profiles: server (the LLM endpoint), local (the embedded model in this "
+            "process, transformers, batched), or auto: local when the LLM is the embedded server and the CPU "
+            "has bfloat16 instructions (about twice the server's speed there), else server",
+        },
+    )
+    profile_llm_batch: int = field(
+        default_factory=lambda: _int("MOKG_PROFILE_LLM_BATCH", "32"),
+        metadata={
+            "env": "MOKG_PROFILE_LLM_BATCH",
+            "doc": "prompts generated together by MOKG_PROFILE_LLM=local",
+        },
+    )
     lightpair_base_url: str = field(
         default_factory=lambda: _env("MOKG_LIGHTPAIR_BASE_URL", ""),
         metadata={
@@ -385,6 +401,10 @@ class Settings:
             raise SettingsError(f"MOKG_POLARITY_ALPHA={self.polarity_alpha}: must lie in [0, 1]")
         if self.batch_size < 1:
             raise SettingsError(f"MOKG_BATCH_SIZE={self.batch_size}: must be at least 1")
+        if self.profile_llm not in ("auto", "server", "local"):
+            raise SettingsError(f"MOKG_PROFILE_LLM={self.profile_llm!r}: expected auto, server or local")
+        if self.profile_llm_batch < 1:
+            raise SettingsError(f"MOKG_PROFILE_LLM_BATCH={self.profile_llm_batch}: must be at least 1")
         if self.llm_parallel < 1:
             raise SettingsError(f"MOKG_LLM_PARALLEL={self.llm_parallel}: must be at least 1")
         if min(self.analyst_max_concurrent, self.analyst_max_per_key, self.analyst_max_bytes) < 1:
@@ -506,6 +526,17 @@ def settings_doc() -> list[tuple[str, str, str]]:
         for f in fields(Settings)
         if "env" in f.metadata
     ]
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags (``/proc/cpuinfo``; empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
 
 
 @lru_cache(maxsize=1)

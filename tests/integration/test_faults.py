@@ -335,6 +335,7 @@ def _train(settings: Settings) -> subprocess.Popen[str]:
         "MOKG_LLM_PARALLEL": str(settings.llm_parallel),
         "MOKG_GRAPH_DATABASE": settings.graph_database,
         "MOKG_GRAPH_PASSWORD": settings.graph_password,
+        "MOKG_PROFILE_LLM": "server",  # the server's failure is under test, not in-process generation
         # a shared, loaded CPU may take minutes for a profile: a request that timed out would be sent again
         "MOKG_LLM_TIMEOUT_S": "900",
     }

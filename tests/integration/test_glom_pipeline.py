@@ -22,6 +22,7 @@ from mokg.glom.stages import load_kg, load_reviews, run_polarity, write_similar_
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
+from mokg.llm.local import profile_backend
 from mokg.lookalike.scoring import mean_pairwise_cosine
 from mokg.polarity import SimilarityEdges
 from mokg.stream.incremental import update_similarity
@@ -46,10 +47,14 @@ def _slice(tmp_path: Path, n_users: int) -> Path:
 
 
 @pytest.mark.llm
+@pytest.mark.parametrize("backend", ["server", "local"])
 def test_whole_pipeline_on_a_slice_with_llm_profiles(
-    llm_settings: Settings, fresh_settings: Settings, tmp_path: Path
+    llm_settings: Settings, fresh_settings: Settings, tmp_path: Path, backend: str
 ) -> None:
-    settings = fresh_settings  # same session home and ports as llm_settings, which started the server
+    # same session home and ports as llm_settings, which started the server; profiles from the server, or
+    # from the embedded model in this process (MOKG_PROFILE_LLM)
+    settings = fresh_settings.with_(profile_llm=backend)
+    label = profile_backend(settings).model
     reviews = _slice(tmp_path, 6)
     with Graph(settings) as g:
         apply_schema(g)
@@ -68,7 +73,7 @@ def test_whole_pipeline_on_a_slice_with_llm_profiles(
         assert rows
         for r in rows:
             assert r["up"] and r["ip"] and len(r["up"].split()) <= 100
-            assert r["um"] == settings.llm_model and len(r["uh"]) >= 16
+            assert r["um"] == label and len(r["uh"]) >= 16
             assert -1 <= r["s"] <= 1 and -1 <= r["p"] <= 1 and isinstance(r["lk"], bool)
             assert r["ud"] == r["idim"] == SMALL.dim and r["upd"] == 384
             assert r["v"] == SMALL.version

