@@ -118,8 +118,8 @@ def train(
         similar = similar if same else None
     if "profiles" not in skip and cfg.use_profiles:
         with stage("profiles") as d:
-            n_items, n_users = run_profiles(graph, settings, progress)
-            d.append(f"{n_items} item and {n_users} user profiles ({settings.llm_model})")
+            n_items, n_users, model = run_profiles(graph, settings, progress)
+            d.append(f"{n_items} item and {n_users} user profiles ({model})")
     if "text-embeddings" not in skip and cfg.use_profiles:
         with stage("text-embeddings") as d:
             d.append(f"{run_text_embeddings(graph, settings, progress)} profiles embedded")

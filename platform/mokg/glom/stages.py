@@ -175,8 +175,9 @@ def user_prompts(graph: Graph, settings: Settings) -> list[Any]:
 
 def run_profiles(
     graph: Graph, settings: Settings, progress: ProgressFactory = no_progress
-) -> tuple[int, int]:
-    """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing."""
+) -> tuple[int, int, str]:
+    """§3.2: LLM item profiles, then user profiles that quote them. Cached: a re-run regenerates nothing.
+    Returns the counts and the model label that generated them (:func:`~mokg.llm.local.profile_backend`)."""
     from mokg.glom.profiles import generate_profiles
     from mokg.llm.local import profile_backend
 
@@ -193,7 +194,7 @@ def run_profiles(
         profiles = generate_profiles(client, prompts, progress=_done_of(advance))
         graph.write_batches(statement, (_profile_row(p, now) for p in profiles))
         done.append(len(profiles))
-    return done[0], done[1]
+    return done[0], done[1], client.model
 
 
 def _done_of(advance: Advance) -> Callable[[int, int], None]:

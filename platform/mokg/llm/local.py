@@ -70,6 +70,7 @@ def student_folder(base: BaseModel, cache_root: Path, progress: ProgressFactory 
     first use: loading the GGUF itself parses its vocabulary three times, about a minute on 2 cores."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     cache = cache_root / base.sha256[:16]
     if (cache / "config.json").exists():
         return cache
@@ -94,12 +95,21 @@ def student_folder(base: BaseModel, cache_root: Path, progress: ProgressFactory 
     return cache
 
 
+def _quiet_transformers() -> None:
+    """No tqdm bars of transformers' own ("Loading weights", "Writing model shards") in our commands'
+    output, where ``progress`` reports the conversion once."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_student(
     base: BaseModel, cache_root: Path, progress: ProgressFactory = no_progress, *, dtype: str = "float32"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The base model (eval mode, ``dtype``) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     folder = student_folder(base, cache_root, progress)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
