@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: set up, start the stack, load the real Gift_Cards data, train
 # GLoM (LLM profiles included), show what is in the graph, expand an audience, and serve the API.
-#   MOKG_DEMO_FAST=1  skip the LLM profiles (about 12 of the 13 minutes the first time on 2 cores; cached afterwards)
+#   MOKG_DEMO_FAST=1  skip the LLM profiles (about 12.5 of the 13.4 minutes the first time on 2 cores; cached afterwards)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEM=${MOKG_DEMO_ITEM:-B004LLIKVU}   # the Amazon eGift Card: its buyers are the campaign's seeds
