@@ -194,8 +194,9 @@ class Settings:
         metadata={
             "env": "MOKG_PROFILE_LLM",
             "doc": "what generates LLM profiles: server (the LLM endpoint), local (the embedded model in this "
-            "process, transformers, batched), or auto: local when the LLM is the embedded server and the CPU "
-            "has bfloat16 instructions (about twice the server's speed there), else server",
+            "process, transformers, batched), or auto: local when the LLM is the embedded server with a small "
+            "GGUF, training runs on the CPU and the CPU has bfloat16 instructions (about twice the server's "
+            "speed there), else server",
         },
     )
     profile_llm_batch: int = field(
