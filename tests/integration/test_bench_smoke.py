@@ -34,6 +34,9 @@ def test_bench_ingest_runs_and_reports_a_ratio(graph_server: Settings, tmp_path:
         result["ingest_reviews_per_s_median"] / result["floor_rows_per_s_median"], rel=0.01
     )
     assert "ratio" in proc.stdout
+    # one warm-up pair by default: reported, not counted
+    assert result["warmup"] == 1 and len(result["warmup_ratios"]) == 1 and result["warmup_ratios"][0] > 0
+    assert "warm-up 1:" in proc.stderr and "not counted" in proc.stdout
 
 
 def test_bench_train_runs_every_stage(graph_server: Settings, tmp_path: Path) -> None:
