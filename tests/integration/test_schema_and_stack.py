@@ -50,6 +50,14 @@ def test_schema_applies_twice_and_enforces_keys(fresh_settings: Settings) -> Non
             g.run_text("CREATE (:Item {asin: 'DUP1'})", {})
 
 
+def test_the_stack_applies_the_schema_to_its_database(graph_server: Settings) -> None:
+    # `mokg stack up`, then `mokg ingest`, must not MERGE into a database without its unique indexes (every
+    # MERGE would scan its whole type): the stack applies the schema to MOKG_GRAPH_DATABASE when it starts
+    with Graph(graph_server) as g:
+        keyed = {(r["labelsOrTypes"][0], r["properties"][0]) for r in g.run_text("SHOW INDEXES", {})}
+    assert {("Item", "asin"), ("User", "user_id"), ("Category", "path"), ("Store", "name")} <= keyed
+
+
 def test_list_parameters_reach_the_server_whole_and_the_driver_does_not_print_them(
     fresh_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
