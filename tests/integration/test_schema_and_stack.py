@@ -16,7 +16,7 @@ from mokg.graph import Graph, cypher
 from mokg.graph.schema import apply_schema
 from mokg.stack import StackError, down, stack_status, up
 from mokg.stack.process import our_pid
-from mokg.stack.services import arcadedb_service, valkey_service
+from mokg.stack.services import _ensure_database, arcadedb_service, valkey_service
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +56,15 @@ def test_the_stack_applies_the_schema_to_its_database(graph_server: Settings) ->
     with Graph(graph_server) as g:
         keyed = {(r["labelsOrTypes"][0], r["properties"][0]) for r in g.run_text("SHOW INDEXES", {})}
     assert {("Item", "asin"), ("User", "user_id"), ("Category", "path"), ("Store", "name")} <= keyed
+
+
+def test_a_schema_the_data_breaks_stops_the_stack_with_one_line(fresh_settings: Settings) -> None:
+    # a database written without the schema may hold duplicate keys: the unique index then cannot be built,
+    # and `mokg stack up` says so (a StackError: one line, what to do), not with a driver traceback
+    with Graph(fresh_settings) as g:
+        g.run_text("CREATE (:Item {asin: 'DUP2'}), (:Item {asin: 'DUP2'})", {})
+    with pytest.raises(StackError, match=r"schema could not be applied to database .*mokg schema apply"):
+        _ensure_database(fresh_settings)
 
 
 def test_list_parameters_reach_the_server_whole_and_the_driver_does_not_print_them(
