@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -380,33 +380,51 @@ def test_stream_batches_of_one_graph_take_turns(fresh_settings: Settings, broker
     assert len(waited) == 1 and waited[0] >= 0.5
 
 
-class _MeetingGraph(Graph):
-    """A runtime's graph at which its batch waits (up to 2 s) for the other batch twice: before its first
-    §3.4 read (its reviews written) and before it replaces its SIMILAR_TO edges. Batches that do not take
-    turns then both rank against the edges stored before either's update, the interleaving that goes wrong
-    (tests/unit/test_stream_similarity.py); batches that do take turns wait out each meeting alone."""
+@dataclass
+class _Meetings:
+    """Where two concurrent batches wait for each other: before their first §3.4 read (both written), and
+    before they replace their SIMILAR_TO edges (both read), batch 1 then after batch 0's replacement, so the
+    order of the two writes is fixed. ``patience``: how long a batch waits at each. In turns it must be short
+    (the other batch is waiting for the lock, so the meeting gives up); without turns, long enough that a
+    loaded machine cannot make the two miss each other."""
 
-    def __init__(self, settings: Settings, meetings: tuple[threading.Barrier, threading.Barrier]) -> None:
-        super().__init__(settings)
-        self.meetings = meetings
-        self.read = False
+    patience: float
+    before_read: threading.Barrier = field(default_factory=lambda: threading.Barrier(2))
+    before_replace: threading.Barrier = field(default_factory=lambda: threading.Barrier(2))
+    first_replaced: threading.Event = field(default_factory=threading.Event)
 
-    @staticmethod
-    def _meet(barrier: threading.Barrier) -> None:
+    def meet(self, barrier: threading.Barrier) -> None:
         # broken: the other batch is not coming, it waits for this one's turn
         with suppress(threading.BrokenBarrierError):
-            barrier.wait(timeout=2.0)
+            barrier.wait(timeout=self.patience)
+
+
+class _MeetingGraph(Graph):
+    """Batch ``k``'s graph, which stops at the :class:`_Meetings`. Batches that do not take turns then both
+    rank against the edges stored before either's update, the interleaving that goes wrong
+    (tests/unit/test_stream_similarity.py); batches that take turns wait out each meeting alone."""
+
+    def __init__(self, settings: Settings, meetings: _Meetings, k: int) -> None:
+        super().__init__(settings)
+        self.meetings, self.k, self.read = meetings, k, False
 
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
         if name == "stream/co_rater_reviews" and not self.read:
             self.read = True
-            self._meet(self.meetings[0])
+            self.meetings.meet(self.meetings.before_read)
         return super().query(name, **params)
 
     def execute(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        if name == "stream/replace_user_similar":
-            self._meet(self.meetings[1])
-        return super().execute(name, **params)
+        if name != "stream/replace_user_similar":
+            return super().execute(name, **params)
+        self.meetings.meet(self.meetings.before_replace)
+        if self.k == 1:
+            self.meetings.first_replaced.wait(self.meetings.patience)
+        try:
+            return super().execute(name, **params)
+        finally:
+            if self.k == 0:
+                self.meetings.first_replaced.set()
 
 
 @pytest.mark.parametrize("turns", [True, False], ids=["in-turns", "without-turns"])
@@ -440,11 +458,11 @@ def test_two_batches_at_once_leave_the_similarity_of_a_full_recomputation(
 
         monkeypatch.setattr(BatchLock, "held", no_turn)
     gate = threading.Barrier(2)
-    meetings = (threading.Barrier(2), threading.Barrier(2))
+    meetings = _Meetings(patience=2.0 if turns else 60.0)
     outcomes: dict[int, BatchOutcome] = {}
 
     def send(k: int) -> None:
-        runtime = StreamRuntime(settings, graph=_MeetingGraph(settings, meetings))
+        runtime = StreamRuntime(settings, graph=_MeetingGraph(settings, meetings, k))
         try:
             gate.wait()
             lines = [(n + 1, json.dumps(r), None) for n, r in enumerate(batches[k])]

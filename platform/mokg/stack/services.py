@@ -67,7 +67,8 @@ def drop_database(settings: Settings) -> None:
 def _ensure_database(settings: Settings) -> None:
     """MOKG_GRAPH_DATABASE on the server, created if new (also when the server already ran), with the schema.
 
-    The schema is applied at every start (each statement is ``IF NOT EXISTS``; about a second): without its
+    The schema is applied at every start (each statement is ``IF NOT EXISTS``; about a second, longer the
+    first time on a large database written without it, which builds its indexes then): without its
     unique indexes every ``MERGE`` of `mokg ingest` or of a streamed batch scans its whole type (200,000 items
     were 30% read after 10 minutes), and keys are not enforced. Data that breaks a key stops the start here."""
     try:
@@ -78,10 +79,11 @@ def _ensure_database(settings: Settings) -> None:
         with Graph(settings) as g:
             apply_schema(g)
     except (Neo4jError, DriverError) as e:  # e.g. keys already duplicated by writes made without it
+        why = f"{e.code or type(e).__name__}: {e.message or e}" if isinstance(e, Neo4jError) else str(e)
         raise StackError(
             f"the graph server runs, but the schema could not be applied to database "
-            f"{settings.graph_database!r}: {f'{e.code}: {e.message}' if isinstance(e, Neo4jError) else e}. "
-            "Fix what it names, then run `mokg schema apply`."
+            f"{settings.graph_database!r} ({' '.join(why.split())}). Fix what it names (`mokg schema apply` "
+            "shows it again), then run `mokg stack up` again: the rest of the stack starts after it."
         ) from e
 
 
