@@ -5,8 +5,8 @@ One `mokg serve` (gunicorn, as in production), one run. The lookalike side sends
 analyst side is --analysts client threads in a process of their own (so they never hold the measuring
 client's GIL), each re-sending a CPU-heavy statement (a 30,000 × 30,000 UNWIND
 count that runs until the API gives up on it) with a --analyst-timeout; their answers are counted by status
-(504: stopped at the deadline and terminated on the server; 429: refused at once by the per-key or
-per-process bound). The two conditions alternate (alone, loaded, alone, loaded, ... --rounds each) so a
+(504: stopped at the deadline and terminated on the server; 429: refused by the per-key or host-wide
+bound, after the service's pause, MOKG_ANALYST_REFUSAL_DELAY_S; set it to 0 to see the flood unpaced). The two conditions alternate (alone, loaded, alone, loaded, ... --rounds each) so a
 shared machine's drift falls on both. Prints p50/p99 alone and loaded, and the ratio loaded/alone.
 
 Needs a running graph (`mokg stack up --only graph`) whose users carry embeddings (`mokg train`, or
@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--seed-sets", type=int, default=64)
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--threads", type=int, help="threads per gunicorn worker (default: MOKG_WEB_THREADS)")
     ap.add_argument("--max-seconds", type=float, default=180, help="time cap per block")
     ap.add_argument("--fake-embeddings", action="store_true")
     ap.add_argument("--dim", type=int, default=64)
@@ -130,6 +130,7 @@ def main() -> None:
     lookup = create_key(graph, ["lookup"], name="bench-analyst-load-lookup")
     analyst_keys = [create_key(graph, ["analyst"], name=f"bench-analyst-{i}") for i in range(args.analysts)]
     port = _free_port()
+    args.threads = args.threads or settings.web_threads
     server = _serve(settings, port, args.workers, args.threads)
     base = f"http://{HOST}:{port}"
     local = threading.local()
@@ -215,6 +216,7 @@ def main() -> None:
         "settings": {
             "analyst_max_concurrent": settings.analyst_max_concurrent,
             "analyst_max_per_key": settings.analyst_max_per_key,
+            "analyst_refusal_delay_s": settings.analyst_refusal_delay_s,
             "workers": args.workers,
             "threads": args.threads,
         },

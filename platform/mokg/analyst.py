@@ -249,10 +249,18 @@ class ReadOnlyRunner:
 
     ``settings`` are the service's own (admin) settings: they reach the server only to terminate a
     statement past its deadline; the statement itself runs with the analyst user's credentials.
+
+    ``refusal_delay_s`` and ``paced_refusals``: a refusal (:class:`CypherBusy`) is held that long (at most
+    its ``retry_after_s``) before it is raised, by up to ``paced_refusals`` threads at once; past them it is
+    raised at once. A client that ignores ``Retry-After`` and re-sends as soon as it is answered then sends
+    about once a second instead of hundreds of times, and the cores stay with the lookups. The web service
+    paces (it sizes the threads for it); a library caller is answered at once by default.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, refusal_delay_s: float = 0.0, paced_refusals: int = 0) -> None:
         self.settings = settings
+        self.refusal_delay_s = refusal_delay_s
+        self._pacing = threading.BoundedSemaphore(paced_refusals) if paced_refusals > 0 else None
         self.max_bytes = settings.analyst_max_bytes
         self.max_per_key = settings.analyst_max_per_key
         # host-wide slots: lock files every web process on this host shares, so the bound holds whatever
@@ -301,6 +309,17 @@ class ReadOnlyRunner:
             self._per_key[key] = self._per_key.get(key, 0) + 1
             self._held.setdefault(key, []).append(slot)
 
+    def _paced(self, busy: CypherBusy) -> CypherBusy:
+        """``busy``, after the pause (when a pacing thread is free), its ``retry_after_s`` reduced by it."""
+        pause = min(self.refusal_delay_s, busy.retry_after_s)
+        if pause <= 0 or self._pacing is None or not self._pacing.acquire(blocking=False):
+            return busy
+        try:
+            time.sleep(pause)  # no CPU: the thread waits, the client waits for its answer
+        finally:
+            self._pacing.release()
+        return CypherBusy(str(busy), max(1, busy.retry_after_s - math.floor(pause)))
+
     def _release(self, key: str) -> None:
         with self._lock:
             self._held[key].pop().close()  # closing the file drops its lock
@@ -327,7 +346,10 @@ class ReadOnlyRunner:
         tag = f"mokg-analyst:{uuid.uuid4().hex}"
         tagged = f"/*{tag}*/ {text}"
         t0 = time.perf_counter()
-        self._claim(key, timeout_s)
+        try:
+            self._claim(key, timeout_s)
+        except CypherBusy as busy:
+            raise self._paced(busy) from None
         try:
             future = self._pool.submit(
                 self._job, reader, key, tagged, dict(params or {}), timeout_s, row_limit

@@ -339,6 +339,14 @@ class Settings:
         default_factory=lambda: _int("MOKG_WEB_PORT", "8080"),
         metadata={"env": "MOKG_WEB_PORT", "doc": "web service port"},
     )
+    web_threads: int = field(
+        default_factory=lambda: _int("MOKG_WEB_THREADS", "32"),
+        metadata={
+            "env": "MOKG_WEB_THREADS",
+            "doc": "threads per gunicorn worker (`mokg serve --threads`); half of them may hold paced analyst "
+            "refusals (MOKG_ANALYST_REFUSAL_DELAY_S), the rest serve everything else",
+        },
+    )
     web_seed_cache: int = field(
         default_factory=lambda: _int("MOKG_WEB_SEED_CACHE", "100000"),
         metadata={
@@ -385,6 +393,14 @@ class Settings:
             "doc": "analyst statements running at once per API key and web process; more get 429",
         },
     )
+    analyst_refusal_delay_s: float = field(
+        default_factory=lambda: _float("MOKG_ANALYST_REFUSAL_DELAY_S", "1"),
+        metadata={
+            "env": "MOKG_ANALYST_REFUSAL_DELAY_S",
+            "doc": "seconds a web process holds a 429 for a busy analyst slot before sending it (at most the "
+            "Retry-After), so a client that re-sends at once still sends about once a second; 0: at once",
+        },
+    )
     analyst_max_bytes: int = field(
         default_factory=lambda: _int("MOKG_ANALYST_MAX_BYTES", "4000000"),
         metadata={
@@ -423,6 +439,12 @@ class Settings:
         if self.sentiment_processes < 0:
             raise SettingsError(
                 f"MOKG_SENTIMENT_PROCESSES={self.sentiment_processes}: must be 0 (one per core) or more"
+            )
+        if self.web_threads < 1:
+            raise SettingsError(f"MOKG_WEB_THREADS={self.web_threads}: must be at least 1")
+        if self.analyst_refusal_delay_s < 0:
+            raise SettingsError(
+                f"MOKG_ANALYST_REFUSAL_DELAY_S={self.analyst_refusal_delay_s}: must be 0 (off) or positive"
             )
         if self.web_seed_ttl_s < 0:
             raise SettingsError(f"MOKG_WEB_SEED_TTL_S={self.web_seed_ttl_s}: must be 0 or positive")

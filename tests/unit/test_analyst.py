@@ -4,10 +4,14 @@ including reads whose strings, comments, property names or map keys spell a writ
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
-from mokg.analyst import CypherRefused, check_read_only, to_json
+from mokg.analyst import CypherBusy, CypherRefused, ReadOnlyRunner, check_read_only, to_json
+from mokg.config import Settings
 
 REFUSED = [
     ("CREATE (n:X)", "CREATE"),
@@ -105,3 +109,60 @@ def test_to_json_flattens_driver_values() -> None:
     assert to_json({"a": [1, 2.5, None, True], "b": ("x",)}) == {"a": [1, 2.5, None, True], "b": ["x"]}
     assert to_json(dt.date(2026, 1, 2)) == "2026-01-02"
     assert to_json(b"raw") == "b'raw'"
+
+
+def _full_host(tmp_path: Path, **pacing: float) -> ReadOnlyRunner:
+    """A runner whose one host-wide slot is already taken (by key "k0"), so every other statement is refused
+    before it reaches a server: none is needed."""
+    settings = Settings(home=tmp_path, analyst_graph_password="unused", analyst_max_concurrent=1)
+    runner = ReadOnlyRunner(settings, **pacing)  # type: ignore[arg-type]
+    runner._claim("k0", timeout_s=30.0)
+    return runner
+
+
+def test_a_refusal_is_held_for_the_delay_then_says_the_rest(tmp_path: Path) -> None:
+    runner = _full_host(tmp_path, refusal_delay_s=1.5, paced_refusals=1)
+    t0 = time.monotonic()
+    with pytest.raises(CypherBusy, match="too many") as refused:
+        runner.run("RETURN 1", key="k1")
+    assert time.monotonic() - t0 >= 1.5
+    # the slot's deadline was ~30 s away; the pause is taken off what the client is told to wait
+    assert 25 <= refused.value.retry_after_s <= 29
+
+
+def test_refusals_past_the_paced_ones_are_answered_at_once(tmp_path: Path) -> None:
+    runner = _full_host(tmp_path, refusal_delay_s=3.0, paced_refusals=1)
+    paced_done = threading.Event()
+
+    def paced() -> None:
+        with pytest.raises(CypherBusy):
+            runner.run("RETURN 1", key="k1")
+        paced_done.set()
+
+    thread = threading.Thread(target=paced)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while runner._pacing is not None and runner._pacing._value and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    assert runner._pacing is not None and runner._pacing._value == 0  # type: ignore[attr-defined]
+    with pytest.raises(CypherBusy, match="too many"):
+        runner.run("RETURN 1", key="k2")
+    # answered while the first refusal was still held: it was not paced
+    assert not paced_done.is_set()
+    thread.join()
+
+
+def test_a_library_caller_is_refused_at_once_by_default(tmp_path: Path) -> None:
+    runner = _full_host(tmp_path)
+    assert runner._pacing is None
+    with pytest.raises(CypherBusy):
+        runner.run("RETURN 1", key="k1")
+
+
+def test_the_web_service_paces_with_half_its_threads(tmp_path: Path) -> None:
+    from mokg.apps.web.services import Services
+
+    settings = Settings(home=tmp_path, web_threads=12, analyst_refusal_delay_s=0.7)
+    runner = Services(settings).analyst
+    assert runner.refusal_delay_s == 0.7
+    assert runner._pacing is not None and runner._pacing._value == 6  # type: ignore[attr-defined]

@@ -21,7 +21,9 @@ from mokg.config import get_settings
     type=click.IntRange(1),
     help="gunicorn worker processes (default: the core count, at least 2).",
 )
-@click.option("--threads", type=click.IntRange(1), help="Threads per gunicorn worker (default 8).")
+@click.option(
+    "--threads", type=click.IntRange(1), help="Threads per gunicorn worker (default: MOKG_WEB_THREADS, 32)."
+)
 def serve(dev: bool, host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the lookup API, the analyst Cypher endpoint and the analyst page.
 
@@ -55,7 +57,8 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None, th
         f"{host}:{port}",
     ]
     argv += ["--workers", str(workers)] if workers else []
-    argv += ["--threads", str(threads)] if threads else []
+    if threads:  # through the setting, so the app sizes its paced refusals from the same number
+        os.environ["MOKG_WEB_THREADS"] = str(threads)
     console.print(f"serve: gunicorn on http://{host}:{port}/ (OpenAPI at /openapi.json)")
     os.execv(sys.executable, argv)
 

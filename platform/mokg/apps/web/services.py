@@ -44,7 +44,9 @@ class Services:
 
     @cached_property
     def analyst(self) -> ReadOnlyRunner:
-        return ReadOnlyRunner(self.settings)
+        s = self.settings
+        # half the threads may hold a paced refusal: the rest keep serving lookups whatever analysts send
+        return ReadOnlyRunner(s, refusal_delay_s=s.analyst_refusal_delay_s, paced_refusals=s.web_threads // 2)
 
     def close(self) -> None:
         if "graph" in self.__dict__:
