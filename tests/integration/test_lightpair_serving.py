@@ -237,7 +237,7 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
     proc = run_mokg(
         "pair", "eval", "--seeds", "2", "--variant", "full", "--variant", "lightpair", "--adapter", version,
         "--relation", "COMPLEMENTARY_PRODUCT", "--no-scorer", "--n-samples", "1", "--max-tokens", "16",
-        "--fresh", "--out", str(tmp_path), env=mining["env"],
+        "--fresh", "--judge-facts", "4", "--out", str(tmp_path), env=mining["env"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (report_path,) = tmp_path.glob("pair-eval-*.json")
@@ -254,5 +254,8 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
     for row in (full, light):
         assert row["seeds_per_minute"] > 0 and row["tokens_per_seed"] > 0 and row["tac_audience"] >= 0
     assert report["config"]["adapter"] == version
+    # one judge for both rows: the base model, never the adapter being judged
+    assert report["judge"]["model"] == served.settings.llm_model
+    assert light["judge"]["asked"] >= light["triples"] and full["judge"]["asked"] >= full["triples"]
     assert "LightPAIR against full PAIR" in report_path.with_suffix(".md").read_text()
     assert report_path.with_suffix(".png").stat().st_size > 10_000

@@ -281,7 +281,7 @@ def test_failed_attempts_are_recorded_and_pools_cover_supkg(pair_env: PairEnv) -
 def test_eval_writes_a_report_with_ablation_rows_and_filter_counts(pair_env: PairEnv, tmp_path: Path) -> None:
     proc = run_mokg(
         "pair", "eval", "--seeds", "2", "--variant", "full", "--variant", "no_progressive",
-        "--relation", "COMPLEMENTARY_PRODUCT", "--max-tokens", "48", "--out", str(tmp_path),
+        "--relation", "COMPLEMENTARY_PRODUCT", "--max-tokens", "48", "--judge-facts", "6", "--out", str(tmp_path),
         settings=pair_env.settings,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -293,7 +293,17 @@ def test_eval_writes_a_report_with_ablation_rows_and_filter_counts(pair_env: Pai
     assert (full["llm_calls"], single["llm_calls"]) == (2 * 9, 2 * 3)  # 3 steps or 1 step, n = 3
     assert single["llm_cached"] == single["llm_calls"]  # one step = the progressive κ_D+κ_S prompt, cached
     assert len(report["campaigns"]) == 2 and all(c["buyers"] >= 2 for c in report["campaigns"])
-    assert "removed by plausibility" in (tmp_path / report_path.with_suffix(".md").name).read_text()
+    markdown = (tmp_path / report_path.with_suffix(".md").name).read_text()
+    assert "removed by plausibility" in markdown
+    # the LLM judge, calibrated on the seeds' ALSO_BOUGHT facts (every seed has one) through the same server
+    judge = report["judge"]
+    assert judge["model"] == report["model"] and 1 <= judge["facts"]["asked"] <= 6
+    assert 1 <= judge["corruptions"]["asked"] <= judge["facts"]["asked"]
+    answered = [judge[k]["asked"] - judge[k]["unparsed"] for k in ("facts", "corruptions")]
+    assert answered[0] >= 1 and answered[1] >= 1  # constrained decoding: the answers can be read
+    assert 0.0 <= judge["balanced_accuracy"] <= 1.0
+    assert all(r["judge"]["asked"] >= r["triples"] for r in report["rows"])
+    assert "## LLM judge" in markdown
 
 
 # -- the worker's resolution pools against the real graph (scripted LLM: no server) -----------------------

@@ -26,6 +26,10 @@ LLM cache, so a variant only pays for the prompts it changes.
   the report does not repeat it). It moves
   where ALSO_BOUGHT recovery stays at 0, but it is not independent of the aggregation, which uses the same
   scorer as a factor of its threshold: it compares miners filtered alike, not miners against the truth.
+* LLM judge (third accuracy proxy, :mod:`mokg.pair.judge`) — the share of kept triples the evaluation's own
+  LLM, asked yes or no, calls true; shown beside the judge's agreement with the SupKG (balanced accuracy on
+  up to ``judge_facts`` of the seeds' ALSO_BOUGHT facts against as many corruptions), and a verdict only
+  where that agreement reaches :data:`~mokg.pair.judge.MIN_AGREEMENT`. ``judge_facts=0`` skips it.
 * Speed (Table II) — seeds per minute of wall time and LLM tokens (prompt + completion) per seed, with the
   share of calls the LLM cache answered: only a run with ``use_cache=False`` (``--fresh``) times the server.
 * Filtering — distinct candidates, kept, malformed strings, removed by votes, removed by plausibility (scorer ×
@@ -53,6 +57,7 @@ from typing import Any
 
 from mokg.clock import stamp
 from mokg.graph import Graph
+from mokg.pair import judge
 from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.metrics import PRODUCT_RELATIONS, MinedTriple, aee, also_bought_recall, ilad, novelty
 from mokg.pair.resolution import MatchKind
@@ -81,6 +86,7 @@ class EvalConfig:
     mining: MiningConfig = field(default_factory=MiningConfig)
     max_examples: int = 40
     adapter: str = ""  # the LightPAIR adapter version of the ``lightpair`` variant
+    judge_facts: int = 100  # SupKG facts (and as many corruptions) that calibrate the LLM judge; 0: no judge
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.variants) - set(VARIANTS))
@@ -118,6 +124,7 @@ class VariantRow:
         0  # summed over the campaign items: MoKG-expanded audience with this variant's triples
     )
     tac_covered: int = 0
+    judge: judge.Answers | None = None  # the LLM judge on the kept triples
 
     @property
     def ab_recall(self) -> float:
@@ -159,6 +166,7 @@ class EvalReport:
     rows: tuple[VariantRow, ...]
     campaigns: tuple[CampaignRow, ...]
     examples: tuple[dict[str, Any], ...]
+    judge: judge.Agreement | None = None
 
     def as_dict(self) -> dict[str, Any]:
         rows = [
@@ -167,11 +175,21 @@ class EvalReport:
                 "ab_recall": r.ab_recall,
                 "seeds_per_minute": r.seeds_per_minute,
                 "tokens_per_seed": r.tokens_per_seed,
+                "judge_yes_share": r.judge.yes_share if r.judge else None,
             }
             for r in self.rows
         ]
         campaigns = [{**asdict(c), "relative_improvement": c.relative_improvement} for c in self.campaigns]
-        return {**asdict(self), "rows": rows, "campaigns": campaigns}
+        agreement = (
+            {
+                **asdict(self.judge),
+                "balanced_accuracy": self.judge.balanced_accuracy,
+                "informative": self.judge.informative,
+            }
+            if self.judge
+            else None
+        )
+        return {**asdict(self), "rows": rows, "campaigns": campaigns, "judge": agreement}
 
     def markdown(self) -> str:
         lines = [
@@ -192,6 +210,7 @@ class EvalReport:
                 f"{r.llm_calls} ({r.llm_cached}) |"
             )
         lines += self._table_ii()
+        lines += self._judge()
         lines += [
             "",
             "## What the aggregation and the scorer filtered",
@@ -243,6 +262,33 @@ class EvalReport:
                 )
         return "\n".join(lines) + "\n"
 
+    def _judge(self) -> list[str]:
+        a = self.judge
+        if a is None:
+            return []
+        ba = a.balanced_accuracy
+        lines = [
+            "",
+            "## LLM judge (third accuracy proxy)",
+            "",
+            f"Judge `{a.model or '-'}`, the evaluation's own LLM, asked yes or no. Calibration on the SupKG: "
+            f"yes to {a.facts.yes} of {a.facts.asked} ALSO_BOUGHT facts and to {a.corruptions.yes} of "
+            f"{a.corruptions.asked} corruptions ({a.facts.unparsed + a.corruptions.unparsed} unparsed); "
+            f"balanced accuracy {'-' if ba is None else f'{ba:.2f}'}.",
+        ]
+        if not a.informative:
+            lines.append(
+                f"**No verdict:** the judge's yes share below ranks nothing: it needs a balanced accuracy of "
+                f"{judge.MIN_AGREEMENT:.2f} or more, on at least {judge.MIN_ANSWERED} readable answers a side "
+                f"with at most {judge.MAX_UNPARSED_SHARE:.0%} unreadable."
+            )
+        lines += ["", "| variant | kept triples judged | yes | yes share |", "|---|---:|---:|---:|"]
+        for r in self.rows:
+            if r.judge is not None:
+                share = "-" if r.judge.yes_share is None else f"{r.judge.yes_share:.1%}"
+                lines.append(f"| {r.variant} | {r.judge.asked} | {r.judge.yes} | {share} |")
+        return lines
+
     def _table_ii(self) -> list[str]:
         supkg = (sum(c.supkg_audience for c in self.campaigns), sum(c.supkg_covered for c in self.campaigns))
         buyers = sum(c.buyers for c in self.campaigns)
@@ -275,6 +321,9 @@ class EvalReport:
                 )
             if full.ab_recovered:
                 lines[-1] += f", ×{light.ab_recovered / full.ab_recovered:.2f} ALSO_BOUGHT recovered"
+            shares = (full.judge.yes_share, light.judge.yes_share) if full.judge and light.judge else None
+            if self.judge and self.judge.informative and shares and shares[0] and shares[1] is not None:
+                lines[-1] += f", ×{shares[1] / shares[0]:.2f} judge yes share"
             lines[-1] += "."
         return lines
 
@@ -305,6 +354,7 @@ class _Seeds:
     supkg: list[tuple[str, str, str]]  # (seed ref, relation, other ref), every SupKG link of a seed
     held_out: set[tuple[str, str]]  # (seed ref, item ref) held-out ALSO_BOUGHT pairs
     visible_items: dict[str, set[str]]  # seed asin -> directly linked item asins still visible
+    names: dict[str, str]  # item ref -> title, for the seeds and the items linked to them
 
 
 def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
@@ -315,10 +365,13 @@ def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
     supkg: list[tuple[str, str, str]] = []
     held_out: set[tuple[str, str]] = set()
     visible: dict[str, set[str]] = {a: set() for a in asins}
+    names: dict[str, str] = {}
     for row in graph.query("mokg/eval_supkg_links", asins=asins):
         seed, relation, label = str(row["asin"]), str(row["relation"]), str(row["label"])
         other = _ref(label, row)
         supkg.append((f"Item:{seed}", relation, other))
+        if label == "Item" and row.get("x_title"):
+            names[other] = str(row["x_title"])
         if relation in _ITEM_LINKS and label == "Item":
             if is_held_out(seed, str(row["x_asin"]), config.holdout_share):
                 if relation == "ALSO_BOUGHT":
@@ -331,7 +384,9 @@ def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
     for a in asins:
         source = fetch_source(graph, SourceRef("Item", a))
         titles[a] = source.name if source else a
-    return _Seeds(asins, titles, supkg, held_out, visible)
+        if source:
+            names[f"Item:{a}"] = source.name
+    return _Seeds(asins, titles, supkg, held_out, visible, names)
 
 
 def _variant_row(
@@ -341,6 +396,7 @@ def _variant_row(
     seeds: _Seeds,
     embed: Callable[[Sequence[str]], Any],
     seconds: float,
+    judge_answers: judge.Answers | None = None,
 ) -> VariantRow:
     triples = _triples(results)
     seed_refs = [f"Item:{a}" for a in seeds.asins]
@@ -376,6 +432,7 @@ def _variant_row(
         scorer_plausibility=sum(judged) / len(judged) if judged else None,
         tac_audience=sum(c.mokg_audience for c in campaigns),
         tac_covered=sum(c.mokg_covered for c in campaigns),
+        judge=judge_answers,
     )
 
 
@@ -468,8 +525,21 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
             results.append(miner.mine(source))
             say(f"{name}: {i + 1}/{len(sources)} {source.ref} -> {len(results[-1].targets)} triples")
         by_variant[name] = results
-        rows.append(_variant_row(graph, name, results, seeds, rt.embed, time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0  # the judge's calls below are not the miner's
+        judged = None
+        if config.judge_facts:
+            statements = [
+                judge.Statement(r.source.name, t.relation, t.candidate.name)
+                for r in results
+                for t in r.targets
+            ]
+            judged, _ = judge.ask(rt.llm, rt.schema, statements)
+            say(f"{name}: the judge says yes to {judged.yes} of {judged.asked} kept triples")
+        rows.append(_variant_row(graph, name, results, seeds, rt.embed, seconds, judged))
     full = by_variant.get("full", [])
+    agreement = _calibrate_judge(rt, seeds, config.judge_facts) if config.judge_facts else None
+    if agreement:
+        say(f"judge: balanced accuracy {agreement.balanced_accuracy} on SupKG facts against corruptions")
     model = next((r.model for results in by_variant.values() for r in results if r.model), "")
     scorer = next((r.scorer_version for results in by_variant.values() for r in results), None)
     return EvalReport(
@@ -481,7 +551,18 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
         rows=tuple(rows),
         campaigns=tuple(_campaigns(graph, seeds, full)) if full else (),
         examples=tuple(_examples(full, config.max_examples)),
+        judge=agreement,
     )
+
+
+def _calibrate_judge(rt: Runtime, seeds: _Seeds, limit: int) -> judge.Agreement:
+    """The judge on the seeds' ALSO_BOUGHT facts (all of them: it sees no κ_S) and as many corruptions."""
+    facts = [(s, o) for s, relation, o in seeds.supkg if relation == "ALSO_BOUGHT" and o.startswith("Item:")]
+    linked = {frozenset((s, o)) for s, _, o in seeds.supkg}
+    positives, negatives = judge.calibration(facts, linked, seeds.names, limit)
+    on_facts, model = judge.ask(rt.llm, rt.schema, positives)
+    on_corruptions, _ = judge.ask(rt.llm, rt.schema, negatives)
+    return judge.Agreement(model, on_facts, on_corruptions)
 
 
 def _plot(report: EvalReport, path: Path) -> None:

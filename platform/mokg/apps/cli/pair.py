@@ -194,6 +194,13 @@ def pair_status(runs: int) -> None:
 )
 @out_dir_option("Report folder (default: $MOKG_HOME/reports).")
 @click.option("--scorer-triples", type=click.IntRange(2), default=3000, show_default=True)
+@click.option(
+    "--judge-facts",
+    type=click.IntRange(0),
+    default=100,
+    show_default=True,
+    help="SupKG facts (and as many corruptions) that calibrate the LLM judge of the kept triples; 0: no judge.",
+)
 @mining_options
 def pair_eval(
     seeds: int,
@@ -202,10 +209,12 @@ def pair_eval(
     fresh: bool,
     out_dir: Path | None,
     scorer_triples: int,
+    judge_facts: int,
     **mining: object,
 ) -> None:
     """Mine seed items dry (nothing is written) under each variant and report AEE, Novelty, ILAD, the
-    ALSO_BOUGHT recovery and scorer-plausibility proxies, seeds per minute and LLM tokens per seed, the
+    ALSO_BOUGHT recovery, scorer-plausibility and LLM-judge proxies (the judge calibrated on SupKG facts
+    against corruptions), seeds per minute and LLM tokens per seed, the
     candidates the aggregation and scorer filtered, and a Table-IV-style audience coverage. The lightpair row
     mines with the adapter (--adapter, default the newest trained) against full PAIR (Table II). Writes
     pair-eval-<time>.md, .json and .png."""
@@ -234,6 +243,7 @@ def pair_eval(
         variants=chosen,
         mining=default_config(s, **changes),
         adapter=adapter,
+        judge_facts=judge_facts,
     )
     with Graph(s) as g:
         rt = Runtime(s, graph=g, llm_cache=not fresh)

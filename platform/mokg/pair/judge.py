@@ -1,0 +1,144 @@
+"""An LLM judge: the third accuracy proxy of `mokg pair eval` (issue 16, item 6).
+
+The model behind the evaluation's own client answers *yes* or *no* (constrained to that choice) to one
+statement per triple: the source's name, the relation's label and description, and the target's name. Its
+answers mean something only as far as they agree with what is known, so the judge is first **calibrated on
+the SupKG**: the seeds' ALSO_BOUGHT items, stated as complementary products (positives), against the same
+seeds paired with items they have no link to (negatives, as many). The report gives each variant's *yes*
+share beside that agreement, and says that the share ranks nothing when the judge cannot tell the two
+apart (balanced accuracy under :data:`MIN_AGREEMENT`) or the calibration is too small or too garbled to say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from mokg.llm.client import ChatBackend, ChatRequest
+from mokg.pair.schema import RelationSchema
+
+# below this balanced accuracy on SupKG facts against corruptions the judge's yes share is not a verdict;
+# nor is it on fewer answers a side (at 30 a side its standard error is still about ±0.065), or when
+# more than a tenth of either side could not be read (those left out need not be a random share)
+MIN_AGREEMENT = 0.6
+MIN_ANSWERED = 30
+MAX_UNPARSED_SHARE = 0.1
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+    "required": ["answer"],
+}
+SYSTEM = (
+    "You check facts for a marketing knowledge graph. Read the statement and answer whether it is true "
+    'of the source. Reply with JSON: {"answer": "yes"} or {"answer": "no"}.'
+)
+# what an ALSO_BOUGHT fact says, in the terms of the mined relations
+SUPKG_AS = "COMPLEMENTARY_PRODUCT"
+
+
+@dataclass(frozen=True)
+class Statement:
+    source: str
+    relation: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The judge's answers to a set of statements: ``yes`` of ``asked``; ``unparsed`` gave neither."""
+
+    asked: int
+    yes: int
+    unparsed: int = 0
+
+    @property
+    def yes_share(self) -> float | None:
+        answered = self.asked - self.unparsed
+        return self.yes / answered if answered else None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The judge on SupKG facts (``facts``) and on corruptions of them (``corruptions``)."""
+
+    model: str
+    facts: Answers
+    corruptions: Answers
+
+    @property
+    def balanced_accuracy(self) -> float | None:
+        tpr, fpr = self.facts.yes_share, self.corruptions.yes_share
+        if tpr is None or fpr is None:
+            return None
+        return (tpr + 1.0 - fpr) / 2.0
+
+    @property
+    def informative(self) -> bool:
+        ba = self.balanced_accuracy
+        sides = (self.facts, self.corruptions)
+        return (
+            ba is not None
+            and ba >= MIN_AGREEMENT
+            and all(a.asked - a.unparsed >= MIN_ANSWERED for a in sides)
+            and all(a.unparsed <= MAX_UNPARSED_SHARE * a.asked for a in sides)
+        )
+
+
+def request(schema: RelationSchema, statement: Statement, max_tokens: int = 32) -> ChatRequest:
+    # 8 tokens hold {"answer": "yes"}; the grammar lets a model spend more on whitespace first
+    text = (
+        f"Source: {statement.source}\n"
+        f"Relation: {schema.describe(statement.relation)}\n"
+        f"Target: {statement.target}\n"
+        "Is the target a correct instance of this relation for the source?"
+    )
+    return ChatRequest(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+        json_schema=ANSWER_SCHEMA,
+        temperature=0.0,
+        max_tokens=max_tokens,
+    )
+
+
+def ask(
+    llm: ChatBackend,
+    schema: RelationSchema,
+    statements: Sequence[Statement],
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Answers, str]:
+    """The judge's answers to ``statements`` and the model that gave them (``""`` when none was asked)."""
+    if not statements:
+        return Answers(0, 0), ""
+    results = llm.chat_many([request(schema, s) for s in statements], progress)
+    yes = unparsed = 0
+    for r in results:
+        answer = r.parsed_json.get("answer") if isinstance(r.parsed_json, dict) else None
+        if answer == "yes":
+            yes += 1
+        elif answer != "no":
+            unparsed += 1
+    return Answers(len(statements), yes, unparsed), next((r.model for r in results if r.model), "")
+
+
+def calibration(
+    facts: Sequence[tuple[str, str]], linked: Collection[frozenset[str]], names: Mapping[str, str], limit: int
+) -> tuple[list[Statement], list[Statement]]:
+    """Up to ``limit`` (source ref, target ref) facts as statements, and as many corruptions: each fact's
+    source with another fact's target it has no link to (``linked``: unordered pairs of refs). Refs without
+    a name are left out. In a fixed hash order, so a re-run asks the same (cached) questions."""
+    named = sorted({f for f in facts if f[0] in names and f[1] in names}, key=_hash)[:limit]
+    targets = sorted({t for _, t in named})
+    positives = [Statement(names[s], SUPKG_AS, names[t]) for s, t in named]
+    negatives: list[Statement] = []
+    for i, (source, _) in enumerate(named):
+        for step in range(len(targets)):  # from a different place for each fact, so the targets vary
+            other = targets[(i + 1 + step) % len(targets)]
+            if other != source and frozenset((source, other)) not in linked:
+                negatives.append(Statement(names[source], SUPKG_AS, names[other]))
+                break
+    return positives, negatives
+
+
+def _hash(fact: tuple[str, str]) -> str:
+    return hashlib.sha256("\x1f".join(fact).encode()).hexdigest()
