@@ -6,8 +6,10 @@ analyst side is --analysts client threads in a process of their own (so they nev
 client's GIL), each re-sending a CPU-heavy statement (a 30,000 × 30,000 UNWIND
 count that runs until the API gives up on it) with a --analyst-timeout; their answers are counted by status
 (504: stopped at the deadline and terminated on the server; 429: refused by the per-key or host-wide
-bound, after the service's pause, MOKG_ANALYST_REFUSAL_DELAY_S; set it to 0 to see the flood unpaced). The two conditions alternate (alone, loaded, alone, loaded, ... --rounds each) so a
-shared machine's drift falls on both. Prints p50/p99 alone and loaded, and the ratio loaded/alone.
+bound, after the service's pause, MOKG_ANALYST_REFUSAL_DELAY_S; set it to 0 to see the flood unpaced), and
+their answers a second per client are printed. The two conditions alternate (alone, loaded, alone, loaded,
+... --rounds each) so a shared machine's drift falls on both. Prints p50/p99 alone and loaded, and the ratio
+loaded/alone.
 
 Needs a running graph (`mokg stack up --only graph`) whose users carry embeddings (`mokg train`, or
 --fake-embeddings). Traffic goes to loopback only; every loop is bounded in count and time.
@@ -52,7 +54,8 @@ def _analysts(
 ) -> None:
     """The analyst side, in a process of its own: its threads must not share a GIL with the lookup clients
     whose latency is measured (they did at first, and the load client's own wait then counted as lookup
-    latency). Puts the count of answers by status on ``out`` when ``stop`` is set."""
+    latency). Puts the count of answers by status, and the seconds the side ran, on ``out`` when ``stop`` is
+    set."""
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -76,11 +79,12 @@ def _analysts(
                 statuses[code] += 1
 
     threads = [threading.Thread(target=loop, args=(t,), daemon=True) for t in tokens]
+    t0 = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=max_seconds + timeout_s + 35)
-    out.put(dict(statuses))
+    out.put({"statuses": dict(statuses), "seconds": time.monotonic() - t0})
 
 
 def main() -> None:
@@ -174,6 +178,7 @@ def main() -> None:
     loaded: list[float] = []
     errors = Counter[str]()
     statuses: Counter[int] = Counter()
+    analyst_seconds = 0.0
     try:
         lookalike_block()  # warm-up: seed caches, connections
         for rnd in range(args.rounds):
@@ -192,7 +197,9 @@ def main() -> None:
             loaded += lat
             errors["loaded"] += err
             stop.set()
-            statuses.update(out.get(timeout=args.max_seconds + args.analyst_timeout + 40))
+            side = out.get(timeout=args.max_seconds + args.analyst_timeout + 40)
+            statuses.update(side["statuses"])
+            analyst_seconds += side["seconds"]
             proc.join()
             print(
                 f"round {rnd + 1}: alone p99 {_percentile(alone, 99):.1f} ms, "
@@ -207,12 +214,15 @@ def main() -> None:
         graph.close()
 
     ratio = _percentile(loaded, 99) / _percentile(alone, 99)
+    # what pacing bounds: how often each analyst client got an answer (and so could send again)
+    rate = sum(statuses.values()) / (analyst_seconds * args.analysts) if analyst_seconds else float("nan")
     figures: dict[str, Any] = {
         "alone": {"n": len(alone), "p50_ms": _percentile(alone, 50), "p99_ms": _percentile(alone, 99)},
         "loaded": {"n": len(loaded), "p50_ms": _percentile(loaded, 50), "p99_ms": _percentile(loaded, 99)},
         "p99_ratio": ratio,
         "errors": dict(errors),
         "analyst_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "analyst_requests_per_client_s": rate,
         "settings": {
             "analyst_max_concurrent": settings.analyst_max_concurrent,
             "analyst_max_per_key": settings.analyst_max_per_key,
@@ -224,7 +234,8 @@ def main() -> None:
     print(
         f"lookalike p50/p99 alone {_percentile(alone, 50):.1f}/{_percentile(alone, 99):.1f} ms, "
         f"under {args.analysts} analysts {_percentile(loaded, 50):.1f}/{_percentile(loaded, 99):.1f} ms: "
-        f"p99 ratio {ratio:.2f} (target <= 2); analyst answers {figures['analyst_statuses']}; "
+        f"p99 ratio {ratio:.2f} (target <= 2); analyst answers {figures['analyst_statuses']} "
+        f"({rate:.2f} a second per client); "
         f"lookalike errors {dict(errors)}"
     )
     if args.json:

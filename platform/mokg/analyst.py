@@ -253,13 +253,14 @@ class ReadOnlyRunner:
     ``refusal_delay_s`` and ``paced_refusals``: a refusal (:class:`CypherBusy`) is held that long (at most
     its ``retry_after_s``) before it is raised, by up to ``paced_refusals`` threads at once; past them it is
     raised at once. A client that ignores ``Retry-After`` and re-sends as soon as it is answered then sends
-    about once a second instead of hundreds of times, and the cores stay with the lookups. The web service
-    paces (it sizes the threads for it); a library caller is answered at once by default.
+    at most about once a second instead of dozens of times, and the cores stay with the lookups. The pacing threads
+    are shared by every key of the process. The web service paces (with half its threads); a library caller
+    is answered at once by default.
     """
 
     def __init__(self, settings: Settings, *, refusal_delay_s: float = 0.0, paced_refusals: int = 0) -> None:
         self.settings = settings
-        self.refusal_delay_s = refusal_delay_s
+        self.refusal_delay_s, self.paced_refusals = refusal_delay_s, paced_refusals
         self._pacing = threading.BoundedSemaphore(paced_refusals) if paced_refusals > 0 else None
         self.max_bytes = settings.analyst_max_bytes
         self.max_per_key = settings.analyst_max_per_key

@@ -398,7 +398,7 @@ class Settings:
         metadata={
             "env": "MOKG_ANALYST_REFUSAL_DELAY_S",
             "doc": "seconds a web process holds a 429 for a busy analyst slot before sending it (at most the "
-            "Retry-After), so a client that re-sends at once still sends about once a second; 0: at once",
+            "Retry-After), so a client that re-sends at once sends at most about once a second; 0: at once",
         },
     )
     analyst_max_bytes: int = field(

@@ -52,4 +52,5 @@ def test_bench_analyst_load_runs_both_sides(
     assert result["errors"] == {"alone": 0, "loaded": 0}
     statuses = result["analyst_statuses"]
     assert statuses.get("504", 0) >= 1 and set(statuses) <= {"429", "504"}
+    assert result["analyst_requests_per_client_s"] > 0
     assert "p99 ratio" in proc.stdout

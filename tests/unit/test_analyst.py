@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -111,58 +110,97 @@ def test_to_json_flattens_driver_values() -> None:
     assert to_json(b"raw") == "b'raw'"
 
 
-def _full_host(tmp_path: Path, **pacing: float) -> ReadOnlyRunner:
+def _full_host(tmp_path: Path, *, refusal_delay_s: float = 0.0, paced_refusals: int = 0) -> ReadOnlyRunner:
     """A runner whose one host-wide slot is already taken (by key "k0"), so every other statement is refused
     before it reaches a server: none is needed."""
     settings = Settings(home=tmp_path, analyst_graph_password="unused", analyst_max_concurrent=1)
-    runner = ReadOnlyRunner(settings, **pacing)  # type: ignore[arg-type]
+    runner = ReadOnlyRunner(settings, refusal_delay_s=refusal_delay_s, paced_refusals=paced_refusals)
     runner._claim("k0", timeout_s=30.0)
     return runner
 
 
-def test_a_refusal_is_held_for_the_delay_then_says_the_rest(tmp_path: Path) -> None:
+class _Pauses:
+    """Stands in for ``time.sleep`` in mokg.analyst: records each pause and holds it until released."""
+
+    def __init__(self) -> None:
+        self.taken: list[float] = []
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, seconds: float) -> None:
+        self.taken.append(seconds)
+        self.entered.set()
+        assert self.release.wait(timeout=30), "the test never released the pause"
+
+
+def test_a_refusal_is_held_for_the_delay_then_says_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _Pauses()
+    pauses.release.set()
+    monkeypatch.setattr("mokg.analyst.time.sleep", pauses)
     runner = _full_host(tmp_path, refusal_delay_s=1.5, paced_refusals=1)
-    t0 = time.monotonic()
     with pytest.raises(CypherBusy, match="too many") as refused:
         runner.run("RETURN 1", key="k1")
-    assert time.monotonic() - t0 >= 1.5
+    assert pauses.taken == [1.5]
     # the slot's deadline was ~30 s away; the pause is taken off what the client is told to wait
-    assert 25 <= refused.value.retry_after_s <= 29
+    assert 27 <= refused.value.retry_after_s <= 29
 
 
-def test_refusals_past_the_paced_ones_are_answered_at_once(tmp_path: Path) -> None:
+def test_refusals_past_the_paced_ones_are_answered_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _Pauses()
+    monkeypatch.setattr("mokg.analyst.time.sleep", pauses)
     runner = _full_host(tmp_path, refusal_delay_s=3.0, paced_refusals=1)
-    paced_done = threading.Event()
+    outcome: list[BaseException] = []
 
-    def paced() -> None:
-        with pytest.raises(CypherBusy):
+    def held() -> None:
+        try:
             runner.run("RETURN 1", key="k1")
-        paced_done.set()
+        except BaseException as e:  # the thread reports whatever ended the call
+            outcome.append(e)
 
-    thread = threading.Thread(target=paced)
+    thread = threading.Thread(target=held)
     thread.start()
-    deadline = time.monotonic() + 10
-    while runner._pacing is not None and runner._pacing._value and time.monotonic() < deadline:  # type: ignore[attr-defined]
-        time.sleep(0.01)
-    assert runner._pacing is not None and runner._pacing._value == 0  # type: ignore[attr-defined]
-    with pytest.raises(CypherBusy, match="too many"):
-        runner.run("RETURN 1", key="k2")
-    # answered while the first refusal was still held: it was not paced
-    assert not paced_done.is_set()
-    thread.join()
+    try:
+        assert pauses.entered.wait(timeout=10), "the first refusal was not paced"
+        with pytest.raises(CypherBusy, match="too many"):
+            runner.run("RETURN 1", key="k2")  # the only pacing thread is taken: no pause
+        assert pauses.taken == [3.0]
+    finally:
+        pauses.release.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and len(outcome) == 1 and isinstance(outcome[0], CypherBusy)
+    with pytest.raises(CypherBusy):  # the pacing thread is free again
+        runner.run("RETURN 1", key="k3")
+    assert pauses.taken == [3.0, 3.0]
 
 
-def test_a_library_caller_is_refused_at_once_by_default(tmp_path: Path) -> None:
+def test_a_library_caller_is_refused_at_once_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _Pauses()
+    monkeypatch.setattr("mokg.analyst.time.sleep", pauses)
     runner = _full_host(tmp_path)
-    assert runner._pacing is None
     with pytest.raises(CypherBusy):
         runner.run("RETURN 1", key="k1")
+    assert pauses.taken == []
 
 
-def test_the_web_service_paces_with_half_its_threads(tmp_path: Path) -> None:
-    from mokg.apps.web.services import Services
+def test_the_web_service_paces_with_half_of_the_threads_it_has(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from mokg.apps.web.app import create_app
+    from mokg.apps.web.gunicorn_conf import post_worker_init
+    from mokg.apps.web.services import get_services
 
     settings = Settings(home=tmp_path, web_threads=12, analyst_refusal_delay_s=0.7)
-    runner = Services(settings).analyst
-    assert runner.refusal_delay_s == 0.7
-    assert runner._pacing is not None and runner._pacing._value == 6  # type: ignore[attr-defined]
+    app = create_app(settings)
+    with app.app_context():
+        runner = get_services().analyst
+    assert (runner.refusal_delay_s, runner.paced_refusals) == (0.7, 6)  # the setting, without gunicorn
+    # under gunicorn, the threads the worker really has (a --threads flag overrides the setting)
+    app = create_app(settings)
+    post_worker_init(SimpleNamespace(wsgi=app, cfg=SimpleNamespace(threads=8)))
+    with app.app_context():
+        assert get_services().analyst.paced_refusals == 4

@@ -56,6 +56,20 @@ def test_calibration_pairs_each_fact_with_a_corruption_it_is_not_linked_to() -> 
     )  # unnamed: left out
 
 
+def test_calibration_asks_each_wording_once_and_never_words_a_corruption_like_a_fact() -> None:
+    # titles repeat: a and e are both "Amazon card"; b and f both "Gift box"
+    names = {**NAMES, "Item:e": "Amazon card", "Item:f": "Gift box"}
+    facts = [("Item:a", "Item:b"), ("Item:e", "Item:f"), ("Item:e", "Item:d"), ("Item:c", "Item:b")]
+    linked = {frozenset(f) for f in facts}
+    positives, negatives = judge.calibration(facts, linked, names, limit=10)
+    texts = [(p.source, p.target) for p in positives]
+    assert len(texts) == len(set(texts)) == 3  # "Amazon card -> Gift box" once, though two facts say it
+    corrupted = [(n.source, n.target) for n in negatives]
+    assert len(corrupted) == len(set(corrupted))
+    assert not set(corrupted) & set(texts)  # e -> b is unlinked by id but reads like the fact a -> b
+    assert all(source != target for source, target in texts + corrupted)
+
+
 def test_answers_are_constrained_and_counted_with_what_could_not_be_read() -> None:
     schema = RelationSchema.load()
     llm = Scripted(yes={"Gift box"}, garbled={"Holiday tin"})
@@ -63,13 +77,13 @@ def test_answers_are_constrained_and_counted_with_what_could_not_be_read() -> No
         judge.Statement("Amazon card", "COMPLEMENTARY_PRODUCT", t)
         for t in ("Gift box", "Greeting card", "Holiday tin")
     ]
-    answers, model = judge.ask(llm, schema, statements)
-    assert answers == judge.Answers(asked=3, yes=1, unparsed=1) and model == "scripted"
-    assert answers.yes_share == 0.5  # of the two it could read
+    answers = judge.ask(llm, schema, statements)
+    assert answers == judge.Answers(asked=3, yes=1, unparsed=1, model="scripted")
+    assert answers.yes_share == 0.5 and answers.answered == 2  # of the two it could read
     request = llm.seen[0]
     assert request.json_schema == judge.ANSWER_SCHEMA and request.temperature == 0.0
     assert schema.describe("COMPLEMENTARY_PRODUCT") in request.messages[-1]["content"]
-    assert judge.ask(llm, schema, []) == (judge.Answers(0, 0), "")
+    assert judge.ask(llm, schema, []) == judge.Answers(0, 0)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +92,7 @@ def test_answers_are_constrained_and_counted_with_what_could_not_be_read() -> No
         (judge.Answers(40, 40), judge.Answers(40, 40), 0.5, False),  # says yes to everything
         (judge.Answers(40, 32), judge.Answers(40, 8), 0.8, True),
         (judge.Answers(40, 24), judge.Answers(40, 16), 0.6, True),
+        (judge.Answers(30, 20), judge.Answers(30, 14), 0.6, True),  # exactly 0.6, whatever floats make of it
         (judge.Answers(10, 8), judge.Answers(10, 2), 0.8, False),  # too few answers to tell from noise
         (judge.Answers(40, 26, unparsed=8), judge.Answers(40, 0), 0.90625, False),  # a fifth unreadable
         (judge.Answers(4, 0, unparsed=4), judge.Answers(4, 0), None, False),  # nothing readable
@@ -86,6 +101,17 @@ def test_answers_are_constrained_and_counted_with_what_could_not_be_read() -> No
 def test_agreement_is_balanced_accuracy_and_a_verdict_needs_enough_of_it(
     on_facts: judge.Answers, on_corruptions: judge.Answers, balanced: float | None, informative: bool
 ) -> None:
-    agreement = judge.Agreement("m", on_facts, on_corruptions)
+    agreement = judge.Agreement(on_facts, on_corruptions)
     assert agreement.balanced_accuracy == (None if balanced is None else pytest.approx(balanced))
     assert agreement.informative is informative
+    if balanced is not None:
+        assert agreement.standard_error is not None and 0 <= agreement.standard_error <= 0.5
+
+
+def test_the_standard_error_shrinks_with_the_calibration() -> None:
+    small = judge.Agreement(judge.Answers(30, 21), judge.Answers(30, 14))
+    large = judge.Agreement(judge.Answers(300, 210), judge.Answers(300, 140))
+    assert small.balanced_accuracy == pytest.approx(large.balanced_accuracy)
+    assert small.standard_error == pytest.approx(large.standard_error * 10**0.5)  # type: ignore[operator]
+    # 0.7 of 30 facts and 0.467 of 30 corruptions: sqrt(0.21/30 + 0.249/30) / 2
+    assert small.standard_error == pytest.approx(0.0618, abs=1e-3)

@@ -59,6 +59,7 @@ from mokg.clock import stamp
 from mokg.graph import Graph
 from mokg.pair import judge
 from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
+from mokg.pair.judge import Agreement, Answers
 from mokg.pair.metrics import PRODUCT_RELATIONS, MinedTriple, aee, also_bought_recall, ilad, novelty
 from mokg.pair.resolution import MatchKind
 from mokg.pair.results import FilterCounts, MiningResult
@@ -124,7 +125,7 @@ class VariantRow:
         0  # summed over the campaign items: MoKG-expanded audience with this variant's triples
     )
     tac_covered: int = 0
-    judge: judge.Answers | None = None  # the LLM judge on the kept triples
+    judge: Answers | None = None  # the LLM judge on the kept triples
 
     @property
     def ab_recall(self) -> float:
@@ -166,7 +167,7 @@ class EvalReport:
     rows: tuple[VariantRow, ...]
     campaigns: tuple[CampaignRow, ...]
     examples: tuple[dict[str, Any], ...]
-    judge: judge.Agreement | None = None
+    judge: Agreement | None = None
 
     def as_dict(self) -> dict[str, Any]:
         rows = [
@@ -183,7 +184,9 @@ class EvalReport:
         agreement = (
             {
                 **asdict(self.judge),
+                "model": self.judge.model,
                 "balanced_accuracy": self.judge.balanced_accuracy,
+                "standard_error": self.judge.standard_error,
                 "informative": self.judge.informative,
             }
             if self.judge
@@ -266,7 +269,7 @@ class EvalReport:
         a = self.judge
         if a is None:
             return []
-        ba = a.balanced_accuracy
+        ba, se = a.balanced_accuracy, a.standard_error
         lines = [
             "",
             "## LLM judge (third accuracy proxy)",
@@ -274,7 +277,7 @@ class EvalReport:
             f"Judge `{a.model or '-'}`, the evaluation's own LLM, asked yes or no. Calibration on the SupKG: "
             f"yes to {a.facts.yes} of {a.facts.asked} ALSO_BOUGHT facts and to {a.corruptions.yes} of "
             f"{a.corruptions.asked} corruptions ({a.facts.unparsed + a.corruptions.unparsed} unparsed); "
-            f"balanced accuracy {'-' if ba is None else f'{ba:.2f}'}.",
+            f"balanced accuracy {'-' if ba is None or se is None else f'{ba:.2f} ± {se:.2f} (one standard error)'}.",
         ]
         if not a.informative:
             lines.append(
@@ -286,6 +289,8 @@ class EvalReport:
         for r in self.rows:
             if r.judge is not None:
                 share = "-" if r.judge.yes_share is None else f"{r.judge.yes_share:.1%}"
+                if r.judge.answered < judge.MIN_ANSWERED:
+                    share += f" (under {judge.MIN_ANSWERED} answers: too few to compare)"
                 lines.append(f"| {r.variant} | {r.judge.asked} | {r.judge.yes} | {share} |")
         return lines
 
@@ -321,8 +326,9 @@ class EvalReport:
                 )
             if full.ab_recovered:
                 lines[-1] += f", ×{light.ab_recovered / full.ab_recovered:.2f} ALSO_BOUGHT recovered"
-            shares = (full.judge.yes_share, light.judge.yes_share) if full.judge and light.judge else None
-            if self.judge and self.judge.informative and shares and shares[0] and shares[1] is not None:
+            answers = [a for a in (full.judge, light.judge) if a and a.answered >= judge.MIN_ANSWERED]
+            if self.judge and self.judge.informative and len(answers) == 2 and answers[0].yes:
+                shares = [a.yes / a.answered for a in answers]
                 lines[-1] += f", ×{shares[1] / shares[0]:.2f} judge yes share"
             lines[-1] += "."
         return lines
@@ -396,7 +402,7 @@ def _variant_row(
     seeds: _Seeds,
     embed: Callable[[Sequence[str]], Any],
     seconds: float,
-    judge_answers: judge.Answers | None = None,
+    judge_answers: Answers | None = None,
 ) -> VariantRow:
     triples = _triples(results)
     seed_refs = [f"Item:{a}" for a in seeds.asins]
@@ -515,6 +521,7 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     say(f"{len(seeds.asins)} seeds, {len(seeds.held_out)} held-out ALSO_BOUGHT pairs")
     rows: list[VariantRow] = []
     by_variant: dict[str, list[MiningResult]] = {}
+    seconds: dict[str, float] = {}
     for name in config.variants:
         miner = rt.miner(config.variant_mining(name))
         t0 = time.perf_counter()
@@ -525,21 +532,21 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
             results.append(miner.mine(source))
             say(f"{name}: {i + 1}/{len(sources)} {source.ref} -> {len(results[-1].targets)} triples")
         by_variant[name] = results
-        seconds = time.perf_counter() - t0  # the judge's calls below are not the miner's
-        judged = None
-        if config.judge_facts:
-            statements = [
-                judge.Statement(r.source.name, t.relation, t.candidate.name)
-                for r in results
-                for t in r.targets
-            ]
-            judged, _ = judge.ask(rt.llm, rt.schema, statements)
-            say(f"{name}: the judge says yes to {judged.yes} of {judged.asked} kept triples")
-        rows.append(_variant_row(graph, name, results, seeds, rt.embed, seconds, judged))
+        seconds[name] = time.perf_counter() - t0
+    # the judge runs after all mining, so its calls neither count in nor warm the server for a variant's time
+    agreement, judged = None, {}
+    if config.judge_facts:
+        agreement = _calibrate_judge(rt, seeds, config.judge_facts)
+        ba = agreement.balanced_accuracy
+        say(
+            f"judge: balanced accuracy {'-' if ba is None else f'{ba:.2f}'} on SupKG facts against corruptions"
+        )
+        for name, results in by_variant.items():
+            judged[name] = judge.ask(rt.llm, rt.schema, _statements(results))
+            say(f"{name}: the judge says yes to {judged[name].yes} of {judged[name].asked} kept triples")
+    for name, results in by_variant.items():
+        rows.append(_variant_row(graph, name, results, seeds, rt.embed, seconds[name], judged.get(name)))
     full = by_variant.get("full", [])
-    agreement = _calibrate_judge(rt, seeds, config.judge_facts) if config.judge_facts else None
-    if agreement:
-        say(f"judge: balanced accuracy {agreement.balanced_accuracy} on SupKG facts against corruptions")
     model = next((r.model for results in by_variant.values() for r in results if r.model), "")
     scorer = next((r.scorer_version for results in by_variant.values() for r in results), None)
     return EvalReport(
@@ -555,14 +562,22 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     )
 
 
-def _calibrate_judge(rt: Runtime, seeds: _Seeds, limit: int) -> judge.Agreement:
-    """The judge on the seeds' ALSO_BOUGHT facts (all of them: it sees no κ_S) and as many corruptions."""
+def _calibrate_judge(rt: Runtime, seeds: _Seeds, limit: int) -> Agreement:
+    """The judge on the seeds' ALSO_BOUGHT facts (all of them: it sees no κ_S) and their corruptions."""
     facts = [(s, o) for s, relation, o in seeds.supkg if relation == "ALSO_BOUGHT" and o.startswith("Item:")]
     linked = {frozenset((s, o)) for s, _, o in seeds.supkg}
     positives, negatives = judge.calibration(facts, linked, seeds.names, limit)
-    on_facts, model = judge.ask(rt.llm, rt.schema, positives)
-    on_corruptions, _ = judge.ask(rt.llm, rt.schema, negatives)
-    return judge.Agreement(model, on_facts, on_corruptions)
+    return Agreement(judge.ask(rt.llm, rt.schema, positives), judge.ask(rt.llm, rt.schema, negatives))
+
+
+def _statements(results: Sequence[MiningResult]) -> list[judge.Statement]:
+    """One statement per distinct mined triple, as ``_triples`` counts them."""
+    by_triple: dict[tuple[str, str, str], judge.Statement] = {}
+    for r in results:
+        for t in r.targets:
+            key = (str(r.source.ref), t.relation, t.ref)
+            by_triple.setdefault(key, judge.Statement(r.source.name, t.relation, t.candidate.name))
+    return list(by_triple.values())
 
 
 def _plot(report: EvalReport, path: Path) -> None:

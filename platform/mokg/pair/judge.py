@@ -2,7 +2,7 @@
 
 The model behind the evaluation's own client answers *yes* or *no* (constrained to that choice) to one
 statement per triple: the source's name, the relation's label and description, and the target's name. Its
-answers mean something only as far as they agree with what is known, so the judge is first **calibrated on
+answers mean something only as far as they agree with what is known, so the judge is also **calibrated on
 the SupKG**: the seeds' ALSO_BOUGHT items, stated as complementary products (positives), against the same
 seeds paired with items they have no link to (negatives, as many). The report gives each variant's *yes*
 share beside that agreement, and says that the share ranks nothing when the judge cannot tell the two
@@ -12,6 +12,7 @@ apart (balanced accuracy under :data:`MIN_AGREEMENT`) or the calibration is too 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,20 +52,27 @@ class Answers:
     asked: int
     yes: int
     unparsed: int = 0
+    model: str = ""  # the model that answered
+
+    @property
+    def answered(self) -> int:
+        return self.asked - self.unparsed
 
     @property
     def yes_share(self) -> float | None:
-        answered = self.asked - self.unparsed
-        return self.yes / answered if answered else None
+        return self.yes / self.answered if self.answered else None
 
 
 @dataclass(frozen=True)
 class Agreement:
     """The judge on SupKG facts (``facts``) and on corruptions of them (``corruptions``)."""
 
-    model: str
     facts: Answers
     corruptions: Answers
+
+    @property
+    def model(self) -> str:
+        return self.facts.model or self.corruptions.model
 
     @property
     def balanced_accuracy(self) -> float | None:
@@ -74,13 +82,23 @@ class Agreement:
         return (tpr + 1.0 - fpr) / 2.0
 
     @property
+    def standard_error(self) -> float | None:
+        """One standard error of :attr:`balanced_accuracy` (two independent binomial shares)."""
+        tpr, fpr = self.facts.yes_share, self.corruptions.yes_share
+        if tpr is None or fpr is None:
+            return None
+        var = tpr * (1 - tpr) / self.facts.answered + fpr * (1 - fpr) / self.corruptions.answered
+        return math.sqrt(var) / 2
+
+    @property
     def informative(self) -> bool:
         ba = self.balanced_accuracy
         sides = (self.facts, self.corruptions)
         return (
             ba is not None
-            and ba >= MIN_AGREEMENT
-            and all(a.asked - a.unparsed >= MIN_ANSWERED for a in sides)
+            and ba
+            >= MIN_AGREEMENT - 1e-9  # (tpr + 1 - fpr) / 2 in floats can fall just short of an exact 0.6
+            and all(a.answered >= MIN_ANSWERED for a in sides)
             and all(a.unparsed <= MAX_UNPARSED_SHARE * a.asked for a in sides)
         )
 
@@ -106,10 +124,10 @@ def ask(
     schema: RelationSchema,
     statements: Sequence[Statement],
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Answers, str]:
-    """The judge's answers to ``statements`` and the model that gave them (``""`` when none was asked)."""
+) -> Answers:
+    """The judge's answers to ``statements``."""
     if not statements:
-        return Answers(0, 0), ""
+        return Answers(0, 0)
     results = llm.chat_many([request(schema, s) for s in statements], progress)
     yes = unparsed = 0
     for r in results:
@@ -118,24 +136,41 @@ def ask(
             yes += 1
         elif answer != "no":
             unparsed += 1
-    return Answers(len(statements), yes, unparsed), next((r.model for r in results if r.model), "")
+    return Answers(len(statements), yes, unparsed, next((r.model for r in results if r.model), ""))
 
 
 def calibration(
     facts: Sequence[tuple[str, str]], linked: Collection[frozenset[str]], names: Mapping[str, str], limit: int
 ) -> tuple[list[Statement], list[Statement]]:
-    """Up to ``limit`` (source ref, target ref) facts as statements, and as many corruptions: each fact's
-    source with another fact's target it has no link to (``linked``: unordered pairs of refs). Refs without
-    a name are left out. In a fixed hash order, so a re-run asks the same (cached) questions."""
-    named = sorted({f for f in facts if f[0] in names and f[1] in names}, key=_hash)[:limit]
-    targets = sorted({t for _, t in named})
-    positives = [Statement(names[s], SUPKG_AS, names[t]) for s, t in named]
+    """Up to ``limit`` (source ref, target ref) facts as statements, and a corruption for each where one
+    exists: the fact's source with another fact's target it has no link to (``linked``: unordered pairs of
+    refs). One question per distinct wording (titles repeat: many items are "Amazon.com Gift Card"), and no
+    corruption worded like a fact. Refs without a name are left out. In a fixed hash order, so a re-run
+    asks the same (cached) questions."""
+    named = sorted({f for f in facts if f[0] in names and f[1] in names}, key=_hash)
+    fact_texts = {(names[s], names[t]) for s, t in named}
+    chosen: list[tuple[str, str]] = []
+    asked: set[tuple[str, str]] = set()
+    for s, t in named:
+        text = (names[s], names[t])
+        if text not in asked and text[0] != text[1] and len(chosen) < limit:
+            asked.add(text)
+            chosen.append((s, t))
+    targets = sorted({t for _, t in chosen})
+    positives = [Statement(names[s], SUPKG_AS, names[t]) for s, t in chosen]
     negatives: list[Statement] = []
-    for i, (source, _) in enumerate(named):
+    for i, (source, _) in enumerate(chosen):
         for step in range(len(targets)):  # from a different place for each fact, so the targets vary
             other = targets[(i + 1 + step) % len(targets)]
-            if other != source and frozenset((source, other)) not in linked:
-                negatives.append(Statement(names[source], SUPKG_AS, names[other]))
+            text = (names[source], names[other])
+            if (
+                frozenset((source, other)) not in linked
+                and text[0] != text[1]
+                and text not in fact_texts
+                and text not in asked
+            ):
+                asked.add(text)
+                negatives.append(Statement(text[0], SUPKG_AS, text[1]))
                 break
     return positives, negatives
 

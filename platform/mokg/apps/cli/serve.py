@@ -57,8 +57,7 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None, th
         f"{host}:{port}",
     ]
     argv += ["--workers", str(workers)] if workers else []
-    if threads:  # through the setting, so the app sizes its paced refusals from the same number
-        os.environ["MOKG_WEB_THREADS"] = str(threads)
+    argv += ["--threads", str(threads)] if threads else []
     console.print(f"serve: gunicorn on http://{host}:{port}/ (OpenAPI at /openapi.json)")
     os.execv(sys.executable, argv)
 

@@ -36,6 +36,11 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
+    # pace analyst refusals on half of the threads this worker really has (a --threads flag overrides the
+    # setting above)
+    from mokg.apps.web.services import set_threads
+
+    set_threads(worker.wsgi, worker.cfg.threads)
     # the loaded app's objects never die: keep them out of every later collection, whose pauses otherwise
     # land in the latency tail
     gc.collect()

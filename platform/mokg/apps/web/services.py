@@ -28,6 +28,7 @@ class Services:
     settings: Settings
     key_ttl_s: float = 30.0
     cypher_timeout_s: float = 10.0
+    web_threads: int = 0  # this process's request threads, where the server says (gunicorn); else the setting
 
     @cached_property
     def graph(self) -> Graph:
@@ -46,7 +47,8 @@ class Services:
     def analyst(self) -> ReadOnlyRunner:
         s = self.settings
         # half the threads may hold a paced refusal: the rest keep serving lookups whatever analysts send
-        return ReadOnlyRunner(s, refusal_delay_s=s.analyst_refusal_delay_s, paced_refusals=s.web_threads // 2)
+        threads = self.web_threads or s.web_threads
+        return ReadOnlyRunner(s, refusal_delay_s=s.analyst_refusal_delay_s, paced_refusals=threads // 2)
 
     def close(self) -> None:
         if "graph" in self.__dict__:
@@ -57,6 +59,12 @@ def get_services() -> Services:
     """The services of the app handling the current request."""
     s: Services = current_app.extensions[EXTENSION]
     return s
+
+
+def set_threads(app: Flask, threads: int) -> None:
+    """Tell ``app``'s services how many request threads its process has (before its first request)."""
+    svc: Services = app.extensions[EXTENSION]
+    svc.web_threads = threads
 
 
 def init_app(
