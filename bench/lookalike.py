@@ -5,7 +5,9 @@ item metadata when given): reviews deduplicated as ``mokg ingest`` does, polarit
 and the rating (§3.3, α = 0.5), IN_CATEGORY (leaf path), SOLD_BY and ALSO_BOUGHT (targets that are items).
 No LLM profiles. Then, per split seed, it trains the PM once and every requested GLM variant from it, and
 prints the mean AP on the **validation** tasks (centroid scoring) and the mean pairwise cosine of the
-users' embeddings (the collapse check). Test-task AP is printed only with ``--test``.
+users' embeddings (the collapse check). Every seed keeps the first seed's partition of the tasks into
+validation and test, as ``mokg eval`` does (until 2026-12-05 each seed drew its own, so a sweep over several
+seeds also scored items that are test tasks in ``mokg eval``). Test-task AP is printed only with ``--test``.
 
     python bench/lookalike.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz \\
         --meta ../shared/data/amazon/Gift_Cards/meta_Gift_Cards.json.gz --seeds 0,1 \\
@@ -189,9 +191,18 @@ def main() -> None:
     out: dict[str, dict[str, list[float]]] = {
         name: {"val": [], "test": [], "cos": []} for name, _ in variants
     }
-    for seed in [int(s) for s in args.seeds.split(",")]:
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for seed in seeds:
+        # every seed keeps the first seed's validation/test partition of the tasks, as `mokg eval` does, so
+        # a sweep never scores an item that is a test task there
         split = build_split(
-            u_idx, i_idx, n_users=len(users), n_items=len(items), min_buyers=args.min_buyers, seed=seed
+            u_idx,
+            i_idx,
+            n_users=len(users),
+            n_items=len(items),
+            min_buyers=args.min_buyers,
+            seed=seed,
+            partition_seed=seeds[0],
         )
         held = {(users[u], items[i]) for u, i in split.heldout}
         train_kg = leak_free_profiles(kg.without_reviews(held))

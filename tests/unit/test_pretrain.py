@@ -208,6 +208,21 @@ def test_corrupt_changes_one_end_within_type() -> None:
     assert bool((nh != kg.head).any()) and bool((nt != kg.tail).any())
 
 
+@pytest.mark.parametrize("head_share", [0.0, 0.7, 1.0])
+def test_corrupt_replaces_the_head_at_the_share_asked(head_share: float) -> None:
+    # heads 0..999 (one group), tails 1000..1999 (another), 4,000 triples: a corruption that draws the very
+    # entity it replaces is rare (1 in 1,000), so the tail is kept about exactly where the head was drawn
+    head, tail = torch.arange(0, 1000).repeat(4), torch.arange(1000, 2000).repeat(4)
+    group = EntityGroups(torch.cat([torch.zeros(1000), torch.ones(1000)]).long())
+    nh, nt = corrupt(head, tail, group, torch.Generator().manual_seed(3), head_share)
+    kept_tail = nt == tail
+    assert bool((kept_tail | (nh == head)).all())  # one end at most
+    drawn_head = kept_tail.float().mean().item()
+    assert drawn_head == pytest.approx(head_share, abs=0.03)
+    with pytest.raises(ValueError, match="head_corruption"):
+        train_pretrained(tiny_graph(), epochs=1, head_corruption=1.5)
+
+
 def test_shared_corruptions_chunk_by_group_and_draw_each_pool_from_it() -> None:
     kg = tiny_graph()
     group = kg.entity_type * 2 + kg.profile_mask().long()

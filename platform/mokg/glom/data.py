@@ -47,6 +47,10 @@ class TrainConfig:
     # +0.015 (All_Beauty) over one uniform corruption (README, "GLM stage")
     pm_negatives: int = 8
     pm_adversarial: float = 4.0
+    # share of corruptions that replace the head (a review triple's user) rather than the tail: asking the PM
+    # which users go with an item is lookalike's own question (README, "Which end the PM corrupts");
+    # per-positive corruptions only (batch negatives split half and half)
+    pm_head_corruption: float = 0.7
     # batch negatives: K/2 head and K/2 tail corruptions shared by chunks of positives; ~3.4x faster PM
     # epochs at 100k users, validation AP within noise of per-positive corruptions (README, "Batch
     # negatives"), so off by default below pm_large_graph_triples

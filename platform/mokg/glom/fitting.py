@@ -136,6 +136,7 @@ def fit_pm(
         margin=cfg.margin,
         num_negatives=cfg.pm_negatives,
         adversarial=cfg.pm_adversarial,
+        head_corruption=cfg.pm_head_corruption,
         shared_negatives=cfg.pm_shared_negatives,
         negative_chunk=cfg.pm_negative_chunk,
         sparse=cfg.pm_sparse,

@@ -323,10 +323,15 @@ class PretrainResult:
 
 
 def corrupt(
-    head: torch.Tensor, tail: torch.Tensor, group: EntityGroups, generator: torch.Generator
+    head: torch.Tensor,
+    tail: torch.Tensor,
+    group: EntityGroups,
+    generator: torch.Generator,
+    head_share: float = 0.5,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace, per triple, the head or the tail (probability 1/2 each) by a random entity of its group."""
-    use_head = torch.rand(head.shape, generator=generator) < 0.5
+    """Replace, per triple, the head (probability ``head_share``) or else the tail by a random entity of its
+    group."""
+    use_head = torch.rand(head.shape, generator=generator) < head_share
     neg_head = torch.where(use_head, sample_same_group(head, group, generator), head)
     neg_tail = torch.where(use_head, tail, sample_same_group(tail, group, generator))
     return neg_head, neg_tail
@@ -400,6 +405,7 @@ def train_pretrained(
     batch_size: int = 1024,
     num_negatives: int = 1,
     adversarial: float = 0.0,
+    head_corruption: float = 0.5,
     shared_negatives: bool = False,
     negative_chunk: int = 64,
     sparse: bool = False,
@@ -414,7 +420,8 @@ def train_pretrained(
     """Train the PM with Adam on Eq. 2; ``progress(epoch, mean_loss)`` is called after each epoch (1-based).
 
     ``batch_size`` grows where an epoch would otherwise take more than ``max_steps_per_epoch`` steps.
-    ``num_negatives`` corruptions per positive, weighted by ``adversarial`` (see :func:`margin_ranking_loss`).
+    ``num_negatives`` corruptions per positive, weighted by ``adversarial`` (see :func:`margin_ranking_loss`),
+    each of the head with probability ``head_corruption`` and else of the tail.
     ``shared_negatives``: half of them of the head and half of the tail, shared by chunks of
     ``negative_chunk`` positives (:class:`SharedCorruptions`) instead of drawn per positive.
 
@@ -430,6 +437,8 @@ def train_pretrained(
         raise ValueError("no triples to train on")
     if num_negatives < 1 or negative_chunk < 1:
         raise ValueError(f"num_negatives ({num_negatives}) and negative_chunk ({negative_chunk}) must be ≥ 1")
+    if not 0.0 <= head_corruption <= 1.0:
+        raise ValueError(f"head_corruption ({head_corruption}) must lie in [0, 1]")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = PretrainedModel(
@@ -465,7 +474,9 @@ def train_pretrained(
                 terms, neg = model.shared_negative_energies(h, r, t, shared)
                 pos, count = terms.total, terms.count
             else:
-                nh, nt = corrupt(h.repeat(num_negatives), t.repeat(num_negatives), group, gen)
+                nh, nt = corrupt(
+                    h.repeat(num_negatives), t.repeat(num_negatives), group, gen, head_corruption
+                )
                 h, r, t, nh, nt = (x.to(device) for x in (h, r, t, nh, nt))
                 # positives and their corruptions in one call, so each entity is looked up once per step
                 terms = model.energy_terms(

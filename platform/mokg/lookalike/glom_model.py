@@ -43,6 +43,7 @@ PM_FIELDS = (
     "margin",
     "pm_negatives",
     "pm_adversarial",
+    "pm_head_corruption",
     "pm_shared_negatives",
     "pm_negative_chunk",
     "pm_large_graph_triples",  # fit_pm sizes the PM for the graph by it
