@@ -5,8 +5,8 @@ item metadata when given): reviews deduplicated as ``mokg ingest`` does, polarit
 and the rating (§3.3, α = 0.5), IN_CATEGORY (leaf path), SOLD_BY and ALSO_BOUGHT (targets that are items).
 No LLM profiles. Then, per split seed, it trains the PM once and every requested GLM variant from it, and
 prints the mean AP on the **validation** tasks (centroid scoring) and the mean pairwise cosine of the
-users' embeddings (the collapse check). Every seed keeps the first seed's partition of the tasks into
-validation and test, as ``mokg eval`` does (until 2026-12-05 each seed drew its own, so a sweep over several
+users' embeddings (the collapse check). Every seed keeps ``mokg eval``'s partition of the tasks into
+validation and test (its first seed's) (until 2026-12-05 each seed drew its own, so a sweep over several
 seeds also scored items that are test tasks in ``mokg eval``). Test-task AP is printed only with ``--test``.
 
     python bench/lookalike.py --reviews ../shared/data/amazon/Gift_Cards/Gift_Cards_5.json.gz \\
@@ -35,10 +35,13 @@ from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
+from mokg.lookalike.evaluation import EvalConfig
 from mokg.lookalike.glom_model import PM_FIELDS, ReviewIndex, leak_free_profiles, mean_profiles
 from mokg.lookalike.protocol import build_split, evaluate
 from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
+
+PARTITION_SEED = EvalConfig().seeds[0]
 
 
 def parsed_reviews(path: Path) -> Iterator[Any]:
@@ -159,7 +162,7 @@ def main() -> None:
         f"{len(users)} users, {len(items)} reviewed items, {len(kg.items)} items, {len(kg.reviews)} reviews"
     )
     if args.eval is not None:
-        from mokg.lookalike.evaluation import EvalConfig, evaluate_kg, table_rows, verdict, write_report
+        from mokg.lookalike.evaluation import evaluate_kg, table_rows, verdict, write_report
 
         ecfg = EvalConfig(
             min_buyers=args.min_buyers,
@@ -191,10 +194,9 @@ def main() -> None:
     out: dict[str, dict[str, list[float]]] = {
         name: {"val": [], "test": [], "cos": []} for name, _ in variants
     }
-    seeds = [int(s) for s in args.seeds.split(",")]
-    for seed in seeds:
-        # every seed keeps the first seed's validation/test partition of the tasks, as `mokg eval` does, so
-        # a sweep never scores an item that is a test task there
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        # every seed keeps `mokg eval`'s validation/test partition of the tasks (its first seed's), so a
+        # sweep never scores an item that is a test task there, whatever seeds it is given
         split = build_split(
             u_idx,
             i_idx,
@@ -202,7 +204,7 @@ def main() -> None:
             n_items=len(items),
             min_buyers=args.min_buyers,
             seed=seed,
-            partition_seed=seeds[0],
+            partition_seed=PARTITION_SEED,
         )
         held = {(users[u], items[i]) for u, i in split.heldout}
         train_kg = leak_free_profiles(kg.without_reviews(held))

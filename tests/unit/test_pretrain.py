@@ -219,6 +219,28 @@ def test_corrupt_replaces_the_head_at_the_share_asked(head_share: float) -> None
     assert bool((kept_tail | (nh == head)).all())  # one end at most
     drawn_head = kept_tail.float().mean().item()
     assert drawn_head == pytest.approx(head_share, abs=0.03)
+
+
+def test_the_configured_head_share_reaches_the_corruptions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mokg.glom import pretrain
+    from mokg.glom.data import LARGE_GRAPH_PM, TrainConfig, stored_config
+    from mokg.glom.fitting import fit_pm
+
+    shares: list[float] = []
+    real = pretrain.corrupt
+
+    def spy(*args: object, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
+        shares.append(float(args[4] if len(args) > 4 else kwargs.get("head_share", 0.5)))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pretrain, "corrupt", spy)
+    fit_pm(tiny_graph(), TrainConfig(pm_head_corruption=0.9, pm_epochs=1, dim=8))
+    assert shares and set(shares) == {0.9}
+    # a large graph's PM (batch negatives: half and half) says so; an old model reads back as trained at 0.5
+    assert LARGE_GRAPH_PM["pm_head_corruption"] == 0.5
+    assert TrainConfig(pm_large_graph_triples=1).sized_for(10).pm_head_corruption == 0.5
+    assert stored_config({"dim": 8})["pm_head_corruption"] == 0.5
+    assert stored_config({"pm_head_corruption": 0.7})["pm_head_corruption"] == 0.7
     with pytest.raises(ValueError, match="head_corruption"):
         train_pretrained(tiny_graph(), epochs=1, head_corruption=1.5)
 

@@ -22,9 +22,22 @@ if TYPE_CHECKING:
 # The PM on a large graph: batch negatives (16, shared in chunks of 64) for 50 epochs. At 100k users an
 # epoch costs 2.9-3.6 s against 7.8 s for 8 corruptions per positive, and on both shared sets their
 # validation AP under the GLM is within split noise of the per-positive default (README, "Large graphs")
-LARGE_GRAPH_PM: dict[str, Any] = {"pm_shared_negatives": True, "pm_negatives": 16, "pm_epochs": 50}
+# Batch negatives split a positive's corruptions half head, half tail, so the large-graph PM records that.
+LARGE_GRAPH_PM: dict[str, Any] = {
+    "pm_shared_negatives": True,
+    "pm_negatives": 16,
+    "pm_epochs": 50,
+    "pm_head_corruption": 0.5,
+}
 # the options that switch it: one of them given by hand is the PM asked for (TrainConfig.from_settings)
 PM_OPTIONS = frozenset(LARGE_GRAPH_PM)
+# fields added after models were saved, with the value those models were trained with (stored_config)
+LEGACY_DEFAULTS: dict[str, Any] = {"pm_head_corruption": 0.5}
+
+
+def stored_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved model's TrainConfig fields, completed with what older versions trained with."""
+    return {**LEGACY_DEFAULTS, **config}
 
 
 @dataclass(frozen=True)

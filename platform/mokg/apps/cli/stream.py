@@ -183,7 +183,7 @@ def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -
     """
     import torch
 
-    from mokg.glom.data import TrainConfig
+    from mokg.glom.data import TrainConfig, stored_config
     from mokg.glom.inductive import PM_SUFFIX, ModelState, current_version, state_path
     from mokg.glom.pipeline import artifacts
     from mokg.glom.stages import load_kg
@@ -196,7 +196,7 @@ def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -
     version = current_version(folder)
     if version is None or not state_path(folder, version).exists():
         raise click.ClickException("no served model to measure: run `mokg train` first")
-    cfg = TrainConfig.from_settings(s, **ModelState.load(state_path(folder, version)).config)
+    cfg = TrainConfig.from_settings(s, **stored_config(ModelState.load(state_path(folder, version)).config))
     share = hold_share or s.stream_retrain_share or 0.2
     with Graph(s) as g:
         kg = load_kg(g)
