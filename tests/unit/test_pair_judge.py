@@ -115,3 +115,19 @@ def test_the_standard_error_shrinks_with_the_calibration() -> None:
     assert small.standard_error == pytest.approx(large.standard_error * 10**0.5)  # type: ignore[operator]
     # 0.7 of 30 facts and 0.467 of 30 corruptions: sqrt(0.21/30 + 0.249/30) / 2
     assert small.standard_error == pytest.approx(0.0618, abs=1e-3)
+
+
+def test_a_corruption_never_reads_like_a_fact_left_out_by_the_limit() -> None:
+    # x1 is another "Amazon card": the fact x1 -> d reads "Amazon card -> Holiday tin", and a -> d
+    # (unlinked by id) would read the same. With room for two facts, the hash order leaves x1 -> d out of
+    # the questions (the id x1 is picked for that), but its wording still may not be asked as a corruption.
+    names = {**NAMES, "Item:x1": "Amazon card"}
+    facts = [("Item:a", "Item:b"), ("Item:c", "Item:d"), ("Item:x1", "Item:d")]
+    linked = {frozenset(f) for f in facts}
+    for limit in (1, 2, 3):
+        positives, negatives = judge.calibration(facts, linked, names, limit=limit)
+        fact_texts = {(names[s], names[t]) for s, t in facts}
+        assert not {(n.source, n.target) for n in negatives} & fact_texts, limit
+    # and the case the rule is for happens: the limit leaves that fact out while a -> d is a candidate
+    positives, _ = judge.calibration(facts, linked, names, limit=2)
+    assert ("Amazon card", "Gift box") in {(p.source, p.target) for p in positives}
