@@ -28,7 +28,7 @@ LLM cache, so a variant only pays for the prompts it changes.
   scorer as a factor of its threshold: it compares miners filtered alike, not miners against the truth.
 * LLM judge (third accuracy proxy, :mod:`mokg.pair.judge`) — the share of kept triples the evaluation's own
   LLM, asked yes or no, calls true; shown beside the judge's agreement with the SupKG (balanced accuracy on
-  up to ``judge_facts`` of the seeds' ALSO_BOUGHT facts against as many corruptions), and a verdict only
+  up to ``judge_facts`` of the seeds' ALSO_BOUGHT facts against a corruption of each where one exists), and a verdict only
   where that agreement reaches :data:`~mokg.pair.judge.MIN_AGREEMENT`. ``judge_facts=0`` skips it.
 * Speed (Table II) — seeds per minute of wall time and LLM tokens (prompt + completion) per seed, with the
   share of calls the LLM cache answered: only a run with ``use_cache=False`` (``--fresh``) times the server.
@@ -87,7 +87,7 @@ class EvalConfig:
     mining: MiningConfig = field(default_factory=MiningConfig)
     max_examples: int = 40
     adapter: str = ""  # the LightPAIR adapter version of the ``lightpair`` variant
-    judge_facts: int = 100  # SupKG facts (and as many corruptions) that calibrate the LLM judge; 0: no judge
+    judge_facts: int = 100  # SupKG facts (and their corruptions) that calibrate the LLM judge; 0: no judge
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.variants) - set(VARIANTS))

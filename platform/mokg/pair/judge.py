@@ -75,18 +75,22 @@ class Agreement:
         return self.facts.model or self.corruptions.model
 
     @property
-    def balanced_accuracy(self) -> float | None:
+    def _shares(self) -> tuple[float, float] | None:
+        """(yes share on facts, yes share on corruptions); None where a side has no readable answer."""
         tpr, fpr = self.facts.yes_share, self.corruptions.yes_share
-        if tpr is None or fpr is None:
-            return None
-        return (tpr + 1.0 - fpr) / 2.0
+        return None if tpr is None or fpr is None else (tpr, fpr)
+
+    @property
+    def balanced_accuracy(self) -> float | None:
+        shares = self._shares
+        return None if shares is None else (shares[0] + 1.0 - shares[1]) / 2.0
 
     @property
     def standard_error(self) -> float | None:
         """One standard error of :attr:`balanced_accuracy` (two independent binomial shares)."""
-        tpr, fpr = self.facts.yes_share, self.corruptions.yes_share
-        if tpr is None or fpr is None:
+        if self._shares is None:
             return None
+        tpr, fpr = self._shares
         var = tpr * (1 - tpr) / self.facts.answered + fpr * (1 - fpr) / self.corruptions.answered
         return math.sqrt(var) / 2
 
@@ -94,10 +98,10 @@ class Agreement:
     def informative(self) -> bool:
         ba = self.balanced_accuracy
         sides = (self.facts, self.corruptions)
+        # (tpr + 1 - fpr) / 2 in floats can fall just short of an exact MIN_AGREEMENT: hence the 1e-9
         return (
             ba is not None
-            and ba
-            >= MIN_AGREEMENT - 1e-9  # (tpr + 1 - fpr) / 2 in floats can fall just short of an exact 0.6
+            and ba + 1e-9 >= MIN_AGREEMENT
             and all(a.answered >= MIN_ANSWERED for a in sides)
             and all(a.unparsed <= MAX_UNPARSED_SHARE * a.asked for a in sides)
         )

@@ -199,7 +199,7 @@ def pair_status(runs: int) -> None:
     type=click.IntRange(0),
     default=100,
     show_default=True,
-    help="SupKG facts (and as many corruptions) that calibrate the LLM judge of the kept triples; 0: no judge.",
+    help="SupKG facts (and a corruption of each) that calibrate the LLM judge of the kept triples; 0: no judge.",
 )
 @mining_options
 def pair_eval(
