@@ -201,27 +201,39 @@ LIGHTPAIR_CARDS = [
     ("Barnes & Noble Card", "readers"),
     ("Uber Gift Card", "commuters"),
 ]
+# the relation the tiny set answers and the serving tests mine
+LIGHTPAIR_RELATION = "TARGET_AUDIENCE"
 
 
-def lightpair_record(name: str, audience: str, i: int) -> dict[str, Any]:
-    """A record in the distill format with a short prompt, so a few steps run in seconds."""
-    answer = json.dumps({"targets": [audience]})
-    return {
-        "messages": [
+def lightpair_record(name: str, audience: str, i: int, real_prompt: bool = False) -> dict[str, Any]:
+    """A record in the distill format: a short question, so a few steps run in seconds, or (``real_prompt``)
+    the source-pass prompt over R_s narrowed to LIGHTPAIR_RELATION, the prompt the serving tests mine with,
+    so that the student answers there as it learned instead of copying the prompt's words."""
+    from mokg.pair.prompts import SourceEntity, build_source_pass_prompt
+    from mokg.pair.schema import RelationSchema
+
+    if real_prompt:
+        schema = RelationSchema.load().narrowed((LIGHTPAIR_RELATION,))
+        facts = (f"Sold by: {name.split()[0]}", "Category: Gift Cards")
+        messages = build_source_pass_prompt(SourceEntity(name, "Item"), schema, facts, max_targets=5).messages
+    else:
+        messages = [
             {"role": "system", "content": "Answer with JSON."},
             {"role": "user", "content": f"Who buys the {name}?"},
-            {"role": "assistant", "content": answer},
-        ],
+        ]
+    answer = json.dumps({"relations": [{"relation": LIGHTPAIR_RELATION, "targets": [audience]}]})
+    return {
+        "messages": [*messages, {"role": "assistant", "content": answer}],
         "source": f"Item:B{i:09d}",
-        "relation": "AUDIENCE",
+        "relations": [LIGHTPAIR_RELATION],
         "provenance": {"prompt_id": "p", "run_ids": ["r1"], "models": ["teacher"], "targets": []},
     }
 
 
-def write_tiny_distill(out: Path) -> Path:
+def write_tiny_distill(out: Path, real_prompt: bool = False) -> Path:
     """The cards as a `mokg pair distill` folder; validation = the training records (an overfit check)."""
     from mokg.pair.distill import Dataset, write_dataset
 
-    records = [lightpair_record(n, a, i) for i, (n, a) in enumerate(LIGHTPAIR_CARDS)]
+    records = [lightpair_record(n, a, i, real_prompt) for i, (n, a) in enumerate(LIGHTPAIR_CARDS)]
     write_dataset(Dataset(train=records, val=records, sources_done=len(records)), out, val_share=0.0)
     return out

@@ -25,13 +25,7 @@ from mokg.ingest import ingest
 from mokg.pair import store
 from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.distill import split_of
-from mokg.pair.prompts import (
-    SINGLE_STEP,
-    SourceEntity,
-    build_augmentation_prompt,
-    build_relation_selection_prompt,
-    parse_string_list,
-)
+from mokg.pair.prompts import SourceEntity, build_source_pass_prompt, parse_source_pass
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceRef
 from mokg.stack.services import scratch_database
@@ -40,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
 KEYS = ("Item:B00O3YJD4S", "Item:B001GXRQW0")
 EMPTY = "Item:B005ESMF5G"
-SELECTED, BY_STUDENT = "Item:B004Q7CK9M", "Item:B0091JKVU0"  # finished by the last test's own runs
+TEACHER, BY_STUDENT = "Item:B004Q7CK9M", "Item:B0091JKVU0"  # finished by the last test's own runs
 # the cheapest mining that keeps something: one relation (no selection prompt), 3 steps x 1 sample, no
 # scorer, and a threshold that a single vote with a modest type fit passes
 MINING = ("--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "64", "--no-scorer",
@@ -110,8 +104,11 @@ def test_distill_exports_the_kept_triples_with_provenance(mined: Mined, tmp_path
     assert f"distill: {c['records']} records (train {c['train']}, val {c['val']})" in stdout
     assert manifest["sources_without_triples"] == [EMPTY]  # reported, not skipped silently
     assert (c["sources_done"], c["sources_without_triples"], c["skipped"]) == (3, 1, 0)
-    assert {(r["source"], r["relation"]) for r in records} == set(kept)
-    assert c["records"] == len(records) == len(kept)
+    sources = {source for source, _ in kept}
+    assert {r["source"] for r in records} == sources  # one record a source with kept triples
+    assert c["records"] == len(records) == len(sources)
+    # the run narrowed R_s to one relation: the record asks over that R_s, as the run's miner did
+    asked = RelationSchema.load().narrowed(("COMPLEMENTARY_PRODUCT",))
 
     for record in records:
         assert split_of(record["source"], 0.5) == record["split"]  # the split is by source
@@ -120,16 +117,17 @@ def test_distill_exports_the_kept_triples_with_provenance(mined: Mined, tmp_path
         assert [m["role"] for m in record["messages"]] == ["system", "user", "assistant"]
         context = store.fetch_source(graph, SourceRef.parse(record["source"]))
         assert context is not None and f'"{context.name}"' in user
-        # κ_S and the relation exactly as the miner's one-pass prompt renders them
-        expected = build_augmentation_prompt(
-            SINGLE_STEP[0], SourceEntity(context.name, "Item"), record["relation"], RelationSchema.load(),
-            context.facts, max_targets=manifest["max_targets"], max_facts=manifest["max_facts"],
+        # κ_S and R_s exactly as the one-pass miner renders them
+        expected = build_source_pass_prompt(
+            SourceEntity(context.name, "Item"), asked, context.facts,
+            max_targets=manifest["max_targets"], max_facts=manifest["max_facts"],
         )  # fmt: skip
         assert record["messages"][:2] == expected.messages and context.facts[0].split(":")[0] in user
-        assert "Complementary" in user and "Known facts about the source" in user
+        assert "COMPLEMENTARY_PRODUCT:" in user and "OCCASION:" not in user
 
-        graph_props = kept[(record["source"], record["relation"])]
-        names = parse_string_list(assistant["content"], "targets")
+        ((relation, names),) = parse_source_pass(assistant["content"])
+        graph_props = kept[(record["source"], relation)]
+        assert relation == "COMPLEMENTARY_PRODUCT" and record["relations"] == [relation]
         assert names and set(names) <= {p["name"] for p in graph_props}
         assert len(names) == min(manifest["max_targets"], len({p["name"] for p in graph_props}))
         prov = record["provenance"]
@@ -140,7 +138,7 @@ def test_distill_exports_the_kept_triples_with_provenance(mined: Mined, tmp_path
             assert (target["votes"], target["plausibility"], target["score"]) == (
                 p["votes"], p["plausibility"], p["score"]
             )  # fmt: skip
-            assert target["run_id"] == mined.run_id and target["target"]
+            assert target["run_id"] == mined.run_id and target["target"] and target["relation"] == relation
         assert [t["name"] for t in prov["targets"]] == names
 
     for split in ("train", "val"):
@@ -157,39 +155,25 @@ def test_distill_narrows_to_one_run(mined: Mined, tmp_path: Path) -> None:
     assert (none["counts"]["sources_done"], none["counts"]["records"]) == (0, 0)
 
 
-def test_distill_takes_the_teachers_relation_selection_and_never_the_students_answers(
+def test_distill_reports_a_teacher_source_without_triples_and_never_takes_the_students(
     mined: Mined, tmp_path: Path
 ) -> None:
-    """Last in this file: it adds two runs to the shared graph. A PAIR run over the whole of R_s gives a
-    selection record (R_F as the answer); a source finished by a LightPAIR run is no teacher example."""
-    graph, schema = mined.graph, RelationSchema.load()
-    teacher, student = "teacher-selection-run", "student-run"
+    """Last in this file: it adds two runs to the shared graph. A source a PAIR run finished with nothing
+    kept is reported; a source finished by a LightPAIR run is no teacher example, and neither are the
+    triples a LightPAIR run wrote."""
+    graph = mined.graph
+    teacher, student = "teacher-run", "student-run"
     store.create_run(graph, teacher, MiningConfig().to_dict(), ["Item"], 1)
     lightpair = MiningConfig(miner="lightpair", adapter="v1", **LIGHTPAIR_PASS)
     store.create_run(graph, student, lightpair.to_dict(), ["Item"], 1)
-    chosen = ["TARGET_AUDIENCE", "OCCASION"]
-    for key, run in ((SELECTED, teacher), (BY_STUDENT, student)):
+    for key, run in ((TEACHER, teacher), (BY_STUDENT, student)):
         source = store.fetch_source(graph, SourceRef.parse(key))
         assert source is not None and store.claim(graph, source, run, "test")
-        prompt = build_relation_selection_prompt(SourceEntity(source.name, "Item"), schema, source.facts)
-        summary = {"pair_triples": 0, "pair_relations": chosen, "pair_selection_prompt": prompt.id,
-                   "pair_model": "teacher-model"}  # fmt: skip
-        store.mark_done(graph, source, run, summary)
+        store.mark_done(graph, source, run, {"pair_triples": 0, "pair_model": "some-model"})
 
     _, manifest, records = distill(mined, tmp_path, "--val-share", "0")
     c = manifest["counts"]
     assert manifest["sources_by_student"] == [BY_STUDENT] and c["sources_by_student"] == 1
     assert BY_STUDENT not in {r["source"] for r in records}
-    # the first run narrowed R_s to one relation: no selection prompt ran there, so no selection record
-    (select,) = [r for r in records if r["task"] == "select_relations"]
-    assert c["selection_records"] == 1 and (select["source"], select["relation"]) == (SELECTED, "")
-    context = store.fetch_source(graph, SourceRef.parse(SELECTED))
-    assert context is not None
-    expected = build_relation_selection_prompt(
-        SourceEntity(context.name, "Item"), schema, context.facts, max_facts=manifest["max_facts"]
-    )
-    assert select["messages"][:2] == expected.messages
-    order = [r for r in schema.candidate_ids("Item") if r in chosen]
-    assert json.loads(select["messages"][2]["content"]) == {"relations": order}
-    assert select["provenance"]["run_ids"] == [teacher]
-    assert select["provenance"]["models"] == ["teacher-model"]
+    assert TEACHER in manifest["sources_without_triples"] and TEACHER not in {r["source"] for r in records}
+    assert {r["task"] for r in records} == {"source_pass"}

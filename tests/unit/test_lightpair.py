@@ -20,7 +20,7 @@ from transformers import AutoTokenizer
 
 from mokg.config import Settings
 from mokg.llm.local import BaseModel, base_model, load_student, student_folder
-from mokg.pair.distill import build_record
+from mokg.pair.distill import KeptTriple, build_record
 from mokg.pair.lightpair import (
     IGNORE,
     LightPairConfig,
@@ -96,12 +96,17 @@ def test_the_adapter_reloads_with_peft_to_the_same_loss(
 
 def test_only_the_assistant_tokens_carry_labels(base: BaseModel) -> None:
     tokenizer = AutoTokenizer.from_pretrained(student_folder(base, CACHE))  # no weights needed
-    # a real distill record: PAIR's one-pass prompt and the kept names
+    # a real distill record: the source-pass prompt and the kept names
     source = SourceContext(
         SourceRef.parse("Item:B0SOURCE"), "#1:1", "Starbucks Gift Card", ("Sold by: Starbucks",)
     )
-    rec = build_record(source, "OCCASION", [], RelationSchema.load(), max_targets=5, max_facts=12)
-    rec["messages"][-1]["content"] = '{"targets": ["birthday", "christmas"]}'
+    kept = [
+        KeptTriple("Item:B0SOURCE", "OCCASION", n, f"Entity:{n}", {"score": 0.9})
+        for n in ("birthday", "christmas")
+    ]
+    rec = build_record(source, kept, RelationSchema.load(), max_targets=5, max_facts=12)
+    answer = '{"relations": [{"relation": "OCCASION", "targets": ["birthday", "christmas"]}]}'
+    assert rec["messages"][-1]["content"] == answer
     e = encode(rec, tokenizer, 4096)
     prompt = tokenizer.apply_chat_template(
         rec["messages"][:-1], add_generation_prompt=True, return_dict=False
@@ -110,7 +115,7 @@ def test_only_the_assistant_tokens_carry_labels(base: BaseModel) -> None:
     assert e.labels[:n] == [IGNORE] * n  # system, user and the assistant header: masked
     assert e.labels[n:] == e.input_ids[n:] and all(t != IGNORE for t in e.labels[n:])
     answer = tokenizer.decode(e.input_ids[n:])
-    assert answer.startswith('{"targets": ["birthday", "christmas"]}') and "<|im_end|>" in answer
+    assert answer.startswith(rec["messages"][-1]["content"]) and "<|im_end|>" in answer
     assert not e.truncated
     cut = encode(rec, tokenizer, n + 3)  # max_length cuts at the end: the answer's first tokens remain
     assert cut.truncated and len(cut.input_ids) == n + 3 and cut.labels[n:] == cut.input_ids[n:]

@@ -14,22 +14,14 @@ import pytest
 
 from mokg.pair.distill import (
     KeptTriple,
-    TeacherSelection,
     build_dataset,
     build_record,
     run_config,
-    selects_over_all_relations,
     split_of,
     triple_from_row,
     write_dataset,
 )
-from mokg.pair.prompts import (
-    SINGLE_STEP,
-    SourceEntity,
-    build_augmentation_prompt,
-    build_relation_selection_prompt,
-    parse_string_list,
-)
+from mokg.pair.prompts import SourceEntity, build_source_pass_prompt, parse_source_pass
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
@@ -60,33 +52,41 @@ def test_the_split_is_by_source_deterministic_and_near_the_share() -> None:
         split_of("Item:X", 1.5)
 
 
-def test_a_record_is_pairs_one_pass_prompt_with_the_kept_names_best_first() -> None:
+def test_a_record_is_the_source_pass_prompt_with_each_relations_kept_names_best_first() -> None:
     src = context("Item:B0SOURCE")
     triples = [
         triple("Item:B0SOURCE", "OCCASION", "birthday", 0.7, "r1"),
         triple("Item:B0SOURCE", "OCCASION", "christmas", 0.9, "r2", model="other"),
         triple("Item:B0SOURCE", "OCCASION", "birthday", 0.6, "r2"),  # kept again by a later run: once
+        triple("Item:B0SOURCE", "TARGET_AUDIENCE", "coffee lovers", 0.8, "r1"),
     ]
-    record = build_record(src, "OCCASION", triples, SCHEMA, max_targets=5, max_facts=12)
+    record = build_record(src, triples, SCHEMA, max_targets=5, max_facts=12)
     system, user, assistant = record["messages"]
-    expected = build_augmentation_prompt(
-        SINGLE_STEP[0], SourceEntity(src.name, "Item"), "OCCASION", SCHEMA, src.facts, max_targets=5,
-        max_facts=12,
-    )  # fmt: skip
-    assert [system, user] == expected.messages  # PAIR's own rendering, not a copy of it
+    expected = build_source_pass_prompt(
+        SourceEntity(src.name, "Item"), SCHEMA, src.facts, max_targets=5, max_facts=12
+    )
+    assert [system, user] == expected.messages  # the miner's own rendering, not a copy of it
     text = user["content"]
     assert "Sold by: Starbucks" in text and SCHEMA.relation("OCCASION").description in text
     assert assistant["role"] == "assistant"
-    # the shape a one-pass miner answers, which PAIR's own parser reads
-    assert parse_string_list(assistant["content"], "targets") == ["christmas", "birthday"]
-    assert (record["source"], record["relation"]) == ("Item:B0SOURCE", "OCCASION")
+    # the shape the one-pass miner reads, relations in schema order (TARGET_AUDIENCE comes first there)
+    assert parse_source_pass(assistant["content"]) == [
+        ("TARGET_AUDIENCE", ["coffee lovers"]),
+        ("OCCASION", ["christmas", "birthday"]),
+    ]
+    assert (record["source"], record["relations"], record["task"]) == (
+        "Item:B0SOURCE", ["TARGET_AUDIENCE", "OCCASION"], "source_pass"
+    )  # fmt: skip
     prov = record["provenance"]
     assert prov["prompt_id"] == expected.id
     assert prov["run_ids"] == ["r1", "r2"] and prov["models"] == ["other", "smollm2"]
-    assert [(t["name"], t["run_id"], t["votes"], t["plausibility"]) for t in prov["targets"]] == [
-        ("christmas", "r2", 3, 0.8),
-        ("birthday", "r1", 3, 0.8),
+    assert [(t["relation"], t["name"], t["run_id"], t["votes"]) for t in prov["targets"]] == [
+        ("TARGET_AUDIENCE", "coffee lovers", "r1", 3),
+        ("OCCASION", "christmas", "r2", 3),
+        ("OCCASION", "birthday", "r1", 3),
     ]
+    with pytest.raises(ValueError, match="SIMILAR_STORE"):  # not a relation of Item sources
+        build_record(src, [triple("Item:B0SOURCE", "SIMILAR_STORE", "shop", 0.9)], SCHEMA, 5, 12)
 
 
 def test_records_are_grouped_by_source_split_by_source_and_gaps_are_reported(tmp_path: Path) -> None:
@@ -105,12 +105,14 @@ def test_records_are_grouped_by_source_split_by_source_and_gaps_are_reported(tmp
     }  # fmt: skip
     train, val = data.sources("train"), data.sources("val")
     assert train and val and not set(train) & set(val)
-    assert set(train) | set(val) == set(keys[:29])
+    assert set(train) | set(val) == set(keys[:29])  # keys[30] kept only a relation it cannot have: no record
     assert all(split_of(k, 0.3) == "val" for k in val)
     for records in (data.train, data.val):
-        order = [(r["source"], r["relation"]) for r in records]
-        assert order == sorted(order)  # a source's records are consecutive
-        assert all(len(r["messages"]) == 3 for r in records)
+        order = [r["source"] for r in records]
+        assert order == sorted(set(order))  # one record a source, in key order
+        assert all(
+            len(r["messages"]) == 3 and r["relations"] == ["TARGET_AUDIENCE", "OCCASION"] for r in records
+        )
 
     manifest = write_dataset(data, tmp_path, val_share=0.3, run_id="r1", schema_version=SCHEMA.version)
     lines = {s: (tmp_path / f"{s}.jsonl").read_bytes() for s in ("train", "val")}
@@ -121,7 +123,8 @@ def test_records_are_grouped_by_source_split_by_source_and_gaps_are_reported(tmp
     }  # fmt: skip
     c = manifest["counts"]
     assert (c["sources_done"], c["sources_with_triples"], c["sources_without_triples"]) == (40, 31, 9)
-    assert (c["records"], c["train"] + c["val"], c["skipped"]) == (58, 58, 3)
+    assert (c["records"], c["train"] + c["val"], c["skipped"], c["targets"]) == (29, 29, 3, 58)
+    assert manifest["version"] == 2 and manifest["prompt"]["template"] == "source_pass"
     assert manifest["sources_without_triples"] == keys[31:] and manifest["run_id"] == "r1"
     assert manifest["split"]["by"] == "source" and manifest["split"]["val_share"] == 0.3
     # the same rows give the same bytes
@@ -138,9 +141,9 @@ def test_answers_are_capped_at_the_prompts_max_targets() -> None:
     data = build_dataset([key], triples, {key: context(key)}, SCHEMA, val_share=0.0, max_targets=3)
     (record,) = data.train
     assert json.loads(record["messages"][2]["content"]) == {
-        "targets": ["occasion 7", "occasion 6", "occasion 5"]
+        "relations": [{"relation": "OCCASION", "targets": ["occasion 7", "occasion 6", "occasion 5"]}]
     }
-    assert "List up to 3 targets" in record["messages"][1]["content"]
+    assert "list up to 3 targets" in record["messages"][1]["content"]
     assert data.capped_targets == 5
 
 
@@ -157,65 +160,28 @@ def test_a_graph_row_becomes_a_kept_triple() -> None:
     assert (t.source, t.target, t.name) == ("Store:Applebee's", "Item:B0Y", "Applebee's Gift Card")
 
 
-def selection_id(key: str) -> str:
-    return build_relation_selection_prompt(
-        SourceEntity("Starbucks Gift Card", "Item"), SCHEMA, context(key).facts
-    ).id
-
-
-def test_a_teacher_selection_becomes_the_first_record_of_its_source(tmp_path: Path) -> None:
-    key, other, gone, stale = "Item:B0SOURCE", "Item:B0EMPTY", "Item:B0GONE", "Item:B0STALE"
-    chosen = ("TARGET_AUDIENCE", "OCCASION")  # in vote order; the record keeps the schema's order
-    selections = {
-        key: TeacherSelection(chosen, "r1", "smollm2", selection_id(key)),
-        other: TeacherSelection((), "r1", "smollm2", selection_id(other)),  # no relation had a majority
-        gone: TeacherSelection(chosen, "r1", "smollm2", selection_id(gone)),
-        stale: TeacherSelection(chosen, "r1", "smollm2", "relation_selection@v0"),
-        "Item:B0NOTDONE": TeacherSelection(chosen, "r1", "smollm2", selection_id(key)),  # not finished
-    }
-    contexts: dict[str, SourceContext | None] = {k: context(k) for k in (key, other, stale)}
-    contexts[gone] = None
-    triples = [triple(key, "OCCASION", "birthday", 0.9)]
+def test_the_prompt_asks_over_the_r_s_its_teacher_run_mined_over() -> None:
+    """A run narrowed to some relations answered only those: the record asks only those, so that its answer
+    is complete for its question; a kept triple outside them is reported."""
+    key, whole = "Item:B0NARROW", "Item:B0WHOLE"
+    triples = [
+        triple(key, "OCCASION", "birthday", 0.9),
+        triple(key, "TARGET_AUDIENCE", "coffee lovers", 0.9, "r0"),  # an earlier run over all of R_s
+        triple(whole, "OCCASION", "birthday", 0.9),
+    ]
+    contexts: dict[str, SourceContext | None] = {key: context(key), whole: context(whole)}
     data = build_dataset(
-        [key, other, gone, stale], triples, contexts, SCHEMA, val_share=0.0, selections=selections
+        [key, whole], triples, contexts, SCHEMA, val_share=0.0, narrowed={key: ("OCCASION", "GIFT_RECIPIENT")}
     )
-
-    select, targets = data.train
-    assert (select["source"], select["relation"], select["task"]) == (key, "", "select_relations")
-    assert (targets["relation"], targets["task"]) == ("OCCASION", "targets")
-    expected = build_relation_selection_prompt(
-        SourceEntity("Starbucks Gift Card", "Item"), SCHEMA, context(key).facts
-    )
-    assert select["messages"][:2] == expected.messages  # the miner's own selection prompt
-    order = [r for r in SCHEMA.candidate_ids("Item") if r in chosen]
-    assert json.loads(select["messages"][2]["content"]) == {"relations": order}
-    assert select["provenance"] == {
-        "prompt_id": expected.id, "run_ids": ["r1"], "models": ["smollm2"], "relations": order
-    }  # fmt: skip
-    assert data.selections == 1
-    reasons = {s.source: s.reason for s in data.skipped}
-    assert set(reasons) == {other, gone, stale} and all(s.relation == "" for s in data.skipped)
-    assert "no relation" in reasons[other] and "not found" in reasons[gone] and "v0" in reasons[stale]
-    manifest = write_dataset(data, tmp_path, val_share=0.0)
-    assert (manifest["counts"]["selection_records"], manifest["counts"]["targets"]) == (1, 1)
-    assert manifest["counts"]["records"] == 2
-    assert data.without_triples == [
-        other,
-        gone,
-        stale,
-    ]  # sorted keys; they still count as done without kept triples
+    narrow, full = data.train
+    assert narrow["source"] == key and narrow["relations"] == ["OCCASION"]
+    asked = narrow["messages"][1]["content"]
+    assert "GIFT_RECIPIENT:" in asked and "TARGET_AUDIENCE:" not in asked
+    assert "TARGET_AUDIENCE:" in full["messages"][1]["content"]  # not narrowed: all of R_s
+    (skipped,) = data.skipped
+    assert (skipped.source, skipped.relation) == (key, "TARGET_AUDIENCE") and "R_s" in skipped.reason
 
 
-def test_a_selection_naming_a_relation_the_type_lacks_is_skipped() -> None:
-    key = "Item:B0SOURCE"
-    bad = TeacherSelection(("SIMILAR_STORE",), "r1", "m", selection_id(key))
-    data = build_dataset([key], [], {key: context(key)}, SCHEMA, val_share=0.0, selections={key: bad})
-    assert data.train == [] and "not candidates" in data.skipped[0].reason
-
-
-def test_only_unrestricted_teacher_runs_give_selections() -> None:
+def test_a_run_config_is_read_leniently() -> None:
     assert run_config('{"miner": "pair", "relation_filter": true, "relations": []}')["miner"] == "pair"
     assert run_config(None) == {} and run_config("{not json") == {} and run_config("[1]") == {}
-    assert selects_over_all_relations({}) and selects_over_all_relations(run_config('{"relations": []}'))
-    assert not selects_over_all_relations({"relation_filter": False})  # -Rf: R_F = R_s, nobody chose
-    assert not selects_over_all_relations({"relations": ["OCCASION", "TARGET_AUDIENCE"]})  # another prompt

@@ -19,7 +19,7 @@ from mokg.pair import store
 from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
 from mokg.pair.miner import Miner, well_formed
 from mokg.pair.plausibility import TypeFit
-from mokg.pair.prompts import prompt_id
+from mokg.pair.prompts import AnswerFormatError, parse_source_pass, prompt_id
 from mokg.pair.resolution import MatchKind
 from mokg.pair.results import FilterCounts
 from mokg.pair.runtime import EmbedCache
@@ -147,16 +147,80 @@ def test_without_relation_filter_every_candidate_is_expanded_without_a_selection
     assert len(llm.requests) == 3 * 3 * len(SCHEMA.candidate_ids("Item"))
 
 
-def test_lightpair_selects_once_then_asks_each_selected_relation_once() -> None:
-    llm = ScriptedLLM(relations=[["OCCASION", "TARGET_AUDIENCE"]], targets={"domain_supkg": [["birthday"]]})
-    result = miner(llm, miner="lightpair", adapter="v1", **LIGHTPAIR_PASS).mine(SOURCE)
-    assert result.selection.selected == ("TARGET_AUDIENCE", "OCCASION")  # one sample: its choice is R_F
-    assert result.selection.prompt_id is not None
-    kinds = ["relations" if "relations" in r.json_schema["properties"] else "targets" for r in llm.requests]  # type: ignore[index]
-    assert kinds == ["relations", "targets", "targets"]  # 1 + |R_F| requests, not |R_s| = 7
-    assert {(r.temperature, r.sample_index) for r in llm.requests} == {(0.0, 0)}
-    assert {llm.step_of(r) for r in llm.requests[1:]} == {"domain_supkg"}  # the one-pass prompt
-    assert llm.batches == [1, 2]  # the selected relations go to the server together
+def entry(relation: object, *targets: object) -> dict[str, object]:
+    return {"relation": relation, "targets": list(targets)}
+
+
+def test_lightpair_asks_one_greedy_prompt_a_source_and_keeps_r_s_bounded() -> None:
+    answer = [
+        entry("OCCASION", "birthday", "christmas"),
+        entry("MAKES_COFFEE", "espresso"),  # outside R_s: dropped and reported
+        entry("Target Audience", "coffee lovers", "a sentence of far too many words to be a name"),
+        entry("OCCASION", "birthday", "mother's day"),  # named twice: one relation, one vote
+    ]
+    llm = ScriptedLLM(relations=[answer])
+    cfg = {**LIGHTPAIR_PASS, "agg_threshold": 0.3}
+    result = miner(llm, miner="lightpair", adapter="v1", **cfg).mine(SOURCE)
+    (request,) = llm.requests  # one request a source: no selection, no prompt per relation
+    assert (request.temperature, request.sample_index) == (0.0, 0)
+    entries = request.json_schema["properties"]["relations"]  # type: ignore[index]
+    assert entries["minItems"] == 1 and entries["items"]["properties"]["relation"]["enum"] == list(
+        SCHEMA.candidate_ids("Item")
+    )
+    assert entries["items"]["properties"]["targets"]["minItems"] == 1
+    assert "list up to 5 targets" in request.messages[-1]["content"]
+    assert result.selection.selected == ("TARGET_AUDIENCE", "OCCASION")  # schema order
+    assert result.selection.dropped == ("MAKES_COFFEE",)
+    assert result.selection.votes == {"OCCASION": 1, "TARGET_AUDIENCE": 1}
+    audience, occasion = result.relations
+    assert audience.counts.malformed == 1  # the sentence never votes
+    assert set(occasion.aggregation.names) == {"birthday", "christmas", "mother's day"}
+    pass_id = result.selection.prompt_id
+    assert pass_id == prompt_id("source_pass", 1)
+    assert {t.prompt_ids for t in result.targets} == {(pass_id,)}  # the one prompt, once
+    assert {t.candidate.steps for t in result.targets} == {("source_pass",)}
+
+
+def test_a_source_pass_cut_by_the_token_limit_keeps_its_whole_entries() -> None:
+    whole = '{"relations": [{"relation": "OCCASION", "targets": ["birthday", "christmas"]}, '
+    cut = whole + '{"relation": "GIFT_RECIPIENT", "targets": ["mo'
+    assert parse_source_pass(cut) == [("OCCASION", ["birthday", "christmas"])]
+    with pytest.raises(AnswerFormatError):
+        parse_source_pass('{"relations": [{"relation": "OCCASION", "targets": ["bir')
+    with pytest.raises(AnswerFormatError):  # an entry without its targets list
+        parse_source_pass('{"relations": [{"relation": "OCCASION"}]}')
+    llm = ScriptedLLM(relations=[cut])
+    result = miner(llm, miner="lightpair", adapter="v1", **{**LIGHTPAIR_PASS, "agg_threshold": 0.3}).mine(
+        SOURCE
+    )
+    assert result.selection.selected == ("OCCASION",) and result.selection.malformed == 0
+    assert len(result.targets) == 2
+
+
+def test_a_source_pass_of_n_samples_keeps_the_relations_a_majority_names_and_respects_the_cap() -> None:
+    samples = [
+        [entry("OCCASION", "birthday"), entry("GIFT_RECIPIENT", "mom")],
+        [entry("GIFT_RECIPIENT", "dad"), entry("OCCASION", "birthday"), entry("TARGET_AUDIENCE", "students")],
+        "not json at all",
+    ]
+    llm = ScriptedLLM(relations=samples)
+    result = miner(llm, n_samples=3, source_pass=True, agg_threshold=0.5).mine(SOURCE)
+    assert len(llm.requests) == 3 and llm.batches == [3]
+    assert result.selection.selected == ("OCCASION", "GIFT_RECIPIENT")  # 2 of 3; TARGET_AUDIENCE 1 of 3
+    assert result.selection.malformed == 1
+    occasion, recipient = result.relations
+    (birthday,) = occasion.aggregation.kept
+    assert (birthday.name, birthday.votes, occasion.aggregation.n_samples) == ("birthday", 2, 3)
+    assert sorted(f.candidate.name for f in recipient.aggregation.filtered) == [
+        "dad",
+        "mom",
+    ]  # 1 vote of 3 each
+    capped = miner(ScriptedLLM(relations=samples), n_samples=3, source_pass=True, max_relations=1).mine(
+        SOURCE
+    )
+    assert capped.selection.selected == ("OCCASION",)  # equal votes: the one a sample named first
+    everything = miner(ScriptedLLM(relations=samples), n_samples=3, source_pass=True, relation_filter=False)
+    assert everything.mine(SOURCE).selection.selected == SCHEMA.candidate_ids("Item")  # -Rf: all of R_s
 
 
 def test_each_progressive_step_asks_for_every_relation_in_one_batch() -> None:

@@ -171,18 +171,23 @@ def test_a_lightpair_run_takes_the_one_pass_and_the_newest_adapter(tmp_path: Pat
         default_config(settings, miner="lightpair")
     root = lightpair_root(settings.home)
     (root / "abc123").mkdir(parents=True)
-    (root / "abc123" / ARTIFACT).write_text("{}")
+    (root / "abc123" / ARTIFACT).write_text('{"data": {"prompt": {"template": "source_pass"}}}')
     point(root, LATEST, "abc123")
 
     config = default_config(settings, miner="lightpair", max_tokens=48)
     assert (config.miner, config.adapter, config.max_tokens) == ("lightpair", "abc123", 48)
-    # one greedy selection, then one greedy pass per selected relation: PAIR's relation bounding is kept
-    assert (config.n_samples, config.temperature, config.progressive, config.relation_filter) == (
+    # one greedy source pass: the relations and their targets in one answer, R_s still bounding them
+    assert (config.n_samples, config.temperature, config.source_pass, config.relation_filter) == (
         1,
         0.0,
-        False,
+        True,
         True,
     )
+    # an adapter trained on the per-relation records that came before would be asked a prompt it never saw
+    (root / "old000").mkdir()
+    (root / "old000" / ARTIFACT).write_text('{"data": {"run_id": null}}')
+    with pytest.raises(ValueError, match="trained on per-relation records"):
+        default_config(settings, miner="lightpair", adapter="old000")
     assert (
         default_config(settings, miner="lightpair", n_samples=3, adapter="old999").n_samples == 3
     )  # asked: kept

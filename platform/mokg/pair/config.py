@@ -11,11 +11,14 @@ Decisions where the paper is vague (its *Experimental Configuration* queries the
   plausibility ≥ 0.99, two ≥ 0.88, three ≥ 0.77 — and even a full consensus is vetoed by a plausibility
   under 0.1. With SmolLM2-135M this keeps about 2% of the distinct candidates (see ``mokg pair eval``).
 * ``relations`` narrows R_s (for example to one relation in tests).
+* ``source_pass=True`` asks one prompt per source instead of a selection and prompts per relation: the
+  relations of R_s that apply and the targets of each, in one JSON answer
+  (:func:`~mokg.pair.prompts.build_source_pass_prompt`). R_F is the relations a majority of the ``n`` samples
+  name (every relation of R_s without ``relation_filter``), capped by ``max_relations`` as a selection is.
 * ``miner="lightpair"`` mines with a LightPAIR adapter (``adapter``: its version) through the same client and
-  endpoint, in one pass (:data:`LIGHTPAIR_PASS`): one greedy sample of PAIR's selection prompt (the student
-  is distilled on the teacher's R_F too), then one greedy sample of the κ_D+κ_S prompt per selected relation,
-  then the same aggregation (the scorer's veto), resolution and writes as PAIR. Relation bounding is PAIR's:
-  R_s from the schema, R_F chosen by the selection prompt.
+  endpoint, in one pass (:data:`LIGHTPAIR_PASS`): one greedy sample of the source-pass prompt the student was
+  distilled on, then the same aggregation (the scorer's veto), resolution and writes as PAIR. Relation
+  bounding is PAIR's: R_s from the schema (the answer's relations are an enum of it), R_F what the answer names.
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ LIGHTPAIR_PASS: dict[str, Any] = {
     "n_samples": 1,
     "temperature": 0.0,
     "progressive": False,
+    "source_pass": True,
+    "max_tokens": 256,  # a cap for several relations' lists in one answer; the student stops well before it
 }
-"""What ``miner="lightpair"`` changes unless told otherwise: one greedy selection, then one greedy pass per
-selected relation (``relation_filter`` stays on: with one sample, R_F is what that sample chose)."""
+"""What ``miner="lightpair"`` changes unless told otherwise: one greedy sample of the source-pass prompt
+(``relation_filter`` stays on: with one sample, R_F is the relations that sample answered)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class MiningConfig:
     max_target_words: int = 6
     relation_filter: bool = True
     progressive: bool = True
+    source_pass: bool = False  # one prompt a source: relations and targets in one answer (LightPAIR)
     aggregation: bool = True
     use_scorer: bool = True
     type_fit: bool = True  # multiply the plausibility by the κ_D type fit of the target name

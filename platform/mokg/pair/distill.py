@@ -1,37 +1,32 @@
 """LightPAIR's distillation data: PAIR's kept triples as chat-format JSONL records (``mokg pair distill``).
 
-One record per (source entity, relation) with kept triples::
+One record per done source with kept triples::
 
-    {"messages": [system, user, assistant], "source": "Item:B00…", "relation": "OCCASION", "task": "targets",
-     "provenance": {"prompt_id": …, "run_ids": […], "models": […], "targets": [{name, run_id, model, votes,
-                    vote_share, plausibility, score, …}, …]}}
+    {"messages": [system, user, assistant], "source": "Item:B00…", "relations": ["OCCASION", …],
+     "task": "source_pass", "provenance": {"prompt_id": …, "run_ids": […], "models": […],
+                    "targets": [{relation, name, run_id, model, votes, vote_share, plausibility, score, …}, …]}}
 
-* **system + user** are PAIR's own one-pass prompt, the κ_D+κ_S step of the "-Pr" ablation
-  (:data:`mokg.pair.prompts.SINGLE_STEP`): the source, the relation with its description and the target type,
-  and the source's κ_S facts exactly as :func:`mokg.pair.store.fetch_source` renders them for the miner (no
-  item pair held out: mining runs hide nothing, only ``mokg pair eval`` does). A student trained on these
-  messages sees at mining time the very prompt :func:`~mokg.pair.prompts.build_augmentation_prompt` builds.
-* **assistant** is the answer a one-pass miner should give, in the shape of
-  :func:`~mokg.pair.prompts.target_schema`: ``{"targets": [names]}``: the names PAIR mined and kept (votes,
-  plausibility, resolution) for that pair, best score first, at most ``max_targets`` as the prompt asks.
+* **system + user** are the one-pass prompt a LightPAIR miner sends
+  (:func:`~mokg.pair.prompts.build_source_pass_prompt`): the source, its κ_S facts exactly as
+  :func:`mokg.pair.store.fetch_source` renders them for the miner (no item pair held out: mining runs hide
+  nothing, only ``mokg pair eval`` does) and the candidate relations R_s with descriptions and target types.
+  R_s is the one the teacher mined over: the run that finished the source may have narrowed it (``relations``),
+  and then the prompt lists only those, so the answer is complete for the question asked.
+* **assistant** is the answer, in the shape of :func:`~mokg.pair.prompts.source_pass_schema`:
+  ``{"relations": [{"relation": id, "targets": [names]}]}``, the relations with kept triples in schema order
+  (the order the JSON grammar allows), each with the names PAIR mined and kept (votes, plausibility,
+  resolution), best score first, at most ``max_targets`` as the prompt asks. A student learns in one answer
+  both which relations apply (PAIR's bounded selection) and their targets.
 * **Kept** triples are the relationships written by ``cypher/mokg/merge_mined_*.cypher`` (they carry a
   ``run_id``) on sources whose ``pair_status`` is ``done``; ``run_id`` narrows both to one run. Re-mining
-  never deletes, so without it a pair may hold targets of several runs: each target carries its own run.
+  never deletes, so a source may hold targets of several runs: each target carries its own run. Runs of
+  ``miner="lightpair"`` are never teacher data: their sources and triples are left out and counted, so a
+  student is never trained on its own answers.
 
-Each done source also gives one **relation selection** record (``"task": "select_relations"``, relation
-``""``, first of its source) when its run was a teacher run whose selection prompt chose R_F over the whole of
-R_s: PAIR's selection prompt (:func:`~mokg.pair.prompts.build_relation_selection_prompt`) and R_F
-(``pair_relations``, the majority of the samples) as ``{"relations": [ids]}``. A student that selects as its
-teacher did asks a few relations instead of every relation of R_s — the bounded scope PAIR keeps. Sources
-that chose nothing, or whose selection prompt has changed since, give no such record and are listed as
-skipped. Runs of ``miner="lightpair"`` are never teacher data: their sources and triples are
-left out and counted, so a student is never trained on its own answers.
-
-Records are grouped by source (sorted by source key, then relation) and split into train and validation **by
-source**, by a hash of the source key: all relations of a source land on the same side, and the split of a
-source never changes when others are added. Done sources without kept triples are listed in the manifest,
-never dropped silently, and so is any pair no record could be built for (a source node gone, a relation the
-schema no longer offers that source type).
+Records are sorted by source key and split into train and validation **by source**, by a hash of the key: the
+split of a source never changes when others are added. Done sources without kept triples are listed in the
+manifest, never dropped silently, and so is any triple no record could hold (a source node gone, a relation
+outside the R_s its teacher run mined over).
 """
 
 from __future__ import annotations
@@ -48,18 +43,12 @@ from mokg.clock import stamp
 from mokg.graph import Graph
 from mokg.pair import store
 from mokg.pair.config import MiningConfig
-from mokg.pair.prompts import (
-    SINGLE_STEP,
-    SourceEntity,
-    build_augmentation_prompt,
-    build_relation_selection_prompt,
-)
+from mokg.pair.prompts import SOURCE_PASS, SourceEntity, build_source_pass_prompt
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
 SPLIT_SALT = "lightpair-split"
-MANIFEST_VERSION = 1
-ONE_PASS = SINGLE_STEP[0]  # κ_D + κ_S in one prompt: what a one-pass student is asked
+MANIFEST_VERSION = 2  # 1: a record per (source, relation) and relation selections, before the source pass
 # provenance kept per target (merge_mined_* writes these; see MiningResult.writes)
 _PROVENANCE_KEYS = (
     "run_id",
@@ -96,16 +85,6 @@ class KeptTriple:
 
 
 @dataclass(frozen=True)
-class TeacherSelection:
-    """R_F as a teacher run's selection prompt chose it for a done source (``pair_relations``)."""
-
-    relations: tuple[str, ...]
-    run_id: str
-    model: str
-    prompt_id: str  # the selection prompt's id when mined: a changed prompt gives no record
-
-
-@dataclass(frozen=True)
 class Skipped:
     source: str
     relation: str
@@ -120,7 +99,6 @@ class Dataset:
     without_triples: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     capped_targets: int = 0  # kept targets beyond max_targets, left out of an answer
-    selections: int = 0  # relation selection records among train + val
     by_student: list[str] = field(default_factory=list)  # done sources whose last run was LightPAIR's
 
     def sources(self, split: str) -> list[str]:
@@ -154,78 +132,53 @@ def triple_from_row(row: Mapping[str, Any]) -> KeptTriple:
 
 def build_record(
     source: SourceContext,
-    relation: str,
     triples: Sequence[KeptTriple],
     schema: RelationSchema,
     max_targets: int,
     max_facts: int,
 ) -> dict[str, Any]:
-    """The chat record of one (source, relation): PAIR's one-pass prompt and the kept names as the answer.
-    Raises ValueError when the relation is not a candidate of the source's type."""
-    prompt = build_augmentation_prompt(
-        ONE_PASS,
+    """The chat record of one source: the one-pass prompt over ``schema``'s R_s and the kept names of each
+    relation as the answer. Raises ValueError when a triple's relation is not a candidate of the source."""
+    prompt = build_source_pass_prompt(
         SourceEntity(source.name, source.ref.type),
-        relation,
         schema,
         source.facts,
         max_targets=max_targets,
         max_facts=max_facts,
     )
-    # best first, then by name: the same graph gives the same file; one name once (two runs may keep it twice)
-    ranked: list[KeptTriple] = []
-    seen: set[str] = set()
-    for t in sorted(triples, key=lambda t: (-t.score, t.name, t.target)):
-        if t.name not in seen:
-            seen.add(t.name)
-            ranked.append(t)
-    kept = ranked[:max_targets]
-    answer = json.dumps({"targets": [t.name for t in kept]}, ensure_ascii=False)
+    candidates = schema.candidate_ids(source.ref.type)
+    outside = sorted({t.relation for t in triples} - set(candidates))
+    if outside:
+        raise ValueError(f"relations {outside} are not candidates of {source.ref.type} here")
+    answer: list[dict[str, Any]] = []
+    kept: list[KeptTriple] = []
+    for relation in candidates:  # schema order: the grammar's, so the student learns what it may answer
+        # best first, then by name: the same graph gives the same file; one name once (two runs may keep it)
+        ranked: list[KeptTriple] = []
+        seen: set[str] = set()
+        mine = [t for t in triples if t.relation == relation]
+        for t in sorted(mine, key=lambda t: (-t.score, t.name, t.target)):
+            if t.name not in seen:
+                seen.add(t.name)
+                ranked.append(t)
+        if ranked:
+            answer.append({"relation": relation, "targets": [t.name for t in ranked[:max_targets]]})
+            kept += ranked[:max_targets]
+    content = json.dumps({"relations": answer}, ensure_ascii=False)
     return {
-        "messages": [*prompt.messages, {"role": "assistant", "content": answer}],
+        "messages": [*prompt.messages, {"role": "assistant", "content": content}],
         "source": str(source.ref),
-        "relation": relation,
-        "task": "targets",
+        "relations": [a["relation"] for a in answer],
+        "task": SOURCE_PASS,
         "provenance": {
             "prompt_id": prompt.id,
             "run_ids": sorted({str(t.props["run_id"]) for t in kept if t.props.get("run_id")}),
             "models": sorted({str(t.props["model"]) for t in kept if t.props.get("model")}),
             "targets": [
-                {"name": t.name, "target": t.target, **{k: t.props.get(k) for k in _PROVENANCE_KEYS}}
+                {"relation": t.relation, "name": t.name, "target": t.target}
+                | {k: t.props.get(k) for k in _PROVENANCE_KEYS}
                 for t in kept
             ],
-        },
-    }
-
-
-def build_selection_record(
-    source: SourceContext, selection: TeacherSelection, schema: RelationSchema, max_facts: int
-) -> dict[str, Any]:
-    """The chat record of a source's relation selection: PAIR's selection prompt and R_F as the answer.
-    Raises ValueError when R_F is empty, holds a relation that is no longer a candidate, or the prompt has
-    changed since the mining."""
-    prompt = build_relation_selection_prompt(
-        SourceEntity(source.name, source.ref.type), schema, source.facts, max_facts=max_facts
-    )
-    if prompt.id != selection.prompt_id:
-        raise ValueError(f"selection prompt {selection.prompt_id} mined, {prompt.id} now")
-    candidates = schema.candidate_ids(source.ref.type)
-    if not selection.relations:
-        raise ValueError("the teacher selected no relation")
-    unknown = sorted(set(selection.relations) - set(candidates))
-    if unknown:
-        raise ValueError(f"relations {unknown} are not candidates of {source.ref.type}")
-    chosen = [r for r in candidates if r in selection.relations]  # schema order, as the miner keeps R_F
-    answer = json.dumps({"relations": chosen}, ensure_ascii=False)
-    return {
-        "messages": [*prompt.messages, {"role": "assistant", "content": answer}],
-        "source": str(source.ref),
-        "relation": "",
-        "task": "select_relations",
-        "provenance": {
-            "prompt_id": prompt.id,
-            "run_ids": [selection.run_id],
-            "models": [selection.model] if selection.model else [],
-            "relations": chosen,
         },
     }
 
@@ -239,52 +192,55 @@ def build_dataset(
     val_share: float = 0.2,
     max_targets: int | None = None,
     max_facts: int | None = None,
-    selections: Mapping[str, TeacherSelection] | None = None,
+    narrowed: Mapping[str, Sequence[str]] | None = None,
 ) -> Dataset:
-    """Records of the ``done`` sources (keys) from their kept ``triples`` and the teacher's relation
-    ``selections`` (by source key), split by source.
+    """Records of the ``done`` sources (keys) from their kept ``triples``, split by source.
 
-    ``contexts`` holds each source's κ_S (``None``: the node is gone). Triples of sources not in ``done`` are
-    ignored (a source being re-mined is not a finished teacher answer)."""
-    selections = selections or {}
+    ``contexts`` holds each source's κ_S (``None``: the node is gone). ``narrowed`` gives, by source key, the
+    relations its finishing run narrowed R_s to (absent or empty: the whole R_s); a triple of another
+    relation is skipped, with its reason. Triples of sources not in ``done`` are ignored (a source being
+    re-mined is not a finished teacher answer)."""
+    narrowed = narrowed or {}
     if not 0.0 <= val_share <= 1.0:  # before any work, also when there is nothing to split
         raise ValueError(f"val_share must lie in [0, 1], got {val_share}")
     defaults = MiningConfig()
     max_targets = max_targets or defaults.max_targets
     max_facts = max_facts or defaults.max_facts
-    grouped: dict[str, dict[str, list[KeptTriple]]] = defaultdict(lambda: defaultdict(list))
+    grouped: dict[str, list[KeptTriple]] = defaultdict(list)
     finished = set(done)
     for t in triples:
         if t.source in finished:
-            grouped[t.source][t.relation].append(t)
+            grouped[t.source].append(t)
     data = Dataset(sources_done=len(finished))
     data.without_triples = sorted(finished - set(grouped))
-    chosen = {k: v for k, v in selections.items() if k in finished}
-    for key in sorted(set(grouped) | set(chosen)):  # records grouped by source, in a stable order
+    for key in sorted(grouped):  # a stable order
         context = contexts.get(key)
-        side = data.val if split_of(key, val_share) == "val" else data.train
-        if key in chosen:
-            try:
-                if context is None:
-                    raise ValueError("source node not found")
-                side.append(build_selection_record(context, chosen[key], schema, max_facts))
-                data.selections += 1
-            except (KeyError, ValueError) as e:
-                data.skipped.append(Skipped(key, "", f"relation selection: {e}"))
-        for relation in sorted(grouped.get(key, {})):
-            if context is None:
-                data.skipped.append(Skipped(key, relation, "source node not found"))
-                continue
-            try:
-                record = build_record(
-                    context, relation, grouped[key][relation], schema, max_targets, max_facts
+        if context is None:
+            data.skipped += [
+                Skipped(key, r, "source node not found") for r in sorted({t.relation for t in grouped[key]})
+            ]
+            continue
+        asked = schema.narrowed(narrowed.get(key, ()))
+        try:
+            candidates = set(asked.candidate_ids(context.ref.type))
+        except (KeyError, ValueError) as e:  # the schema no longer mines this source type
+            data.skipped.append(Skipped(key, "", str(e)))
+            continue
+        inside = [t for t in grouped[key] if t.relation in candidates]
+        for relation in sorted({t.relation for t in grouped[key]} - candidates):
+            data.skipped.append(
+                Skipped(
+                    key,
+                    relation,
+                    f"not a candidate relation of {context.ref.type} in the R_s its run mined over",
                 )
-            except (KeyError, ValueError) as e:  # the schema changed since the mining
-                data.skipped.append(Skipped(key, relation, str(e)))
-                continue
-            names = {t.name for t in grouped[key][relation]}
-            data.capped_targets += len(names) - len(record["provenance"]["targets"])
-            side.append(record)
+            )
+        if not inside:
+            continue
+        record = build_record(context, inside, asked, max_targets, max_facts)
+        names = {(t.relation, t.name) for t in inside}
+        data.capped_targets += len(names) - len(record["provenance"]["targets"])
+        (data.val if split_of(key, val_share) == "val" else data.train).append(record)
     return data
 
 
@@ -325,7 +281,7 @@ def write_dataset(
         "created_at": stamp(),
         "run_id": run_id or None,
         "split": {"by": "source", "val_share": val_share, "salt": SPLIT_SALT},
-        "prompt": {"template": ONE_PASS.template, "schema_version": schema_version},
+        "prompt": {"template": SOURCE_PASS, "schema_version": schema_version},
         "max_targets": max_targets or defaults.max_targets,
         "max_facts": max_facts or defaults.max_facts,
         "counts": {
@@ -337,7 +293,6 @@ def write_dataset(
             "val": len(data.val),
             "targets": sum(len(r["provenance"].get("targets", ())) for r in data.train + data.val),
             "capped_targets": data.capped_targets,
-            "selection_records": data.selections,
             "sources_by_student": len(data.by_student),
             "skipped": len(data.skipped),
         },
@@ -360,12 +315,6 @@ def run_config(value: Any) -> dict[str, Any]:
     return dict(config) if isinstance(config, Mapping) else {}
 
 
-def selects_over_all_relations(config: Mapping[str, Any]) -> bool:
-    """Whether a run's R_F came from a selection prompt over the whole of R_s (a teacher example): the
-    selection was on and R_s was not narrowed (``relations``), which would change the prompt's candidates."""
-    return bool(config.get("relation_filter", True)) and not config.get("relations")
-
-
 # -- graph IO -----------------------------------------------------------------------------------------------
 def export(
     graph: Graph,
@@ -384,24 +333,21 @@ def export(
     student = {run for run, c in configs.items() if c.get("miner", "pair") == "lightpair"}
     done: list[str] = []
     by_student: list[str] = []
-    selections: dict[str, TeacherSelection] = {}
+    narrowed: dict[str, tuple[str, ...]] = {}
     for r in graph.query("mokg/distill_sources", run_id=run_id):
         key, run = str(SourceRef(str(r["type"]), str(r["id"]))), str(r["run"] or "")
         if run in student:
             by_student.append(key)
             continue
         done.append(key)
-        if r["selection_prompt"] and selects_over_all_relations(configs.get(run, {})):
-            selections[key] = TeacherSelection(
-                tuple(r["relations"] or ()), run, str(r["model"] or ""), str(r["selection_prompt"])
-            )
+        narrowed[key] = tuple(configs.get(run, {}).get("relations") or ())
     triples = [
         t
         for t in (triple_from_row(r) for r in graph.query("mokg/distill_triples", run_id=run_id))
         if t.props.get("run_id") not in student
     ]
     # κ_S only for the sources that give records: one statement each, the miner's own rendering
-    needed = sorted(({t.source for t in triples} | set(selections)) & set(done))
+    needed = sorted({t.source for t in triples} & set(done))
     contexts = {key: store.fetch_source(graph, SourceRef.parse(key)) for key in needed}
     data = build_dataset(
         done,
@@ -411,7 +357,7 @@ def export(
         val_share=val_share,
         max_targets=max_targets,
         max_facts=max_facts,
-        selections=selections,
+        narrowed=narrowed,
     )
     data.by_student = sorted(by_student)
     return write_dataset(

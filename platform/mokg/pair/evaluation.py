@@ -6,7 +6,7 @@ reviewers, in a fixed hash order of their ASINs (stable across runs, not biased 
 **Variants** (Table I rows): ``full`` PAIR, and one switch off each: ``no_aggregation`` (union of the first
 sample of every step, no votes, no plausibility), ``no_progressive`` (one κ_D+κ_S step), ``no_relation_filter``
 (every relation of R_s, no selection prompt); and ``lightpair`` (Table II), the distilled adapter named by
-``adapter``: one greedy selection, then one greedy pass per selected relation
+``adapter``: one greedy source-pass prompt a seed, its relations and their targets in one answer
 (:data:`~mokg.pair.config.LIGHTPAIR_PASS`), on the same seeds, scorer and hold-out. Every variant mines every
 seed *dry* — :class:`Miner` runs, nothing is written — with ``holdout_share`` of the item-item pairs hidden from κ_S. Shared prompts hit the
 LLM cache, so a variant only pays for the prompts it changes.

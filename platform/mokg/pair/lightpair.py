@@ -33,6 +33,7 @@ from mokg.clock import stamp
 from mokg.config import Settings, SettingsError
 from mokg.llm.local import BaseModel, base_cache_root, base_model, load_student
 from mokg.pair.lightpair_gguf import ADAPTER_GGUF, write_adapter_gguf
+from mokg.pair.prompts import SOURCE_PASS
 from mokg.progress import ProgressFactory, no_progress
 
 if TYPE_CHECKING:  # torch/transformers/peft are the training extra's: imported where used
@@ -107,6 +108,22 @@ def latest_version(root: Path) -> str | None:
     return pointed(root, LATEST, complete=ARTIFACT)
 
 
+def check_trained_prompt(folder: Path) -> None:
+    """Refuse an adapter trained on another prompt than the one LightPAIR mines with (an adapter of the
+    per-relation records that came before the source pass would be asked a question it never saw). An
+    adapter not on this machine (served from elsewhere) is left to the server check."""
+    if not (folder / ARTIFACT).exists():
+        return
+    data = json.loads((folder / ARTIFACT).read_text()).get("data", {})
+    template = (data.get("prompt") or {}).get("template")
+    if template != SOURCE_PASS:
+        raise ValueError(
+            f"LightPAIR adapter {folder.name} was trained on {template or 'per-relation'} records, not on "
+            f"the {SOURCE_PASS!r} prompt it would be asked now: run `mokg pair distill` and "
+            "`mokg pair lightpair-train` again"
+        )
+
+
 def adapter_gguf(settings: Settings) -> Path | None:
     """The GGUF LoRA of the adapter ``MOKG_LLM_LORA`` names, for the embedded server: ``latest`` (none
     trained yet: None), a version, or ``none``. An artifact without its GGUF (one trained before the
@@ -151,6 +168,12 @@ def load_distill(folder: Path) -> DistillData:
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path}: no distillation manifest (run `mokg pair distill` first)")
     manifest = json.loads(manifest_path.read_text())
+    template = manifest.get("prompt", {}).get("template")
+    if template != SOURCE_PASS:
+        raise ValueError(
+            f"{manifest_path}: records of the {template!r} prompt, from an older `mokg pair distill`; LightPAIR "
+            f"mines with the {SOURCE_PASS!r} prompt now, so export the data again"
+        )
     digests = {}
     for name in ("train.jsonl", "val.jsonl"):
         digests[name] = file_sha256(folder / name)
@@ -342,6 +365,7 @@ def train(
             "data_sha256": data.data_sha256,
             "manifest_created_at": data.manifest.get("created_at"),
             "run_id": data.manifest.get("run_id"),
+            "prompt": data.manifest.get("prompt"),
             "train_records": len(data.train),
             "val_records": len(data.val),
             "train_truncated": sum(e.truncated for e in train_items),

@@ -22,6 +22,10 @@ through :func:`mokg.pair.runtime.mine_entity`.
    Store, and Entities of the type — else a new ``Entity`` keyed by type and normalised name. The pools are
    a per-process :class:`~mokg.pair.pools.PoolCache` (loaded once, topped up, checked before linking).
 
+**One pass** (``source_pass``, LightPAIR's way, :meth:`Miner.source_pass`) replaces steps 2 and 3 with one prompt
+a source, answered as the relations that apply and the targets of each; R_F is the relations a majority of the
+samples name, and each relation's lists go to step 4 as one step of samples.
+
 Decisions where the paper is vague (the configuration's own are in :mod:`mokg.pair.config`, the
 plausibility's in :mod:`mokg.pair.plausibility`):
 
@@ -59,7 +63,9 @@ from mokg.pair.prompts import (
     augmentation_plan,
     build_augmentation_prompt,
     build_relation_selection_prompt,
+    build_source_pass_prompt,
     filter_relations,
+    parse_source_pass,
     parse_string_list,
 )
 from mokg.pair.resolution import normalize_name
@@ -77,14 +83,6 @@ from mokg.pair.store import PoolEntry, SourceContext
 
 PoolFn = Callable[[str], Sequence[PoolEntry]]
 """Existing nodes a target of the given type may link to (a Miner wraps it in a :class:`PoolCache`)."""
-
-
-def restrict(schema: RelationSchema, relations: Sequence[str]) -> RelationSchema:
-    """The schema with every candidate set R_s cut down to ``relations`` (prompts then list only those)."""
-    candidates = {t: tuple(r for r in schema.candidate_ids(t) if r in relations) for t in schema.source_types}
-    return RelationSchema(
-        schema.version, schema.entity_types, schema.relations, candidates, schema.supkg_relations
-    )
 
 
 def _at_least_one(schema: dict[str, Any], key: str) -> dict[str, Any]:
@@ -143,7 +141,7 @@ class Miner:
         scorer: PlausibilityScorer | None = None,
     ) -> None:
         self.llm = llm
-        self.schema = restrict(schema, config.relations) if config and config.relations else schema
+        self.schema = schema.narrowed(config.relations) if config else schema
         self.embed = embed
         self.pools = pools if isinstance(pools, PoolCache) else PoolCache(pools, embed)
         self.config = config or MiningConfig()
@@ -161,12 +159,18 @@ class Miner:
     def mine(self, source: SourceContext) -> MiningResult:
         t0 = time.perf_counter()
         job = _Job(source)
-        selection = self.select_relations(job)
-        specs = [self.schema.relation(rel_id) for rel_id in selection.selected]
-        relations = self.augment(job, specs)
+        if self.config.source_pass:
+            selection, relations = self.source_pass(job)
+            specs = [self.schema.relation(rel_id) for rel_id in selection.selected]
+            selection_prompt = None  # the one prompt is each triple's step prompt already
+        else:
+            selection = self.select_relations(job)
+            specs = [self.schema.relation(rel_id) for rel_id in selection.selected]
+            relations = self.augment(job, specs)
+            selection_prompt = selection.prompt_id
         targets: dict[tuple[str, str], MinedTarget] = {}
         for spec, result in zip(specs, relations, strict=True):
-            for target in self.resolve(job, spec, result, selection.prompt_id):
+            for target in self.resolve(job, spec, result, selection_prompt):
                 key = (target.relation, target.ref)
                 if key not in targets or target.candidate.score > targets[key].candidate.score:
                     targets[key] = target
@@ -226,12 +230,69 @@ class Miner:
             for place, rel in enumerate(chosen.named):
                 first[rel] = min(place, first.get(rel, place))
             dropped.extend(chosen.dropped)
-        majority = cfg.n_samples // 2 + 1
-        ranked = sorted((r for r in candidates if votes[r] >= majority), key=lambda r: (-votes[r], first[r]))
-        if cfg.max_relations:
-            ranked = ranked[: cfg.max_relations]
-        selected = tuple(r for r in candidates if r in ranked)
+        selected = self._bounded(candidates, votes, first)
         return RelationSelection(selected, dict(votes), tuple(dropped), malformed, prompt.id)
+
+    def _bounded(
+        self, candidates: Sequence[str], votes: Counter[str], first: dict[str, int]
+    ) -> tuple[str, ...]:
+        """R_F: the candidates a majority of the samples chose, capped at ``max_relations`` (most votes first;
+        among equal votes, the one a sample named earliest), in schema order."""
+        majority = self.config.n_samples // 2 + 1
+        ranked = sorted((r for r in candidates if votes[r] >= majority), key=lambda r: (-votes[r], first[r]))
+        if self.config.max_relations:
+            ranked = ranked[: self.config.max_relations]
+        return tuple(r for r in candidates if r in ranked)
+
+    # -- P(r,t|s) in one prompt (LightPAIR) -------------------------------------------------------------------
+    def source_pass(self, job: _Job) -> tuple[RelationSelection, list[RelationResult]]:
+        """One prompt a source answered with relations and their targets: R_F is the relations a majority of
+        the samples name (all of R_s without the relation filter); each relation's targets per sample are one
+        step of samples, aggregated as PAIR's."""
+        source, cfg = job.source, self.config
+        candidates = self.schema.candidate_ids(source.ref.type)
+        prompt = build_source_pass_prompt(
+            self._entity(source),
+            self.schema,
+            source.facts,
+            max_targets=cfg.max_targets,
+            max_facts=cfg.max_facts,
+        )
+        answers: list[dict[str, list[Any]]] = []  # per sample: relation -> its raw targets
+        votes: Counter[str] = Counter()
+        first: dict[str, int] = {}
+        dropped: list[str] = []
+        malformed = 0
+        for result in self._ask(job, [prompt], "relations")[0]:
+            try:
+                entries = parse_source_pass(result.text)
+            except AnswerFormatError:
+                answers.append({})
+                malformed += 1
+                continue
+            by_relation: dict[str, list[Any]] = {}
+            for relation, items in entries:
+                chosen = filter_relations([relation], candidates)
+                dropped.extend(chosen.dropped)
+                for rel in chosen.selected:  # a relation named twice: its targets together
+                    by_relation.setdefault(rel, []).extend(items)
+            votes.update(list(by_relation))  # one vote a sample (a dict would add its values)
+            for place, rel in enumerate(by_relation):
+                first[rel] = min(place, first.get(rel, place))
+            answers.append(by_relation)
+        selected = self._bounded(candidates, votes, first) if cfg.relation_filter else tuple(candidates)
+        out = []
+        for rel in selected:
+            run = _RelationRun(self.schema.relation(rel), self._plausibility(job, self.schema.relation(rel)))
+            samples = []
+            for answer in answers:
+                good, bad = self._good_targets(answer.get(rel, []))
+                run.malformed += bad
+                samples.append(good)
+            run.steps.append(StepSamples(prompt.template, samples))
+            run.prompt_ids[prompt.template] = prompt.id
+            out.append(self._aggregated(job, run))
+        return RelationSelection(selected, dict(votes), tuple(dropped), malformed, prompt.id), out
 
     # -- P(t|s,κ,r) and aggregation ---------------------------------------------------------------------------
     def _samples(self, results: Sequence[ChatResult]) -> tuple[list[list[str]], int]:
@@ -246,14 +307,19 @@ class Miner:
                 samples.append([])
                 malformed += 1
                 continue
-            good = [
-                t
-                for t in items
-                if isinstance(t, str) and well_formed(t, self.config.max_target_words) and not self.echoed(t)
-            ]
-            malformed += len(items) - len(good)
+            good, bad = self._good_targets(items)
+            malformed += bad
             samples.append(good)
         return samples, malformed
+
+    def _good_targets(self, items: Sequence[Any]) -> tuple[list[str], int]:
+        """The well-formed names of one sample that do not echo the prompt, and how many others it gave."""
+        good = [
+            t
+            for t in items
+            if isinstance(t, str) and well_formed(t, self.config.max_target_words) and not self.echoed(t)
+        ]
+        return good, len(items) - len(good)
 
     def echoed(self, name: str) -> bool:
         """The name repeats the prompt's own schema words rather than naming something."""
@@ -301,12 +367,12 @@ class Miner:
                 samples, bad = self._samples(results)
                 run.malformed += bad
                 run.steps.append(StepSamples(step.name, samples, step.weight))
-        out = []
-        for run in runs:
-            result = aggregate(run.steps, run.plausibility, self.agg_config, source.name)
-            counts = FilterCounts.of(result, self.agg_config, run.malformed)
-            out.append(RelationResult(run.spec.id, result, counts, run.prompt_ids))
-        return out
+        return [self._aggregated(job, run) for run in runs]
+
+    def _aggregated(self, job: _Job, run: _RelationRun) -> RelationResult:
+        result = aggregate(run.steps, run.plausibility, self.agg_config, job.source.name)
+        counts = FilterCounts.of(result, self.agg_config, run.malformed)
+        return RelationResult(run.spec.id, result, counts, run.prompt_ids)
 
     # -- resolution -------------------------------------------------------------------------------------------
     def resolve(

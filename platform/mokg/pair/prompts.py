@@ -43,6 +43,8 @@ from mokg.pair.schema import RelationSchema, RelationSpec
 RELATION_SELECTION = "relation_selection"
 RELATION_SELECTION_VERSION = 1
 AUGMENTATION_VERSION = 1
+SOURCE_PASS = "source_pass"
+SOURCE_PASS_VERSION = 1
 NONE_LISTED = "(none)"
 
 
@@ -154,6 +156,42 @@ def _type_line(schema: RelationSchema, entity_type: str, role: str) -> str:
     return f"{role} type {entity_type}: {schema.entity_type(entity_type).description}"
 
 
+def _over_r_s(
+    template: str,
+    version: int,
+    system: str,
+    source: SourceEntity,
+    schema: RelationSchema,
+    facts: Sequence[str],
+    question: str,
+    json_schema: dict[str, Any],
+    max_facts: int,
+    max_chars: int,
+) -> Prompt:
+    """A prompt over all of R_s (κ_D + κ_S): the source, its facts, its type and the candidate relations, then
+    the ``question``."""
+    relation_lines = [
+        f"{spec.id}: {spec.label} — {spec.description} (target type: {spec.target_type})"
+        for spec in schema.candidates(source.entity_type)
+    ]
+    parts = [
+        _source_line(source),
+        "Known facts about the source (from the product knowledge graph):\n"
+        + _bullets(_clean(facts, max_facts, max_chars)),
+        "Domain knowledge:\n" + _bullets([_type_line(schema, source.entity_type, "Source")]),
+        "Candidate relations:\n" + _bullets(relation_lines),
+        question,
+    ]
+    return Prompt(
+        id=prompt_id(template, version),
+        template=template,
+        version=version,
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}],
+        json_schema=json_schema,
+        knowledge=frozenset({Knowledge.DOMAIN, Knowledge.SUPKG}),
+    )
+
+
 # -- relation selection -------------------------------------------------------------------------------------
 _SELECTION_SYSTEM = (
     "You are a marketing knowledge engineer extending a marketing-oriented knowledge graph. "
@@ -176,28 +214,17 @@ def build_relation_selection_prompt(
     max_fact_chars: int = 200,
 ) -> Prompt:
     """P(r|s,κ): the relation selection prompt for ``source`` with κ_S = ``facts`` and κ_D = R_s."""
-    candidates = schema.candidates(source.entity_type)
-    relation_lines = [
-        f"{spec.id}: {spec.label} — {spec.description} (target type: {spec.target_type})"
-        for spec in candidates
-    ]
-    user = "\n\n".join(
-        [
-            _source_line(source),
-            "Known facts about the source (from the product knowledge graph):\n"
-            + _bullets(_clean(facts, max_facts, max_fact_chars)),
-            "Domain knowledge:\n" + _bullets([_type_line(schema, source.entity_type, "Source")]),
-            "Candidate relations:\n" + _bullets(relation_lines),
-            'Select every candidate relation that applies to the source. Answer as {"relations": [ids]}.',
-        ]
-    )
-    return Prompt(
-        id=prompt_id(RELATION_SELECTION, RELATION_SELECTION_VERSION),
-        template=RELATION_SELECTION,
-        version=RELATION_SELECTION_VERSION,
-        messages=[{"role": "system", "content": _SELECTION_SYSTEM}, {"role": "user", "content": user}],
-        json_schema=relation_selection_schema([spec.id for spec in candidates]),
-        knowledge=frozenset({Knowledge.DOMAIN, Knowledge.SUPKG}),
+    return _over_r_s(
+        RELATION_SELECTION,
+        RELATION_SELECTION_VERSION,
+        _SELECTION_SYSTEM,
+        source,
+        schema,
+        facts,
+        'Select every candidate relation that applies to the source. Answer as {"relations": [ids]}.',
+        relation_selection_schema(schema.candidate_ids(source.entity_type)),
+        max_facts,
+        max_fact_chars,
     )
 
 
@@ -303,3 +330,93 @@ def build_augmentation_prompt(
         json_schema=target_schema(max_targets),
         knowledge=knows,
     )
+
+
+# -- one pass per source (LightPAIR) ------------------------------------------------------------------------
+_SOURCE_PASS_SYSTEM = (
+    "You are a marketing knowledge engineer extending a marketing-oriented knowledge graph. "
+    "Given a source entity, choose the candidate relations for which the source has clear, "
+    "marketing-relevant target entities, and list the targets of each. Use only relation ids from the "
+    "candidate list. Each target is a short name of 1 to 5 words, not a sentence. List only targets you are "
+    "confident about. Answer with JSON only."
+)
+
+
+def source_pass_schema(
+    candidates: Sequence[str], max_targets: int = 10, max_chars: int = 60
+) -> dict[str, Any]:
+    """``{"relations": [{"relation": id of R_s, "targets": [short names]}]}``: at least one relation, each
+    with at least one target (under a grammar the small model otherwise answers nothing)."""
+    entry = {
+        "type": "object",
+        "properties": {
+            "relation": {"type": "string", "enum": list(candidates)},
+            "targets": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": max_chars},
+                "minItems": 1,
+                "maxItems": max_targets,
+            },
+        },
+        "required": ["relation", "targets"],
+        "additionalProperties": False,
+    }
+    schema = _string_list_schema("relations", entry, len(candidates))
+    schema["properties"]["relations"]["minItems"] = 1
+    return schema
+
+
+def build_source_pass_prompt(
+    source: SourceEntity,
+    schema: RelationSchema,
+    facts: Sequence[str] = (),
+    max_targets: int = 10,
+    max_facts: int = 20,
+    max_chars: int = 200,
+) -> Prompt:
+    """P(r,t|s) in one answer: κ_S and κ_D (R_s with descriptions and target types), answered as the
+    relations that apply and the targets of each. What a distilled student is asked (one request a source
+    instead of a selection and a prompt per relation); the answer's relations are bounded by R_s's enum."""
+    return _over_r_s(
+        SOURCE_PASS,
+        SOURCE_PASS_VERSION,
+        _SOURCE_PASS_SYSTEM,
+        source,
+        schema,
+        facts,
+        f"For each candidate relation that applies to the source, list up to {max_targets} targets. "
+        'Answer as {"relations": [{"relation": id, "targets": [names]}]}.',
+        source_pass_schema(schema.candidate_ids(source.entity_type), max_targets),
+        max_facts,
+        max_chars,
+    )
+
+
+def _whole_entries(text: str) -> Any:
+    """A source-pass answer cut off by the token limit, closed after its last whole entry: under the JSON
+    grammar the text is a prefix of a valid answer, so the entries before the cut are the model's own."""
+    ends = [i for i, ch in enumerate(text) if ch == "}"]
+    for end in reversed(ends):
+        try:
+            return json.loads(text[: end + 1] + "]}")
+        except json.JSONDecodeError:
+            continue
+    raise AnswerFormatError(f"answer is not JSON: {text[:200]!r}")
+
+
+def parse_source_pass(text: str) -> list[tuple[object, list[Any]]]:
+    """The (relation, targets) entries of a one-pass answer's text, in its order; an answer cut off by the
+    token limit keeps its whole entries (read from the text: a lenient JSON reader would take the first
+    entry for the answer). An entry that is not an object with a targets list raises
+    :class:`AnswerFormatError` (the miner counts the sample malformed)."""
+    body = text[text.find("{") :] if "{" in text else text  # a fence or a word before the object
+    try:
+        answer = json.loads(body)
+    except json.JSONDecodeError:
+        answer = _whole_entries(body)
+    out: list[tuple[object, list[Any]]] = []
+    for entry in parse_string_list(answer, "relations"):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("targets"), list):
+            raise AnswerFormatError(f"expected {{relation, targets}} entries, got {entry!r:.200}")
+        out.append((entry.get("relation"), entry["targets"]))
+    return out

@@ -133,8 +133,8 @@ def default_config(settings: Settings, **changes: object) -> MiningConfig:
     vote share and type fit alone). ``miner="lightpair"`` also takes the one-pass settings
     (:data:`~mokg.pair.config.LIGHTPAIR_PASS`) that ``changes`` do not name, and the newest LightPAIR adapter
     unless ``adapter`` names one."""
+    from mokg.pair.lightpair import check_trained_prompt, lightpair_root
     from mokg.pair.lightpair import latest_version as latest_adapter
-    from mokg.pair.lightpair import lightpair_root
 
     base = {**MiningConfig().to_dict(), "seed": settings.seed}
     base["scorer_version"] = latest_version(scorer_root(settings.home)) or ""
@@ -145,6 +145,8 @@ def default_config(settings: Settings, **changes: object) -> MiningConfig:
         values["adapter"] = latest_adapter(lightpair_root(settings.home))
         if values["adapter"] is None:
             raise ValueError("no LightPAIR adapter yet: train one with `mokg pair lightpair-train`")
+    if values["miner"] == "lightpair" and values.get("source_pass"):
+        check_trained_prompt(lightpair_root(settings.home) / values["adapter"])
     return MiningConfig.from_dict(values)
 
 

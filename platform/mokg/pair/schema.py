@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -93,6 +93,16 @@ class RelationSchema:
         self.relations = dict(relations)
         self.supkg_relations = dict(supkg_relations)
         self._candidates = dict(candidates)
+
+    def narrowed(self, relations: Sequence[str]) -> RelationSchema:
+        """This schema with every candidate set R_s cut down to ``relations`` (empty: unchanged); prompts then
+        list only those."""
+        if not relations:
+            return self
+        candidates = {t: tuple(r for r in ids if r in relations) for t, ids in self._candidates.items()}
+        return RelationSchema(
+            self.version, self.entity_types, self.relations, candidates, self.supkg_relations
+        )
 
     # -- loading
     @classmethod

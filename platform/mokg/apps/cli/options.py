@@ -13,7 +13,11 @@ def mining_options(fn: click.decorators.FC) -> click.decorators.FC:
     options = [
         click.option("--n-samples", type=click.IntRange(1), help="Samples per prompt (default 3)."),
         click.option("--temperature", type=click.FloatRange(0), help="Sampling temperature (default 0.8)."),
-        click.option("--max-tokens", type=click.IntRange(8), help="Tokens per answer (default 96)."),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(8),
+            help="Tokens per answer (default 96; 256 for LightPAIR's one answer a source).",
+        ),
         click.option("--max-targets", type=click.IntRange(1), help="Targets asked per prompt (default 5)."),
         click.option("--max-relations", type=click.IntRange(0), help="Cap on selected relations (0: none)."),
         click.option(
@@ -31,9 +35,9 @@ def mining_options(fn: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--miner",
             type=click.Choice(["pair", "lightpair"]),
-            help="pair (default): progressive prompts x n samples. lightpair: the distilled adapter, one "
-            "greedy selection, then one greedy pass per selected relation (the LLM server must serve it; "
-            "see `mokg pair lightpair-train`).",
+            help="pair (default): a selection prompt, then progressive prompts per relation, x n samples. "
+            "lightpair: the distilled adapter, one greedy prompt a source answered with its relations and "
+            "their targets (the LLM server must serve it; see `mokg pair lightpair-train`).",
         ),
         click.option(
             "--adapter", help="With --miner lightpair: the adapter version (default: the newest trained)."

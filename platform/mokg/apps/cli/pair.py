@@ -273,13 +273,12 @@ def pair_eval(
 def pair_distill(out_dir: Path, val_share: float, run_id: str) -> None:
     """Export PAIR's kept triples as chat-format JSONL for LightPAIR (distillation data).
 
-    One record per (source, relation): PAIR's one-pass prompt (source, κ_S facts, the relation and its
-    description) and the kept target names as the answer ({"targets": [...]}), with provenance per target
-    (run, model, votes, plausibility, score). One more per source whose run selected relations over all
-    of R_s: PAIR's selection prompt and the relations it chose ({"relations": [...]}). Sources are those
-    with pair_status 'done'; those LightPAIR finished are left out (a student never learns from itself).
-    The split into train and validation is by source entity. Done sources without kept triples are listed
-    in the manifest.
+    One record per source with kept triples: the one-pass prompt a LightPAIR miner sends (source, κ_S facts,
+    the candidate relations R_s its teacher run mined over) and, as the answer, the relations with kept
+    triples and their target names ({"relations": [{"relation", "targets"}]}), with provenance per target
+    (run, model, votes, plausibility, score). Sources are those with pair_status 'done'; those LightPAIR
+    finished are left out (a student never learns from itself). The split into train and validation is by
+    source entity. Done sources without kept triples are listed in the manifest.
     """
     from mokg.graph import Graph
     from mokg.pair.distill import export
@@ -288,9 +287,8 @@ def pair_distill(out_dir: Path, val_share: float, run_id: str) -> None:
         m = export(g, out_dir, val_share=val_share, run_id=run_id)
     c = m["counts"]
     out.print(
-        f"distill: {c['records']} records (train {c['train']}, val {c['val']}): kept triples of "
-        f"{c['sources_with_triples']} sources and {c['selection_records']} relation selections; "
-        f"{c['sources_without_triples']} done sources without kept triples, {c['skipped']} pairs skipped, "
+        f"distill: {c['records']} records (train {c['train']}, val {c['val']}), {c['targets']} kept targets; "
+        f"{c['sources_without_triples']} done sources without kept triples, {c['skipped']} skipped, "
         f"{c['sources_by_student']} sources mined by LightPAIR left out; manifest {out_dir / 'manifest.json'}"
     )
 
