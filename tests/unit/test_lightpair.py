@@ -138,3 +138,14 @@ def test_the_version_changes_with_config_data_or_base(base: BaseModel) -> None:
     assert v != version_of(CONFIG, "d" * 64, BaseModel(base.name, base.path, "0" * 64))
     with pytest.raises(ValueError):
         LightPairConfig(lr=0)
+
+
+def test_data_of_the_older_per_relation_format_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    for name in ("train.jsonl", "val.jsonl"):
+        (tmp_path / name).write_bytes((data_dir / name).read_bytes())
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    manifest["prompt"] = {"template": "augment.all_in_one", "schema_version": "1"}  # manifest version 1's
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="older `mokg pair distill`"):
+        load_distill(tmp_path)
+    assert load_distill(data_dir).manifest["prompt"]["template"] == "source_pass"

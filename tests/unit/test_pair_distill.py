@@ -21,7 +21,7 @@ from mokg.pair.distill import (
     triple_from_row,
     write_dataset,
 )
-from mokg.pair.prompts import SourceEntity, build_source_pass_prompt, parse_source_pass
+from mokg.pair.prompts import SourceEntity, build_source_pass_prompt, parse_source_pass, prompt_id
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
@@ -69,21 +69,22 @@ def test_a_record_is_the_source_pass_prompt_with_each_relations_kept_names_best_
     text = user["content"]
     assert "Sold by: Starbucks" in text and SCHEMA.relation("OCCASION").description in text
     assert assistant["role"] == "assistant"
-    # the shape the one-pass miner reads, relations in schema order (TARGET_AUDIENCE comes first there)
+    # the shape the one-pass miner reads, the relation with the best kept score first (OCCASION's 0.9 beats
+    # TARGET_AUDIENCE's 0.8, though the schema lists TARGET_AUDIENCE first)
     assert parse_source_pass(assistant["content"]) == [
-        ("TARGET_AUDIENCE", ["coffee lovers"]),
         ("OCCASION", ["christmas", "birthday"]),
+        ("TARGET_AUDIENCE", ["coffee lovers"]),
     ]
     assert (record["source"], record["relations"], record["task"]) == (
-        "Item:B0SOURCE", ["TARGET_AUDIENCE", "OCCASION"], "source_pass"
+        "Item:B0SOURCE", ["OCCASION", "TARGET_AUDIENCE"], "source_pass"
     )  # fmt: skip
     prov = record["provenance"]
     assert prov["prompt_id"] == expected.id
     assert prov["run_ids"] == ["r1", "r2"] and prov["models"] == ["other", "smollm2"]
     assert [(t["relation"], t["name"], t["run_id"], t["votes"]) for t in prov["targets"]] == [
-        ("TARGET_AUDIENCE", "coffee lovers", "r1", 3),
         ("OCCASION", "christmas", "r2", 3),
         ("OCCASION", "birthday", "r1", 3),
+        ("TARGET_AUDIENCE", "coffee lovers", "r1", 3),
     ]
     with pytest.raises(ValueError, match="SIMILAR_STORE"):  # not a relation of Item sources
         build_record(src, [triple("Item:B0SOURCE", "SIMILAR_STORE", "shop", 0.9)], SCHEMA, 5, 12)
@@ -125,6 +126,7 @@ def test_records_are_grouped_by_source_split_by_source_and_gaps_are_reported(tmp
     assert (c["sources_done"], c["sources_with_triples"], c["sources_without_triples"]) == (40, 31, 9)
     assert (c["records"], c["train"] + c["val"], c["skipped"], c["targets"]) == (29, 29, 3, 58)
     assert manifest["version"] == 2 and manifest["prompt"]["template"] == "source_pass"
+    assert manifest["prompt"]["id"] == prompt_id("source_pass", 1)
     assert manifest["sources_without_triples"] == keys[31:] and manifest["run_id"] == "r1"
     assert manifest["split"]["by"] == "source" and manifest["split"]["val_share"] == 0.3
     # the same rows give the same bytes

@@ -100,7 +100,7 @@ def test_relation_selection_keeps_majority_drops_outside_r_s_and_counts_malforme
     assert result.selection.selected == ("TARGET_AUDIENCE", "OCCASION")  # 2 of 3 samples each: a majority
     assert result.selection.votes == {"TARGET_AUDIENCE": 2, "OCCASION": 2}
     assert result.selection.dropped == ("MAKES_COFFEE",)
-    assert result.selection.malformed == 1
+    assert result.selection.malformed == 1 and result.counts.malformed == 1  # the unreadable sample counts
 
 
 def test_relation_selection_needs_a_majority_of_n_and_respects_the_cap() -> None:
@@ -207,7 +207,7 @@ def test_a_source_pass_of_n_samples_keeps_the_relations_a_majority_names_and_res
     result = miner(llm, n_samples=3, source_pass=True, agg_threshold=0.5).mine(SOURCE)
     assert len(llm.requests) == 3 and llm.batches == [3]
     assert result.selection.selected == ("OCCASION", "GIFT_RECIPIENT")  # 2 of 3; TARGET_AUDIENCE 1 of 3
-    assert result.selection.malformed == 1
+    assert result.selection.malformed == 1 and result.counts.malformed == 1  # the unreadable sample counts
     occasion, recipient = result.relations
     (birthday,) = occasion.aggregation.kept
     assert (birthday.name, birthday.votes, occasion.aggregation.n_samples) == ("birthday", 2, 3)
@@ -215,10 +215,11 @@ def test_a_source_pass_of_n_samples_keeps_the_relations_a_majority_names_and_res
         "dad",
         "mom",
     ]  # 1 vote of 3 each
-    capped = miner(ScriptedLLM(relations=samples), n_samples=3, source_pass=True, max_relations=1).mine(
-        SOURCE
-    )
-    assert capped.selection.selected == ("OCCASION",)  # equal votes: the one a sample named first
+    # equal votes under the cap: the relation a sample named first, though GIFT_RECIPIENT is last in the schema
+    ties = [[entry("GIFT_RECIPIENT", "mom"), entry("OCCASION", "birthday")]] * 2 + ["not json at all"]
+    capped = miner(ScriptedLLM(relations=ties), n_samples=3, source_pass=True, max_relations=1).mine(SOURCE)
+    assert capped.selection.votes == {"GIFT_RECIPIENT": 2, "OCCASION": 2}
+    assert capped.selection.selected == ("GIFT_RECIPIENT",)
     everything = miner(ScriptedLLM(relations=samples), n_samples=3, source_pass=True, relation_filter=False)
     assert everything.mine(SOURCE).selection.selected == SCHEMA.candidate_ids("Item")  # -Rf: all of R_s
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from mokg.apps.cli import main
 from mokg.config import Settings
+from mokg.pair.prompts import SOURCE_PASS_ID
 from mokg.pair.runs import BeatSchedule
 from mokg.pair.store import SOURCE_TYPES
 
@@ -171,7 +173,8 @@ def test_a_lightpair_run_takes_the_one_pass_and_the_newest_adapter(tmp_path: Pat
         default_config(settings, miner="lightpair")
     root = lightpair_root(settings.home)
     (root / "abc123").mkdir(parents=True)
-    (root / "abc123" / ARTIFACT).write_text('{"data": {"prompt": {"template": "source_pass"}}}')
+    trained_on = {"template": "source_pass", "id": SOURCE_PASS_ID}
+    (root / "abc123" / ARTIFACT).write_text(json.dumps({"data": {"prompt": trained_on}}))
     point(root, LATEST, "abc123")
 
     config = default_config(settings, miner="lightpair", max_tokens=48)
@@ -188,6 +191,12 @@ def test_a_lightpair_run_takes_the_one_pass_and_the_newest_adapter(tmp_path: Pat
     (root / "old000" / ARTIFACT).write_text('{"data": {"run_id": null}}')
     with pytest.raises(ValueError, match="trained on per-relation records"):
         default_config(settings, miner="lightpair", adapter="old000")
+    (root / "old001").mkdir()  # the source pass of an older wording
+    (root / "old001" / ARTIFACT).write_text(json.dumps({"data": {"prompt": {**trained_on, "id": "0" * 16}}}))
+    with pytest.raises(ValueError, match="not on the 'source_pass' prompt"):
+        default_config(settings, miner="lightpair", adapter="old001")
+    with pytest.raises(ValueError, match="one prompt a source"):  # a LightPAIR config never mines PAIR's way
+        MiningConfig(miner="lightpair", adapter="abc123", source_pass=False)
     assert (
         default_config(settings, miner="lightpair", n_samples=3, adapter="old999").n_samples == 3
     )  # asked: kept

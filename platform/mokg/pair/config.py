@@ -91,6 +91,10 @@ class MiningConfig:
             raise ValueError(f"miner {self.miner!r}: expected one of {list(MINERS)}")
         if (self.miner == "lightpair") != bool(self.adapter):
             raise ValueError("a LightPAIR run names its adapter version, and only a LightPAIR run does")
+        if self.miner == "lightpair" and not self.source_pass:  # e.g. a task queued before the source pass
+            raise ValueError(
+                "a LightPAIR run mines one prompt a source (source_pass): its adapters learned that"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

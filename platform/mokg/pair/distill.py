@@ -13,10 +13,11 @@ One record per done source with kept triples::
   R_s is the one the teacher mined over: the run that finished the source may have narrowed it (``relations``),
   and then the prompt lists only those, so the answer is complete for the question asked.
 * **assistant** is the answer, in the shape of :func:`~mokg.pair.prompts.source_pass_schema`:
-  ``{"relations": [{"relation": id, "targets": [names]}]}``, the relations with kept triples in schema order
-  (the order the JSON grammar allows), each with the names PAIR mined and kept (votes, plausibility,
-  resolution), best score first, at most ``max_targets`` as the prompt asks. A student learns in one answer
-  both which relations apply (PAIR's bounded selection) and their targets.
+  ``{"relations": [{"relation": id, "targets": [names]}]}``, the relations with kept triples, the one with the
+  best kept score first (so the order a student names them in carries its confidence, which ``--max-relations``
+  keeps), each with the names PAIR mined and kept (votes, plausibility, resolution), best score first, at most
+  ``max_targets`` as the prompt asks. A student learns in one answer both which relations apply (PAIR's
+  bounded selection) and their targets.
 * **Kept** triples are the relationships written by ``cypher/mokg/merge_mined_*.cypher`` (they carry a
   ``run_id``) on sources whose ``pair_status`` is ``done``; ``run_id`` narrows both to one run. Re-mining
   never deletes, so a source may hold targets of several runs: each target carries its own run. Runs of
@@ -43,7 +44,7 @@ from mokg.clock import stamp
 from mokg.graph import Graph
 from mokg.pair import store
 from mokg.pair.config import MiningConfig
-from mokg.pair.prompts import SOURCE_PASS, SourceEntity, build_source_pass_prompt
+from mokg.pair.prompts import SOURCE_PASS, SOURCE_PASS_ID, SourceEntity, build_source_pass_prompt
 from mokg.pair.schema import RelationSchema
 from mokg.pair.store import SourceContext, SourceRef
 
@@ -100,6 +101,7 @@ class Dataset:
     skipped: list[Skipped] = field(default_factory=list)
     capped_targets: int = 0  # kept targets beyond max_targets, left out of an answer
     by_student: list[str] = field(default_factory=list)  # done sources whose last run was LightPAIR's
+    triples_by_student: int = 0  # kept triples a LightPAIR run wrote, left out
 
     def sources(self, split: str) -> list[str]:
         return sorted({r["source"] for r in (self.train if split == "train" else self.val)})
@@ -150,9 +152,8 @@ def build_record(
     outside = sorted({t.relation for t in triples} - set(candidates))
     if outside:
         raise ValueError(f"relations {outside} are not candidates of {source.ref.type} here")
-    answer: list[dict[str, Any]] = []
-    kept: list[KeptTriple] = []
-    for relation in candidates:  # schema order: the grammar's, so the student learns what it may answer
+    lists: list[list[KeptTriple]] = []
+    for relation in candidates:
         # best first, then by name: the same graph gives the same file; one name once (two runs may keep it)
         ranked: list[KeptTriple] = []
         seen: set[str] = set()
@@ -162,8 +163,10 @@ def build_record(
                 seen.add(t.name)
                 ranked.append(t)
         if ranked:
-            answer.append({"relation": relation, "targets": [t.name for t in ranked[:max_targets]]})
-            kept += ranked[:max_targets]
+            lists.append(ranked[:max_targets])
+    lists.sort(key=lambda ts: -ts[0].score)  # the surest relation first; equal scores keep schema order
+    answer = [{"relation": ts[0].relation, "targets": [t.name for t in ts]} for ts in lists]
+    kept = [t for ts in lists for t in ts]
     content = json.dumps({"relations": answer}, ensure_ascii=False)
     return {
         "messages": [*prompt.messages, {"role": "assistant", "content": content}],
@@ -237,7 +240,11 @@ def build_dataset(
             )
         if not inside:
             continue
-        record = build_record(context, inside, asked, max_targets, max_facts)
+        try:
+            record = build_record(context, inside, asked, max_targets, max_facts)
+        except (KeyError, ValueError) as e:  # the schema changed since the mining
+            data.skipped += [Skipped(key, r, str(e)) for r in sorted({t.relation for t in inside})]
+            continue
         names = {(t.relation, t.name) for t in inside}
         data.capped_targets += len(names) - len(record["provenance"]["targets"])
         (data.val if split_of(key, val_share) == "val" else data.train).append(record)
@@ -281,7 +288,7 @@ def write_dataset(
         "created_at": stamp(),
         "run_id": run_id or None,
         "split": {"by": "source", "val_share": val_share, "salt": SPLIT_SALT},
-        "prompt": {"template": SOURCE_PASS, "schema_version": schema_version},
+        "prompt": {"template": SOURCE_PASS, "id": SOURCE_PASS_ID, "schema_version": schema_version},
         "max_targets": max_targets or defaults.max_targets,
         "max_facts": max_facts or defaults.max_facts,
         "counts": {
@@ -294,6 +301,7 @@ def write_dataset(
             "targets": sum(len(r["provenance"].get("targets", ())) for r in data.train + data.val),
             "capped_targets": data.capped_targets,
             "sources_by_student": len(data.by_student),
+            "triples_by_student": data.triples_by_student,
             "skipped": len(data.skipped),
         },
         "files": files,
@@ -341,11 +349,8 @@ def export(
             continue
         done.append(key)
         narrowed[key] = tuple(configs.get(run, {}).get("relations") or ())
-    triples = [
-        t
-        for t in (triple_from_row(r) for r in graph.query("mokg/distill_triples", run_id=run_id))
-        if t.props.get("run_id") not in student
-    ]
+    rows = [triple_from_row(r) for r in graph.query("mokg/distill_triples", run_id=run_id)]
+    triples = [t for t in rows if t.props.get("run_id") not in student]
     # κ_S only for the sources that give records: one statement each, the miner's own rendering
     needed = sorted({t.source for t in triples} & set(done))
     contexts = {key: store.fetch_source(graph, SourceRef.parse(key)) for key in needed}
@@ -360,6 +365,7 @@ def export(
         narrowed=narrowed,
     )
     data.by_student = sorted(by_student)
+    data.triples_by_student = len(rows) - len(triples)
     return write_dataset(
         data,
         out,

@@ -33,7 +33,7 @@ from mokg.clock import stamp
 from mokg.config import Settings, SettingsError
 from mokg.llm.local import BaseModel, base_cache_root, base_model, load_student
 from mokg.pair.lightpair_gguf import ADAPTER_GGUF, write_adapter_gguf
-from mokg.pair.prompts import SOURCE_PASS
+from mokg.pair.prompts import SOURCE_PASS, SOURCE_PASS_ID
 from mokg.progress import ProgressFactory, no_progress
 
 if TYPE_CHECKING:  # torch/transformers/peft are the training extra's: imported where used
@@ -53,7 +53,7 @@ class LightPairConfig:
     max_steps: int = 0  # 0: epochs decide
     lr: float = 2e-4
     batch_size: int = 4
-    max_length: int = 768  # tokens per record; longer ones are cut at the end (counted in the artifact)
+    max_length: int = 1024  # tokens per record (a source-pass prompt is ~620); longer ones are cut at the end (counted in the artifact)
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
@@ -110,17 +110,16 @@ def latest_version(root: Path) -> str | None:
 
 def check_trained_prompt(folder: Path) -> None:
     """Refuse an adapter trained on another prompt than the one LightPAIR mines with (an adapter of the
-    per-relation records that came before the source pass would be asked a question it never saw). An
-    adapter not on this machine (served from elsewhere) is left to the server check."""
+    per-relation records that came before the source pass, or of an older wording, would be asked a question
+    it never saw). An adapter not on this machine (served from elsewhere) is left to the server check."""
     if not (folder / ARTIFACT).exists():
         return
-    data = json.loads((folder / ARTIFACT).read_text()).get("data", {})
-    template = (data.get("prompt") or {}).get("template")
-    if template != SOURCE_PASS:
+    prompt = json.loads((folder / ARTIFACT).read_text()).get("data", {}).get("prompt") or {}
+    if prompt.get("id") != SOURCE_PASS_ID:
         raise ValueError(
-            f"LightPAIR adapter {folder.name} was trained on {template or 'per-relation'} records, not on "
-            f"the {SOURCE_PASS!r} prompt it would be asked now: run `mokg pair distill` and "
-            "`mokg pair lightpair-train` again"
+            f"LightPAIR adapter {folder.name} was trained on {prompt.get('template') or 'per-relation'} records "
+            f"(prompt {prompt.get('id')}), not on the {SOURCE_PASS!r} prompt {SOURCE_PASS_ID} it would be asked "
+            "now: run `mokg pair distill` and `mokg pair lightpair-train` again"
         )
 
 
@@ -168,11 +167,12 @@ def load_distill(folder: Path) -> DistillData:
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path}: no distillation manifest (run `mokg pair distill` first)")
     manifest = json.loads(manifest_path.read_text())
-    template = manifest.get("prompt", {}).get("template")
-    if template != SOURCE_PASS:
+    prompt = manifest.get("prompt") or {}
+    if prompt.get("id") != SOURCE_PASS_ID:
         raise ValueError(
-            f"{manifest_path}: records of the {template!r} prompt, from an older `mokg pair distill`; LightPAIR "
-            f"mines with the {SOURCE_PASS!r} prompt now, so export the data again"
+            f"{manifest_path}: records of the {prompt.get('template')!r} prompt {prompt.get('id')}, from an older "
+            f"`mokg pair distill`; LightPAIR mines with the {SOURCE_PASS!r} prompt {SOURCE_PASS_ID} now, so "
+            "export the data again"
         )
     digests = {}
     for name in ("train.jsonl", "val.jsonl"):

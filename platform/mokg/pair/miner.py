@@ -292,7 +292,8 @@ class Miner:
             run.steps.append(StepSamples(prompt.template, samples))
             run.prompt_ids[prompt.template] = prompt.id
             out.append(self._aggregated(job, run))
-        return RelationSelection(selected, dict(votes), tuple(dropped), malformed, prompt.id), out
+        chose = prompt.id if cfg.relation_filter else None  # -Rf: no answer chose R_F
+        return RelationSelection(selected, dict(votes), tuple(dropped), malformed, chose), out
 
     # -- P(t|s,κ,r) and aggregation ---------------------------------------------------------------------------
     def _samples(self, results: Sequence[ChatResult]) -> tuple[list[list[str]], int]:

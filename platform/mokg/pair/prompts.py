@@ -85,6 +85,9 @@ def prompt_id(template: str, version: int) -> str:
     return hashlib.sha256(f"{template}@v{version}".encode()).hexdigest()[:16]
 
 
+SOURCE_PASS_ID = prompt_id(SOURCE_PASS, SOURCE_PASS_VERSION)  # what distilled records and adapters answer to
+
+
 @dataclass(frozen=True)
 class SourceEntity:
     name: str
@@ -409,11 +412,16 @@ def parse_source_pass(text: str) -> list[tuple[object, list[Any]]]:
     token limit keeps its whole entries (read from the text: a lenient JSON reader would take the first
     entry for the answer). An entry that is not an object with a targets list raises
     :class:`AnswerFormatError` (the miner counts the sample malformed)."""
-    body = text[text.find("{") :] if "{" in text else text  # a fence or a word before the object
+    body = text.strip()
     try:
         answer = json.loads(body)
     except json.JSONDecodeError:
-        answer = _whole_entries(body)
+        starts = [i for i in (body.find("{"), body.find("[")) if i >= 0]
+        body = body[min(starts) :] if starts else body  # a fence or a word before the answer
+        try:
+            answer = json.loads(body)
+        except json.JSONDecodeError:
+            answer = _whole_entries(body)
     out: list[tuple[object, list[Any]]] = []
     for entry in parse_string_list(answer, "relations"):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("targets"), list):

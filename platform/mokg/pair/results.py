@@ -38,7 +38,9 @@ class FilterCounts:
 
     candidates: int = 0  # distinct (normalised) targets generated
     kept: int = 0  # written to the graph
-    malformed: int = 0  # generated strings that were not a short name (never voted)
+    malformed: int = (
+        0  # names that were not a short name, and samples that were not the requested JSON (never voted)
+    )
     filtered_votes: int = 0  # too few votes (the scorer could not lift them), or not in a first sample (-Agg)
     filtered_scorer: int = 0  # enough votes alone, but the plausibility pulled the score under the threshold
     rescued_scorer: int = 0  # too few votes alone, kept thanks to the plausibility
@@ -125,7 +127,11 @@ class MiningResult:
         total = FilterCounts()
         for r in self.relations:
             total = total + r.counts
-        return replace(total, kept=len(self.targets), merged=total.kept - len(self.targets))
+        # unreadable selection (or source-pass) samples too: a one-pass answer that cannot be read loses all
+        malformed = total.malformed + self.selection.malformed
+        return replace(
+            total, kept=len(self.targets), merged=total.kept - len(self.targets), malformed=malformed
+        )
 
     def writes(self, run_id: str, at: str) -> list[TripleWrite]:
         out = []

@@ -78,7 +78,8 @@ class BeatSchedule:
         unknown = sorted(set(self.config) - {f.name for f in fields(MiningConfig)})
         if unknown:
             raise ValueError(f"beat schedule config: {unknown} are not MiningConfig fields")
-        probe = {**MiningConfig().to_dict(), **self.config}
+        one_pass = LIGHTPAIR_PASS if self.config.get("miner") == "lightpair" else {}
+        probe = {**MiningConfig().to_dict(), **one_pass, **self.config}
         if probe["miner"] == "lightpair" and not probe["adapter"]:
             probe["adapter"] = "newest"  # each batch takes the newest adapter (default_config)
         try:  # the values too (a relation outside the schema, n_samples 0, ...): fail at start, not per batch

@@ -27,7 +27,8 @@ def mining_options(fn: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--no-relation-filter",
             is_flag=True,
-            help="Skip the relation selection prompt and expand every relation of R_s (the -Rf ablation).",
+            help="Expand every relation of R_s, none chosen by the model: PAIR skips its selection prompt; "
+            "LightPAIR keeps its one prompt and takes every relation's list (the -Rf ablation).",
         ),
         click.option(
             "--relation", "relations", multiple=True, help="Restrict R_s to these relation ids (repeatable)."

@@ -216,7 +216,8 @@ def pair_eval(
     ALSO_BOUGHT recovery, scorer-plausibility and LLM-judge proxies (the judge calibrated on SupKG facts
     against corruptions), seeds per minute and LLM tokens per seed, the
     candidates the aggregation and scorer filtered, and a Table-IV-style audience coverage. The lightpair row
-    mines with the adapter (--adapter, default the newest trained) against full PAIR (Table II). Writes
+    mines with the adapter (--adapter, default the newest trained) against full PAIR (Table II), with
+    LightPAIR's one-pass settings (n = 1, temperature 0, 256 tokens) whatever the sampling options say. Writes
     pair-eval-<time>.md, .json and .png."""
     from mokg.graph import Graph
     from mokg.pair.evaluation import PAIR_VARIANTS, EvalConfig, evaluate, write_report
@@ -289,7 +290,8 @@ def pair_distill(out_dir: Path, val_share: float, run_id: str) -> None:
     out.print(
         f"distill: {c['records']} records (train {c['train']}, val {c['val']}), {c['targets']} kept targets; "
         f"{c['sources_without_triples']} done sources without kept triples, {c['skipped']} skipped, "
-        f"{c['sources_by_student']} sources mined by LightPAIR left out; manifest {out_dir / 'manifest.json'}"
+        f"{c['sources_by_student']} sources and {c['triples_by_student']} triples mined by LightPAIR left out; "
+        f"manifest {out_dir / 'manifest.json'}"
     )
 
 
@@ -350,9 +352,9 @@ def pair_train_scorer(max_triples: int, epochs: int | None) -> None:
 @click.option(
     "--max-length",
     type=click.IntRange(8),
-    default=768,
+    default=1024,
     show_default=True,
-    help="Tokens per record (prompt + answer); longer records are cut at the end.",
+    help="Tokens per record (prompt + answer); longer records are cut at the end (counted in lightpair.json).",
 )
 @click.option("--rank", "r", type=click.IntRange(1), default=8, show_default=True, help="LoRA rank r.")
 @click.option("--alpha", type=click.IntRange(1), default=16, show_default=True, help="LoRA alpha.")
@@ -387,8 +389,11 @@ def pair_lightpair_train(
         alpha=alpha,
         seed=s.seed,
     )
-    with progress_bars() as bars:
-        result = train_lightpair(s, data_dir, config=config, progress=progress_factory(bars))
+    try:
+        with progress_bars() as bars:
+            result = train_lightpair(s, data_dir, config=config, progress=progress_factory(bars))
+    except ValueError as e:  # data of another format, edited files, nothing to learn from: one line
+        raise click.UsageError(str(e)) from e
     i = result.info
 
     def loss(x: float | None) -> str:
