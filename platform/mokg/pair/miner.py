@@ -161,16 +161,14 @@ class Miner:
         job = _Job(source)
         if self.config.source_pass:
             selection, relations = self.source_pass(job)
-            specs = [self.schema.relation(rel_id) for rel_id in selection.selected]
             selection_prompt = None  # the one prompt is each triple's step prompt already
         else:
             selection = self.select_relations(job)
-            specs = [self.schema.relation(rel_id) for rel_id in selection.selected]
-            relations = self.augment(job, specs)
+            relations = self.augment(job, [self.schema.relation(r) for r in selection.selected])
             selection_prompt = selection.prompt_id
         targets: dict[tuple[str, str], MinedTarget] = {}
-        for spec, result in zip(specs, relations, strict=True):
-            for target in self.resolve(job, spec, result, selection_prompt):
+        for result in relations:
+            for target in self.resolve(job, self.schema.relation(result.relation), result, selection_prompt):
                 key = (target.relation, target.ref)
                 if key not in targets or target.candidate.score > targets[key].candidate.score:
                     targets[key] = target
@@ -283,7 +281,8 @@ class Miner:
         selected = self._bounded(candidates, votes, first) if cfg.relation_filter else tuple(candidates)
         out = []
         for rel in selected:
-            run = _RelationRun(self.schema.relation(rel), self._plausibility(job, self.schema.relation(rel)))
+            spec = self.schema.relation(rel)
+            run = _RelationRun(spec, self._plausibility(job, spec))
             samples = []
             for answer in answers:
                 good, bad = self._good_targets(answer.get(rel, []))
