@@ -354,12 +354,8 @@ def source_pass_schema(
         "type": "object",
         "properties": {
             "relation": {"type": "string", "enum": list(candidates)},
-            "targets": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1, "maxLength": max_chars},
-                "minItems": 1,
-                "maxItems": max_targets,
-            },
+            # PAIR's own target list (the same bounds on a name), here with at least one
+            "targets": {**target_schema(max_targets, max_chars)["properties"]["targets"], "minItems": 1},
         },
         "required": ["relation", "targets"],
         "additionalProperties": False,
