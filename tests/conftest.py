@@ -230,10 +230,20 @@ def lightpair_record(name: str, audience: str, i: int, real_prompt: bool = False
     }
 
 
+# a done source the tiny set lists without kept triples: an evaluation must leave it out too
+TINY_SOURCE_WITHOUT_TRIPLES = "Item:B0NOTKEPT0"
+
+
 def write_tiny_distill(out: Path, real_prompt: bool = False) -> Path:
     """The cards as a `mokg pair distill` folder; validation = the training records (an overfit check)."""
     from mokg.pair.distill import Dataset, write_dataset
 
     records = [lightpair_record(n, a, i, real_prompt) for i, (n, a) in enumerate(LIGHTPAIR_CARDS)]
-    write_dataset(Dataset(train=records, val=records, sources_done=len(records)), out, val_share=0.0)
+    data = Dataset(
+        train=records,
+        val=records,
+        sources_done=len(records) + 1,
+        without_triples=[TINY_SOURCE_WITHOUT_TRIPLES],
+    )
+    write_dataset(data, out, val_share=0.0)
     return out

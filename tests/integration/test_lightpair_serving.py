@@ -42,6 +42,7 @@ from mokg.llm import LLMClient
 from mokg.llm.adapters import AdapterNotServed, served_adapter
 from mokg.llm.client import ChatRequest
 from mokg.llm.local import base_model, load_student
+from mokg.pair.evaluation import EvalConfig, _load_seeds
 from mokg.pair.lightpair import (
     LightPairConfig,
     LightPairResult,
@@ -255,6 +256,15 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
     for row in (full, light):
         assert row["seeds_per_minute"] > 0 and row["tokens_per_seed"] > 0 and row["tac_audience"] >= 0
     assert report["config"]["adapter"] == version
+    # the seeds leave out every source the adapter's data read (none of the tiny set's is in this graph)
+    info = json.loads((served.adapter.path / "lightpair.json").read_text())
+    assert report["config"]["exclude"] == info["data"]["sources"] and len(info["data"]["sources"]) == 9
+    assert report["config"]["excluded_candidates"] == 0
+    # the student's candidates are shown beside PAIR's
+    for row in (full, light):
+        shown = [e for e in report["examples"] if e["variant"] == row["variant"]]
+        assert sum(e["outcome"] == "kept" for e in shown) <= row["counts"]["kept"]
+        assert bool(shown) == (row["counts"]["candidates"] > 0)  # kept + filtered; malformed never voted
     # one judge for both rows: the base model, never the adapter being judged
     assert report["judge"]["model"] == served.settings.llm_model
     for row in (full, light):
@@ -263,3 +273,14 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
         assert row["judge"]["model"] or not row["triples"]
     assert "LightPAIR against full PAIR" in report_path.with_suffix(".md").read_text()
     assert report_path.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_pair_eval_seeds_leave_out_the_sources_the_student_learned_from(mining: dict[str, Any]) -> None:
+    graph = mining["graph"]
+    first = _load_seeds(graph, EvalConfig(seeds=3))
+    assert len(first.asins) == 3 and first.excluded == 0
+    taught = (f"Item:{first.asins[0]}", "Item:B0NOTACANDIDATE")  # a teacher source, and one never a seed
+    after = _load_seeds(graph, EvalConfig(seeds=3, exclude=taught))
+    # the same hash order without the taught item: the next candidate takes its place
+    assert after.asins[:2] == first.asins[1:] and after.asins[2] not in first.asins
+    assert after.excluded == 1

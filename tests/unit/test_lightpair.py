@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import LIGHTPAIR_CACHE as CACHE
 from conftest import LIGHTPAIR_CARDS as CARDS
+from conftest import TINY_SOURCE_WITHOUT_TRIPLES, write_tiny_distill
 from conftest import lightpair_record as record
-from conftest import write_tiny_distill
 from transformers import AutoTokenizer
 
 from mokg.config import Settings
@@ -30,6 +30,7 @@ from mokg.pair.lightpair import (
     load_adapter,
     load_distill,
     mean_nll,
+    teacher_sources,
     train,
     version_of,
 )
@@ -75,6 +76,9 @@ def test_the_artifact_records_config_base_data_and_losses(
     assert base.file.endswith(".gguf") and len(base.sha256) == 64
     assert info["data"]["data_sha256"] == manifest["data_sha256"]
     assert (info["data"]["train_records"], info["data"]["val_records"]) == (len(CARDS), len(CARDS))
+    # every source the data read, with or without kept triples: what `pair eval` leaves out of its seeds
+    sources = sorted({f"Item:B{i:09d}" for i in range(len(CARDS))} | {TINY_SOURCE_WITHOUT_TRIPLES})
+    assert info["data"]["sources"] == sources and teacher_sources(trained.path) == frozenset(sources)
     assert info["steps"] == 4 and info["device"] == "cpu" and info["seconds"] > 0
     assert 0 < info["train_seconds"] < info["seconds"] and 0 < info["load_seconds"] < info["seconds"]
     assert info["val_loss"]["after"] == trained.val_loss_after and info["created_at"].endswith("Z")
@@ -149,3 +153,15 @@ def test_data_of_the_older_per_relation_format_is_refused(data_dir: Path, tmp_pa
     with pytest.raises(ValueError, match="older `mokg pair distill`"):
         load_distill(tmp_path)
     assert load_distill(data_dir).manifest["prompt"]["template"] == "source_pass"
+
+
+def test_an_adapter_that_does_not_record_its_sources_cannot_be_evaluated(
+    trained: LightPairResult, tmp_path: Path
+) -> None:
+    info = json.loads((trained.path / "lightpair.json").read_text())
+    del info["data"]["sources"]  # an adapter trained before they were recorded
+    (tmp_path / "lightpair.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="does not record the sources it learned from"):
+        teacher_sources(tmp_path)
+    with pytest.raises(ValueError, match="no LightPAIR adapter"):
+        teacher_sources(tmp_path / "gone")

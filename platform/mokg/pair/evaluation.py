@@ -1,7 +1,9 @@
 """`mokg pair eval`: the paper's mining metrics on our data, an accuracy proxy, ablations and a downstream check.
 
 **Seeds** (campaign items): items with a title, at least one ALSO_BOUGHT link and at least ``min_reviews``
-reviewers, in a fixed hash order of their ASINs (stable across runs, not biased to low ASINs).
+reviewers, in a fixed hash order of their ASINs (stable across runs, not biased to low ASINs), less the
+``exclude``d ones: with the ``lightpair`` variant, every source its adapter's distillation data read (those with
+kept triples and those without), so that the student is judged on items its teacher never mined for it.
 
 **Variants** (Table I rows): ``full`` PAIR, and one switch off each: ``no_aggregation`` (union of the first
 sample of every step, no votes, no plausibility), ``no_progressive`` (one κ_D+κ_S step), ``no_relation_filter``
@@ -88,6 +90,7 @@ class EvalConfig:
     max_examples: int = 40
     adapter: str = ""  # the LightPAIR adapter version of the ``lightpair`` variant
     judge_facts: int = 100  # SupKG facts (and their corruptions) that calibrate the LLM judge; 0: no judge
+    exclude: tuple[str, ...] = ()  # source refs never taken as seeds (the adapter's teacher sources)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.variants) - set(VARIANTS))
@@ -199,7 +202,7 @@ class EvalReport:
             f"# PAIR evaluation ({self.created})",
             "",
             f"Model `{self.model}`, scorer `{self.scorer or 'none'}`, {len(self.seeds)} seed items, "
-            f"{self.config['holdout_share']:.0%} of item-item pairs held out from κ_S.",
+            f"{self.config['holdout_share']:.0%} of item-item pairs held out from κ_S." + self._left_out(),
             "",
             "## Mining quality and ablations (Table I analog)",
             "",
@@ -252,18 +255,25 @@ class EvalReport:
         if self.examples:
             lines += [
                 "",
-                "## Examples (full variant): kept and filtered targets",
+                "## Examples (full PAIR, and LightPAIR when evaluated): kept and filtered targets",
                 "",
-                "| seed | relation | target | votes | vote share | plausibility | score | outcome |",
-                "|---|---|---|---:|---:|---:|---:|---|",
+                "| variant | seed | relation | target | votes | vote share | plausibility | score | outcome |",
+                "|---|---|---|---|---:|---:|---:|---:|---|",
             ]
             for e in self.examples:
                 plaus = "-" if e["plausibility"] is None else f"{e['plausibility']:.2f}"
                 lines.append(
-                    f"| {e['seed']} | {e['relation']} | {e['target']} | {e['votes']} | {e['vote_share']:.2f} | "
+                    f"| {e['variant']} | {e['seed']} | {e['relation']} | {e['target']} | {e['votes']} | "
+                    f"{e['vote_share']:.2f} | "
                     f"{plaus} | {e['score']:.2f} | {e['outcome']} |"
                 )
         return "\n".join(lines) + "\n"
+
+    def _left_out(self) -> str:
+        n = self.config.get("excluded_candidates", 0)
+        if not n:
+            return ""
+        return f" {n} candidate items left out: the sources the LightPAIR adapter's distillation data read."
 
     def _judge(self) -> list[str]:
         a = self.judge
@@ -361,13 +371,15 @@ class _Seeds:
     held_out: set[tuple[str, str]]  # (seed ref, item ref) held-out ALSO_BOUGHT pairs
     visible_items: dict[str, set[str]]  # seed asin -> directly linked item asins still visible
     names: dict[str, str]  # item ref -> title, for the seeds and the items linked to them
+    excluded: int  # candidates left out (config.exclude)
 
 
 def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
     candidates = [
         str(r["asin"]) for r in graph.query("mokg/eval_seed_candidates", min_reviews=config.min_reviews)
     ]
-    asins = _hash_order(candidates)[: config.seeds]
+    left_out = {f"Item:{a}" for a in candidates} & set(config.exclude)
+    asins = [a for a in _hash_order(candidates) if f"Item:{a}" not in left_out][: config.seeds]
     supkg: list[tuple[str, str, str]] = []
     held_out: set[tuple[str, str]] = set()
     visible: dict[str, set[str]] = {a: set() for a in asins}
@@ -392,7 +404,7 @@ def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
         titles[a] = source.name if source else a
         if source:
             names[f"Item:{a}"] = source.name
-    return _Seeds(asins, titles, supkg, held_out, visible, names)
+    return _Seeds(asins, titles, supkg, held_out, visible, names, len(left_out))
 
 
 def _variant_row(
@@ -442,7 +454,7 @@ def _variant_row(
     )
 
 
-def _examples(results: Sequence[MiningResult], limit: int) -> list[dict[str, Any]]:
+def _examples(variant: str, results: Sequence[MiningResult], limit: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for r in results:
         for rel in r.relations:
@@ -452,6 +464,7 @@ def _examples(results: Sequence[MiningResult], limit: int) -> list[dict[str, Any
             for c, outcome in rows[:4]:
                 out.append(
                     {
+                        "variant": variant,
                         "seed": r.source.ref.id,
                         "relation": rel.relation,
                         "target": c.name,
@@ -518,7 +531,11 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     graph = rt.graph
     seeds = _load_seeds(graph, config)
     sources = [fetch_source(graph, SourceRef("Item", a), config.holdout_share) for a in seeds.asins]
-    say(f"{len(seeds.asins)} seeds, {len(seeds.held_out)} held-out ALSO_BOUGHT pairs")
+    short = f" (of {config.seeds} asked: the candidates ran out)" if len(seeds.asins) < config.seeds else ""
+    left_out = (
+        f", {seeds.excluded} candidates left out as the adapter's teacher sources" if seeds.excluded else ""
+    )
+    say(f"{len(seeds.asins)} seeds{short}, {len(seeds.held_out)} held-out ALSO_BOUGHT pairs{left_out}")
     rows: list[VariantRow] = []
     by_variant: dict[str, list[MiningResult]] = {}
     seconds: dict[str, float] = {}
@@ -551,13 +568,17 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     scorer = next((r.scorer_version for results in by_variant.values() for r in results), None)
     return EvalReport(
         created=stamp(),
-        config={**asdict(config), "mining": config.mining.to_dict()},
+        config={**asdict(config), "mining": config.mining.to_dict(), "excluded_candidates": seeds.excluded},
         model=model,
         scorer=scorer,
         seeds=tuple(seeds.asins),
         rows=tuple(rows),
         campaigns=tuple(_campaigns(graph, seeds, full)) if full else (),
-        examples=tuple(_examples(full, config.max_examples)),
+        examples=tuple(  # PAIR's, and the student's beside them
+            e
+            for name in ("full", "lightpair")
+            for e in _examples(name, by_variant.get(name, []), config.max_examples)
+        ),
         judge=agreement,
     )
 

@@ -75,6 +75,17 @@ class DistillData:
     data_sha256: str
     manifest: dict[str, Any]
 
+    @property
+    def sources(self) -> list[str]:
+        """Every source the distillation read (its records', and the done sources it listed without one): a
+        fair evaluation mines none of them."""
+        listed = [
+            *self.manifest.get("sources_without_triples", []),
+            *self.manifest.get("sources_by_student", []),
+        ]
+        skipped = [s["source"] for s in self.manifest.get("skipped", [])]
+        return sorted({r["source"] for r in self.train + self.val} | set(listed) | set(skipped))
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -121,6 +132,23 @@ def check_trained_prompt(folder: Path) -> None:
             f"(prompt {prompt.get('id')}), not on the {SOURCE_PASS!r} prompt {SOURCE_PASS_ID} it would be asked "
             "now: run `mokg pair distill` and `mokg pair lightpair-train` again"
         )
+
+
+def teacher_sources(folder: Path) -> frozenset[str]:
+    """The sources an adapter's distillation data read (:attr:`DistillData.sources`), for ``mokg pair eval`` to
+    leave out of its seeds. An adapter that does not record them is refused: its evaluation could not be
+    shown to be held out."""
+    if not (folder / ARTIFACT).exists():
+        raise ValueError(
+            f"no LightPAIR adapter {folder}: an evaluation needs its record of what it learned from"
+        )
+    data = json.loads((folder / ARTIFACT).read_text()).get("data", {})
+    if "sources" not in data:
+        raise ValueError(
+            f"LightPAIR adapter {folder.name} does not record the sources it learned from, so no evaluation of "
+            "it can be shown to be held out: run `mokg pair lightpair-train` again"
+        )
+    return frozenset(str(s) for s in data["sources"])
 
 
 def adapter_gguf(settings: Settings) -> Path | None:
@@ -370,6 +398,7 @@ def train(
             "val_records": len(data.val),
             "train_truncated": sum(e.truncated for e in train_items),
             "val_truncated": sum(e.truncated for e in val_items),
+            "sources": data.sources,
         },
         "val_loss": {"before": before, "after": after, "unit": "mean NLL per assistant token (nats)"},
         "train_loss": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)},

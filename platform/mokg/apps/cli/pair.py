@@ -217,10 +217,12 @@ def pair_eval(
     against corruptions), seeds per minute and LLM tokens per seed, the
     candidates the aggregation and scorer filtered, and a Table-IV-style audience coverage. The lightpair row
     mines with the adapter (--adapter, default the newest trained) against full PAIR (Table II), with
-    LightPAIR's one-pass settings (n = 1, temperature 0, 256 tokens) whatever the sampling options say. Writes
-    pair-eval-<time>.md, .json and .png."""
+    LightPAIR's one-pass settings (n = 1, temperature 0, 256 tokens) whatever the sampling options say; its
+    seeds then leave out every source the adapter's distillation data read. Writes pair-eval-<time>.md, .json
+    and .png."""
     from mokg.graph import Graph
     from mokg.pair.evaluation import PAIR_VARIANTS, EvalConfig, evaluate, write_report
+    from mokg.pair.lightpair import lightpair_root, teacher_sources
     from mokg.pair.runs import default_config
     from mokg.pair.runtime import Runtime
 
@@ -230,9 +232,11 @@ def pair_eval(
         raise click.UsageError("--miner does not apply to `pair eval`: choose rows with --variant lightpair")
     adapter = str(changes.pop("adapter", "") or "")
     chosen = variants or (PAIR_VARIANTS + (("lightpair",) if adapter else ()))
+    exclude: tuple[str, ...] = ()
     if "lightpair" in chosen:
         try:  # the adapter the lightpair row uses: --adapter, else the newest; the server must serve it
             adapter = default_config(s, miner="lightpair", adapter=adapter).adapter
+            exclude = tuple(sorted(teacher_sources(lightpair_root(s.home) / adapter)))
         except ValueError as e:
             raise click.UsageError(str(e)) from e
         _check_served(adapter)
@@ -245,6 +249,7 @@ def pair_eval(
         mining=default_config(s, **changes),
         adapter=adapter,
         judge_facts=judge_facts,
+        exclude=exclude,
     )
     with Graph(s) as g:
         rt = Runtime(s, graph=g, llm_cache=not fresh)
