@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,11 +237,17 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
     served: Served, mining: dict[str, Any], tmp_path: Path
 ) -> None:
     version = served.adapter.version
-    proc = run_mokg(
-        "pair", "eval", "--seeds", "2", "--variant", "full", "--variant", "lightpair", "--adapter", version,
-        "--relation", LIGHTPAIR_RELATION, "--no-scorer", "--n-samples", "1", "--max-tokens", "16",
-        "--fresh", "--judge-facts", "4", "--out", str(tmp_path), env=mining["env"],
-    )  # fmt: skip
+    # the CLI's home gets the adapter's record (the server has its own home), so the seeds can be checked
+    here = lightpair_root(Path(mining["env"]["MOKG_HOME"])) / version
+    shutil.copytree(served.adapter.path, here)
+    try:
+        proc = run_mokg(
+            "pair", "eval", "--seeds", "2", "--variant", "full", "--variant", "lightpair", "--adapter", version,
+            "--relation", LIGHTPAIR_RELATION, "--no-scorer", "--n-samples", "1", "--max-tokens", "16",
+            "--fresh", "--judge-facts", "4", "--out", str(tmp_path), env=mining["env"],
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(here)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (report_path,) = tmp_path.glob("pair-eval-*.json")
     report = json.loads(report_path.read_text())
@@ -273,6 +280,17 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
         assert row["judge"]["model"] or not row["triples"]
     assert "LightPAIR against full PAIR" in report_path.with_suffix(".md").read_text()
     assert report_path.with_suffix(".png").stat().st_size > 10_000
+
+    # without the record (an adapter served from elsewhere), the evaluation runs and says it could not check
+    proc = run_mokg(
+        "pair", "eval", "--seeds", "1", "--variant", "lightpair", "--adapter", version, "--no-scorer",
+        "--relation", LIGHTPAIR_RELATION, "--judge-facts", "0", "--out", str(tmp_path / "elsewhere"),
+        env=mining["env"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (unchecked,) = (tmp_path / "elsewhere").glob("pair-eval-*.json")
+    assert json.loads(unchecked.read_text())["config"]["exclude"] is None
+    assert "not shown to be held out" in unchecked.with_suffix(".md").read_text()
 
 
 def test_pair_eval_seeds_leave_out_the_sources_the_student_learned_from(mining: dict[str, Any]) -> None:

@@ -163,5 +163,4 @@ def test_an_adapter_that_does_not_record_its_sources_cannot_be_evaluated(
     (tmp_path / "lightpair.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="does not record the sources it learned from"):
         teacher_sources(tmp_path)
-    with pytest.raises(ValueError, match="no LightPAIR adapter"):
-        teacher_sources(tmp_path / "gone")
+    assert teacher_sources(tmp_path / "elsewhere") is None  # served from another machine: the report says so

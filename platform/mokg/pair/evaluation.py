@@ -90,7 +90,9 @@ class EvalConfig:
     max_examples: int = 40
     adapter: str = ""  # the LightPAIR adapter version of the ``lightpair`` variant
     judge_facts: int = 100  # SupKG facts (and their corruptions) that calibrate the LLM judge; 0: no judge
-    exclude: tuple[str, ...] = ()  # source refs never taken as seeds (the adapter's teacher sources)
+    # source refs never taken as seeds (the adapter's teacher sources); None: unknown here (an adapter
+    # served from elsewhere), which the report says
+    exclude: tuple[str, ...] | None = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.variants) - set(VARIANTS))
@@ -270,6 +272,11 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def _left_out(self) -> str:
+        if self.config.get("exclude", ()) is None:
+            return (
+                " The LightPAIR adapter's record of the sources it learned from is not on this machine, so these "
+                "seeds are not shown to be held out from its training."
+            )
         n = self.config.get("excluded_candidates", 0)
         if not n:
             return ""
@@ -378,7 +385,7 @@ def _load_seeds(graph: Graph, config: EvalConfig) -> _Seeds:
     candidates = [
         str(r["asin"]) for r in graph.query("mokg/eval_seed_candidates", min_reviews=config.min_reviews)
     ]
-    left_out = {f"Item:{a}" for a in candidates} & set(config.exclude)
+    left_out = {f"Item:{a}" for a in candidates} & set(config.exclude or ())
     asins = [a for a in _hash_order(candidates) if f"Item:{a}" not in left_out][: config.seeds]
     supkg: list[tuple[str, str, str]] = []
     held_out: set[tuple[str, str]] = set()
@@ -535,6 +542,8 @@ def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) 
     left_out = (
         f", {seeds.excluded} candidates left out as the adapter's teacher sources" if seeds.excluded else ""
     )
+    if config.exclude is None:
+        left_out = ", not checked against the adapter's teacher sources (its record is not on this machine)"
     say(f"{len(seeds.asins)} seeds{short}, {len(seeds.held_out)} held-out ALSO_BOUGHT pairs{left_out}")
     rows: list[VariantRow] = []
     by_variant: dict[str, list[MiningResult]] = {}

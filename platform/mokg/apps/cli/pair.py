@@ -232,11 +232,12 @@ def pair_eval(
         raise click.UsageError("--miner does not apply to `pair eval`: choose rows with --variant lightpair")
     adapter = str(changes.pop("adapter", "") or "")
     chosen = variants or (PAIR_VARIANTS + (("lightpair",) if adapter else ()))
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] | None = ()
     if "lightpair" in chosen:
         try:  # the adapter the lightpair row uses: --adapter, else the newest; the server must serve it
             adapter = default_config(s, miner="lightpair", adapter=adapter).adapter
-            exclude = tuple(sorted(teacher_sources(lightpair_root(s.home) / adapter)))
+            taught = teacher_sources(lightpair_root(s.home) / adapter)
+            exclude = None if taught is None else tuple(sorted(taught))
         except ValueError as e:
             raise click.UsageError(str(e)) from e
         _check_served(adapter)
