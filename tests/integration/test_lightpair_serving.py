@@ -262,6 +262,7 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
     )
     for row in (full, light):
         assert row["seeds_per_minute"] > 0 and row["tokens_per_seed"] > 0 and row["tac_audience"] >= 0
+        assert min(row["triples"], 1) <= row["distinct_targets"] <= row["triples"]
     assert report["config"]["adapter"] == version
     # the seeds leave out every source the adapter's data read (none of the tiny set's is in this graph)
     info = json.loads((served.adapter.path / "lightpair.json").read_text())
@@ -289,7 +290,10 @@ def test_pair_eval_compares_lightpair_with_pair_on_the_same_seeds(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (unchecked,) = (tmp_path / "elsewhere").glob("pair-eval-*.json")
-    assert json.loads(unchecked.read_text())["config"]["exclude"] is None
+    alone = json.loads(unchecked.read_text())
+    assert alone["config"]["exclude"] is None
+    # LightPAIR alone still gets the per-campaign table and its SupKG-only baseline
+    assert alone["campaigns_variant"] == "lightpair" and len(alone["campaigns"]) == 1
     assert "not shown to be held out" in unchecked.with_suffix(".md").read_text()
 
 
