@@ -21,6 +21,7 @@ from transformers import AutoTokenizer
 from mokg.config import Settings
 from mokg.llm.local import BaseModel, base_model, load_student, student_folder
 from mokg.pair.distill import KeptTriple, build_record
+from mokg.pair.evaluation import teacher_sources_note
 from mokg.pair.lightpair import (
     IGNORE,
     LightPairConfig,
@@ -164,3 +165,9 @@ def test_an_adapter_that_does_not_record_its_sources_cannot_be_evaluated(
     with pytest.raises(ValueError, match="does not record the sources it learned from"):
         teacher_sources(tmp_path)
     assert teacher_sources(tmp_path / "elsewhere") is None  # served from another machine: the report says so
+
+
+def test_the_report_and_the_progress_line_say_how_seeds_relate_to_the_teacher_sources() -> None:
+    assert teacher_sources_note((), 0) == ""  # PAIR alone: nothing to say
+    assert teacher_sources_note(("Item:A", "Item:B"), 2).startswith("2 candidate items left out")
+    assert "not shown to be held out" in teacher_sources_note(None, 0)

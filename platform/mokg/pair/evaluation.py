@@ -274,21 +274,13 @@ class EvalReport:
                 plaus = "-" if e["plausibility"] is None else f"{e['plausibility']:.2f}"
                 lines.append(
                     f"| {e['variant']} | {e['seed']} | {e['relation']} | {e['target']} | {e['votes']} | "
-                    f"{e['vote_share']:.2f} | "
-                    f"{plaus} | {e['score']:.2f} | {e['outcome']} |"
+                    f"{e['vote_share']:.2f} | {plaus} | {e['score']:.2f} | {e['outcome']} |"
                 )
         return "\n".join(lines) + "\n"
 
     def _left_out(self) -> str:
-        if self.config.get("exclude", ()) is None:
-            return (
-                " The LightPAIR adapter's record of the sources it learned from is not on this machine, so these "
-                "seeds are not shown to be held out from its training."
-            )
-        n = self.config.get("excluded_candidates", 0)
-        if not n:
-            return ""
-        return f" {n} candidate items left out: the sources the LightPAIR adapter's distillation data read."
+        note = teacher_sources_note(self.config.get("exclude", ()), self.config.get("excluded_candidates", 0))
+        return f" Seeds: {note}." if note else ""
 
     def _judge(self) -> list[str]:
         a = self.judge
@@ -546,17 +538,27 @@ def _campaigns(graph: Graph, seeds: _Seeds, results: Sequence[MiningResult]) -> 
     return rows
 
 
+def teacher_sources_note(exclude: Sequence[str] | None, excluded: int) -> str:
+    """How the seeds relate to the LightPAIR adapter's teacher sources, for the progress line and the report:
+    ``exclude`` None means the adapter's record was not on this machine; "" when nothing was left out."""
+    if exclude is None:
+        return (
+            "not checked against the LightPAIR adapter's teacher sources (its record is not on this "
+            "machine), so they are not shown to be held out from its training"
+        )
+    return (
+        f"{excluded} candidate items left out as the LightPAIR adapter's teacher sources" if excluded else ""
+    )
+
+
 def evaluate(rt: Runtime, config: EvalConfig, progress: Progress | None = None) -> EvalReport:
     say = progress or (lambda _: None)
     graph = rt.graph
     seeds = _load_seeds(graph, config)
     sources = [fetch_source(graph, SourceRef("Item", a), config.holdout_share) for a in seeds.asins]
     short = f" (of {config.seeds} asked: the candidates ran out)" if len(seeds.asins) < config.seeds else ""
-    left_out = (
-        f", {seeds.excluded} candidates left out as the adapter's teacher sources" if seeds.excluded else ""
-    )
-    if config.exclude is None:
-        left_out = ", not checked against the adapter's teacher sources (its record is not on this machine)"
+    note = teacher_sources_note(config.exclude, seeds.excluded)
+    left_out = f", {note}" if note else ""
     say(f"{len(seeds.asins)} seeds{short}, {len(seeds.held_out)} held-out ALSO_BOUGHT pairs{left_out}")
     rows: list[VariantRow] = []
     by_variant: dict[str, list[MiningResult]] = {}
