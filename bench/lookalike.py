@@ -153,6 +153,9 @@ def main() -> None:
     ap.add_argument(
         "--tune-splits", type=int, default=2, help="--eval: splits each tuning configuration is scored on"
     )
+    ap.add_argument(
+        "--no-activity", action="store_true", help="--eval: no user-activity term (each model's own ranking)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     kg = read_kg(args.reviews, args.meta)
@@ -162,7 +165,13 @@ def main() -> None:
         f"{len(users)} users, {len(items)} reviewed items, {len(kg.items)} items, {len(kg.reviews)} reviews"
     )
     if args.eval is not None:
-        from mokg.lookalike.evaluation import evaluate_kg, table_rows, verdict, write_report
+        from mokg.lookalike.evaluation import (
+            ACTIVITY_WEIGHTS,
+            evaluate_kg,
+            table_rows,
+            verdict,
+            write_report,
+        )
 
         ecfg = EvalConfig(
             min_buyers=args.min_buyers,
@@ -171,6 +180,7 @@ def main() -> None:
             baselines=tuple(b for b in args.baselines.split(",") if b),
             tune_budget=args.tune_budget,
             tune_splits=args.tune_splits,
+            activity_weights=(0.0,) if args.no_activity else ACTIVITY_WEIGHTS,
         )
         t0 = time.perf_counter()
 

@@ -60,3 +60,20 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
     ap_random = body["summary"]["random"]["average_precision"][0]
     assert 0.05 < ap_random < 0.25
     assert "PR-AUC" in proc.stdout and "ratio" in proc.stdout
+    # the activity weights tried are in the report and the JSON; a chosen non-zero one labels its row
+    assert "standardised log(1 + items bought)" in report
+    assert body["config"]["activity_weights"][0] == 0.0 and len(body["config"]["activity_weights"]) > 1
+    assert "PR-AUC own ranking" in report and "without the activity term" in body["verdict"]
+    for r in body["runs"]:  # the own ranking is the measured one exactly when no activity weight was chosen
+        own, ap = r["own_ap"], r["metrics"]["average_precision"]
+        assert 0.0 <= own <= 1.0 and ("activity" in r["method"] or own == ap), r
+    plain = tmp_path / "plain"
+    proc = run_mokg(
+        "eval", "--quick", "--no-activity", "--dim", "16", "--pm-epochs", "5", "--min-buyers", "30",
+        "--baselines", "popularity,lightgcn", "--out", str(plain), settings=fresh_graph.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plain_body = json.loads((plain / "eval.json").read_text())
+    assert plain_body["config"]["activity_weights"] == [0.0]
+    assert not [r for r in plain_body["runs"] if "activity" in r["method"]]
+    assert "no activity term" in (plain / "report.md").read_text()

@@ -1,14 +1,31 @@
-"""The per-campaign scorer (logreg), the collapse check, and the protocol's no-verdict case."""
+"""The per-campaign scorer (logreg), the activity term, the collapse check, and the protocol's no-verdict
+case."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.metrics import average_precision_score
 
-from mokg.lookalike.evaluation import EvalConfig, EvalResult, ModelRun, verdict
-from mokg.lookalike.protocol import build_split, effective_neg_ratio
-from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates, score_logreg
+from mokg.lookalike.baselines import TrainData
+from mokg.lookalike.evaluation import (
+    ACTIVITY_WEIGHTS,
+    EvalConfig,
+    EvalResult,
+    ModelRun,
+    _scorer,
+    _with_activity,
+    verdict,
+)
+from mokg.lookalike.protocol import Split, Task, build_split, effective_neg_ratio
+from mokg.lookalike.scoring import (
+    mean_pairwise_cosine,
+    score_candidates,
+    score_logreg,
+    user_activity,
+    with_activity,
+)
 
 
 def planted(n: int = 400, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -119,3 +136,72 @@ def test_effective_ratio_and_no_verdict_when_the_set_cannot_supply_it() -> None:
     fine = result_for(10.0, effective_neg_ratio(roomy), 0.09)
     assert fine.ratio_warning is None
     assert "meets the 1.05x target" in verdict(fine)
+
+
+def test_activity_is_standardised_log_item_counts_and_weight_zero_keeps_the_ranking() -> None:
+    counts = np.array([1, 3, 7, 15])
+    rows = np.repeat(np.arange(4), counts)
+    interactions = sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(4, rows.size))
+    a = user_activity(interactions)
+    assert (
+        a.mean() == pytest.approx(0.0)
+        and a.std() == pytest.approx(1.0)
+        and list(np.argsort(a)) == [0, 1, 2, 3]
+    )
+    assert not user_activity(sp.csr_matrix(np.ones((3, 2)))).any()  # everybody alike: no information
+    scores = np.array([0.9, 0.1, 0.5, 0.3])
+    assert list(np.argsort(with_activity(scores, a, 0.0))) == list(np.argsort(scores))
+    assert list(np.argsort(with_activity(scores, a, 10.0))) == [0, 1, 2, 3]  # activity dominates
+    assert list(np.argsort(with_activity(np.ones(4), a, -0.1))) == [3, 2, 1, 0]  # ties: activity decides
+
+
+class _Blind:
+    """A model that knows nothing: fixed pseudo-random scores (our own selection logic is under test)."""
+
+    def fit(self, train: TrainData) -> None:
+        pass
+
+    def score(self, task: Task) -> np.ndarray:
+        return np.random.default_rng(int(task.item)).random(task.candidates.size)
+
+
+def _activity_split(n_tasks: int = 6) -> tuple[Split, np.ndarray]:
+    """Tasks whose buyers are exactly the most active candidates."""
+    rng = np.random.default_rng(1)
+    activity = rng.normal(size=300)
+    tasks = []
+    for item in range(n_tasks):
+        cand = rng.choice(np.arange(20, 300), size=55, replace=False)
+        labels = activity[cand] >= np.sort(activity[cand])[-5]
+        tasks.append(Task(item, np.arange(5) + item, cand[labels], cand[~labels], cand, labels))
+    return Split(300, n_tasks, tuple(tasks[:3]), tuple(tasks[3:]), np.zeros((0, 2), np.int64)), activity
+
+
+def test_the_activity_weight_is_chosen_on_validation_tasks_and_zero_is_the_model_alone() -> None:
+    split, activity = _activity_split()
+    blended, label, ap = _with_activity(_Blind().score, "-", split, activity, ACTIVITY_WEIGHTS)
+    alone, label0, ap0 = _with_activity(_Blind().score, "-", split, activity, (0.0,))
+    assert label == f"{max(ACTIVITY_WEIGHTS):+g}·activity" and label0 == "-"
+    assert ap > 0.7 and ap0 < 0.4
+    # chosen on validation only, and it carries to the test tasks
+    test_ap = [average_precision_score(t.labels, f(t)) for f in (blended, alone) for t in split.test]
+    assert np.mean(test_ap[:3]) > 0.6 > 0.4 > np.mean(test_ap[3:])
+    t = split.test[0]
+    assert np.array_equal(alone(t), _Blind().score(t))
+    # opposite data (the light users buy): a negative weight is chosen
+    _, neg_label, _ = _with_activity(_Blind().score, "-", split, -activity, ACTIVITY_WEIGHTS)
+    assert neg_label == f"{min(ACTIVITY_WEIGHTS):+g}·activity"
+
+
+def test_every_weight_reranks_one_scoring_of_each_task() -> None:
+    split, activity = _activity_split()
+    calls: list[int] = []
+
+    class Counted(_Blind):
+        def score(self, task: Task) -> np.ndarray:
+            calls.append(int(task.item))
+            return super().score(task)
+
+    score, method = _scorer(Counted(), split)  # type: ignore[arg-type]
+    _with_activity(score, method, split, activity, ACTIVITY_WEIGHTS)
+    assert sorted(calls) == sorted(int(t.item) for t in split.validation)  # once each, not once a weight

@@ -58,6 +58,11 @@ from mokg.config import get_settings
     "averaged over them: one fit's AP moves with its random initialisation alone.",
 )
 @click.option(
+    "--no-activity",
+    is_flag=True,
+    help="Rank by each model's own scores only: no user-activity term chosen on the validation tasks.",
+)
+@click.option(
     "--quick",
     is_flag=True,
     help="Smoke run: one seed, no ablations, no tuning (figures are not comparable with a full run).",
@@ -74,6 +79,7 @@ def eval_cmd(
     epochs: int | None,
     tune_budget: int,
     tune_splits: int,
+    no_activity: bool,
     quick: bool,
 ) -> None:
     """Evaluate lookalike expansion on the graph's reviews: GLoM against baselines (paper §4).
@@ -82,7 +88,9 @@ def eval_cmd(
     seeds and held-out positives, with 1:10 sampled non-buyers as negatives. Held-out reviews are removed
     from what every model trains on. Each learned model first tries --tune-budget configurations on the
     validation tasks of the first --tune-splits seeds (the same budget for all; every seed keeps the first
-    seed's partition of tasks, so no test task is ever tuned on). Writes report.md (Tables 2 and 3, the chosen
+    seed's partition of tasks, so no test task is ever tuned on). Every model's scores may then be blended
+    with the candidates' activity (how many items they bought), by a weight chosen on the validation tasks
+    (--no-activity: never). Writes report.md (Tables 2 and 3, the chosen
     hyperparameters, Figure 6), eval.json (every figure) and PNG plots, and prints the summary table.
     """
     import torch
@@ -91,9 +99,11 @@ def eval_cmd(
     from mokg.glom.stages import load_kg
     from mokg.graph import Graph
     from mokg.lookalike.evaluation import (
+        ACTIVITY_WEIGHTS,
         EvalConfig,
         evaluate_kg,
         main_models,
+        table_header,
         table_rows,
         verdict,
         write_report,
@@ -113,6 +123,7 @@ def eval_cmd(
         ),
         tune_budget=0 if quick else tune_budget,
         tune_splits=tune_splits,
+        activity_weights=(0.0,) if no_activity else ACTIVITY_WEIGHTS,
     )
     with Graph(s) as g:
         kg = load_kg(g)
@@ -121,17 +132,7 @@ def eval_cmd(
     with progress_bars() as progress:
         result = evaluate_kg(kg, cfg, dataset=dataset, progress=progress_factory(progress))
     paths = write_report(result, out_dir or s.home / "reports" / dataset)
-    table = Table(
-        "model",
-        "scoring",
-        "PR-AUC",
-        "P@K",
-        "R@K",
-        "P@T",
-        "R@T",
-        "fit s",
-        title=f"lookalike evaluation: {dataset}",
-    )
+    table = Table(*table_header(result), title=f"lookalike evaluation: {dataset}")
     for row in table_rows(result, main_models(result)):
         table.add_row(*row)
     out.print(table)
