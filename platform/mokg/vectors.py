@@ -15,3 +15,10 @@ def unit_rows(embeddings: ArrayLike, dtype: DTypeLike = np.float64) -> NDArray[A
         raise ValueError(f"embeddings must be 2-D (rows × dims), got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def standardise(x: ArrayLike) -> NDArray[np.float64]:
+    """``x`` shifted to mean 0 and scaled to standard deviation 1; all zeros when it is (nearly) constant."""
+    a = np.asarray(x, dtype=np.float64)
+    sd = float(a.std())
+    return (a - a.mean()) / sd if sd > 1e-12 else np.zeros_like(a)

@@ -311,23 +311,24 @@ def evaluate_kg(
     advance = progress("eval (tuning trials, then seed × model)", total)
     done = 0
     if tunable:
-        tune_on = [(seed, *split_of(seed)) for seed in cfg.tune_seeds]
+        tune_on = []
+        for seed in cfg.tune_seeds:
+            split, train = split_of(seed)
+            # the users' activity, once per tuning split for all trials
+            tune_on.append((seed, split, train, user_activity(train.interactions)))
         factory = _Models(kg, ix, cfg.train, variants)
         for name in tunable:
 
             def objective(params: dict[str, Any], name: str = name) -> tuple[float, str]:
                 nonlocal done
                 aps, methods = [], []
-                for seed, split, train_data in tune_on:
+                for seed, split, train_data, activity in tune_on:
                     model = factory.make(name, seed, params)
                     model.fit(train_data)
                     done += 1
                     advance(done)
                     _, method, ap = _with_activity(
-                        *_scorer(model, split),
-                        split,
-                        user_activity(train_data.interactions),
-                        cfg.activity_weights,
+                        *_scorer(model, split), split, activity, cfg.activity_weights
                     )
                     aps.append(ap)
                     methods.append(method)
@@ -383,10 +384,7 @@ def _choose_method(emb: np.ndarray, split: Split) -> tuple[str, float]:
     (NaN without validation tasks). Ties go to the earlier rule in ``METHODS``."""
     if not split.validation:
         return METHODS[0], float("nan")
-    val_only = replace(split, test=split.validation)
-    ap = {
-        m: float(evaluate(val_only, _embedding_scorer(emb, m)).mean()["average_precision"]) for m in METHODS
-    }
+    ap = {m: _validation_mean(split, _embedding_scorer(emb, m)) for m in METHODS}
     best = max(METHODS, key=ap.__getitem__)
     return best, ap[best]
 
@@ -433,14 +431,10 @@ def choose_serving_method(
         return none(f"no validation tasks (items with {min_buyers}+ buyers: {len(split.tasks)})")
     held_out = {(users[int(u)], items[t.item]) for t in split.validation for u in t.positives}
     emb = fit(leak_free_profiles(kg.without_reviews(held_out)), cfg, progress)
-    val_only = replace(split, test=split.validation)
     ap: dict[str, dict[str, float]] = {}
     for model, vectors in (("glom", emb.user), ("pm", emb.pm_user)):
         matrix = ix.user_matrix(emb.user_ids, vectors)
-        ap[model] = {
-            m: round(float(evaluate(val_only, _embedding_scorer(matrix, m)).mean()["average_precision"]), 4)
-            for m in METHODS
-        }
+        ap[model] = {m: round(_validation_mean(split, _embedding_scorer(matrix, m)), 4) for m in METHODS}
     # ties go to GLoM, then to the earlier rule
     model, method = max(((g, m) for g in ap for m in METHODS), key=lambda gm: ap[gm[0]][gm[1]])
     return MethodChoice(

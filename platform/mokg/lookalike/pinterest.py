@@ -38,12 +38,7 @@ import scipy.sparse as sp
 
 from mokg.lookalike.baselines import FloatArray, TrainData, _require, seed_list_negatives
 from mokg.lookalike.protocol import Task
-from mokg.vectors import unit_rows
-
-
-def _standardise(x: FloatArray) -> FloatArray:
-    sd = float(x.std())
-    return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+from mokg.vectors import standardise, unit_rows
 
 
 class PinterestBaseline:
@@ -129,7 +124,7 @@ class PinterestBaseline:
         emb = self.task_embeddings(task.item)
         blended = np.zeros(emb.shape[0])
         if self.lsh_weight > 0:
-            blended += self.lsh_weight * _standardise(self.lsh_scores(emb, task.seeds, task.item))
+            blended += self.lsh_weight * standardise(self.lsh_scores(emb, task.seeds, task.item))
         if self.lsh_weight < 1:
-            blended += (1 - self.lsh_weight) * _standardise(self.classifier_scores(emb, task))
+            blended += (1 - self.lsh_weight) * standardise(self.classifier_scores(emb, task))
         return blended[task.candidates]

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mokg.vectors import unit_rows
+from mokg.vectors import standardise, unit_rows
 
 # the rules the served audience search (mokg.lookalike.audience) runs in the graph's vector index; logreg
 # is served too (seeds against a random sample of users, then one index query with the unit weight vector)
@@ -213,9 +213,7 @@ def score_candidates(
 def user_activity(interactions: Any) -> FloatArray:
     """Each user's activity: log(1 + distinct items in ``interactions``, a users × items sparse matrix),
     standardised over users (all zero when every user is alike)."""
-    a = np.log1p(np.asarray(interactions.getnnz(axis=1), dtype=np.float64))
-    sd = float(a.std())
-    return (a - a.mean()) / sd if sd > 0 else np.zeros_like(a)
+    return standardise(np.log1p(np.asarray(interactions.getnnz(axis=1), dtype=np.float64)))
 
 
 def with_activity(scores: ArrayLike, activity: ArrayLike, weight: float) -> FloatArray:
@@ -225,10 +223,7 @@ def with_activity(scores: ArrayLike, activity: ArrayLike, weight: float) -> Floa
     users buy most items on one set (MovieLens), and sit close to every seed centroid without buying the
     item on another (hubs). Standardising first lets one weight grid serve any model's score scale; weight
     0 keeps the model's own ranking."""
-    s = np.asarray(scores, dtype=np.float64)
-    sd = float(s.std())
-    z = (s - s.mean()) / sd if sd > 0 else np.zeros_like(s)
-    return z + weight * np.asarray(activity, dtype=np.float64)
+    return standardise(scores) + weight * np.asarray(activity, dtype=np.float64)
 
 
 @dataclass(frozen=True)
