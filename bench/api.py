@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,8 @@ import requests
 from mokg.apikeys import create_key, revoke_key
 from mokg.config import Settings, get_settings
 from mokg.graph import Graph
-from mokg.lookalike.audience import EMBEDDING_PROPERTY, first_fetch
+from mokg.lookalike.audience import EMBEDDING_PROPERTY, first_fetch, record_method
+from mokg.lookalike.scoring import ActivityTerm
 
 HOST = "127.0.0.1"
 
@@ -224,6 +226,30 @@ def _serve(settings: Settings, port: int, workers: int, threads: int) -> subproc
     raise RuntimeError(f"gunicorn did not answer on {HOST}:{port} within 60 s (see {log.name})")
 
 
+def _record_activity(graph: Graph, weight: float) -> Callable[[], None]:
+    """Record centroid with an activity term of ``weight`` (scaled on the users' review counts) for the users'
+    model version, so that the API's requests, which name no method, take the term's path; returns what puts
+    the previous record back (a version with none keeps centroid, recorded, with no term)."""
+    rows = graph.run_text(
+        "MATCH (u:User) WHERE u.embedding IS NOT NULL "
+        "RETURN u.embedding_version AS v, COUNT { MATCH (u)-[:REVIEWED]->(i:Item) RETURN DISTINCT i } AS n",
+        {},
+        read_only=True,
+    )
+    version = Counter(str(r["v"]) for r in rows).most_common(1)[0][0]
+    before = graph.query("lookalike/serving_method", version=version)
+    term = ActivityTerm.of([int(r["n"]) for r in rows], weight)
+    record_method(graph, version, "centroid", {"activity": term.detail(), "by": "bench/api.py --activity"})
+
+    def restore() -> None:
+        if before:
+            record_method(graph, version, str(before[0]["method"]), json.loads(before[0]["detail"] or "{}"))
+        else:
+            record_method(graph, version, "centroid", {"by": "bench/api.py --activity, restoring no record"})
+
+    return restore
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     settings = get_settings()
     if args.database:
@@ -264,10 +290,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             index=index,
             category=None,
             min_reviews=None,
+            activity=False,
         )
         if len(rows) < args.k:
             raise RuntimeError("short answer")
 
+    restore = _record_activity(graph, args.activity) if args.activity else None
     key = create_key(graph, ["lookup"], name="bench-api")
     port = _free_port()
     server = _serve(settings, port, args.workers, args.threads)
@@ -297,8 +325,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 # client, retry once on a new connection; a failure on a new one is an error
                 if fresh or attempt == 2:
                     raise
-        if status != 200 or len(orjson.loads(body)["users"]) != args.k:
+        answer = orjson.loads(body) if status == 200 else {}
+        if status != 200 or len(answer["users"]) != args.k:
             raise RuntimeError(f"HTTP {status}")
+        if answer["stats"]["activity_weight"] != args.activity:
+            raise RuntimeError(f"served with activity weight {answer['stats']['activity_weight']}")
 
     levels = []
     try:
@@ -335,6 +366,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         revoke_key(graph, key.key.id)
+        if restore is not None:
+            restore()
         graph.close()
     return {
         "database": settings.graph_database,
@@ -344,6 +377,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "seeds": args.seeds,
         "seed_sets": n_sets,
         "fetch": fetch,
+        "activity_weight": args.activity,
         "workers": args.workers,
         "threads": args.threads,
         "cores": os.cpu_count(),
@@ -382,6 +416,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
     ap.add_argument("--fake-embeddings", action="store_true", help="write placeholder embeddings first")
     ap.add_argument("--dim", type=int, default=64, help="dimension of --fake-embeddings")
+    ap.add_argument(
+        "--activity",
+        type=float,
+        default=0.0,
+        help="serve with an activity term of this weight (recorded for the model version for the run, then "
+        "restored); the floor stays the bare vector query, so the ratios show what the term costs",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
     result = run(args)

@@ -61,7 +61,7 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
     assert 0.05 < ap_random < 0.25
     assert "PR-AUC" in proc.stdout and "ratio" in proc.stdout
     # the activity weights tried are in the report and the JSON; a chosen non-zero one labels its row
-    assert "standardised log(1 + items bought)" in report
+    assert "standardised log(1 + items bought outside the split's task items" in report
     assert body["config"]["activity_weights"][0] == 0.0 and len(body["config"]["activity_weights"]) > 1
     assert "PR-AUC own ranking" in report and "without the activity term" in body["verdict"]
     for r in body["runs"]:  # the own ranking is the measured one exactly when no activity weight was chosen

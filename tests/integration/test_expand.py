@@ -18,20 +18,23 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.lookalike.audience import (
+    LOGREG_MAX_BACKGROUND,
     AudienceError,
     AudienceRequest,
     EmbeddingsUnavailable,
     Filters,
     SeedCache,
     Seeds,
+    Serving,
     UnknownItem,
     expand_audience,
     record_method,
     recorded_method,
+    recorded_serving,
     seed_query_names,
     top_categories,
 )
-from mokg.lookalike.scoring import fit_logreg, score_centroid, score_max_seed
+from mokg.lookalike.scoring import ActivityTerm, fit_logreg, score_centroid, score_max_seed
 from mokg.stack.services import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -419,7 +422,7 @@ def test_the_recorded_method_is_the_default(graph_server: Settings, tmp_path: Pa
             a = expand_audience(g, AudienceRequest(seeds, k=10), seed_cache=c)
             assert (a.stats.method, a.stats.method_source) == ("logreg", "model")
             assert len(a.users) == 10 and not {m.user_id for m in a.users} & set(seeds.user_ids)
-        assert cache.methods["v1"][0] == "logreg"
+        assert cache.methods["v1"][0] == Serving("logreg")
         # an explicit method always wins
         x = expand_audience(g, AudienceRequest(seeds, k=10, method="max_seed"), seed_cache=cache)
         assert (x.stats.method, x.stats.method_source) == ("max_seed", "request")
@@ -442,3 +445,71 @@ def test_the_recorded_method_is_the_default(graph_server: Settings, tmp_path: Pa
         assert "(max_seed: model," in proc.stderr
         with pytest.raises(ValueError):
             record_method(g, "v2", "nonsense", {})
+
+
+def test_the_recorded_activity_term_ranks_exactly_as_brute_force(
+    graph_server: Settings, tmp_path: Path
+) -> None:
+    settings = scratch_database(graph_server, "t")
+    with Graph(settings) as g:
+        users = _gift_cards_with_user_index(g, tmp_path)
+        vectors = np.random.default_rng(1).standard_normal((len(users), 8))
+        g.write_batches(
+            "glom/set_user_properties",
+            [
+                {"key": u, "props": {"embedding": v.tolist(), "embedding_version": "va"}}
+                for u, v in zip(users, vectors, strict=True)
+            ],
+        )
+        rows = g.run_text(
+            "MATCH (u:User) RETURN u.user_id AS u, COUNT { MATCH (u)-[:REVIEWED]->(i:Item) RETURN DISTINCT i } AS n",
+            {},
+        )
+        items = {str(r["u"]): int(r["n"]) for r in rows}
+        counts = np.array([items[u] for u in users])
+        assert counts.max() > counts.min()  # the term has something to rank by
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        seeds = tuple(users[3:60:3])
+        others = [i for i, u in enumerate(users) if u not in set(seeds)]
+        centroid = unit[[users.index(s) for s in seeds]].sum(axis=0)
+        cos = unit[others] @ (centroid / np.linalg.norm(centroid))
+        for weight in (2.0, -1.0):
+            term = ActivityTerm.of(counts, weight)
+            record_method(g, "va", "centroid", {"activity": term.detail()})
+            # every non-seed user is in the background sample here (fewer than LOGREG_MAX_BACKGROUND)
+            assert len(users) - len(seeds) < LOGREG_MAX_BACKGROUND
+            want = dict(
+                zip(
+                    [users[i] for i in others],
+                    cos + term.bonus(counts[others], float(cos.std())),
+                    strict=True,
+                )
+            )
+            for cache in (None, SeedCache()):
+                a = expand_audience(g, AudienceRequest(Seeds(user_ids=seeds), k=20), seed_cache=cache)
+                assert (a.stats.method, a.stats.method_source, a.stats.activity_weight) == (
+                    "centroid",
+                    "model",
+                    weight,
+                )
+                got = {m.user_id: m.score for m in a.users}
+                assert len(got) == 20 and [m.score for m in a.users] == sorted(got.values(), reverse=True)
+                assert list(got.values()) == pytest.approx([want[u] for u in got], abs=1e-4)
+                # nobody left out scores above anybody returned (the bound stopped the search late enough)
+                assert min(got.values()) >= max(s for u, s in want.items() if u not in got) - 1e-4
+            # a threshold on the adjusted score returns exactly the users at or above it
+            t = float(np.quantile(list(want.values()), 0.9))
+            above = expand_audience(g, AudienceRequest(Seeds(user_ids=seeds), k=None, threshold=t))
+            assert {m.user_id for m in above.users} == {u for u, s in want.items() if s >= t}
+            # the activity term goes with the recorded method: a request naming one gets plain cosines
+            named = expand_audience(g, AudienceRequest(Seeds(user_ids=seeds), k=20, method="centroid"))
+            assert named.stats.activity_weight == 0.0 and named.stats.method_source == "request"
+            plain = dict(zip([users[i] for i in others], cos, strict=True))
+            assert [m.score for m in named.users] == pytest.approx(
+                [plain[m.user_id] for m in named.users], abs=1e-4
+            )
+        # a recorded term with a method it is not served with is ignored (and weight 0 is no term)
+        record_method(g, "va", "max_seed", {"activity": term.detail()})
+        assert recorded_serving(g, "va") == Serving("max_seed", None)
+        record_method(g, "va", "logreg", {"activity": {**term.detail(), "weight": 0.0}})
+        assert recorded_serving(g, "va") == Serving("logreg", None)

@@ -198,6 +198,7 @@ def test_streamed_users_are_embedded_by_the_served_model_and_found_by_lookalike(
             rows=[{"i": 0, "k": 3, "vec": vec}],
             category=None,
             min_reviews=None,
+            activity=False,
         )
         assert hits[0]["user_id"] == user
         # as a seed, with no retrain

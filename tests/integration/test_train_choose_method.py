@@ -13,8 +13,15 @@ from mokg.glom.data import TrainConfig
 from mokg.glom.stages import load_kg
 from mokg.graph import Graph
 from mokg.ingest import ingest
-from mokg.lookalike.audience import METHODS, AudienceRequest, Seeds, expand_audience, recorded_method
-from mokg.lookalike.evaluation import choose_serving_method
+from mokg.lookalike.audience import (
+    ACTIVITY_METHODS,
+    METHODS,
+    AudienceRequest,
+    Seeds,
+    expand_audience,
+    recorded_method,
+)
+from mokg.lookalike.evaluation import ACTIVITY_WEIGHTS, CHOOSE_FOLDS, choose_serving_method
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +45,8 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     report = json.loads((fresh_graph.settings.home / "artifacts" / "glom" / f"{version}.json").read_text())
     detail = report["serving_method"]
     assert detail["method"] == chosen and detail["n_validation_tasks"] >= 1 and detail["min_buyers"] == 30
+    # every task scored once, in the default number of folds (one more fit each)
+    assert detail["folds"] == min(CHOOSE_FOLDS, detail["n_validation_tasks"]) and "folds" in detail["reason"]
     assert set(detail["validation_ap"]) == {"centroid", "max_seed", "logreg"}
     assert detail["validation_ap"][chosen] == max(detail["validation_ap"].values())
     # the served embeddings are the GLM's or the PM's, whichever scored higher on validation
@@ -45,6 +54,16 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     assert set(by_model) == {"glom", "pm"} and by_model[detail["model"]] == detail["validation_ap"]
     best = max(v for aps in by_model.values() for v in aps.values())
     assert detail["validation_ap"][chosen] == best
+    # the activity term: weighed on the same validation tasks for the methods it is served with, else none
+    weight = 0.0
+    if chosen in ACTIVITY_METHODS:
+        by_weight = detail["activity_ap"]
+        assert len(by_weight) == len(ACTIVITY_WEIGHTS) and by_weight["+0"] == detail["validation_ap"][chosen]
+        weight = detail["activity"]["weight"] if detail["activity"] else 0.0
+        assert by_weight[f"{weight:+g}"] == max(by_weight.values())
+        assert weight == 0.0 or by_weight[f"{weight:+g}"] >= by_weight["+0"]  # ties keep the plain ranking
+    else:
+        assert detail["activity"] is None and detail["activity_ap"] == {}
     assert version.endswith("+pm") == (detail["model"] == "pm")
     (node,) = fresh_graph.run_text(
         "MATCH (m:Model {version: $v}) RETURN m.serving_method AS m, m.method_detail AS d", {"v": version}
@@ -57,6 +76,7 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     seeds = Seeds(user_ids=tuple(str(r["u"]) for r in buyers[:20]))
     a = expand_audience(fresh_graph, AudienceRequest(seeds, k=10))
     assert (a.stats.method, a.stats.method_source, a.model_version) == (chosen, "model", version)
+    assert a.stats.activity_weight == weight
     b = expand_audience(fresh_graph, AudienceRequest(seeds, k=10, method="knn_vote"))
     assert (b.stats.method, b.stats.method_source) == ("knn_vote", "request")
     # without validation tasks there is nothing to choose by: centroid, said so, and no model is fitted

@@ -16,10 +16,12 @@ from mokg.lookalike.evaluation import (
     ModelRun,
     _scorer,
     _with_activity,
+    task_free_activity,
     verdict,
 )
 from mokg.lookalike.protocol import Split, Task, build_split, effective_neg_ratio
 from mokg.lookalike.scoring import (
+    ActivityTerm,
     mean_pairwise_cosine,
     score_candidates,
     score_logreg,
@@ -155,6 +157,31 @@ def test_activity_is_standardised_log_item_counts_and_weight_zero_keeps_the_rank
     assert list(np.argsort(with_activity(np.ones(4), a, -0.1))) == [3, 2, 1, 0]  # ties: activity decides
 
 
+def test_the_served_term_ranks_as_the_evaluated_one_and_bounds_every_bonus() -> None:
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 40, size=300)
+    rows = np.repeat(np.arange(300), counts)
+    interactions = sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(300, rows.size))
+    cos = rng.uniform(-0.3, 0.9, size=300)
+    for w in (-2.0, -0.25, 0.5, 2.0):
+        term = ActivityTerm.of(counts, w)
+        # on the training users, the standardised activity is the evaluated one
+        assert np.allclose(term.activity(counts), user_activity(interactions))
+        # cos + bonus (at the cosines' own spread) ranks as standardised cos + w × activity does
+        served = cos + term.bonus(counts, float(cos.std()))
+        assert np.array_equal(
+            np.argsort(served), np.argsort(with_activity(cos, user_activity(interactions), w))
+        )
+        # no count, however large or small (clipped to the training range), gets more than max_bonus
+        for spread in (0.05, 0.3):
+            extremes = term.bonus([0, 1, 39, 10_000], spread)
+            assert extremes.max() <= term.max_bonus(spread) + 1e-12
+            assert term.max_bonus(spread) == pytest.approx(term.bonus([1 if w < 0 else 39], spread)[0])
+    # everybody alike: no term at all
+    flat = ActivityTerm.of([2, 2, 2], 1.0)
+    assert not flat.bonus([1, 5, 50], 0.2).any() and flat.max_bonus(0.2) == 0.0
+
+
 class _Blind:
     """A model that knows nothing: fixed pseudo-random scores (our own selection logic is under test)."""
 
@@ -163,6 +190,24 @@ class _Blind:
 
     def score(self, task: Task) -> np.ndarray:
         return np.random.default_rng(int(task.item)).random(task.candidates.size)
+
+
+def test_task_free_activity_does_not_see_which_users_are_held_out() -> None:
+    rng = np.random.default_rng(7)
+    users = np.repeat(np.arange(200), 6)
+    # half the purchases go to 10 popular items (the tasks), half to 190 rare ones
+    popular = rng.random(users.size) < 0.5
+    items = np.where(popular, rng.integers(0, 10, users.size), rng.integers(10, 200, users.size))
+    split = build_split(users, items, n_users=200, n_items=200, min_buyers=20, seed=1)
+    assert {t.item for t in split.tasks} == set(range(10))
+    full = TrainData.from_pairs(users, items, 200, 200).interactions
+    kept = TrainData.from_split(split, users, items).interactions
+    positives = np.unique(np.concatenate([t.positives for t in split.tasks]))
+    # training counts make the held-out buyers lighter than they are ...
+    assert (kept.getnnz(axis=1)[positives] < full.getnnz(axis=1)[positives]).all()
+    # ... counts outside the tasks' items do not: the same with or without the held-out edges
+    assert np.allclose(task_free_activity(kept, split), task_free_activity(full, split))
+    assert task_free_activity(kept, split).std() > 0
 
 
 def _activity_split(n_tasks: int = 6) -> tuple[Split, np.ndarray]:
@@ -179,17 +224,21 @@ def _activity_split(n_tasks: int = 6) -> tuple[Split, np.ndarray]:
 
 def test_the_activity_weight_is_chosen_on_validation_tasks_and_zero_is_the_model_alone() -> None:
     split, activity = _activity_split()
-    blended, label, ap = _with_activity(_Blind().score, "-", split, activity, ACTIVITY_WEIGHTS)
-    alone, label0, ap0 = _with_activity(_Blind().score, "-", split, activity, (0.0,))
+    best = _with_activity(_Blind().score, "-", split, activity, ACTIVITY_WEIGHTS)
+    plain = _with_activity(_Blind().score, "-", split, activity, (0.0,))
+    blended, label, ap = best.score, best.label, best.ap
+    alone, label0, ap0 = plain.score, plain.label, plain.ap
     assert label == f"{max(ACTIVITY_WEIGHTS):+g}·activity" and label0 == "-"
     assert ap > 0.7 and ap0 < 0.4
+    assert best.weight == max(ACTIVITY_WEIGHTS) and set(best.by_weight) == set(ACTIVITY_WEIGHTS)
+    assert best.by_weight[best.weight] == ap == max(best.by_weight.values()) and best.by_weight[0.0] == ap0
     # chosen on validation only, and it carries to the test tasks
     test_ap = [average_precision_score(t.labels, f(t)) for f in (blended, alone) for t in split.test]
     assert np.mean(test_ap[:3]) > 0.6 > 0.4 > np.mean(test_ap[3:])
     t = split.test[0]
     assert np.array_equal(alone(t), _Blind().score(t))
     # opposite data (the light users buy): a negative weight is chosen
-    _, neg_label, _ = _with_activity(_Blind().score, "-", split, -activity, ACTIVITY_WEIGHTS)
+    neg_label = _with_activity(_Blind().score, "-", split, -activity, ACTIVITY_WEIGHTS).label
     assert neg_label == f"{min(ACTIVITY_WEIGHTS):+g}·activity"
 
 

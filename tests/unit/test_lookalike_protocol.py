@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from mokg.lookalike.baselines import TrainData
-from mokg.lookalike.protocol import Split, build_split, evaluate, training_interactions, training_mask
+from mokg.lookalike.protocol import (
+    Split,
+    build_split,
+    evaluate,
+    task_folds,
+    training_interactions,
+    training_mask,
+)
 
 N_USERS, N_ITEMS = 300, 25
 Pairs = tuple[np.ndarray, np.ndarray]
@@ -165,3 +172,32 @@ def test_bad_parameters(interactions: Pairs) -> None:
         build_split(u, i, n_users=5)
     with pytest.raises(ValueError, match="entries"):
         build_split(u, i[:-1])
+
+
+def test_task_folds_score_every_task_once_and_hold_out_only_their_own_edges(split: Split) -> None:
+    for k in (1, 3, 5, 1000):
+        folds = task_folds(split, k, seed=4)
+        assert len(folds) == min(k, len(split.tasks))
+        dealt = [t.item for f in folds for t in f.validation]
+        assert sorted(dealt) == sorted(t.item for t in split.tasks)  # a partition: each task exactly once
+        assert all(f.validation and not f.test for f in folds)
+        assert max(len(f.validation) for f in folds) - min(len(f.validation) for f in folds) <= 1
+        for f in folds:
+            own = {(int(u), t.item) for t in f.validation for u in t.positives}
+            assert {(int(u), int(i)) for u, i in f.heldout} == own
+        # together they hold out exactly the split's edges
+        assert np.array_equal(np.unique(np.concatenate([f.heldout for f in folds]), axis=0), split.heldout)
+    # seeded: the same deal again, another seed another deal
+    same = [t.item for f in task_folds(split, 3, seed=4) for t in f.validation]
+    other = [t.item for f in task_folds(split, 3, seed=5) for t in f.validation]
+    assert same == [t.item for f in task_folds(split, 3, seed=4) for t in f.validation] and same != other
+
+
+def test_train_help_states_the_folds_default() -> None:
+    from click.testing import CliRunner
+
+    from mokg.apps.cli import main
+    from mokg.lookalike.evaluation import CHOOSE_FOLDS
+
+    text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
+    assert f"(default: {CHOOSE_FOLDS}, mokg.lookalike.evaluation.CHOOSE_FOLDS)" in text

@@ -148,8 +148,9 @@ def train(
             record_method(graph, emb.version, choice.method, choice.detail())
             report.serving_method = choice.detail()
             aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in choice.by_model.items() for m, v in by.items())
+            term = f" {choice.activity['weight']:+g}·activity" if choice.activity else ""
             d.append(
-                f"serving {choice.model} embeddings, method {choice.method} "
+                f"serving {choice.model} embeddings, method {choice.method}{term} "
                 f"({choice.n_validation_tasks} validation tasks"
                 + (f"; val AP {aps}" if aps else f"; {choice.reason}")
                 + ")"

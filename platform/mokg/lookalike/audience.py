@@ -21,7 +21,11 @@ index over ``User.embedding`` through ``cypher/lookalike/vector_neighbours.cyphe
 
 With no method in the request, the method recorded for the seeds' model version by ``mokg train
 --choose-method`` (a ``:Model {version}`` node, ``cypher/lookalike/serving_method.cypher``) is used, else
-``centroid``; an explicit method always wins.
+``centroid``; an explicit method always wins. With centroid and logreg the record may carry an activity term
+(:class:`~mokg.lookalike.scoring.ActivityTerm`): the score is then the cosine plus ``w × σ × a(u)``, σ the
+cosines' standard deviation over the background sample and a(u) the user's standardised log(1 + items
+reviewed), counted by the index query; the search fetches until no user it has not returned could outscore
+the k-th (the last hit's cosine plus the largest bonus), so the top k stays exact.
 
 Per-seed searches send a batch of seed vectors per round trip (``UNWIND $rows … CALL db.index.vector…``).
 Filters (category interest, minimum reviews) are evaluated after the index search, so every search
@@ -38,6 +42,7 @@ is answered again from fresh seeds.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import threading
@@ -54,7 +59,7 @@ from neo4j.exceptions import ClientError
 from mokg.clock import stamp
 from mokg.graph import Graph, cypher
 from mokg.lookalike.explain import Explanation, explain
-from mokg.lookalike.scoring import Method, fit_logreg
+from mokg.lookalike.scoring import ActivityTerm, Method, fit_logreg
 from mokg.vectors import unit_rows
 
 METHODS: tuple[str, ...] = get_args(Method)
@@ -74,6 +79,9 @@ _VECTORS_PER_CALL = 64
 LOGREG_NEG_RATIO = 10
 LOGREG_MAX_BACKGROUND = 2_000
 DEFAULT_METHOD: Method = "centroid"
+# the methods served with a recorded activity term: one query direction, so the bonus of users the index has
+# not returned yet is bounded by the last hit's cosine plus the largest bonus (ActivityTerm.max_bonus)
+ACTIVITY_METHODS: tuple[str, ...] = ("centroid", "logreg")
 # a version with no recorded method is asked again after this many seconds (a choice may be recorded later)
 _UNRECORDED_TTL_S = 60.0
 # first fetch = need × over-fetch + margin (+ room for banned users); filters make kept hits scarcer
@@ -180,8 +188,11 @@ class AudienceStats:
     # index queries sent and the round trips that carried them
     index_queries: int
     round_trips: int
-    # False when a threshold search stopped at MAX_FETCH hits for some query vector
+    # False when a search stopped at MAX_FETCH hits for some query vector before its answer was certain (a
+    # threshold reached that deep, or an activity term whose bonus could still lift an unfetched user)
     complete: bool
+    # the recorded activity term's weight (0: none; only with the model's recorded method)
+    activity_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,8 @@ class _Hits:
     keep: list[bool] = field(default_factory=list)
     fetched: int = 0
     exhausted: bool = False
+    # the activity term's addition to each hit's cosine (None: no term)
+    bonus: list[float] | None = None
 
 
 class SeedCache:
@@ -217,8 +230,8 @@ class SeedCache:
         self._rows: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
-        # model version -> (recorded serving method or None, monotonic time it was read)
-        self.methods: dict[str, tuple[str | None, float]] = {}
+        # model version -> (recorded serving choice or None, monotonic time it was read)
+        self.methods: dict[str, tuple[Serving | None, float]] = {}
         # the logreg background sample: (model versions, user ids, unit vectors)
         self.background: tuple[frozenset[str], tuple[str, ...], np.ndarray] | None = None
 
@@ -388,12 +401,17 @@ def first_fetch(need: int | None, n_banned: int, *, filtered: bool) -> int:
 
 
 class _Search:
-    """Batched, over-fetching nearest-user searches for a set of query vectors."""
+    """Batched, over-fetching nearest-user searches for a set of query vectors; with an activity ``term``,
+    each hit's cosine plus the term's bonus at ``spread`` (the cosines' standard deviation over users)."""
 
-    def __init__(self, graph: Graph, filters: Filters, banned: set[str]) -> None:
+    def __init__(
+        self, graph: Graph, filters: Filters, banned: set[str], term: ActivityTerm | None = None
+    ) -> None:
         self.graph = graph
         self.filters = filters
         self.banned = banned
+        self.term = term
+        self.spread = 0.0
         self.index = graph.dialect.vector_index_name("User", EMBEDDING_PROPERTY)
         self.index_queries = 0
         self.round_trips = 0
@@ -412,6 +430,7 @@ class _Search:
                     index=self.index,
                     category=self.filters.category,
                     min_reviews=self.filters.min_reviews,
+                    activity=self.term is not None,
                 )
             except ClientError as e:
                 raise EmbeddingsUnavailable(
@@ -438,27 +457,39 @@ class _Search:
                 ids = [str(r["user_id"]) for r in rs]
                 keep = [bool(r["keep"]) and u not in banned for r, u in zip(rs, ids, strict=True)]
                 self.versions.update(str(v) for v in {r["version"] for r in rs} - {None})
+                bonus = None
+                if self.term is not None:
+                    bonus = self.term.bonus([r["items"] or 0 for r in rs], self.spread).tolist()
                 hits[i] = _Hits(
                     user_ids=ids,
                     cos=cos,
                     keep=keep,
                     fetched=sizes[i],
                     exhausted=len(rs) < sizes[i],
+                    bonus=bonus,
                 )
 
     def run(self, vectors: np.ndarray, need: int | None, threshold: float | None) -> list[_Hits]:
-        """Hits per vector until each has ``need`` kept hits, or its hits fall below ``threshold``, or the
-        index has no more. Re-fetches (doubling) only the vectors not yet satisfied."""
+        """Hits per vector until each has ``need`` kept hits that no user the index has not returned can
+        outscore, or the best such user would fall below ``threshold``, or the index has no more. Re-fetches
+        (doubling) only the vectors not yet satisfied."""
         first = first_fetch(need, len(self.banned), filtered=self.filters.active)
         sizes = dict.fromkeys(range(len(vectors)), first)
         hits = [_Hits() for _ in range(len(vectors))]
+        top_bonus = self.term.max_bonus(self.spread) if self.term is not None else 0.0
         while sizes:
             self._fetch(vectors, sizes, hits)
             again = {}
             for i in sizes:
                 h = hits[i]
-                enough = need is not None and sum(h.keep) >= need
-                below = threshold is not None and bool(h.cos) and h.cos[-1] < threshold
+                # the most a user not fetched yet can score: below the last hit's cosine, plus the top bonus
+                bound = h.cos[-1] + top_bonus if h.cos else -math.inf
+                if h.bonus is None:
+                    enough = need is not None and sum(h.keep) >= need
+                else:
+                    safe = (k and c + b >= bound for k, c, b in zip(h.keep, h.cos, h.bonus, strict=True))
+                    enough = need is not None and sum(safe) >= need
+                below = threshold is not None and bool(h.cos) and bound < threshold
                 if h.exhausted or enough or below:
                     continue
                 if h.fetched >= MAX_FETCH:
@@ -473,7 +504,9 @@ class _Search:
 
 
 def _kept(h: _Hits) -> tuple[list[str], list[float]]:
-    kept = [(u, c) for u, c, k in zip(h.user_ids, h.cos, h.keep, strict=True) if k]
+    """The kept hits and their scores: the cosine, plus the activity bonus where there is one."""
+    scores = h.cos if h.bonus is None else [c + b for c, b in zip(h.cos, h.bonus, strict=True)]
+    kept = [(u, c) for u, c, k in zip(h.user_ids, scores, h.keep, strict=True) if k]
     return [u for u, _ in kept], [c for _, c in kept]
 
 
@@ -504,21 +537,27 @@ def _rank(scores: Mapping[str, float], k: int | None, threshold: float | None) -
     return ranked[:k] if k is not None else ranked
 
 
-def _one_direction(search: _Search, direction: np.ndarray, req: AudienceRequest) -> list[tuple[str, float]]:
-    """The kept users nearest to one query direction (centroid, logreg), ranked by their cosine to it."""
+def _one_direction(
+    search: _Search, direction: np.ndarray, req: AudienceRequest, background: np.ndarray
+) -> list[tuple[str, float]]:
+    """The kept users nearest to one query direction (centroid, logreg), ranked by their cosine to it (plus
+    the activity bonus, scaled by the cosines' spread over the ``background`` users)."""
     norm = float(np.sqrt(direction @ direction))
     if norm == 0.0:
         return []
-    (h,) = search.run((direction / norm)[None, :], req.k, req.threshold)
+    unit = direction / norm
+    if search.term is not None:
+        search.spread = float((background @ unit).std()) if len(background) > 1 else 0.0
+    (h,) = search.run(unit[None, :], req.k, req.threshold)
     ids, cos = _kept(h)
     return _rank(dict(zip(ids, cos, strict=True)), req.k, req.threshold)
 
 
-def _background(graph: Graph, sv: _SeedVectors, cache: SeedCache | None) -> np.ndarray:
-    """Unit embeddings of up to ``min(10 × seeds, LOGREG_MAX_BACKGROUND)`` random non-seed users of the
+def _background(graph: Graph, sv: _SeedVectors, cache: SeedCache | None, want: int) -> np.ndarray:
+    """Unit embeddings of up to ``want`` (at most ``LOGREG_MAX_BACKGROUND``) random non-seed users of the
     seeds' model version. A cache keeps one sample of ``LOGREG_MAX_BACKGROUND + MAX_SEEDS`` users per
     model version (seeds are dropped from it per request); without one, just enough users are drawn."""
-    want = min(LOGREG_NEG_RATIO * len(sv.ids), LOGREG_MAX_BACKGROUND)
+    want = min(want, LOGREG_MAX_BACKGROUND)
     versions = frozenset((sv.model_version or "").split(",")) - {""}
     sample = cache.background if cache is not None else None
     if sample is None or not versions <= sample[0]:
@@ -539,10 +578,10 @@ def _background(graph: Graph, sv: _SeedVectors, cache: SeedCache | None) -> np.n
     return sample[2][keep]
 
 
-def _logreg_direction(graph: Graph, sv: _SeedVectors, cache: SeedCache | None) -> np.ndarray:
-    """The unit weight vector of the seeds-vs-sampled-users classifier (the centroid when nobody else has
-    an embedding)."""
-    negatives = _background(graph, sv, cache)
+def _logreg_direction(sv: _SeedVectors, background: np.ndarray) -> np.ndarray:
+    """The weight vector of the seeds-vs-sampled-users classifier, against the first ``min(10 × seeds,
+    LOGREG_MAX_BACKGROUND)`` users of ``background`` (the centroid when nobody else has an embedding)."""
+    negatives = background[: LOGREG_NEG_RATIO * len(sv.ids)]
     if len(negatives) == 0:
         return np.asarray(sv.vectors.sum(axis=0))
     x = np.concatenate([sv.vectors, negatives])
@@ -559,10 +598,14 @@ def _score(
     method: Method,
     cache: SeedCache | None,
 ) -> list[tuple[str, float]]:
-    if method == "centroid":
-        return _one_direction(search, sv.vectors.sum(axis=0), req)
-    if method == "logreg":
-        return _one_direction(search, _logreg_direction(graph, sv, cache), req)
+    if method in ACTIVITY_METHODS:
+        # the activity term's spread is estimated on as large a sample as the logreg rule may draw
+        want = LOGREG_MAX_BACKGROUND if search.term is not None else LOGREG_NEG_RATIO * len(sv.ids)
+        background = (
+            _background(graph, sv, cache, want) if method == "logreg" or search.term else sv.vectors[:0]
+        )
+        direction = sv.vectors.sum(axis=0) if method == "centroid" else _logreg_direction(sv, background)
+        return _one_direction(search, direction, req, background)
     if method == "max_seed":
         # exact up to the index's approximation: a user in the top k by max similarity is among the k best
         # kept hits of the seed it is most similar to, and every user >= T lies in some seed's T-ball
@@ -581,18 +624,18 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
     seed_ids = resolve_seed_ids(graph, req.seeds)
     banned = set(seed_ids) | set(req.exclude)
 
-    def search_once() -> tuple[_SeedVectors, _Search, Method, str, list[tuple[str, float]]]:
+    def search_once() -> tuple[_SeedVectors, _Search, Serving, str, list[tuple[str, float]]]:
         sv = _seed_vectors(graph, seed_ids, seed_cache)
-        method, source = _method_for(graph, req, sv.model_version, seed_cache)
-        search = _Search(graph, req.filters, banned)
-        ranked = _score(graph, search, sv, req, method, seed_cache) if len(sv.ids) else []
-        return sv, search, method, source, ranked
+        serving, source = _method_for(graph, req, sv.model_version, seed_cache)
+        search = _Search(graph, req.filters, banned, serving.activity)
+        ranked = _score(graph, search, sv, req, serving.method, seed_cache) if len(sv.ids) else []
+        return sv, search, serving, source, ranked
 
-    sv, search, method, source, ranked = search_once()
+    sv, search, serving, source, ranked = search_once()
     if seed_cache is not None and sv.model_version and search.versions - set(sv.model_version.split(",")):
         # the hits are of a model written after the cached seeds: answer again from fresh seeds
         seed_cache.clear()
-        sv, search, method, source, ranked = search_once()
+        sv, search, serving, source, ranked = search_once()
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
@@ -605,7 +648,7 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
         n_seeds_found=len(seed_ids) - len(sv.unknown),
         n_returned=len(users),
         threshold=req.threshold,
-        method=method,
+        method=serving.method,
         method_source=source,
         k=req.k,
         unknown_seed_ids=sv.unknown,
@@ -613,6 +656,7 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
         index_queries=search.index_queries,
         round_trips=search.round_trips,
         complete=search.complete,
+        activity_weight=serving.activity.weight if serving.activity is not None else 0.0,
     )
     return Audience(users=users, stats=stats, model_version=sv.model_version, seed_ids=sv.ids)
 
@@ -620,14 +664,32 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
 # -- the recorded serving method --------------------------------------------------------------------------
 
 
-def recorded_method(graph: Graph, version: str) -> str | None:
-    """The scoring method `mokg train --choose-method` recorded for a model version, or None."""
+class Serving(NamedTuple):
+    """What `mokg train --choose-method` recorded for a model version: the method, and the activity term
+    chosen with it (None: none, or weight 0)."""
+
+    method: Method
+    activity: ActivityTerm | None = None
+
+
+def recorded_serving(graph: Graph, version: str) -> Serving | None:
+    """The serving choice recorded for a model version, or None."""
     try:
         rows = graph.query("lookalike/serving_method", version=version)
     except ClientError:
         return None  # no :Model type yet (nothing ever recorded) on a server that types labels
     method = rows[0]["method"] if rows else None
-    return str(method) if method in METHODS else None
+    if method not in METHODS:
+        return None
+    term = (json.loads(rows[0]["detail"] or "{}") or {}).get("activity")
+    served = ActivityTerm(**term) if term and term.get("weight") and method in ACTIVITY_METHODS else None
+    return Serving(cast(Method, method), served)
+
+
+def recorded_method(graph: Graph, version: str) -> str | None:
+    """The scoring method `mokg train --choose-method` recorded for a model version, or None."""
+    serving = recorded_serving(graph, version)
+    return serving.method if serving is not None else None
 
 
 @dataclass(frozen=True)
@@ -644,6 +706,11 @@ class MethodChoice:
     reason: str
     model: str = "glom"
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)  # every model's validation_ap
+    # the activity term served with the method (ActivityTerm.detail(); None: weight 0, or a method it is not
+    # served with), and the validation AP of each weight tried
+    activity: dict[str, float] | None = None
+    activity_ap: dict[str, float] = field(default_factory=dict)
+    folds: int = 0  # the folds the tasks were dealt into, one model fit each
 
     def detail(self) -> dict[str, Any]:
         return asdict(self)
@@ -652,8 +719,6 @@ class MethodChoice:
 def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, Any]) -> None:
     """Record ``method`` as the serving default of model ``version`` (``detail``: how it was chosen, kept as
     JSON on the node)."""
-    import json
-
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     graph.execute(
@@ -667,23 +732,24 @@ def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, 
 
 def _method_for(
     graph: Graph, req: AudienceRequest, version: str | None, cache: SeedCache | None
-) -> tuple[Method, str]:
-    """The method to run and where it came from: the request's, the model version's recorded one, or the
-    default. A mixed version (a write-back in progress) uses its most common version's record."""
+) -> tuple[Serving, str]:
+    """What to run and where it came from: the request's method (without an activity term), the model
+    version's recorded choice, or the default. A mixed version (a write-back in progress) uses its most
+    common version's record."""
     if req.method is not None:
-        return req.method, "request"
+        return Serving(req.method), "request"
     if not version:
-        return DEFAULT_METHOD, "default"
+        return Serving(DEFAULT_METHOD), "default"
     main = version.split(",")[0]
     now = time.monotonic()
     known = cache.methods.get(main) if cache is not None else None
     if known is None or (known[0] is None and now - known[1] > _UNRECORDED_TTL_S):
-        known = (recorded_method(graph, main), now)
+        known = (recorded_serving(graph, main), now)
         if cache is not None:
             cache.methods[main] = known
     if known[0] is None:
-        return DEFAULT_METHOD, "default"
-    return cast(Method, known[0]), "model"
+        return Serving(DEFAULT_METHOD), "default"
+    return known[0], "model"
 
 
 def top_categories(graph: Graph, user_ids: Sequence[str], *, limit: int = 10) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ other tasks are added or removed (e.g. by a different ``min_buyers``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,11 +152,31 @@ def build_split(
     validation = tuple(tasks[j] for j in sorted(order[:n_val].tolist()))
     test = tuple(tasks[j] for j in sorted(order[n_val:].tolist()))
 
+    return Split(n_users=n_u, n_items=n_i, validation=validation, test=test, heldout=_heldout_of(tasks))
+
+
+def _heldout_of(tasks: Sequence[Task]) -> IntArray:
+    """The (user, item) held-out edges of ``tasks``, sorted."""
+    if not tasks:
+        return np.empty((0, 2), np.int64)
     heldout = np.concatenate(
         [np.column_stack([t.positives, np.full(t.positives.size, t.item, np.int64)]) for t in tasks]
     )
-    heldout = heldout[np.lexsort((heldout[:, 1], heldout[:, 0]))]
-    return Split(n_users=n_u, n_items=n_i, validation=validation, test=test, heldout=heldout)
+    return heldout[np.lexsort((heldout[:, 1], heldout[:, 0]))]
+
+
+def task_folds(split: Split, folds: int, seed: int = 0) -> list[Split]:
+    """``split``'s tasks dealt at random into ``folds`` (at most one per task) validation-only splits, each
+    holding out only its own tasks' edges: k-fold cross-validation over tasks, so every task is scored once by
+    a model that kept the other folds' edges."""
+    tasks = split.tasks
+    k = max(1, min(folds, len(tasks)))
+    order = np.random.default_rng([seed, 2]).permutation(len(tasks))
+    out = []
+    for f in range(k):
+        mine = tuple(tasks[j] for j in sorted(order[f::k].tolist()))
+        out.append(Split(split.n_users, split.n_items, validation=mine, test=(), heldout=_heldout_of(mine)))
+    return out
 
 
 def effective_neg_ratio(split: Split) -> float:

@@ -20,7 +20,7 @@ Rows of ``embeddings`` are users; a zero row has cosine 0 to everybody.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -213,7 +213,51 @@ def score_candidates(
 def user_activity(interactions: Any) -> FloatArray:
     """Each user's activity: log(1 + distinct items in ``interactions``, a users × items sparse matrix),
     standardised over users (all zero when every user is alike)."""
-    return standardise(np.log1p(np.asarray(interactions.getnnz(axis=1), dtype=np.float64)))
+    items = interactions.getnnz(axis=1)
+    return ActivityTerm.of(items, 1.0).activity(items)
+
+
+@dataclass(frozen=True)
+class ActivityTerm:
+    """The activity term as served: ``weight`` × a user's standardised log(1 + items reviewed), with the mean
+    and spread of the training users' values, so a serving-time count lands on the scale the weight was chosen
+    on. Counts are clipped to the training range [``low``, ``high``] (of log(1 + items)): a user who reviewed
+    more since training gets no more than the most active did, which bounds the bonus of any user the index
+    has not returned yet (:meth:`max_bonus`)."""
+
+    weight: float
+    mean: float
+    spread: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, items: ArrayLike, weight: float) -> ActivityTerm:
+        """The term for training users who reviewed ``items`` distinct items each."""
+        raw = np.log1p(np.asarray(items, dtype=np.float64))
+        if raw.size == 0:
+            return cls(weight, 0.0, 0.0, 0.0, 0.0)
+        return cls(weight, float(raw.mean()), float(raw.std()), float(raw.min()), float(raw.max()))
+
+    def activity(self, items: ArrayLike) -> FloatArray:
+        """Standardised activity of users who reviewed ``items`` items (zeros when the training users were alike)."""
+        raw = np.clip(np.log1p(np.asarray(items, dtype=np.float64)), self.low, self.high)
+        return (raw - self.mean) / self.spread if self.spread > 1e-12 else np.zeros_like(raw)
+
+    def bonus(self, items: ArrayLike, spread: float) -> FloatArray:
+        """What the term adds to a cosine whose standard deviation over users is ``spread``: ranking by
+        ``cos + bonus`` is ranking by standardised cos + weight × activity, as :func:`with_activity` does, and
+        weight 0 leaves the cosine as it is."""
+        return self.weight * spread * self.activity(items)
+
+    def max_bonus(self, spread: float) -> float:
+        """The largest bonus any user can get: at the top of the training range for a positive weight, at its
+        bottom for a negative one."""
+        edge = self.high if self.weight > 0 else self.low
+        return self.weight * spread * (edge - self.mean) / self.spread if self.spread > 1e-12 else 0.0
+
+    def detail(self) -> dict[str, float]:
+        return asdict(self)
 
 
 def with_activity(scores: ArrayLike, activity: ArrayLike, weight: float) -> FloatArray:

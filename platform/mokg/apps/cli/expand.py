@@ -112,8 +112,9 @@ def expand(
         raise click.ClickException(str(e)) from e
     st = audience.stats
     console.print(
-        f"expand: {st.n_returned} users from {st.n_seeds_found}/{st.n_seeds} seeds ({st.method}: "
-        f"{st.method_source}, "
+        f"expand: {st.n_returned} users from {st.n_seeds_found}/{st.n_seeds} seeds ({st.method}"
+        + (f" {st.activity_weight:+g}·activity" if st.activity_weight else "")
+        + f": {st.method_source}, "
         f"model {audience.model_version}); unknown seeds: {', '.join(st.unknown_seed_ids) or 'none'}"
         + (
             f"; without embedding: {', '.join(st.seeds_without_embedding)}"

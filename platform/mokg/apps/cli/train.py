@@ -67,9 +67,11 @@ from mokg.config import get_settings
 @click.option(
     "--choose-method",
     is_flag=True,
-    help="Afterwards pick the serving scoring method (centroid, max_seed, logreg) by validation AP on "
-    "lookalike tasks from the graph's reviews (one more PM+GLM fit without the validation tasks' held-out "
-    "reviews) and record it for this model version: the default of `mokg expand` and the API.",
+    help="Afterwards pick what to serve, by mean AP on lookalike tasks from the graph's reviews: the GLM's or "
+    "the PM's embeddings, the scoring method (centroid, max_seed, logreg) and, for centroid and logreg, the "
+    "weight of the user-activity term. The tasks are dealt into --choose-folds folds, each scored by one more "
+    "PM+GLM fit without its held-out reviews. The choice is recorded for this model version: the default of "
+    "`mokg expand` and the API.",
 )
 @click.option(
     "--choose-min-buyers",
@@ -77,6 +79,12 @@ from mokg.config import get_settings
     default=20,
     show_default=True,
     help="--choose-method: items with at least this many buyers become tasks (as `mokg eval --min-buyers`).",
+)
+@click.option(
+    "--choose-folds",
+    type=click.IntRange(1),
+    help="--choose-method: folds of tasks, one more PM+GLM fit each; fewer is faster and chooses on less "
+    "(default: 5, mokg.lookalike.evaluation.CHOOSE_FOLDS).",
 )
 def train(
     aggregator: str,
@@ -95,6 +103,7 @@ def train(
     seed: int | None,
     choose_method: bool,
     choose_min_buyers: int,
+    choose_folds: int | None,
 ) -> None:
     """Train GLoM over the graph and write the embeddings back onto users and items.
 
@@ -107,7 +116,7 @@ def train(
     from mokg.glom.data import TrainConfig
     from mokg.glom.pipeline import train as run_train
     from mokg.graph import Graph
-    from mokg.lookalike.evaluation import serving_method_chooser
+    from mokg.lookalike.evaluation import CHOOSE_FOLDS, serving_method_chooser
 
     s = get_settings()
     cfg = TrainConfig.from_settings(
@@ -133,7 +142,9 @@ def train(
             cfg,
             skip=skip,
             progress=progress_factory(progress),
-            choose_method=serving_method_chooser(choose_min_buyers) if choose_method else None,
+            choose_method=serving_method_chooser(choose_min_buyers, choose_folds or CHOOSE_FOLDS)
+            if choose_method
+            else None,
         )
     table = Table("stage", "seconds", "result", title=f"mokg train: {report.version}")
     for row in report.table():
