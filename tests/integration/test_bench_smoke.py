@@ -120,3 +120,17 @@ def test_bench_fit_prepares_triples_and_trains_them_beside_their_floors(tmp_path
     assert result["config"]["pm_epochs"] == 2 and len(result["pm_loss_first_last"]) == 2
     assert set(result["floors"]) == {"PM", "GLM"} and result["floors"]["PM"] > 0 <= result["floors"]["GLM"]
     assert result["seconds"]["PM"] > 0 and "against a floor of" in run.stdout
+
+
+def test_bench_served_answers_test_tasks_through_the_service(graph_server: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "served.json"
+    proc = run_bench("served.py", "--reviews", str(GIFT_REVIEWS), "--seeds", "0", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["seed"] == 0 and row["test_tasks"] > 0 and row["held_out_reviews"] > 0
+    assert all(0.0 < row[k] <= 1.0 for k in ("served_ap", "served_ap_restored", "method_ap"))
+    assert row["model"] in {"glom", "pm"} and row["method"] in {"centroid", "max_seed", "logreg"}
+    # without a term the served ranking is the recorded method's, whatever the graph's counts
+    if row["activity_weight"] == 0.0:
+        assert row["served_ap"] == row["method_ap"] == row["served_ap_restored"]
+    assert "served_ap: mean" in proc.stdout and "method_ap: mean" in proc.stdout
