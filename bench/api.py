@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,7 @@ import requests
 from mokg.apikeys import create_key, revoke_key
 from mokg.config import Settings, get_settings
 from mokg.graph import Graph
+from mokg.lookalike.activity_index import activity_inputs, write_activity_index
 from mokg.lookalike.audience import EMBEDDING_PROPERTY, first_fetch, record_method
 from mokg.lookalike.scoring import ActivityTerm
 
@@ -228,18 +228,21 @@ def _serve(settings: Settings, port: int, workers: int, threads: int) -> subproc
 
 def _record_activity(graph: Graph, weight: float) -> Callable[[], None]:
     """Record centroid with an activity term of ``weight`` (scaled on the users' review counts) for the users'
-    model version, so that the API's requests, which name no method, take the term's path; returns what puts
-    the previous record back (a version with none keeps centroid, recorded, with no term)."""
-    rows = graph.run_text(
-        "MATCH (u:User) WHERE u.embedding IS NOT NULL "
-        "RETURN u.embedding_version AS v, COUNT { MATCH (u)-[:REVIEWED]->(i:Item) RETURN DISTINCT i } AS n",
-        {},
-        read_only=True,
-    )
-    version = Counter(str(r["v"]) for r in rows).most_common(1)[0][0]
+    model version and write its activity index, as training does, so that the API's requests, which name no
+    method, take the term's path; returns what puts the previous record back (a version with none keeps
+    centroid, recorded, with no term)."""
+    versions = graph.query("stream/embedding_sources")
+    version = str(max((r for r in versions if r["version"]), key=lambda r: r["n"])["version"])
     before = graph.query("lookalike/serving_method", version=version)
-    term = ActivityTerm.of([int(r["n"]) for r in rows], weight)
+    term = ActivityTerm.of(activity_inputs(graph, version).items, weight)
     record_method(graph, version, "centroid", {"activity": term.detail(), "by": "bench/api.py --activity"})
+    t0 = time.perf_counter()
+    n = write_activity_index(graph, term, version)
+    print(
+        f"activity index: {n:,} users of version {version} written in {time.perf_counter() - t0:.1f} s, "
+        f"weight {weight:+g}",
+        file=sys.stderr,
+    )
 
     def restore() -> None:
         if before:
@@ -290,7 +293,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             index=index,
             category=None,
             min_reviews=None,
-            activity=False,
         )
         if len(rows) < args.k:
             raise RuntimeError("short answer")

@@ -8,10 +8,11 @@ every test task's seeds go through `expand_audience` as a request without a meth
 ranking every user (k = 10,000; a candidate not returned counts as last). PR-AUC is computed over the task's
 candidates, as in `mokg eval`, for the recorded method alone (`method_ap`: a request that names it, so no
 activity term) and for the served choice (`served_ap`). The served activity term counts each user's items on
-the graph, where a held-out buyer lacks its held-out edges and so looks lighter than it is, which flatters a
-negative weight; so the held-out reviews are then put back on the graph (the model already written) and
-the served choice is measured again (`served_ap_restored`), where a held-out buyer counts the very item it
-is held out for, which flatters a positive weight. The term's true effect lies between the two. The tasks are
+the graph (when training writes the activity index), where a held-out buyer lacks its held-out edges and so
+looks lighter than it is, which flatters a negative weight; so the held-out reviews are then put back on
+the graph (the model already written), the activity rows are written again from the new counts, and the
+served choice is measured again (`served_ap_restored`), where a held-out buyer counts the very item it is
+held out for, which flatters a positive weight. The term's true effect lies between the two. The tasks are
 `mokg eval`'s (same protocol, seeds and partition), so the figures sit beside its report's rows.
 
     mokg stack up --only graph
@@ -39,6 +40,7 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.ingest.readers import JsonLines
+from mokg.lookalike.activity_index import write_activity_index
 from mokg.lookalike.audience import (
     MAX_K,
     Audience,
@@ -47,6 +49,7 @@ from mokg.lookalike.audience import (
     Seeds,
     expand_audience,
     recorded_method,
+    recorded_serving,
 )
 from mokg.lookalike.evaluation import EvalConfig, serving_method_chooser
 from mokg.lookalike.glom_model import ReviewIndex
@@ -134,6 +137,9 @@ def main() -> None:
                 # buyer's count includes the item it is held out for, where before it lacked every edge held
                 # out; the served term's AP lies between what each protocol gives
                 ingest(g, reviews=held_reviews, rejects_path=Path(tmp) / "rejects2.jsonl")
+                serving = recorded_serving(g, report.version)
+                if serving is not None and serving.activity is not None:
+                    write_activity_index(g, serving.activity, report.version)
                 restored, _ = served_ap(g, ix, split, cache, None)
         finally:
             drop_database(db)

@@ -3,7 +3,7 @@
 // read `keep`; score is the index's (1 + cos) / 2. Filters: category interest (a review of an item in the
 // category or below it, by path or leaf name) and a minimum number of reviews; null disables a filter.
 // `version` (the hit's embedding version) tells a seed cache that a newer model has been written.
-// With $activity, `items` is the number of distinct items the user reviewed (the recorded activity term).
+// $index is the embedding's index, or the activity index when the recorded activity term is served.
 UNWIND $rows AS row
 CALL db.index.vector.queryNodes($index, row.k, row.vec) YIELD node, score
 RETURN row.i AS i, node.user_id AS user_id, score, node.embedding_version AS version,
@@ -11,5 +11,4 @@ RETURN row.i AS i, node.user_id AS user_id, score, node.embedding_version AS ver
           MATCH (node)-[:REVIEWED]->(:Item)-[:IN_CATEGORY]->(:Category)-[:SUBCATEGORY_OF*0..]->(c:Category)
           WHERE c.path = $category OR c.name = $category
         })
-       AND ($min_reviews IS NULL OR COUNT { (node)-[:REVIEWED]->() } >= $min_reviews) AS keep,
-       CASE WHEN $activity THEN COUNT { MATCH (node)-[:REVIEWED]->(it:Item) RETURN DISTINCT it } END AS items
+       AND ($min_reviews IS NULL OR COUNT { (node)-[:REVIEWED]->() } >= $min_reviews) AS keep

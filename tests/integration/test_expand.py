@@ -17,6 +17,7 @@ from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
+from mokg.lookalike.activity_index import activity_inputs, write_activity_index
 from mokg.lookalike.audience import (
     LOGREG_MAX_BACKGROUND,
     AudienceError,
@@ -461,11 +462,8 @@ def test_the_recorded_activity_term_ranks_exactly_as_brute_force(
                 for u, v in zip(users, vectors, strict=True)
             ],
         )
-        rows = g.run_text(
-            "MATCH (u:User) RETURN u.user_id AS u, COUNT { MATCH (u)-[:REVIEWED]->(i:Item) RETURN DISTINCT i } AS n",
-            {},
-        )
-        items = {str(r["u"]): int(r["n"]) for r in rows}
+        inputs = activity_inputs(g, "va")
+        items = dict(zip(inputs.user_ids, inputs.items.tolist(), strict=True))
         counts = np.array([items[u] for u in users])
         assert counts.max() > counts.min()  # the term has something to rank by
         unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -476,6 +474,7 @@ def test_the_recorded_activity_term_ranks_exactly_as_brute_force(
         for weight in (2.0, -1.0):
             term = ActivityTerm.of(counts, weight)
             record_method(g, "va", "centroid", {"activity": term.detail()})
+            assert write_activity_index(g, term, "va") == len(users)
             # every non-seed user is in the background sample here (fewer than LOGREG_MAX_BACKGROUND)
             assert len(users) - len(seeds) < LOGREG_MAX_BACKGROUND
             want = dict(
@@ -492,6 +491,8 @@ def test_the_recorded_activity_term_ranks_exactly_as_brute_force(
                     "model",
                     weight,
                 )
+                # the activity index answers in one index query, as a plain centroid request does
+                assert (a.stats.index_queries, a.stats.round_trips) == (1, 1)
                 got = {m.user_id: m.score for m in a.users}
                 assert len(got) == 20 and [m.score for m in a.users] == sorted(got.values(), reverse=True)
                 assert list(got.values()) == pytest.approx([want[u] for u in got], abs=1e-4)

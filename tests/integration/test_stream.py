@@ -30,7 +30,15 @@ from mokg.glom.pipeline import artifacts, train
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
-from mokg.lookalike.audience import AudienceRequest, Seeds, expand_audience
+from mokg.lookalike.activity_index import activity_inputs, write_activity_index
+from mokg.lookalike.audience import (
+    AudienceRequest,
+    Seeds,
+    expand_audience,
+    record_method,
+    recorded_serving,
+)
+from mokg.lookalike.scoring import ActivityTerm
 from mokg.stream.incremental import item_triples, reviews_around
 from mokg.stream.quality import last
 from mokg.stream.refresh import drift
@@ -106,8 +114,14 @@ def living(
     apply_schema(graph)
     ingest(graph, reviews=base, meta=GIFT_META, rejects_path=tmp / "base.rejects.jsonl")
     train(graph, settings, TrainConfig.from_settings(settings, **CFG))
-    assert current_version(artifacts(settings)) is not None
+    version = current_version(artifacts(settings))
+    assert version is not None
     assert not _embedded(graph, held_ids)
+    # served with an activity term (as `mokg train --choose-method` may record one), so the streamed users
+    # must join its index too
+    term = ActivityTerm.of(activity_inputs(graph, version).items, -0.5)
+    record_method(graph, version, "centroid", {"activity": term.detail()})
+    assert write_activity_index(graph, term, version) > 0
 
     logs = [tmp / "worker-1.log", tmp / "worker-2.log"]
     args = ["--queues", "ingest"]
@@ -186,6 +200,18 @@ def test_streamed_users_are_embedded_by_the_served_model_and_found_by_lookalike(
     held = list(living.held)
     for row in _embedded(living.graph, held):
         assert (row["version"], row["source"], row["dim"]) == (version, "inductive", CFG["dim"])
+    # each has its row of the activity index, from its new embedding and its current count
+    serving = recorded_serving(living.graph, version)
+    assert serving is not None and serving.activity is not None
+    inputs = activity_inputs(living.graph, version)
+    for user in held:
+        j = inputs.user_ids.index(user)
+        assert inputs.items[j] == len({r["asin"] for r in living.held[user]})
+        row = living.graph.run_text(
+            "MATCH (u:User {user_id: $id}) RETURN u.activity_embedding AS v", {"id": user}
+        )[0]["v"]
+        want = serving.activity.rows(inputs.vectors[j][None, :], [inputs.items[j]])[0]
+        assert row == pytest.approx(want.tolist(), abs=1e-6)
     for user in held:
         # a vector query with the user's own vector finds it first
         vec = living.graph.run_text("MATCH (u:User {user_id: $id}) RETURN u.embedding AS v", {"id": user})[0][
@@ -198,7 +224,6 @@ def test_streamed_users_are_embedded_by_the_served_model_and_found_by_lookalike(
             rows=[{"i": 0, "k": 3, "vec": vec}],
             category=None,
             min_reviews=None,
-            activity=False,
         )
         assert hits[0]["user_id"] == user
         # as a seed, with no retrain
@@ -211,6 +236,7 @@ def test_streamed_users_are_embedded_by_the_served_model_and_found_by_lookalike(
         "MATCH (u:User) WHERE u.embedding_source = 'train' RETURN u.user_id AS id LIMIT 1", {}
     )[0]["id"]
     audience = expand_audience(living.graph, AudienceRequest(Seeds(user_ids=(trained,)), k=n_users))
+    assert audience.stats.activity_weight == -0.5  # through the activity index
     assert set(held) <= {u.user_id for u in audience.users}
 
 

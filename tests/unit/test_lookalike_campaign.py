@@ -157,29 +157,43 @@ def test_activity_is_standardised_log_item_counts_and_weight_zero_keeps_the_rank
     assert list(np.argsort(with_activity(np.ones(4), a, -0.1))) == [3, 2, 1, 0]  # ties: activity decides
 
 
-def test_the_served_term_ranks_as_the_evaluated_one_and_bounds_every_bonus() -> None:
+def test_the_served_term_ranks_as_the_evaluated_one_and_the_activity_index_serves_it_exactly() -> None:
     rng = np.random.default_rng(3)
     counts = rng.integers(1, 40, size=300)
     rows = np.repeat(np.arange(300), counts)
     interactions = sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(300, rows.size))
-    cos = rng.uniform(-0.3, 0.9, size=300)
+    emb = rng.standard_normal((300, 6))
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    direction = rng.standard_normal(6)
+    direction /= np.linalg.norm(direction)
+    cos = unit @ direction
+    # counts past the training range on both sides (clipped) still give rows of the one norm
+    edge_counts = np.concatenate([counts, [0, 10_000]])
+    edge_unit = np.concatenate([unit, unit[:2]])
     for w in (-2.0, -0.25, 0.5, 2.0):
         term = ActivityTerm.of(counts, w)
         # on the training users, the standardised activity is the evaluated one
         assert np.allclose(term.activity(counts), user_activity(interactions))
         # cos + bonus (at the cosines' own spread) ranks as standardised cos + w × activity does
-        served = cos + term.bonus(counts, float(cos.std()))
+        spread = float(cos.std())
+        served = cos + term.bonus(counts, spread)
         assert np.array_equal(
             np.argsort(served), np.argsort(with_activity(cos, user_activity(interactions), w))
         )
-        # no count, however large or small (clipped to the training range), gets more than max_bonus
-        for spread in (0.05, 0.3):
-            extremes = term.bonus([0, 1, 39, 10_000], spread)
-            assert extremes.max() <= term.max_bonus(spread) + 1e-12
-            assert term.max_bonus(spread) == pytest.approx(term.bonus([1 if w < 0 else 39], spread)[0])
-    # everybody alike: no term at all
+        # the activity index: rows of one norm, and the index's cosine times the factor is cos + bonus
+        index_rows = term.rows(edge_unit, edge_counts)
+        assert np.allclose(np.linalg.norm(index_rows, axis=1), term.radius)
+        assert index_rows.shape == (302, 8)
+        query, factor = term.query(direction, spread)
+        index_cos = index_rows @ query / (term.radius * np.linalg.norm(query))
+        assert np.allclose(
+            index_cos * factor, np.concatenate([cos, cos[:2]]) + term.bonus(edge_counts, spread)
+        )
+        assert np.array_equal(np.argsort(-index_cos[:300], kind="stable"), np.argsort(-served, kind="stable"))
+    # everybody alike: no term at all, and the rows are the unit embeddings and zeros
     flat = ActivityTerm.of([2, 2, 2], 1.0)
-    assert not flat.bonus([1, 5, 50], 0.2).any() and flat.max_bonus(0.2) == 0.0
+    assert not flat.bonus([1, 5, 50], 0.2).any() and flat.radius == 1.0
+    assert np.array_equal(flat.rows(unit[:3], [1, 5, 50]), np.column_stack([unit[:3], np.zeros((3, 2))]))
 
 
 class _Blind:

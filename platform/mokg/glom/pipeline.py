@@ -41,8 +41,9 @@ from mokg.glom.stages import (
     write_back,
 )
 from mokg.graph import Graph
-from mokg.lookalike.audience import MethodChoice, record_method
-from mokg.lookalike.scoring import mean_pairwise_cosine
+from mokg.lookalike.activity_index import ACTIVITY_PROPERTY, write_activity_index
+from mokg.lookalike.audience import MethodChoice, record_method, recorded_serving
+from mokg.lookalike.scoring import activity_label, mean_pairwise_cosine
 from mokg.progress import ProgressFactory, no_progress
 
 
@@ -148,9 +149,9 @@ def train(
             record_method(graph, emb.version, choice.method, choice.detail())
             report.serving_method = choice.detail()
             aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in choice.by_model.items() for m, v in by.items())
-            term = f" {choice.activity['weight']:+g}·activity" if choice.activity else ""
+            rule = activity_label(choice.method, choice.activity["weight"] if choice.activity else 0.0)
             d.append(
-                f"serving {choice.model} embeddings, method {choice.method}{term} "
+                f"serving {choice.model} embeddings, method {rule} "
                 f"({choice.n_validation_tasks} validation tasks"
                 + (f"; val AP {aps}" if aps else f"; {choice.reason}")
                 + ")"
@@ -159,6 +160,10 @@ def train(
         with stage("write-back") as d:
             write_back(graph, emb)
             d.append(f"{USER_EMBEDDING} (dim {cfg.dim}) on users and items, version {emb.version}")
+            serving = recorded_serving(graph, emb.version)
+            if serving is not None and serving.activity is not None:
+                n = write_activity_index(graph, serving.activity, emb.version)
+                d.append(f"and {ACTIVITY_PROPERTY} on {n} users (the served activity term)")
             # the model itself, so streamed users are embedded by the model the graph now serves
             if emb.state is not None:
                 emb.state.save(artifacts(settings))

@@ -24,8 +24,8 @@ With no method in the request, the method recorded for the seeds' model version 
 ``centroid``; an explicit method always wins. With centroid and logreg the record may carry an activity term
 (:class:`~mokg.lookalike.scoring.ActivityTerm`): the score is then the cosine plus ``w × σ × a(u)``, σ the
 cosines' standard deviation over the background sample and a(u) the user's standardised log(1 + items
-reviewed), counted by the index query; the search fetches until no user it has not returned could outscore
-the k-th (the last hit's cosine plus the largest bonus), so the top k stays exact.
+reviewed). Such a request searches the activity index instead (:mod:`mokg.lookalike.activity_index`), whose
+rows of one norm make its cosine order the score's order: one query, exact like any other.
 
 Per-seed searches send a batch of seed vectors per round trip (``UNWIND $rows … CALL db.index.vector…``).
 Filters (category interest, minimum reviews) are evaluated after the index search, so every search
@@ -58,6 +58,7 @@ from neo4j.exceptions import ClientError
 
 from mokg.clock import stamp
 from mokg.graph import Graph, cypher
+from mokg.lookalike.activity_index import activity_index_name
 from mokg.lookalike.explain import Explanation, explain
 from mokg.lookalike.scoring import ActivityTerm, Method, fit_logreg
 from mokg.vectors import unit_rows
@@ -79,8 +80,7 @@ _VECTORS_PER_CALL = 64
 LOGREG_NEG_RATIO = 10
 LOGREG_MAX_BACKGROUND = 2_000
 DEFAULT_METHOD: Method = "centroid"
-# the methods served with a recorded activity term: one query direction, so the bonus of users the index has
-# not returned yet is bounded by the last hit's cosine plus the largest bonus (ActivityTerm.max_bonus)
+# the methods served with a recorded activity term: one query direction, which the activity index extends
 ACTIVITY_METHODS: tuple[str, ...] = ("centroid", "logreg")
 # a version with no recorded method is asked again after this many seconds (a choice may be recorded later)
 _UNRECORDED_TTL_S = 60.0
@@ -189,7 +189,7 @@ class AudienceStats:
     index_queries: int
     round_trips: int
     # False when a search stopped at MAX_FETCH hits for some query vector before its answer was certain (a
-    # threshold reached that deep, or an activity term whose bonus could still lift an unfetched user)
+    # threshold reached that deep)
     complete: bool
     # the recorded activity term's weight (0: none; only with the model's recorded method)
     activity_weight: float = 0.0
@@ -212,8 +212,6 @@ class _Hits:
     keep: list[bool] = field(default_factory=list)
     fetched: int = 0
     exhausted: bool = False
-    # the activity term's addition to each hit's cosine (None: no term)
-    bonus: list[float] | None = None
 
 
 class SeedCache:
@@ -401,8 +399,9 @@ def first_fetch(need: int | None, n_banned: int, *, filtered: bool) -> int:
 
 
 class _Search:
-    """Batched, over-fetching nearest-user searches for a set of query vectors; with an activity ``term``,
-    each hit's cosine plus the term's bonus at ``spread`` (the cosines' standard deviation over users)."""
+    """Batched, over-fetching nearest-user searches for a set of query vectors. With an activity ``term`` it
+    searches the activity index, and a hit's score is the index's cosine times ``scale`` (set per query
+    direction, :meth:`ActivityTerm.query`): the cosine plus the term's bonus."""
 
     def __init__(
         self, graph: Graph, filters: Filters, banned: set[str], term: ActivityTerm | None = None
@@ -411,8 +410,12 @@ class _Search:
         self.filters = filters
         self.banned = banned
         self.term = term
-        self.spread = 0.0
-        self.index = graph.dialect.vector_index_name("User", EMBEDDING_PROPERTY)
+        self.scale = 1.0
+        self.index = (
+            activity_index_name(graph)
+            if term is not None
+            else graph.dialect.vector_index_name("User", EMBEDDING_PROPERTY)
+        )
         self.index_queries = 0
         self.round_trips = 0
         self.complete = True
@@ -430,7 +433,6 @@ class _Search:
                     index=self.index,
                     category=self.filters.category,
                     min_reviews=self.filters.min_reviews,
-                    activity=self.term is not None,
                 )
             except ClientError as e:
                 raise EmbeddingsUnavailable(
@@ -447,9 +449,9 @@ class _Search:
             else:
                 for r in result:
                     per_vector[int(r["i"])].append(r)
-            banned = self.banned
+            banned, scale = self.banned, self.scale
             for i, rs in per_vector.items():
-                cos = [2.0 * r["score"] - 1.0 for r in rs]
+                cos = [scale * (2.0 * r["score"] - 1.0) for r in rs]
                 if any(b > a for a, b in itertools.pairwise(cos)):  # the index answers best first, usually
                     order = sorted(range(len(cos)), key=cos.__getitem__, reverse=True)  # stable
                     cos = [cos[j] for j in order]
@@ -457,39 +459,23 @@ class _Search:
                 ids = [str(r["user_id"]) for r in rs]
                 keep = [bool(r["keep"]) and u not in banned for r, u in zip(rs, ids, strict=True)]
                 self.versions.update(str(v) for v in {r["version"] for r in rs} - {None})
-                bonus = None
-                if self.term is not None:
-                    bonus = self.term.bonus([r["items"] or 0 for r in rs], self.spread).tolist()
                 hits[i] = _Hits(
-                    user_ids=ids,
-                    cos=cos,
-                    keep=keep,
-                    fetched=sizes[i],
-                    exhausted=len(rs) < sizes[i],
-                    bonus=bonus,
+                    user_ids=ids, cos=cos, keep=keep, fetched=sizes[i], exhausted=len(rs) < sizes[i]
                 )
 
     def run(self, vectors: np.ndarray, need: int | None, threshold: float | None) -> list[_Hits]:
-        """Hits per vector until each has ``need`` kept hits that no user the index has not returned can
-        outscore, or the best such user would fall below ``threshold``, or the index has no more. Re-fetches
-        (doubling) only the vectors not yet satisfied."""
+        """Hits per vector until each has ``need`` kept hits, or its last hit falls below ``threshold``, or
+        the index has no more. Re-fetches (doubling) only the vectors not yet satisfied."""
         first = first_fetch(need, len(self.banned), filtered=self.filters.active)
         sizes = dict.fromkeys(range(len(vectors)), first)
         hits = [_Hits() for _ in range(len(vectors))]
-        top_bonus = self.term.max_bonus(self.spread) if self.term is not None else 0.0
         while sizes:
             self._fetch(vectors, sizes, hits)
             again = {}
             for i in sizes:
                 h = hits[i]
-                # the most a user not fetched yet can score: below the last hit's cosine, plus the top bonus
-                bound = h.cos[-1] + top_bonus if h.cos else -math.inf
-                if h.bonus is None:
-                    enough = need is not None and sum(h.keep) >= need
-                else:
-                    safe = (k and c + b >= bound for k, c, b in zip(h.keep, h.cos, h.bonus, strict=True))
-                    enough = need is not None and sum(safe) >= need
-                below = threshold is not None and bool(h.cos) and bound < threshold
+                enough = need is not None and sum(h.keep) >= need
+                below = threshold is not None and bool(h.cos) and h.cos[-1] < threshold
                 if h.exhausted or enough or below:
                     continue
                 if h.fetched >= MAX_FETCH:
@@ -504,9 +490,8 @@ class _Search:
 
 
 def _kept(h: _Hits) -> tuple[list[str], list[float]]:
-    """The kept hits and their scores: the cosine, plus the activity bonus where there is one."""
-    scores = h.cos if h.bonus is None else [c + b for c, b in zip(h.cos, h.bonus, strict=True)]
-    kept = [(u, c) for u, c, k in zip(h.user_ids, scores, h.keep, strict=True) if k]
+    """The kept hits and their scores."""
+    kept = [(u, c) for u, c, k in zip(h.user_ids, h.cos, h.keep, strict=True) if k]
     return [u for u, _ in kept], [c for _, c in kept]
 
 
@@ -545,10 +530,11 @@ def _one_direction(
     norm = float(np.sqrt(direction @ direction))
     if norm == 0.0:
         return []
-    unit = direction / norm
+    query = direction / norm
     if search.term is not None:
-        search.spread = float((background @ unit).std()) if len(background) > 1 else 0.0
-    (h,) = search.run(unit[None, :], req.k, req.threshold)
+        spread = float((background @ query).std()) if len(background) > 1 else 0.0
+        query, search.scale = search.term.query(query, spread)
+    (h,) = search.run(query[None, :], req.k, req.threshold)
     ids, cos = _kept(h)
     return _rank(dict(zip(ids, cos, strict=True)), req.k, req.threshold)
 

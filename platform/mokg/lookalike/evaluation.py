@@ -45,7 +45,13 @@ from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex, leak_free
 from mokg.lookalike.metrics import METRIC_NAMES
 from mokg.lookalike.protocol import Split, Task, build_split, effective_neg_ratio, evaluate, task_folds
 from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
-from mokg.lookalike.scoring import ActivityTerm, score_candidates, user_activity, with_activity
+from mokg.lookalike.scoring import (
+    ActivityTerm,
+    activity_label,
+    score_candidates,
+    user_activity,
+    with_activity,
+)
 from mokg.lookalike.tuning import Tuned, grid_of, tune
 from mokg.progress import ProgressFactory, no_progress
 
@@ -250,8 +256,7 @@ def _with_activity(
             best = (ap, w, blended)
     assert best is not None
     ap, w, blended = best
-    label = method if w == 0 else f"{w:+g}·activity" if method == "-" else f"{method} {w:+g}·activity"
-    return _Blend(blended, label, ap, w, by_weight)
+    return _Blend(blended, activity_label(method, w), ap, w, by_weight)
 
 
 def task_free_activity(interactions: Any, split: Split) -> np.ndarray:

@@ -222,8 +222,8 @@ class ActivityTerm:
     """The activity term as served: ``weight`` × a user's standardised log(1 + items reviewed), with the mean
     and spread of the training users' values, so a serving-time count lands on the scale the weight was chosen
     on. Counts are clipped to the training range [``low``, ``high``] (of log(1 + items)): a user who reviewed
-    more since training gets no more than the most active did, which bounds the bonus of any user the index
-    has not returned yet (:meth:`max_bonus`)."""
+    more since training gets no more than the most active did, which bounds every row of the activity index
+    (:meth:`rows`) by one norm."""
 
     weight: float
     mean: float
@@ -250,14 +250,39 @@ class ActivityTerm:
         weight 0 leaves the cosine as it is."""
         return self.weight * spread * self.activity(items)
 
-    def max_bonus(self, spread: float) -> float:
-        """The largest bonus any user can get: at the top of the training range for a positive weight, at its
-        bottom for a negative one."""
-        edge = self.high if self.weight > 0 else self.low
-        return self.weight * spread * (edge - self.mean) / self.spread if self.spread > 1e-12 else 0.0
+    @property
+    def radius(self) -> float:
+        """The norm every served row is padded to (:meth:`rows`): that of a unit embedding beside the
+        largest standardised activity the clipped range allows."""
+        ends = self.activity(np.expm1([self.low, self.high]))
+        return float(np.sqrt(1.0 + np.max(ends**2)))
+
+    def rows(self, unit: ArrayLike, items: ArrayLike) -> FloatArray:
+        """What the activity index holds per user: ``[û, a(u), pad]``, the unit embedding, the standardised
+        activity and a pad that gives every row the norm :attr:`radius`. A query ``[q̂, weight × spread, 0]``
+        (:meth:`query`) then has the dot product ``cos(u, q) + bonus`` with every row, and, the rows' norm
+        being one constant, the index's cosine order is that score's order."""
+        u = np.atleast_2d(np.asarray(unit, dtype=np.float64))
+        a = self.activity(items)
+        pad = np.sqrt(np.maximum(self.radius**2 - 1.0 - a**2, 0.0))
+        return np.column_stack([u, a, pad])
+
+    def query(self, unit: ArrayLike, spread: float) -> tuple[FloatArray, float]:
+        """The activity index's query for the unit direction ``unit``, and the factor that turns the index's
+        cosine into ``cos + bonus`` (:meth:`bonus` at ``spread``)."""
+        q = np.concatenate([np.asarray(unit, dtype=np.float64), [self.weight * spread, 0.0]])
+        return q, self.radius * float(np.sqrt(q @ q))
 
     def detail(self) -> dict[str, float]:
         return asdict(self)
+
+
+def activity_label(method: str, weight: float) -> str:
+    """How reports, the training summary and the CLI name a scoring rule served with an activity term:
+    ``centroid -0.5·activity``; the rule alone at weight 0, the term alone for a model with no rule (``-``)."""
+    if weight == 0:
+        return method
+    return f"{weight:+g}·activity" if method == "-" else f"{method} {weight:+g}·activity"
 
 
 def with_activity(scores: ArrayLike, activity: ArrayLike, weight: float) -> FloatArray:

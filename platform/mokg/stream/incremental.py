@@ -30,10 +30,14 @@ from mokg.glom.inductive import Inductive, InductiveEmbedder, Triple
 from mokg.glom.stages import USER_EMBEDDING, checked_similar, similar_positions
 from mokg.graph import Graph
 from mokg.ingest.records import Review
+from mokg.lookalike.activity_index import ACTIVITY_PROPERTY
+from mokg.lookalike.audience import recorded_serving
+from mokg.lookalike.scoring import ActivityTerm
 from mokg.polarity import normalise_rating
 from mokg.polarity.polarity import LIKE_TOLERANCE
 from mokg.polarity.sentiment import SentimentScorer
 from mokg.polarity.similarity import rank_key
+from mokg.vectors import unit_rows
 
 
 def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentScorer, alpha: float) -> int:
@@ -311,14 +315,23 @@ def item_triples(
     return out
 
 
-def _props(result: Inductive, key: str, at: str) -> dict[str, object]:
-    return {
+def _props(
+    result: Inductive, key: str, at: str, activity: tuple[ActivityTerm, int] | None = None
+) -> dict[str, object]:
+    """A vector's properties; ``activity`` (the served term and the user's distinct items) adds its row of
+    the activity index, so the term is served from the user's new embedding and current count."""
+    props: dict[str, object] = {
         USER_EMBEDDING: result.served[key].astype(float).tolist(),
         "pm_embedding": result.pm[key].astype(float).tolist(),
         "embedding_version": result.version,
         "embedding_at": at,
         "embedding_source": "inductive",
     }
+    if activity is not None:
+        term, items = activity
+        row = term.rows(unit_rows(result.served[key][None, :]), [items])[0]
+        props[ACTIVITY_PROPERTY] = row.astype(float).tolist()
+    return props
 
 
 def embed_touched(
@@ -340,13 +353,22 @@ def embed_touched(
     at = stamp()
     user_keys = [k for k in result.served if k in users]
     item_keys = [k for k in result.served if k in items]
+    served = recorded_serving(graph, result.version) if user_keys else None
+    term = served.activity if served is not None else None
+
+    def activity(k: str) -> tuple[ActivityTerm, int] | None:
+        if term is None or k not in users:
+            return None
+        return term, len({o for s, _, o in users[k] if s == k and o.startswith("i:")})
+
     for statement, keys, prefix in (
         ("glom/set_user_properties", user_keys, "u:"),
         ("glom/set_item_properties", item_keys, "i:"),
     ):
         if keys:
             graph.write_batches(
-                statement, ({"key": k.removeprefix(prefix), "props": _props(result, k, at)} for k in keys)
+                statement,
+                ({"key": k.removeprefix(prefix), "props": _props(result, k, at, activity(k))} for k in keys),
             )
     skipped = {k.removeprefix("u:"): why for k, why in result.skipped.items() if k in users}
     skipped |= {u: "no such user" for u in user_ids if f"u:{u}" not in users}

@@ -81,6 +81,7 @@ def expand(
         Seeds,
         expand_audience,
     )
+    from mokg.lookalike.scoring import activity_label
 
     if sum(x is not None for x in (seeds_file, item, query_name)) != 1:
         raise click.UsageError("give exactly one of --seeds, --item or --query")
@@ -112,9 +113,8 @@ def expand(
         raise click.ClickException(str(e)) from e
     st = audience.stats
     console.print(
-        f"expand: {st.n_returned} users from {st.n_seeds_found}/{st.n_seeds} seeds ({st.method}"
-        + (f" {st.activity_weight:+g}·activity" if st.activity_weight else "")
-        + f": {st.method_source}, "
+        f"expand: {st.n_returned} users from {st.n_seeds_found}/{st.n_seeds} seeds "
+        f"({activity_label(st.method, st.activity_weight)}: {st.method_source}, "
         f"model {audience.model_version}); unknown seeds: {', '.join(st.unknown_seed_ids) or 'none'}"
         + (
             f"; without embedding: {', '.join(st.seeds_without_embedding)}"
