@@ -474,6 +474,10 @@ def test_the_recorded_activity_term_ranks_exactly_as_brute_force(
         for weight in (2.0, -1.0):
             term = ActivityTerm.of(counts, weight)
             record_method(g, "va", "centroid", {"activity": term.detail()})
+            if weight == 2.0:
+                # a term recorded without its index (a graph trained before it existed) is a clear error
+                with pytest.raises(EmbeddingsUnavailable, match="activity index"):
+                    expand_audience(g, AudienceRequest(Seeds(user_ids=seeds), k=20))
             assert write_activity_index(g, term, "va") == len(users)
             # every non-seed user is in the background sample here (fewer than LOGREG_MAX_BACKGROUND)
             assert len(users) - len(seeds) < LOGREG_MAX_BACKGROUND

@@ -435,6 +435,12 @@ class _Search:
                     min_reviews=self.filters.min_reviews,
                 )
             except ClientError as e:
+                if self.term is not None:
+                    raise EmbeddingsUnavailable(
+                        f"the activity index {self.index} failed ({e.code}): the model's recorded activity "
+                        "term is served from it, which `mokg train --choose-method` writes (retrain a graph "
+                        "trained before it existed)"
+                    ) from e
                 raise EmbeddingsUnavailable(
                     f"the vector search over {self.index} failed ({e.code}): are user embeddings and their "
                     "index written (run the training pipeline)?"
