@@ -4,9 +4,10 @@
 (:class:`~mokg.lookalike.scoring.ActivityTerm`): a user then scores ``cos(u, q) + w·σ·a(u)``. Counting a(u)
 for every hit and fetching until no unfetched user could catch up made such a request cost over 3× a plain
 one on Gift_Cards, and up to 150× on 100,000 users, where a positive weight lets low-cosine heavy users
-catch up from deep in the index. Instead, every user of the model version carries ``activity_embedding`` (:meth:`ActivityTerm.rows`),
-under its own cosine index: its rows all have one norm, so one query returns the exact top k, and the
-index's cosine times a per-request factor (:meth:`ActivityTerm.query`) is the score.
+catch up from deep in the index. Instead, every user of the model version carries ``activity_embedding``
+(:meth:`ActivityTerm.rows`), under its own cosine index: its rows all have one norm, so one query returns
+the exact top k, and the index's cosine times a per-request factor (:meth:`ActivityTerm.query`) is the
+score.
 
 The activity is counted when a row is written: for the whole graph after training's write-back, and by the
 streaming workers for each user they re-embed (:mod:`mokg.stream.incremental`), so a row is as fresh as its
