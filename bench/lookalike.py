@@ -35,11 +35,12 @@ from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import fit_glm, fit_pm, kg_triples, rows_of
 from mokg.ingest.readers import JsonLines
 from mokg.ingest.records import RecordError, parse_item, parse_review
-from mokg.lookalike.evaluation import EvalConfig
+from mokg.lookalike.evaluation import TUNE_ON, EvalConfig
 from mokg.lookalike.glom_model import PM_FIELDS, ReviewIndex, leak_free_profiles, mean_profiles
 from mokg.lookalike.protocol import build_split, evaluate
 from mokg.lookalike.registry import BASELINE_NAMES
 from mokg.lookalike.scoring import mean_pairwise_cosine, score_candidates
+from mokg.lookalike.tuning import RULES
 
 PARTITION_SEED = EvalConfig().seeds[0]
 
@@ -154,6 +155,15 @@ def main() -> None:
         "--tune-splits", type=int, default=2, help="--eval: splits each tuning configuration is scored on"
     )
     ap.add_argument(
+        "--tune-rule", choices=RULES, default=RULES[0], help="--eval: mokg.lookalike.tuning.RULES"
+    )
+    ap.add_argument(
+        "--tune-on",
+        choices=TUNE_ON,
+        default=TUNE_ON[0],
+        help="--eval: score configurations on the validation tasks or on tasks inside each split's training",
+    )
+    ap.add_argument(
         "--no-activity", action="store_true", help="--eval: no user-activity term (each model's own ranking)"
     )
     args = ap.parse_args()
@@ -180,6 +190,8 @@ def main() -> None:
             baselines=tuple(b for b in args.baselines.split(",") if b),
             tune_budget=args.tune_budget,
             tune_splits=args.tune_splits,
+            tune_rule=args.tune_rule,
+            tune_on=args.tune_on,
             activity_weights=(0.0,) if args.no_activity else ACTIVITY_WEIGHTS,
         )
         t0 = time.perf_counter()
@@ -193,6 +205,7 @@ def main() -> None:
         for name, t in result.tuning.items():
             print(
                 f"tuned {name}: {t.params or 'defaults'} val AP {t.default_ap:.4f} -> {t.best.validation_ap:.4f}"
+                f" (top {t.top.validation_ap:.4f}: {t.top.params or 'defaults'})"
             )
         write_report(result, args.eval)
         for row in table_rows(result, result.models):

@@ -77,3 +77,16 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
     assert plain_body["config"]["activity_weights"] == [0.0]
     assert not [r for r in plain_body["runs"] if "activity" in r["method"]]
     assert "no activity term" in (plain / "report.md").read_text()
+    # the two tuning options reach the protocol through the CLI and the report says what they did
+    inner = tmp_path / "inner"
+    proc = run_mokg(
+        "eval", "--seeds", "2", "--no-ablations", "--dim", "16", "--pm-epochs", "5", "--min-buyers", "30",
+        "--baselines", "popularity,lightgcn", "--tune-budget", "2", "--tune-on", "inner",
+        "--tune-rule", "one_se", "--out", str(inner), settings=fresh_graph.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    inner_body = json.loads((inner / "eval.json").read_text())
+    assert inner_body["config"]["tune_on"] == "inner" and inner_body["config"]["tune_rule"] == "one_se"
+    assert {t["rule"] for t in inner_body["tuning"].values()} == {"one_se"}
+    inner_report = (inner / "report.md").read_text()
+    assert "`--tune-on inner`" in inner_report and "`--tune-rule one_se`" in inner_report

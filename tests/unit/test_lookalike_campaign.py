@@ -268,3 +268,16 @@ def test_every_weight_reranks_one_scoring_of_each_task() -> None:
     score, method = _scorer(Counted(), split)  # type: ignore[arg-type]
     _with_activity(score, method, split, activity, ACTIVITY_WEIGHTS)
     assert sorted(calls) == sorted(int(t.item) for t in split.validation)  # once each, not once a weight
+
+
+def test_one_se_keeps_the_model_alone_unless_the_term_clearly_helps() -> None:
+    split, activity = _activity_split()
+    # activity that decides every task: the lead is clear, one_se takes it as best does
+    assert _with_activity(_Blind().score, "-", split, activity, ACTIVITY_WEIGHTS, "one_se").weight == 2.0
+    # activity unrelated to the labels: best takes a chance lead on three tasks, one_se does not
+    noise = np.random.default_rng(0).normal(size=activity.size)
+    taken = _with_activity(_Blind().score, "-", split, noise, ACTIVITY_WEIGHTS, "best")
+    kept = _with_activity(_Blind().score, "-", split, noise, ACTIVITY_WEIGHTS, "one_se")
+    assert taken.weight != 0.0 and taken.ap > taken.by_weight[0.0]
+    assert kept.weight == 0.0 and kept.label == "-" and kept.ap == kept.by_weight[0.0]
+    assert kept.by_weight == taken.by_weight and len(kept.task_aps) == len(split.validation)

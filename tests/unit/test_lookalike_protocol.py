@@ -10,6 +10,7 @@ from mokg.lookalike.protocol import (
     Split,
     build_split,
     evaluate,
+    inner_split,
     task_folds,
     training_interactions,
     training_mask,
@@ -191,6 +192,34 @@ def test_task_folds_score_every_task_once_and_hold_out_only_their_own_edges(spli
     same = [t.item for f in task_folds(split, 3, seed=4) for t in f.validation]
     other = [t.item for f in task_folds(split, 3, seed=5) for t in f.validation]
     assert same == [t.item for f in task_folds(split, 3, seed=4) for t in f.validation] and same != other
+
+
+def test_inner_tasks_are_built_from_the_training_edges_alone(interactions: Pairs, split: Split) -> None:
+    u, i = interactions
+    inner, keep = inner_split(
+        split, u, i, min_buyers=10, seed_fraction=0.5, neg_ratio=10.0, max_tasks=1000, seed=7
+    )
+    assert np.array_equal(keep, training_mask(split, u, i))
+    trained = {(int(a), int(b)) for a, b in zip(u[keep], i[keep], strict=True)}
+    held = {(int(a), int(b)) for a, b in split.heldout}
+    assert inner.validation and not inner.test
+    for t in inner.validation:
+        buyers = {(int(x), t.item) for x in np.r_[t.seeds, t.positives]}
+        assert buyers <= trained and not buyers & held  # every inner buyer is a training edge
+    # items that are outer tasks are inner tasks too, over their seeds: min_buyers // 2 keeps them
+    assert {t.item for t in split.tasks} & {t.item for t in inner.validation}
+    # its own held-out edges are its positives, all training edges of the outer split
+    assert {(int(a), int(b)) for a, b in inner.heldout} == {
+        (int(x), t.item) for t in inner.validation for x in t.positives
+    }
+    capped, _ = inner_split(
+        split, u, i, min_buyers=10, seed_fraction=0.5, neg_ratio=10.0, max_tasks=3, seed=7
+    )
+    assert len(capped.validation) == 3 < len(inner.validation)
+    assert {t.item for t in capped.validation} <= {t.item for t in inner.validation}
+    assert {(int(a), int(b)) for a, b in capped.heldout} == {
+        (int(x), t.item) for t in capped.validation for x in t.positives
+    }
 
 
 def test_train_help_states_the_folds_default() -> None:

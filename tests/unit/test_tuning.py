@@ -4,22 +4,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
+import click
 import numpy as np
 import pytest
 import torch
 from test_baselines import planted
 
+from mokg.apps.cli.evaluate import eval_cmd
 from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.lookalike.baselines import TrainData
-from mokg.lookalike.evaluation import EvalConfig, evaluate_kg, write_report
+from mokg.lookalike.evaluation import TUNE_ON, EvalConfig, evaluate_kg, write_report
 from mokg.lookalike.glom_model import PM_FIELDS, GLoMModel, PMCache, ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import build_split
 from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
-from mokg.lookalike.tuning import GRIDS, configurations, grid_of, tune
+from mokg.lookalike.tuning import GRIDS, RULES, configurations, grid_of, tune
 
 torch.set_num_threads(1)
 
@@ -60,19 +62,49 @@ def test_pm_gets_the_pm_part_of_glom_draws_and_every_model_the_same_budget() -> 
 
 
 def test_tune_keeps_the_defaults_on_ties_and_takes_the_best_otherwise() -> None:
-    flat = tune("lightgcn", lambda params: (0.5, "centroid"), budget=4)
+    flat = tune("lightgcn", lambda params: ([0.5, 0.5, 0.5], "centroid"), budget=4)
     assert flat is not None and flat.params == {} and len(flat.trials) == 4
     seen: list[dict[str, Any]] = []
 
-    def prefers_big(params: dict[str, Any]) -> tuple[float, str]:
+    def prefers_big(params: dict[str, Any]) -> tuple[list[float], str]:
         seen.append(params)
-        return params.get("dim", 32) / 1000, "logreg"
+        return [params.get("dim", 32) / 1000 + e for e in (0.0, 0.001, -0.001)], "logreg"
 
     best = tune("lightgcn", prefers_big, budget=5, seed=2)
-    assert best is not None and len(seen) == 5
+    assert best is not None and len(seen) == 5 and best.rule == "best"
     assert best.params["dim"] == max(p.get("dim", 32) for p in seen)
     assert best.best.validation_ap >= best.default_ap and best.best.method == "logreg"
+    assert best.best.task_aps == pytest.approx([best.params["dim"] / 1000 + e for e in (0.0, 0.001, -0.001)])
     assert tune("random", prefers_big, budget=5) is None and tune("lightgcn", prefers_big, budget=0) is None
+    with pytest.raises(ValueError, match="tuning rule 'max'"):
+        tune("lightgcn", prefers_big, budget=2, rule="max")
+    (option,) = [p for p in eval_cmd.params if p.name == "tune_rule"]
+    assert isinstance(option.type, click.Choice) and tuple(option.type.choices) == RULES == (
+        option.default,
+        "one_se",
+    )
+
+
+def test_one_se_keeps_the_defaults_against_a_lead_within_the_tasks_noise() -> None:
+    defaults = [0.30, 0.50, 0.70, 0.40]
+
+    def noisy(params: dict[str, Any]) -> tuple[list[float], str]:
+        if not params:
+            return defaults, "centroid"
+        # a higher mean, won on one task and lost on two: its lead (0.0125) is below one standard error
+        return [0.45, 0.45, 0.65, 0.40], "centroid"
+
+    for rule, expect_defaults in (("one_se", True), ("best", False)):
+        t = tune("lightgcn", noisy, budget=3, rule=rule)
+        assert t is not None and t.top.params != {} and t.top.validation_ap > t.default_ap
+        assert (t.params == {}) is expect_defaults
+    # the same lead on every task is clear: one_se takes it
+    steady = tune(
+        "lightgcn", lambda p: ([a + 0.0125 * bool(p) for a in defaults], "centroid"), budget=3, rule="one_se"
+    )
+    assert steady is not None and steady.params != {}
+    d = np.subtract([0.45, 0.45, 0.65, 0.40], defaults)
+    assert d.mean() < d.std(ddof=1) / 2  # the noisy case's lead really is inside its standard error
 
 
 def _toy_kg(seed: int = 0) -> KGData:
@@ -134,6 +166,7 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -
         ablations=False,
         seed_sizes=(1, 5),
         tune_budget=2,
+        tune_rule="one_se",  # the rule that needs per-task APs; "best" is the default
         train=TrainConfig(dim=8, pm_epochs=3, glm_epochs=1, use_profiles=False),
     )
     # keep the GLoM grid cheap for a unit test: the search machinery, not the values, is under test
@@ -154,7 +187,11 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -
     assert counts[0] == len(result.tuning) * 2 * 2 + 2 * n_models == counts[-1]
     for t in result.tuning.values():
         assert len(t.trials) == 2 and t.trials[0].params == {}
-        assert t.best.validation_ap >= t.default_ap
+        assert t.best.validation_ap >= t.default_ap and t.rule == "one_se" == cfg.tune_rule
+        # the one-SE rule pairs trials task by task: one AP per validation task, averaging to the trial's AP
+        for trial in t.trials:
+            assert len(trial.task_aps) == result.n_tasks["validation"]
+            assert np.mean(trial.task_aps) == pytest.approx(trial.validation_ap, abs=1e-4)
     # both seeds share one partition of tasks: the validation items never appear as test items
     ix = ReviewIndex.of(kg)
     splits = [
@@ -170,6 +207,33 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any) -
     report = paths["markdown"].read_text()
     assert "Hyperparameters — chosen on validation tasks" in report and "| GLoM-Attn1 |" in report
     assert "fitted on the splits of seeds 0, 1" in report
+    assert "more than one standard error" in report and "val AP best trial" in report
+
+
+def test_tuning_on_inner_tasks_scores_every_trial_on_the_same_inner_tasks(tmp_path: Any) -> None:
+    kg = _toy_kg(1)
+    cfg = EvalConfig(
+        seeds=(0, 1),
+        baselines=("lr",),
+        ablations=False,
+        seed_sizes=(1,),
+        tune_budget=2,
+        tune_on="inner",
+        train=TrainConfig(dim=8, pm_epochs=3, glm_epochs=1, use_profiles=False),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(GRIDS, "glom", {"dim": (8, 12), "lr_pm": (0.01,), "margin": (1.0,), "pm_epochs": (3,)})
+        result = evaluate_kg(kg, cfg, dataset="toy")
+    sizes = {len(trial.task_aps) for t in result.tuning.values() for trial in t.trials}
+    # both tuning splits' inner tasks, concatenated: one size for every trial, more than the validation tasks
+    assert len(sizes) == 1 and sizes.pop() > 2 * result.n_tasks["validation"]
+    assert "tasks built inside their training reviews (`--tune-on inner`" in (
+        write_report(result, tmp_path)["markdown"].read_text()
+    )
+    (option,) = [p for p in eval_cmd.params if p.name == "tune_on"]
+    assert isinstance(option.type, click.Choice) and tuple(option.type.choices) == TUNE_ON
+    with pytest.raises(ValueError, match="tune_on 'test'"):
+        evaluate_kg(kg, replace(cfg, tune_on="test"), dataset="toy")
 
 
 def test_the_pm_cache_key_holds_every_field_that_decides_the_pm() -> None:

@@ -19,7 +19,9 @@ TransE). Then every model's scores, baselines included, may be blended with the 
 (``scoring.with_activity``: standardised scores plus a weight × standardised log count of the items bought
 outside the split's tasks, :func:`task_free_activity`), the weight
 chosen from ``ACTIVITY_WEIGHTS`` by validation AP per model and split, 0 winning ties; the scoring column
-shows a non-zero one. When the data cannot supply the asked negative ratio (small catalogues, items most users bought),
+shows a non-zero one. Hyperparameters are searched first (:mod:`mokg.lookalike.tuning`), on the validation
+tasks, or with ``tune_on="inner"`` on tasks built inside the tuning splits' training reviews
+(:func:`~mokg.lookalike.protocol.inner_split`). When the data cannot supply the asked negative ratio (small catalogues, items most users bought),
 the report states the effective ratio and the PR-AUC of random ranking, and :func:`verdict` gives none.
 The seed-size curve (Figure 6) keeps each split and its trained models and gives the scorers the first n
 seeds of every task, so the held-out set stays fixed.
@@ -43,7 +45,15 @@ from mokg.lookalike.audience import ACTIVITY_METHODS, MethodChoice
 from mokg.lookalike.baselines import Baseline, EmbeddingBaseline, TrainData
 from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex, leak_free_profiles
 from mokg.lookalike.metrics import METRIC_NAMES
-from mokg.lookalike.protocol import Split, Task, build_split, effective_neg_ratio, evaluate, task_folds
+from mokg.lookalike.protocol import (
+    Split,
+    Task,
+    build_split,
+    effective_neg_ratio,
+    evaluate,
+    inner_split,
+    task_folds,
+)
 from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
 from mokg.lookalike.scoring import (
     ActivityTerm,
@@ -52,7 +62,7 @@ from mokg.lookalike.scoring import (
     user_activity,
     with_activity,
 )
-from mokg.lookalike.tuning import Tuned, grid_of, tune
+from mokg.lookalike.tuning import Tuned, clear_lead, grid_of, tune
 from mokg.progress import ProgressFactory, no_progress
 
 GLOM_VARIANTS: dict[str, dict[str, Any]] = {
@@ -74,6 +84,9 @@ METHODS = ("centroid", "max_seed", "logreg")
 ACTIVITY_WEIGHTS = (0.0, -0.1, 0.1, -0.25, 0.25, -0.5, 0.5, -1.0, 1.0, -2.0, 2.0)
 # `mokg train --choose-method`: the folds its tasks are dealt into (one model fit each)
 CHOOSE_FOLDS = 5
+# `tune_on="inner"`: the most tasks built inside a tuning split's training edges (scoring is per task)
+INNER_TASKS = 60
+TUNE_ON = ("validation", "inner")
 # a set whose tasks get fewer than this share of the asked negatives cannot be judged against the target
 MIN_RATIO_SHARE = 0.9
 Scorer = Callable[[Task], np.ndarray]
@@ -95,6 +108,12 @@ class EvalConfig:
     # splits (the first seeds') a configuration is fitted on and scored by, averaged: one model's validation
     # AP moves by up to 0.03 with its initialisation alone, more than most configurations differ
     tune_splits: int = 2
+    # how a validated choice (a configuration, an activity weight) displaces its default: on any lead, or
+    # on a clear one (mokg.lookalike.tuning.RULES)
+    tune_rule: str = "best"
+    # the tasks configurations are scored on: the validation tasks, or tasks built inside each tuning
+    # split's training edges (protocol.inner_split; up to INNER_TASKS, items with min_buyers // 2 buyers)
+    tune_on: str = "validation"
     # the activity term's candidate weights; (0.0,) scores every model by its own ranking alone
     activity_weights: tuple[float, ...] = ACTIVITY_WEIGHTS
 
@@ -220,8 +239,15 @@ def _scorer(model: Baseline, split: Split) -> tuple[Scorer, str]:
     return _memo(_embedding_scorer(emb, method)), method
 
 
+def _validation_aps(split: Split, score: Scorer) -> np.ndarray:
+    """The AP of each validation task, in the split's order."""
+    return np.array(
+        [r.average_precision for r in evaluate(replace(split, test=split.validation), score).test]
+    )
+
+
 def _validation_mean(split: Split, score: Scorer) -> float:
-    return _test_ap(replace(split, test=split.validation), score)
+    return float(_validation_aps(split, score).mean())
 
 
 def _test_ap(split: Split, score: Scorer) -> float:
@@ -238,25 +264,32 @@ class _Blend:
     ap: float
     weight: float
     by_weight: dict[float, float]
+    task_aps: tuple[float, ...] = ()  # the chosen blend's AP on each validation task
 
 
 def _with_activity(
-    score: Scorer, method: str, split: Split, activity: np.ndarray, weights: Sequence[float]
+    score: Scorer,
+    method: str,
+    split: Split,
+    activity: np.ndarray,
+    weights: Sequence[float],
+    rule: str = "best",
 ) -> _Blend:
     """``score`` (ranking by rule ``method``) plus the activity term with the weight of best validation AP
-    (ties: the earlier weight)."""
+    (ties: the earlier weight). Under ``rule="one_se"`` that weight must lead the first weight (0: the
+    model's own ranking) clearly (:func:`~mokg.lookalike.tuning.clear_lead`), or the first is kept."""
     if not split.validation:
         return _Blend(score, method, float("nan"), 0.0, {})
-    by_weight: dict[float, float] = {}
-    best: tuple[float, float, Scorer] | None = None
-    for w in weights or (0.0,):
+    tried = []
+    for w in tuple(weights) or (0.0,):
         blended = score if w == 0 else _blend(score, activity, w)
-        ap = by_weight[w] = _validation_mean(split, blended)
-        if best is None or ap > best[0]:
-            best = (ap, w, blended)
-    assert best is not None
-    ap, w, blended = best
-    return _Blend(blended, activity_label(method, w), ap, w, by_weight)
+        tried.append((w, blended, _validation_aps(split, blended)))
+    best = max(tried, key=lambda t: t[2].mean())  # the first of equals
+    if rule == "one_se" and not clear_lead(best[2], tried[0][2]):
+        best = tried[0]
+    w, blended, aps = best
+    by_weight = {v: float(a.mean()) for v, _, a in tried}
+    return _Blend(blended, activity_label(method, w), by_weight[w], w, by_weight, tuple(aps.tolist()))
 
 
 def task_free_activity(interactions: Any, split: Split) -> np.ndarray:
@@ -297,6 +330,8 @@ def evaluate_kg(
     dataset: str,
     progress: ProgressFactory = no_progress,
 ) -> EvalResult:
+    if cfg.tune_on not in TUNE_ON:
+        raise ValueError(f"tune_on {cfg.tune_on!r}: expected one of {', '.join(TUNE_ON)}")
     t_start = time.perf_counter()
     ix = ReviewIndex.of(kg)
     users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx
@@ -346,28 +381,47 @@ def evaluate_kg(
     advance = progress("eval (tuning trials, then seed × model)", total)
     done = 0
     if tunable:
-        tune_on = []
+        tuning_splits = []
         for seed in cfg.tune_seeds:
             split, train = split_of(seed)
+            if cfg.tune_on == "inner":
+                split, keep = inner_split(
+                    split,
+                    u_idx,
+                    i_idx,
+                    min_buyers=max(2, cfg.min_buyers // 2),
+                    seed_fraction=cfg.seed_fraction,
+                    neg_ratio=cfg.neg_ratio,
+                    max_tasks=INNER_TASKS,
+                    seed=seed,
+                )
+                ratings = np.asarray(kg.reviews.rating, dtype=np.float64)[keep]
+                train = TrainData.from_split(split, u_idx[keep], i_idx[keep], ratings, item_categories)
             # the users' activity, once per tuning split for all trials
-            tune_on.append((seed, split, train, task_free_activity(train.interactions, split)))
+            tuning_splits.append((seed, split, train, task_free_activity(train.interactions, split)))
         factory = _Models(kg, ix, cfg.train, variants)
         for name in tunable:
 
-            def objective(params: dict[str, Any], name: str = name) -> tuple[float, str]:
+            def objective(params: dict[str, Any], name: str = name) -> tuple[list[float], str]:
                 nonlocal done
                 aps, methods = [], []
-                for seed, split, train_data, activity in tune_on:
+                for seed, split, train_data, activity in tuning_splits:
                     model = factory.make(name, seed, params)
                     model.fit(train_data)
                     done += 1
                     advance(done)
-                    blend = _with_activity(*_scorer(model, split), split, activity, cfg.activity_weights)
-                    aps.append(blend.ap)
+                    blend = _with_activity(
+                        *_scorer(model, split), split, activity, cfg.activity_weights, cfg.tune_rule
+                    )
+                    aps.append(blend.task_aps)
                     methods.append(blend.label)
-                return float(np.mean(aps)), "/".join(dict.fromkeys(methods))
+                methods_seen = "/".join(dict.fromkeys(methods))
+                if cfg.tune_on == "inner":  # each split has tasks of its own
+                    return np.concatenate(aps).tolist(), methods_seen
+                # the tuning splits share one partition, so task j is the same item in each: average per task
+                return np.mean(aps, axis=0).tolist(), methods_seen
 
-            tuned = tune(name, objective, cfg.tune_budget, seed=cfg.seeds[0])
+            tuned = tune(name, objective, cfg.tune_budget, seed=cfg.seeds[0], rule=cfg.tune_rule)
             if tuned is not None:
                 result.tuning[name] = tuned
     chosen = {name: t.params for name, t in result.tuning.items()}
@@ -388,7 +442,7 @@ def evaluate_kg(
             model.fit(train_data)
             seconds = time.perf_counter() - t0
             own, rule = _scorer(model, split)
-            blend = _with_activity(own, rule, split, activity, cfg.activity_weights)
+            blend = _with_activity(own, rule, split, activity, cfg.activity_weights, cfg.tune_rule)
             run = _measure(name, seed, blend.label, seconds, blend.score, split, cfg)
             run.own_ap = run.metrics["average_precision"] if blend.score is own else _test_ap(split, own)
             result.runs.append(run)
@@ -676,12 +730,34 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
             "",
             f"Each learned model tried {cfg.tune_budget} configurations (its defaults, then random points of "
             f"its grid; `mokg.lookalike.tuning.GRIDS`), each fitted on the splits of seeds "
-            f"{', '.join(map(str, cfg.tune_seeds))} and scored by its mean AP on their "
-            f"validation tasks; every seed's split shares seed {cfg.seeds[0]}'s partition of tasks into "
-            "validation and test, so no test task was scored while tuning. The ablations use GLoM-Attn1's.",
+            f"{', '.join(map(str, cfg.tune_seeds))} and scored by its mean AP on "
+            + (
+                f"tasks built inside their training reviews (`--tune-on inner`: up to {INNER_TASKS} a split, "
+                f"items with {max(2, cfg.min_buyers // 2)} or more training buyers), so no held-out edge was "
+                "seen while tuning; the validation tasks still choose the scoring rule and activity weight "
+                "of the final fits. "
+                if cfg.tune_on == "inner"
+                else f"their validation tasks; every seed's split shares seed {cfg.seeds[0]}'s partition of "
+                "tasks into validation and test, so no test task was scored while tuning. "
+            )
+            + "The ablations use GLoM-Attn1's. "
+            + (
+                "The best trial replaced the defaults only where it led them by more than one standard error "
+                "of its per-task difference from them (`--tune-rule one_se`); the last AP column is the best "
+                "trial's."
+                if cfg.tune_rule == "one_se"
+                else "The best trial replaced the defaults on any lead (`--tune-rule best`)."
+            ),
             "",
             _markdown_table(
-                ["model", "chosen (over the defaults)", "val AP defaults", "val AP chosen", "search s"],
+                [
+                    "model",
+                    "chosen (over the defaults)",
+                    "val AP defaults",
+                    "val AP chosen",
+                    "val AP best trial",
+                    "search s",
+                ],
                 [
                     [
                         m,
@@ -691,6 +767,7 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
                         or "defaults",
                         f"{t.default_ap:.4f}",
                         f"{t.best.validation_ap:.4f}",
+                        f"{t.top.validation_ap:.4f}" + ("" if t.top is t.best else " (not clear)"),
                         f"{t.seconds:.0f}",
                     ]
                     for m, t in result.tuning.items()
@@ -725,7 +802,8 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         "summary": {m: {k: list(v) for k, v in result.summary(m).items()} for m in result.models},
         "runs": [asdict(r) for r in result.runs],
         "tuning": {
-            m: {"params": t.params, "trials": [asdict(x) for x in t.trials]} for m, t in result.tuning.items()
+            m: {"params": t.params, "rule": t.rule, "trials": [asdict(x) for x in t.trials]}
+            for m, t in result.tuning.items()
         },
         "recall_grid": RECALL_GRID.tolist(),
     }

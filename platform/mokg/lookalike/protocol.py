@@ -197,6 +197,43 @@ def training_mask(split: Split, user_idx: ArrayLike, item_idx: ArrayLike) -> NDA
     return ~np.isin(_pair_keys(users, items, split.n_items), held)
 
 
+def inner_split(
+    split: Split,
+    user_idx: ArrayLike,
+    item_idx: ArrayLike,
+    *,
+    min_buyers: int,
+    seed_fraction: float,
+    neg_ratio: float,
+    max_tasks: int,
+    seed: int,
+) -> tuple[Split, NDArray[np.bool_]]:
+    """Validation-only tasks built from ``split``'s training edges alone, for tuning, and the mask of the
+    interactions they are built from (``split``'s training edges; align ratings with it).
+
+    Their buyers, seeds and negatives are drawn as :func:`build_split` draws them, from the training graph,
+    so no held-out edge of ``split`` is seen. An item that is one of ``split``'s tasks can be an inner task
+    too, with its seeds as its buyers. At most ``max_tasks`` tasks are kept, at random."""
+    keep = training_mask(split, user_idx, item_idx)
+    users, items = _as_pairs(user_idx, item_idx)
+    inner = build_split(
+        users[keep],
+        items[keep],
+        n_users=split.n_users,
+        n_items=split.n_items,
+        min_buyers=min_buyers,
+        seed_fraction=seed_fraction,
+        neg_ratio=neg_ratio,
+        validation_fraction=0.0,
+        seed=seed,
+    )
+    tasks = inner.test
+    if len(tasks) > max_tasks:
+        pick = np.random.default_rng([seed, 3]).choice(len(tasks), max_tasks, replace=False)
+        tasks = tuple(tasks[j] for j in sorted(pick.tolist()))
+    return Split(split.n_users, split.n_items, tasks, (), _heldout_of(tasks)), keep
+
+
 def training_interactions(
     split: Split, user_idx: ArrayLike, item_idx: ArrayLike
 ) -> tuple[IntArray, IntArray]:

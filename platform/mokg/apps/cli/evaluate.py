@@ -58,6 +58,24 @@ from mokg.config import get_settings
     "averaged over them: one fit's AP moves with its random initialisation alone.",
 )
 @click.option(
+    "--tune-rule",
+    type=click.Choice(["best", "one_se"]),  # mokg.lookalike.tuning.RULES, unimported: the CLI loads lazily
+    default="best",
+    show_default=True,
+    help="When a validated choice (a tuned configuration, an activity weight) displaces its default "
+    "(the defaults, weight 0): best on any lead; one_se only on a lead over one standard error of the "
+    "per-task difference on the validation tasks.",
+)
+@click.option(
+    "--tune-on",
+    type=click.Choice(["validation", "inner"]),  # mokg.lookalike.evaluation.TUNE_ON
+    default="validation",
+    show_default=True,
+    help="The tasks configurations are scored on: the validation tasks, or up to 60 tasks built inside "
+    "each tuning split's training reviews (items with --min-buyers/2 training buyers; none of their edges "
+    "is held out for any test task).",
+)
+@click.option(
     "--no-activity",
     is_flag=True,
     help="Rank by each model's own scores only: no user-activity term chosen on the validation tasks.",
@@ -79,6 +97,8 @@ def eval_cmd(
     epochs: int | None,
     tune_budget: int,
     tune_splits: int,
+    tune_rule: str,
+    tune_on: str,
     no_activity: bool,
     quick: bool,
 ) -> None:
@@ -88,7 +108,7 @@ def eval_cmd(
     seeds and held-out positives, with 1:10 sampled non-buyers as negatives. Held-out reviews are removed
     from what every model trains on. Each learned model first tries --tune-budget configurations on the
     validation tasks of the first --tune-splits seeds (the same budget for all; every seed keeps the first
-    seed's partition of tasks, so no test task is ever tuned on). Every model's scores may then be blended
+    seed's partition of tasks, so no test task is ever tuned on; --tune-rule). Every model's scores may then be blended
     with the candidates' activity (how many items they bought), by a weight chosen on the validation tasks
     (--no-activity: never). Writes report.md (Tables 2 and 3, the chosen
     hyperparameters, Figure 6), eval.json (every figure) and PNG plots, and prints the summary table.
@@ -123,6 +143,8 @@ def eval_cmd(
         ),
         tune_budget=0 if quick else tune_budget,
         tune_splits=tune_splits,
+        tune_rule=tune_rule,
+        tune_on=tune_on,
         activity_weights=(0.0,) if no_activity else ACTIVITY_WEIGHTS,
     )
     with Graph(s) as g:
