@@ -16,7 +16,7 @@ from test_baselines import planted
 from mokg.apps.cli.evaluate import eval_cmd
 from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.lookalike.baselines import TrainData
-from mokg.lookalike.evaluation import TUNE_ON, EvalConfig, evaluate_kg, write_report
+from mokg.lookalike.evaluation import INNER_TASKS, TUNE_ON, EvalConfig, evaluate_kg, write_report
 from mokg.lookalike.glom_model import PM_FIELDS, GLoMModel, PMCache, ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import build_split
@@ -232,6 +232,7 @@ def test_tuning_on_inner_tasks_scores_every_trial_on_the_same_inner_tasks(tmp_pa
     )
     (option,) = [p for p in eval_cmd.params if p.name == "tune_on"]
     assert isinstance(option.type, click.Choice) and tuple(option.type.choices) == TUNE_ON
+    assert option.help and f"up to {INNER_TASKS} tasks" in option.help
     with pytest.raises(ValueError, match="tune_on 'test'"):
         evaluate_kg(kg, replace(cfg, tune_on="test"), dataset="toy")
 

@@ -21,8 +21,8 @@ outside the split's tasks, :func:`task_free_activity`), the weight
 chosen from ``ACTIVITY_WEIGHTS`` by validation AP per model and split, 0 winning ties; the scoring column
 shows a non-zero one. Hyperparameters are searched first (:mod:`mokg.lookalike.tuning`), on the validation
 tasks, or with ``tune_on="inner"`` on tasks built inside the tuning splits' training reviews
-(:func:`~mokg.lookalike.protocol.inner_split`). When the data cannot supply the asked negative ratio (small catalogues, items most users bought),
-the report states the effective ratio and the PR-AUC of random ranking, and :func:`verdict` gives none.
+(:func:`~mokg.lookalike.protocol.inner_split`). When the data cannot supply the asked negative ratio
+(small catalogues, items most users bought), the report states the effective ratio and the PR-AUC of random ranking, and :func:`verdict` gives none.
 The seed-size curve (Figure 6) keeps each split and its trained models and gives the scorers the first n
 seeds of every task, so the held-out set stays fixed.
 """

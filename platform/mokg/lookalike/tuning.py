@@ -4,7 +4,8 @@ Each model has a grid: the paper's (§4.3: d ∈ {25, 50, 100, 150, 200}, lr ∈
 margin ∈ {1, 5, 10} where the model has a margin) plus its own training length and the one or two settings
 that matter most for it. A search evaluates ``budget`` configurations per model: its defaults first, then
 distinct configurations drawn at random from the grid. The objective is mean average precision on the
-validation tasks only (with the scoring rule chosen the same way), and ties keep the earlier configuration,
+validation tasks only, or on tasks built inside the training reviews (``mokg eval --tune-on inner``), with
+the scoring rule chosen the same way, and ties keep the earlier configuration,
 so a search never reports a configuration worse on validation than the defaults.
 
 ``rule`` says when the best configuration displaces the defaults. ``"best"`` (the default): on any lead.
@@ -104,7 +105,8 @@ class Trial:
     validation_ap: float
     method: str
     seconds: float
-    # the AP of each validation task (averaged over the tuning splits), in one order for every trial
+    # the AP of each task tuned on (a validation task's averaged over the tuning splits; inner tasks, which
+    # differ by split, side by side), in one order for every trial
     task_aps: tuple[float, ...] = ()
 
 
@@ -133,7 +135,7 @@ class Tuned:
 
     @property
     def best(self) -> Trial:
-        """The chosen trial: :attr:`top`, or under ``one_se`` the defaults unless :attr:`top` clearly leads."""
+        """The chosen trial: :attr:`top`, or under ``one_se`` the defaults unless it clearly leads them."""
         top, defaults = self.top, self.trials[0]
         if self.rule == "best" or top is defaults:
             return top

@@ -64,11 +64,11 @@ from mokg.config import get_settings
     show_default=True,
     help="When a validated choice (a tuned configuration, an activity weight) displaces its default "
     "(the defaults, weight 0): best on any lead; one_se only on a lead over one standard error of the "
-    "per-task difference on the validation tasks.",
+    "per-task difference on the tasks it was chosen on.",
 )
 @click.option(
     "--tune-on",
-    type=click.Choice(["validation", "inner"]),  # mokg.lookalike.evaluation.TUNE_ON
+    type=click.Choice(["validation", "inner"]),  # mokg.lookalike.evaluation.TUNE_ON and INNER_TASKS below
     default="validation",
     show_default=True,
     help="The tasks configurations are scored on: the validation tasks, or up to 60 tasks built inside "
@@ -108,10 +108,10 @@ def eval_cmd(
     seeds and held-out positives, with 1:10 sampled non-buyers as negatives. Held-out reviews are removed
     from what every model trains on. Each learned model first tries --tune-budget configurations on the
     validation tasks of the first --tune-splits seeds (the same budget for all; every seed keeps the first
-    seed's partition of tasks, so no test task is ever tuned on; --tune-rule). Every model's scores may then be blended
-    with the candidates' activity (how many items they bought), by a weight chosen on the validation tasks
-    (--no-activity: never). Writes report.md (Tables 2 and 3, the chosen
-    hyperparameters, Figure 6), eval.json (every figure) and PNG plots, and prints the summary table.
+    seed's partition of tasks, so no test task is ever tuned on; see --tune-rule and --tune-on). Every
+    model's scores may then be blended with the candidates' activity (how many items they bought), by a
+    weight chosen on the validation tasks (--no-activity: never). Writes report.md (Tables 2 and 3, the
+    chosen hyperparameters, Figure 6), eval.json (every figure) and PNG plots, and prints the summary table.
     """
     import torch
 
