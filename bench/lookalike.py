@@ -155,7 +155,10 @@ def main() -> None:
         "--tune-splits", type=int, default=2, help="--eval: splits each tuning configuration is scored on"
     )
     ap.add_argument(
-        "--tune-rule", choices=RULES, default=RULES[0], help="--eval: mokg.lookalike.tuning.RULES"
+        "--tune-rule",
+        choices=RULES,
+        default=RULES[0],
+        help="--eval: when a tuned configuration or activity weight displaces its default (mokg eval --help)",
     )
     ap.add_argument(
         "--tune-on",

@@ -22,7 +22,8 @@ chosen from ``ACTIVITY_WEIGHTS`` by validation AP per model and split, 0 winning
 shows a non-zero one. Hyperparameters are searched first (:mod:`mokg.lookalike.tuning`), on the validation
 tasks, or with ``tune_on="inner"`` on tasks built inside the tuning splits' training reviews
 (:func:`~mokg.lookalike.protocol.inner_split`). When the data cannot supply the asked negative ratio
-(small catalogues, items most users bought), the report states the effective ratio and the PR-AUC of random ranking, and :func:`verdict` gives none.
+(small catalogues, items most users bought), the report states the effective ratio and the PR-AUC of
+random ranking, and :func:`verdict` gives none.
 The seed-size curve (Figure 6) keeps each split and its trained models and gives the scorers the first n
 seeds of every task, so the held-out set stays fixed.
 """
@@ -62,7 +63,7 @@ from mokg.lookalike.scoring import (
     user_activity,
     with_activity,
 )
-from mokg.lookalike.tuning import Tuned, clear_lead, grid_of, tune
+from mokg.lookalike.tuning import Tuned, displaces, grid_of, tune
 from mokg.progress import ProgressFactory, no_progress
 
 GLOM_VARIANTS: dict[str, dict[str, Any]] = {
@@ -112,7 +113,7 @@ class EvalConfig:
     # on a clear one (mokg.lookalike.tuning.RULES)
     tune_rule: str = "best"
     # the tasks configurations are scored on: the validation tasks, or tasks built inside each tuning
-    # split's training edges (protocol.inner_split; up to INNER_TASKS, items with min_buyers // 2 buyers)
+    # split's training edges (protocol.inner_split; up to INNER_TASKS, items with >= min_buyers // 2 buyers)
     tune_on: str = "validation"
     # the activity term's candidate weights; (0.0,) scores every model by its own ranking alone
     activity_weights: tuple[float, ...] = ACTIVITY_WEIGHTS
@@ -276,8 +277,8 @@ def _with_activity(
     rule: str = "best",
 ) -> _Blend:
     """``score`` (ranking by rule ``method``) plus the activity term with the weight of best validation AP
-    (ties: the earlier weight). Under ``rule="one_se"`` that weight must lead the first weight (0: the
-    model's own ranking) clearly (:func:`~mokg.lookalike.tuning.clear_lead`), or the first is kept."""
+    (ties: the earlier weight), if it displaces the first weight (0: the model's own ranking) under ``rule``
+    (:func:`~mokg.lookalike.tuning.displaces`); otherwise the first."""
     if not split.validation:
         return _Blend(score, method, float("nan"), 0.0, {})
     tried = []
@@ -285,7 +286,7 @@ def _with_activity(
         blended = score if w == 0 else _blend(score, activity, w)
         tried.append((w, blended, _validation_aps(split, blended)))
     best = max(tried, key=lambda t: t[2].mean())  # the first of equals
-    if rule == "one_se" and not clear_lead(best[2], tried[0][2]):
+    if not displaces(best[2], tried[0][2], rule):
         best = tried[0]
     w, blended, aps = best
     by_weight = {v: float(a.mean()) for v, _, a in tried}
@@ -332,6 +333,7 @@ def evaluate_kg(
 ) -> EvalResult:
     if cfg.tune_on not in TUNE_ON:
         raise ValueError(f"tune_on {cfg.tune_on!r}: expected one of {', '.join(TUNE_ON)}")
+    displaces((), (), cfg.tune_rule)  # a bad rule fails before any fit
     t_start = time.perf_counter()
     ix = ReviewIndex.of(kg)
     users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx
@@ -725,54 +727,45 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
             "",
         ]
     if result.tuning:
+        inner = cfg.tune_on == "inner"
+        one_se = cfg.tune_rule == "one_se"
+        ap = "inner-task AP" if inner else "val AP"
+        where = (
+            f"tasks built inside their training reviews (`--tune-on inner`: up to {INNER_TASKS} a split, "
+            f"items with at least {max(2, cfg.min_buyers // 2)} training buyers), so no held-out edge was "
+            "seen while tuning; the validation tasks still choose the scoring rule and activity weight of "
+            "the final fits"
+            if inner
+            else f"their validation tasks; every seed's split shares seed {cfg.seeds[0]}'s partition of "
+            "tasks into validation and test, so no test task was scored while tuning"
+        )
+        rule_sentence = (
+            "The best trial replaced the defaults only where it led them by more than one standard error "
+            "of its per-task difference from them (`--tune-rule one_se`); the last AP column is the best "
+            "trial's."
+            if one_se
+            else "The best trial replaced the defaults on any lead."
+        )
+        tune_rows = []
+        for m, t in result.tuning.items():
+            chosen = ", ".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()
+            )
+            row = [m, chosen or "defaults", f"{t.default_ap:.4f}", f"{t.best.validation_ap:.4f}"]
+            if one_se:
+                row.append(f"{t.top.validation_ap:.4f}" + ("" if t.top is t.best else " (not clear)"))
+            tune_rows.append([*row, f"{t.seconds:.0f}"])
+        tune_header = ["model", "chosen (over the defaults)", f"{ap} defaults", f"{ap} chosen"]
         md += [
-            "## Hyperparameters — chosen on validation tasks",
+            "## Hyperparameters — chosen on "
+            + ("tasks inside the training reviews" if inner else "validation tasks"),
             "",
             f"Each learned model tried {cfg.tune_budget} configurations (its defaults, then random points of "
             f"its grid; `mokg.lookalike.tuning.GRIDS`), each fitted on the splits of seeds "
-            f"{', '.join(map(str, cfg.tune_seeds))} and scored by its mean AP on "
-            + (
-                f"tasks built inside their training reviews (`--tune-on inner`: up to {INNER_TASKS} a split, "
-                f"items with {max(2, cfg.min_buyers // 2)} or more training buyers), so no held-out edge was "
-                "seen while tuning; the validation tasks still choose the scoring rule and activity weight "
-                "of the final fits. "
-                if cfg.tune_on == "inner"
-                else f"their validation tasks; every seed's split shares seed {cfg.seeds[0]}'s partition of "
-                "tasks into validation and test, so no test task was scored while tuning. "
-            )
-            + "The ablations use GLoM-Attn1's. "
-            + (
-                "The best trial replaced the defaults only where it led them by more than one standard error "
-                "of its per-task difference from them (`--tune-rule one_se`); the last AP column is the best "
-                "trial's."
-                if cfg.tune_rule == "one_se"
-                else "The best trial replaced the defaults on any lead (`--tune-rule best`)."
-            ),
+            f"{', '.join(map(str, cfg.tune_seeds))} and scored by its mean AP on {where}. "
+            f"The ablations use GLoM-Attn1's. {rule_sentence}",
             "",
-            _markdown_table(
-                [
-                    "model",
-                    "chosen (over the defaults)",
-                    "val AP defaults",
-                    "val AP chosen",
-                    "val AP best trial",
-                    "search s",
-                ],
-                [
-                    [
-                        m,
-                        ", ".join(
-                            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()
-                        )
-                        or "defaults",
-                        f"{t.default_ap:.4f}",
-                        f"{t.best.validation_ap:.4f}",
-                        f"{t.top.validation_ap:.4f}" + ("" if t.top is t.best else " (not clear)"),
-                        f"{t.seconds:.0f}",
-                    ]
-                    for m, t in result.tuning.items()
-                ],
-            ),
+            _markdown_table([*tune_header, *([f"{ap} best trial"] if one_se else []), "search s"], tune_rows),
             "",
         ]
     md += [

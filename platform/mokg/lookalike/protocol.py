@@ -213,7 +213,8 @@ def inner_split(
 
     Their buyers, seeds and negatives are drawn as :func:`build_split` draws them, from the training graph,
     so no held-out edge of ``split`` is seen. An item that is one of ``split``'s tasks can be an inner task
-    too, with its seeds as its buyers. At most ``max_tasks`` tasks are kept, at random."""
+    too, with its seeds as its buyers; its held-out buyers then look like non-buyers and may be drawn as
+    negatives, label noise a real campaign has too. At most ``max_tasks`` tasks are kept, at random."""
     keep = training_mask(split, user_idx, item_idx)
     users, items = _as_pairs(user_idx, item_idx)
     inner = build_split(

@@ -8,12 +8,12 @@ validation tasks only, or on tasks built inside the training reviews (``mokg eva
 the scoring rule chosen the same way, and ties keep the earlier configuration,
 so a search never reports a configuration worse on validation than the defaults.
 
-``rule`` says when the best configuration displaces the defaults. ``"best"`` (the default): on any lead.
-``"one_se"``: only on a lead larger than one standard error of its per-task difference from the defaults,
-on the same validation tasks (:func:`clear_lead`); `mokg eval --tune-rule one_se` applies it to the
-activity weight too. It is not the default because it did not help GLoM across sets (README, "Stop 45"):
-on All_Beauty the GLoM defaults it kept lost on test to configurations that had led them on validation
-by less than 0.002.
+``rule`` says when the best configuration displaces the defaults (:func:`displaces`). ``"best"`` (the
+default): on any lead. ``"one_se"``: only on a lead larger than one standard error of its per-task
+difference from the defaults, on the same tasks (:func:`clear_lead`); `mokg eval --tune-rule one_se`
+applies it to the activity weight too. It is not the default because it did not help GLoM
+across sets (README, "Stop 45"): on All_Beauty the GLoM defaults it kept lost on test to configurations
+that had led them on validation by less than 0.002.
 
 PM and the GLoM variants draw from one stream of configurations, so the PM a GLoM trial starts from is the
 PM trial with the same index (and is trained once, see :class:`~mokg.lookalike.glom_model.PMCache`).
@@ -119,6 +119,14 @@ def clear_lead(challenger: ArrayLike, incumbent: ArrayLike) -> bool:
     return bool(diff.mean() > diff.std(ddof=1) / np.sqrt(diff.size))
 
 
+def displaces(challenger: ArrayLike, incumbent: ArrayLike, rule: str) -> bool:
+    """Whether the best-scoring ``challenger`` (per-task APs) replaces the default ``incumbent`` under
+    ``rule``: always under ``"best"``, on a :func:`clear_lead` under ``"one_se"``."""
+    if rule not in RULES:
+        raise ValueError(f"tuning rule {rule!r}: expected one of {', '.join(RULES)}")
+    return rule == "best" or clear_lead(challenger, incumbent)
+
+
 @dataclass
 class Tuned:
     """The outcome of one model's search; ``params`` is ``{}`` when the defaults won."""
@@ -137,9 +145,7 @@ class Tuned:
     def best(self) -> Trial:
         """The chosen trial: :attr:`top`, or under ``one_se`` the defaults unless it clearly leads them."""
         top, defaults = self.top, self.trials[0]
-        if self.rule == "best" or top is defaults:
-            return top
-        return top if clear_lead(top.task_aps, defaults.task_aps) else defaults
+        return top if displaces(top.task_aps, defaults.task_aps, self.rule) else defaults
 
     @property
     def params(self) -> Params:
@@ -159,10 +165,9 @@ Objective = Callable[[Params], tuple[Sequence[float], str]]
 
 def tune(model: str, objective: Objective, budget: int, seed: int = 0, rule: str = "best") -> Tuned | None:
     """Search ``model``'s grid with ``budget`` configurations; ``objective(params)`` fits the model with
-    ``params`` over its defaults and returns the AP of each validation task, in one order for every call,
-    and the scoring rule that reached them. ``rule`` is how the defaults give way (:data:`RULES`)."""
-    if rule not in RULES:
-        raise ValueError(f"tuning rule {rule!r}: expected one of {', '.join(RULES)}")
+    ``params`` over its defaults and returns the AP of each task tuned on, in one order for every call,
+    and the scoring rule that reached them. ``rule`` is how the defaults give way (:func:`displaces`)."""
+    displaces((), (), rule)  # a bad rule fails before any fit
     spec = grid_of(model)
     if spec is None or budget < 1:
         return None

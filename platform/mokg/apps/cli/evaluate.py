@@ -72,8 +72,8 @@ from mokg.config import get_settings
     default="validation",
     show_default=True,
     help="The tasks configurations are scored on: the validation tasks, or up to 60 tasks built inside "
-    "each tuning split's training reviews (items with --min-buyers/2 training buyers; none of their edges "
-    "is held out for any test task).",
+    "each tuning split's training reviews (items with at least --min-buyers/2 training buyers; no edge "
+    "held out for a validation or test task is among them).",
 )
 @click.option(
     "--no-activity",
