@@ -113,10 +113,15 @@ class EvalConfig:
     # on a clear one (mokg.lookalike.tuning.RULES)
     tune_rule: str = "best"
     # the tasks configurations are scored on: the validation tasks, or tasks built inside each tuning
-    # split's training edges (protocol.inner_split; up to INNER_TASKS, items with >= min_buyers // 2 buyers)
+    # split's training edges (protocol.inner_split; up to INNER_TASKS, items with inner_min_buyers)
     tune_on: str = "validation"
     # the activity term's candidate weights; (0.0,) scores every model by its own ranking alone
     activity_weights: tuple[float, ...] = ACTIVITY_WEIGHTS
+
+    @property
+    def inner_min_buyers(self) -> int:
+        """The training buyers an item needs to be an inner task (``tune_on="inner"``)."""
+        return max(2, self.min_buyers // 2)
 
     @property
     def tune_seeds(self) -> tuple[int, ...]:
@@ -391,7 +396,7 @@ def evaluate_kg(
                     split,
                     u_idx,
                     i_idx,
-                    min_buyers=max(2, cfg.min_buyers // 2),
+                    min_buyers=cfg.inner_min_buyers,
                     seed_fraction=cfg.seed_fraction,
                     neg_ratio=cfg.neg_ratio,
                     max_tasks=INNER_TASKS,
@@ -732,7 +737,7 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         ap = "inner-task AP" if inner else "val AP"
         where = (
             f"tasks built inside their training reviews (`--tune-on inner`: up to {INNER_TASKS} a split, "
-            f"items with at least {max(2, cfg.min_buyers // 2)} training buyers), so no held-out edge was "
+            f"items with at least {cfg.inner_min_buyers} training buyers), so no held-out edge was "
             "seen while tuning; the validation tasks still choose the scoring rule and activity weight of "
             "the final fits"
             if inner
