@@ -63,7 +63,7 @@ from mokg.lookalike.scoring import (
     user_activity,
     with_activity,
 )
-from mokg.lookalike.tuning import Tuned, displaces, grid_of, tune
+from mokg.lookalike.tuning import Tuned, check_rule, displaces, grid_of, tune
 from mokg.progress import ProgressFactory, no_progress
 
 GLOM_VARIANTS: dict[str, dict[str, Any]] = {
@@ -338,7 +338,7 @@ def evaluate_kg(
 ) -> EvalResult:
     if cfg.tune_on not in TUNE_ON:
         raise ValueError(f"tune_on {cfg.tune_on!r}: expected one of {', '.join(TUNE_ON)}")
-    displaces((), (), cfg.tune_rule)  # a bad rule fails before any fit
+    check_rule(cfg.tune_rule)  # before any fit
     t_start = time.perf_counter()
     ix = ReviewIndex.of(kg)
     users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx

@@ -119,11 +119,16 @@ def clear_lead(challenger: ArrayLike, incumbent: ArrayLike) -> bool:
     return bool(diff.mean() > diff.std(ddof=1) / np.sqrt(diff.size))
 
 
+def check_rule(rule: str) -> None:
+    """Raise a one-line error unless ``rule`` is one of :data:`RULES`."""
+    if rule not in RULES:
+        raise ValueError(f"tuning rule {rule!r}: expected one of {', '.join(RULES)}")
+
+
 def displaces(challenger: ArrayLike, incumbent: ArrayLike, rule: str) -> bool:
     """Whether the best-scoring ``challenger`` (per-task APs) replaces the default ``incumbent`` under
     ``rule``: always under ``"best"``, on a :func:`clear_lead` under ``"one_se"``."""
-    if rule not in RULES:
-        raise ValueError(f"tuning rule {rule!r}: expected one of {', '.join(RULES)}")
+    check_rule(rule)
     return rule == "best" or clear_lead(challenger, incumbent)
 
 
@@ -167,7 +172,7 @@ def tune(model: str, objective: Objective, budget: int, seed: int = 0, rule: str
     """Search ``model``'s grid with ``budget`` configurations; ``objective(params)`` fits the model with
     ``params`` over its defaults and returns the AP of each task tuned on, in one order for every call,
     and the scoring rule that reached them. ``rule`` is how the defaults give way (:func:`displaces`)."""
-    displaces((), (), rule)  # a bad rule fails before any fit
+    check_rule(rule)  # before any fit
     spec = grid_of(model)
     if spec is None or budget < 1:
         return None
