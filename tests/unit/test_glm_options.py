@@ -1,5 +1,5 @@
-"""GLM options measured against the PM on real data (README, "GLM stage"): bias, the relation-aware Eq. 9,
-layer combination, normalised distances, negatives, user–user positives."""
+"""GLM options measured against the PM on real data (``docs/lookalike-evaluation.md``, "The GLM stage"):
+bias, the relation-aware Eq. 9, layer combination, normalised distances, negatives, user–user positives."""
 
 from __future__ import annotations
 

@@ -42,30 +42,33 @@ def stored_config(config: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides the learned embeddings; its hash names the model version."""
+    """Everything that decides the learned embeddings; its hash names the model version.
+
+    Where a default was measured, its comment names the section of ``docs/lookalike-evaluation.md``
+    ("the log") or of the README that holds the measurement."""
 
     aggregator: Aggregator = "attn1"
     dim: int = 64
-    layers: int = 1  # 2 lowered validation AP on Gift_Cards and All_Beauty (README, "GLM stage")
-    # 30: validation AP of 100 epochs within noise on both shared sets, at 30% of the cost (README,
+    layers: int = 1  # 2 lowered validation AP on both shared sets (log, "The GLM stage")
+    # 30: validation AP of 100 epochs within noise on both shared sets, at 30% of the cost (log,
     # "Training length")
     pm_epochs: int = 30
     # 0: the GLM smooths the PM through its knowledge queries without Eq. 9 training, which lowered
-    # validation AP on both shared sets (README, "GLM stage"); `mokg eval` tunes it in {0, 1, 10, 50}
+    # validation AP on both shared sets (log, "The GLM stage"); `mokg eval` tunes it in {0, 1, 10, 50}
     glm_epochs: int = 0
     lr_pm: float = 0.01
     lr_glm: float = 0.005
     margin: float = 1.0
     # 8 corruptions per positive, self-adversarially weighted: PM validation AP +0.024 (Gift_Cards) and
-    # +0.015 (All_Beauty) over one uniform corruption (README, "GLM stage")
+    # +0.015 (All_Beauty) over one uniform corruption (log, "The PM's negatives")
     pm_negatives: int = 8
     pm_adversarial: float = 4.0
     # share of corruptions that replace the head (a review triple's user) rather than the tail: asking the PM
-    # which users go with an item is lookalike's own question (README, "Which end the PM corrupts");
+    # which users go with an item is lookalike's own question (log, "Which end the PM corrupts");
     # per-positive corruptions only (batch negatives split half and half)
     pm_head_corruption: float = 0.7
     # batch negatives: K/2 head and K/2 tail corruptions shared by chunks of positives; ~3.4x faster PM
-    # epochs at 100k users, validation AP within noise of per-positive corruptions (README, "Batch
+    # epochs at 100k users, validation AP within noise of per-positive corruptions (log, "Batch
     # negatives"), so off by default below pm_large_graph_triples
     pm_shared_negatives: bool = False
     pm_negative_chunk: int = 64
@@ -79,7 +82,7 @@ class TrainConfig:
     glm_combine: str = "last"
     glm_norm: str = "none"
     glm_negatives: str = "all"
-    glm_relational: bool = True  # Eq. 9 as the PM's translation ||h_U + r − h_I|| (README, "GLM stage")
+    glm_relational: bool = True  # Eq. 9 as the PM's translation ||h_U + r − h_I|| (log, "The GLM stage")
     glm_user_pairs: bool = False
     use_profiles: bool = True
     use_polarity: bool = True
@@ -90,7 +93,8 @@ class TrainConfig:
     sim_top_k: int = 20  # 0: no bound
     sim_max_item_raters: int = 1000  # 0: no bound
     # SIMILAR_TO trained both ways (TransE's offset then pulls similar users together): lowered
-    # validation AP on both shared sets (README, "Why the SIMILAR_TO edges do not help here")
+    # validation AP on both shared sets (log, "Why the SIMILAR_TO edges do not
+    # help here")
     sim_both_ways: bool = False
     seed: int = 7
 

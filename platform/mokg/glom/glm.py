@@ -25,7 +25,8 @@ Design decisions (the paper leaves these open):
   directions of ``W^l`` supply, so the users collapse into a cone (mean pairwise cosine 0.80–0.94 on
   Gift_Cards) and validation AP falls below the PM's. ``relational=True`` (the pipeline's default) uses the
   PM's own energy ``f = ||h_U + r^L − h_I||_p`` with the pair's relation (``r + R`` for an (item, r, user)
-  triple); ``bias=False`` freezes ``b^l`` at 0. Measurements: README, "GLM stage".
+  triple); ``bias=False`` freezes ``b^l`` at 0. Measurements: ``docs/lookalike-evaluation.md``, "The GLM
+  stage".
 * A training step computes ``h^L`` only where Eq. 9 reads it (the batch's users and items): layer ``l``
   runs on the edges into the nodes that layer ``l+1`` needs, which is exact, not sampled. While ``h^0``,
   ``r^0`` and the first conv are frozen (the default, except for attn2), ``m^1`` is a constant and is
@@ -285,12 +286,12 @@ def train_glm(
     ``pretrain=None`` is the "w/o PM" ablation (random init of size ``dim``); otherwise ``dim`` is ignored and
     the PM's sizes are used. Reproducible for a given ``seed`` on CPU (as :func:`train_pretrained`).
 
-    Options measured against the PM (README, "The GLM stage"): ``relational`` (f is the PM translation
-    with the pair's relation, see the module docstring), ``bias`` (False freezes ``b^l`` at 0), ``combine``
-    (the output: the last layer, the mean of ``h^0..h^L`` as in LightGCN, or ``h^0 + h^L``), ``norm``
-    (``"unit"``: f between L2-normalised embeddings), ``negatives`` (``"reviewed"``: only items that some
-    user reviewed), ``user_pairs`` (user–user triples such as SIMILAR_TO as extra positives, against random
-    users).
+    Options measured against the PM (``docs/lookalike-evaluation.md``, "The GLM stage"): ``relational`` (f is
+    the PM translation with the pair's relation, see the module docstring), ``bias`` (False freezes ``b^l`` at
+    0), ``combine`` (the output: the last layer, the mean of ``h^0..h^L`` as in LightGCN, or ``h^0 + h^L``),
+    ``norm`` (``"unit"``: f between L2-normalised embeddings), ``negatives`` (``"reviewed"``: only items that
+    some user reviewed), ``user_pairs`` (user–user triples such as SIMILAR_TO as extra positives, against
+    random users).
     """
     pairs, pair_rel = user_item_pairs_with_relations(triples, positive_relations)
     if len(pairs) == 0:

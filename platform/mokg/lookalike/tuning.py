@@ -11,9 +11,9 @@ so a search never reports a configuration worse on validation than the defaults.
 ``rule`` says when the best configuration displaces the defaults (:func:`displaces`). ``"best"`` (the
 default): on any lead. ``"one_se"``: only on a lead larger than one standard error of its per-task
 difference from the defaults, on the same tasks (:func:`clear_lead`); `mokg eval --tune-rule one_se`
-applies it to the activity weight too. It is not the default because it did not help GLoM
-across sets (README, "Stop 45"): on All_Beauty the GLoM defaults it kept lost on test to configurations
-that had led them on validation by less than 0.002.
+applies it to the activity weight too. It is not the default because it did not help GLoM across sets
+(``docs/lookalike-evaluation.md``, "Stop 45"): on All_Beauty the GLoM defaults it kept lost on test to
+configurations that had led them on validation by less than 0.002.
 
 PM and the GLoM variants draw from one stream of configurations, so the PM a GLoM trial starts from is the
 PM trial with the same index (and is trained once, see :class:`~mokg.lookalike.glom_model.PMCache`).

@@ -26,7 +26,8 @@ from mokg.config import get_settings
 @click.option(
     "--pm-epochs",
     type=click.IntRange(1),
-    help="PM epochs (default 30: the validation AP of 100 at 30% of the cost; README, 'Training length'). "
+    help="PM epochs (default 30: the validation AP of 100 at 30% of the cost; "
+    "docs/lookalike-evaluation.md, 'Training length'). "
     "--pm-epochs, --pm-negatives or --pm-shared-negatives turn the large-graph default off (unless "
     "--pm-large-graph is given too).",
 )
@@ -41,7 +42,7 @@ from mokg.config import get_settings
     is_flag=True,
     help="Batch negatives in the PM: positives share their corruptions in chunks of 64 (PyTorch-BigGraph). "
     "A PM epoch at 100k users took 3.2 s against 7.8 s; with --pm-negatives 16, validation AP +0.011 on "
-    "Gift_Cards and -0.019 on All_Beauty (README, 'Batch negatives').",
+    "Gift_Cards and -0.019 on All_Beauty (docs/lookalike-evaluation.md, 'Batch negatives').",
 )
 @click.option(
     "--pm-large-graph",
