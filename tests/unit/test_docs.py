@@ -13,9 +13,12 @@ from mokg.config import settings_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-# a citation of a section by its opening words: (log, "Title"), docs/NAME.md, "Title" or ``docs/NAME.md``,
-# "Title"; "log" is docs/lookalike-evaluation.md (TrainConfig's docstring says so)
+# a citation of a section by its opening words, in the code: (log, "Title"), docs/NAME.md, "Title" or
+# ``docs/NAME.md``, "Title" ("log" is docs/lookalike-evaluation.md, as TrainConfig's docstring says); in the
+# README: "Title" in [the log](docs/NAME.md) or "Title" in the log. A title with an apostrophe is in double
+# quotes, so a single-quoted one ends at the first apostrophe.
 CITATION = re.compile(r'(?:\(log|(docs/[\w-]+\.md)`{0,2}),\s*(["\'])(.+?)\2')
+README_CITATION = re.compile(r'(")([^"]+)" in (?:\[the log\]\((docs/[\w-]+\.md)\)|the log\b)')
 DOC_PATH = re.compile(r"docs/[\w-]+\.md")
 LOG = "docs/lookalike-evaluation.md"
 
@@ -45,18 +48,29 @@ def _flat(text: str) -> str:
     return re.sub(r"\s*\n\s*(?:#\s*)?", " ", text)
 
 
+def _citations(path: Path) -> list[tuple[str, str]]:
+    """(cited file, title) of every citation in ``path``."""
+    text = _flat(path.read_text())
+    found = [(m.group(1) or LOG, m.group(3)) for m in CITATION.finditer(text)]
+    if path == README:
+        found += [(m.group(3) or LOG, m.group(2)) for m in README_CITATION.finditer(text)]
+    return found
+
+
 def test_every_cited_log_section_exists() -> None:
     tests = [p for p in sorted((ROOT / "tests").rglob("*.py")) if p != Path(__file__).resolve()]
-    sources = [README, *sorted((ROOT / "platform").rglob("*.py")), *tests]
     cited = 0
-    for path in sources:
-        for match in CITATION.finditer(_flat(path.read_text())):
-            doc = ROOT / (match.group(1) or LOG)
-            assert doc.is_file(), f"{path.name} cites {doc.name}, which does not exist"
-            title = match.group(3)
-            assert _flat(title) in _flat(doc.read_text()), f"{path.name} cites {title!r}, not in {doc.name}"
+    for path in [README, *sorted((ROOT / "platform").rglob("*.py")), *tests]:
+        for doc_name, title in _citations(path):
+            doc = ROOT / doc_name
+            assert doc.is_file(), f"{path.name} cites {doc_name}, which does not exist"
+            # a section starts a line (a heading, a bold lead, a paragraph): a mere mention is not one
+            section = re.compile(r"^(?:#+\s+|\*\*)?" + re.escape(title), re.MULTILINE)
+            assert section.search(doc.read_text()), (
+                f"{path.name} cites {title!r}: no such section in {doc_name}"
+            )
             cited += 1
     for path in (README, ROOT / "CHANGELOG.md"):
         missing = {p for p in DOC_PATH.findall(path.read_text()) if not (ROOT / p).is_file()}
         assert not missing, f"{path.name} names docs that do not exist: {missing}"
-    assert cited >= 10  # the code's own citations of the logs, so the pattern cannot silently match nothing
+    assert cited >= 15  # the code's and the README's citations, so the patterns cannot silently match nothing

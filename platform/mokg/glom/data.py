@@ -93,8 +93,7 @@ class TrainConfig:
     sim_top_k: int = 20  # 0: no bound
     sim_max_item_raters: int = 1000  # 0: no bound
     # SIMILAR_TO trained both ways (TransE's offset then pulls similar users together): lowered
-    # validation AP on both shared sets (log, "Why the SIMILAR_TO edges do not
-    # help here")
+    # validation AP on both shared sets (log, "Why the SIMILAR_TO edges do not help here")
     sim_both_ways: bool = False
     seed: int = 7
 
