@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,16 +24,40 @@ console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
-def progress_factory(progress: Progress) -> ProgressFactory:
+# Where stderr is no terminal (a log file, CI), rich draws the bars only when they stop (and not at all when
+# the command fails), so a long command would print nothing for minutes: there each task also prints a plain
+# line once this many seconds have passed since its last one.
+PLAIN_EVERY = 30.0
+
+
+def progress_factory(progress: Progress, every: float = PLAIN_EVERY) -> ProgressFactory:
+    in_bytes = isinstance(progress, _Bars) and progress.in_bytes
+
     def factory(label: str, total: int | None) -> Advance:
         task = progress.add_task(label, total=total)
-        return lambda pos: progress.update(task, completed=pos)
+        if progress.console.is_terminal:
+            return lambda pos: progress.update(task, completed=pos)
+        start = last = time.monotonic()
+
+        def advance(pos: int) -> None:
+            nonlocal last
+            progress.update(task, completed=pos)
+            now = time.monotonic()
+            if now - last >= every:
+                last = now
+                done = decimal(pos) if in_bytes else f"{pos:,}"
+                of = "" if total is None else f"/{decimal(total) if in_bytes else f'{total:,}'}"
+                progress.console.print(f"{label}: {done}{of}, {now - start:.0f} s", highlight=False)
+
+        return advance
 
     return factory
 
 
 class _Bars(Progress):
     """Progress bars that clear themselves when the command fails: its one-line error is what stays."""
+
+    in_bytes = False
 
     def __exit__(
         self,
@@ -44,12 +70,14 @@ class _Bars(Progress):
         super().__exit__(exc_type, exc_val, exc_tb)
 
 
-def progress_bars(in_bytes: bool = False) -> Progress:
-    return _Bars(
+def progress_bars(in_bytes: bool = False, to: Console = console) -> Progress:
+    bars = _Bars(
         TextColumn("{task.description:16}"),
         BarColumn(),
         DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=to,
         transient=False,
     )
+    bars.in_bytes = in_bytes
+    return bars

@@ -1,0 +1,49 @@
+"""The CLI's progress where stderr is no terminal: plain lines at intervals, so a log shows that a long
+command is alive."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from mokg.apps.cli.output import progress_bars, progress_factory
+
+
+def _run(terminal: bool, every: float, in_bytes: bool = False) -> str:
+    buffer = io.StringIO()
+    to = Console(file=buffer, force_terminal=terminal, width=100)
+    with progress_bars(in_bytes=in_bytes, to=to) as bars:
+        advance = progress_factory(bars, every=every)("eval", 4)
+        for pos in (1, 2, 3, 4, 4):
+            advance(pos)
+        open_ended = progress_factory(bars, every=every)("reviews", None)
+        open_ended(7)
+    return buffer.getvalue()
+
+
+def test_a_log_gets_a_plain_line_per_interval() -> None:
+    lines = [line for line in _run(terminal=False, every=0.0).splitlines() if ": " in line]
+    # every call is past a zero interval
+    assert [line.split(",")[0] for line in lines] == [
+        "eval: 1/4",
+        "eval: 2/4",
+        "eval: 3/4",
+        "eval: 4/4",
+        "eval: 4/4",
+        "reviews: 7",
+    ]
+
+
+def test_a_short_command_gets_the_final_bars_alone() -> None:
+    text = _run(terminal=False, every=3600.0)
+    assert ": " not in text and "4/4" in text and "7/?" in text
+
+
+def test_bytes_are_counted_in_units() -> None:
+    assert "eval: 4 bytes/4 bytes" in _run(terminal=False, every=0.0, in_bytes=True)
+
+
+def test_a_terminal_gets_the_bars_alone() -> None:
+    text = _run(terminal=True, every=0.0)
+    assert "eval: " not in text and "eval" in text
