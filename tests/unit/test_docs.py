@@ -18,7 +18,7 @@ README = ROOT / "README.md"
 # README: "Title" in [the log](docs/NAME.md) or "Title" in the log. A title with an apostrophe is in double
 # quotes, so a single-quoted one ends at the first apostrophe.
 CITATION = re.compile(r'(?:\(log|(docs/[\w-]+\.md)`{0,2}),\s*(["\'])(.+?)\2')
-README_CITATION = re.compile(r'(")([^"]+)" in (?:\[the log\]\((docs/[\w-]+\.md)\)|the log\b)')
+README_CITATION = re.compile(r'"([^"]+)" in (?:\[the log\]\((docs/[\w-]+\.md)\)|the log\b)')
 DOC_PATH = re.compile(r"docs/[\w-]+\.md")
 LOG = "docs/lookalike-evaluation.md"
 
@@ -53,7 +53,7 @@ def _citations(path: Path) -> list[tuple[str, str]]:
     text = _flat(path.read_text())
     found = [(m.group(1) or LOG, m.group(3)) for m in CITATION.finditer(text)]
     if path == README:
-        found += [(m.group(3) or LOG, m.group(2)) for m in README_CITATION.finditer(text)]
+        found += [(m.group(2) or LOG, m.group(1)) for m in README_CITATION.finditer(text)]
     return found
 
 

@@ -31,7 +31,7 @@ PLAIN_EVERY = 30.0
 
 
 def progress_factory(progress: Progress, every: float = PLAIN_EVERY) -> ProgressFactory:
-    in_bytes = isinstance(progress, _Bars) and progress.in_bytes
+    in_bytes = any(isinstance(c, DownloadColumn) for c in progress.columns)
 
     def factory(label: str, total: int | None) -> Advance:
         task = progress.add_task(label, total=total)
@@ -57,8 +57,6 @@ def progress_factory(progress: Progress, every: float = PLAIN_EVERY) -> Progress
 class _Bars(Progress):
     """Progress bars that clear themselves when the command fails: its one-line error is what stays."""
 
-    in_bytes = False
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -71,7 +69,7 @@ class _Bars(Progress):
 
 
 def progress_bars(in_bytes: bool = False, to: Console = console) -> Progress:
-    bars = _Bars(
+    return _Bars(
         TextColumn("{task.description:16}"),
         BarColumn(),
         DownloadColumn() if in_bytes else MofNCompleteColumn(),
@@ -79,5 +77,3 @@ def progress_bars(in_bytes: bool = False, to: Console = console) -> Progress:
         console=to,
         transient=False,
     )
-    bars.in_bytes = in_bytes
-    return bars
