@@ -263,3 +263,17 @@ def test_bytes_do_not_depend_on_the_string_hash_seed(
     subprocess.run(args, check=True, env=env, timeout=120)
     assert (tmp_path / gift[0].reviews_path.name).read_bytes() == gift[0].reviews_path.read_bytes()
     assert (tmp_path / gift[0].meta_path.name).read_bytes() == gift[0].meta_path.read_bytes()
+
+
+@needs_data
+def test_the_cli_writes_what_the_library_writes(gift: tuple[SynthReport, list[int]], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mokg.apps.cli import main
+
+    args = ["synth", "--users", str(N_USERS), "--items", str(N_ITEMS), "--seed", "7", "--out", str(tmp_path)]
+    args += ["--from-reviews", str(GIFT_REVIEWS), "--from-meta", str(GIFT_META)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"synth: {N_USERS:,} users, {N_ITEMS:,} items, {gift[0].n_reviews:,} reviews in" in result.output
+    assert (tmp_path / gift[0].reviews_path.name).read_bytes() == gift[0].reviews_path.read_bytes()

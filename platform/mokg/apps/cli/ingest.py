@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from mokg.apps.cli.options import out_dir_option
 from mokg.apps.cli.output import console, out, progress_bars, progress_factory
@@ -106,10 +105,7 @@ def synth(
     meta = from_meta if str(from_meta) not in ("", ".") else None
     if meta is not None and not meta.is_file():
         raise click.BadParameter(f"{meta}: no such file", param_hint="--from-meta")
-    with Progress(
-        TextColumn("synth"), TextColumn("{task.completed:,} reviews"), TimeElapsedColumn(), console=console
-    ) as progress:
-        task = progress.add_task("synth", total=None)
+    with progress_bars() as bars:
         report = synthesize(
             from_reviews,
             meta,
@@ -117,7 +113,7 @@ def synth(
             n_users=n_users,
             n_items=n_items,
             seed=s.seed if seed is None else seed,
-            progress=lambda n: progress.update(task, completed=n),
+            progress=progress_factory(bars)("synth reviews", None),
         )
     out.print(
         f"synth: {report.n_users:,} users, {report.n_items:,} items, {report.n_reviews:,} reviews "
