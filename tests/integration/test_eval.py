@@ -55,6 +55,9 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
         # mean ± std over the 2 seeds, and each seed's run is kept
         assert len([r for r in body["runs"] if r["model"] == m]) == 2
     assert body["n_tasks"]["test"] > 0 and "GLoM-Attn1 PR-AUC" in body["verdict"]
+    # the ratio comes with its interval over the test tasks, each task's AP kept per run
+    assert f"interval over its {body['n_tasks']['test']} test tasks" in body["verdict"]
+    assert all(len(r["task_ap"]) == body["n_tasks"]["test"] for r in body["runs"])
     assert (out / "pr_curves.png").stat().st_size > 1000 and (out / "seed_size.png").stat().st_size > 1000
     # random scores sit near the positive rate (1:10 negatives), well below a perfect 1.0
     ap_random = body["summary"]["random"]["average_precision"][0]

@@ -140,6 +140,25 @@ def test_effective_ratio_and_no_verdict_when_the_set_cannot_supply_it() -> None:
     assert "meets the 1.05x target" in verdict(fine)
 
 
+def test_the_verdict_says_how_far_its_ratio_can_be_trusted() -> None:
+    res = result_for(10.0, 10.0, 0.09)
+    assert "interval" not in verdict(res)  # no per-task APs recorded: nothing to resample
+    base = np.linspace(0.2, 0.4, 12)
+    runs = []
+    for seed, lift in ((0, 1.2), (1, 1.2), (2, 0.9)):  # GLoM ahead on two of three splits
+        for model, f in (("GLoM-Attn1", lift), ("lightgcn", 1.0)):
+            aps = {item: float(ap * f) for item, ap in enumerate(base)}
+            metrics = {name: 0.5 for name in res.runs[0].metrics}
+            metrics["average_precision"] = float(np.mean(list(aps.values())))
+            runs.append(ModelRun(model, seed, "centroid", 1.0, metrics, {}, task_ap=aps))
+    res.runs = runs
+    v = verdict(res)
+    assert "ratio 1.100" in v and "over its 12 test tasks" in v and "ahead in 2 of 3 splits" in v
+    low, high = (float(x) for x in v.split("resampled: ")[1].split(";")[0].split("–"))
+    # every task moved by the same factors, so every resampling gives the same ratio
+    assert low == pytest.approx(1.1) and high == pytest.approx(1.1)
+
+
 def test_activity_is_standardised_log_item_counts_and_weight_zero_keeps_the_ranking() -> None:
     counts = np.array([1, 3, 7, 15])
     rows = np.repeat(np.arange(4), counts)

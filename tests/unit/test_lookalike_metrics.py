@@ -12,6 +12,7 @@ from mokg.lookalike.metrics import (
     average_precision,
     expected_hits_at_k,
     mean_metrics,
+    paired_ratio_interval,
     precision_at_k,
     precision_recall_at_threshold,
     recall_at_k,
@@ -198,3 +199,20 @@ def test_input_validation() -> None:
         average_precision([0.1, np.nan], [1, 0])
     with pytest.raises(ValueError, match="no candidates"):
         average_precision([], [])
+
+
+def test_the_paired_ratio_interval_covers_a_stable_lead_and_straddles_one_for_a_noisy_one() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.1, 0.5, 200)  # tasks differ widely in difficulty; pairing cancels that
+    steady = paired_ratio_interval(base * 1.1, base)
+    assert steady.ratio == pytest.approx(1.1) and steady.units == 200
+    assert steady.low == pytest.approx(1.1) and steady.high == pytest.approx(1.1)  # every draw is 1.1
+    noisy = paired_ratio_interval(base + rng.normal(0.0, 0.1, 200), base)
+    assert noisy.low < 1.0 < noisy.high and noisy.level == 0.95
+    fewer = paired_ratio_interval(base[:20] + rng.normal(0.0, 0.1, 20), base[:20])
+    assert fewer.high - fewer.low > noisy.high - noisy.low  # fewer tasks, wider interval
+    assert paired_ratio_interval(base, base, seed=3) == paired_ratio_interval(base, base, seed=3)
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_ratio_interval([0.1, 0.2], [0.1])
+    with pytest.raises(ValueError, match="level"):
+        paired_ratio_interval(base, base, level=1.0)

@@ -45,7 +45,7 @@ from mokg.glom.pipeline import MethodChooser
 from mokg.lookalike.audience import ACTIVITY_METHODS, MethodChoice
 from mokg.lookalike.baselines import Baseline, EmbeddingBaseline, TrainData
 from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex, leak_free_profiles
-from mokg.lookalike.metrics import METRIC_NAMES
+from mokg.lookalike.metrics import METRIC_NAMES, RatioInterval, paired_ratio_interval
 from mokg.lookalike.protocol import (
     Split,
     Task,
@@ -139,6 +139,7 @@ class ModelRun:
     seed_size_ap: dict[int, float]
     pr_curve: list[float] | None = None  # mean interpolated precision at RECALL_GRID (first seed only)
     own_ap: float = float("nan")  # test PR-AUC of the model's own ranking (no activity term)
+    task_ap: dict[int, float] = field(default_factory=dict)  # test task's item -> its PR-AUC, as scored
 
 
 @dataclass
@@ -181,6 +182,23 @@ class EvalResult:
             else (rows[0].metrics[m], 0.0)
             for m in METRIC_NAMES
         }
+
+    def paired(self, model: str, other: str) -> RatioInterval | None:
+        """``model``'s mean test PR-AUC over ``other``'s on the test tasks both scored, each task's AP
+        averaged over the seeds, with a bootstrap interval over those tasks (None without per-task APs)."""
+        a, b = self._task_means(model), self._task_means(other)
+        items = sorted(a.keys() & b.keys())
+        if not items:
+            return None
+        return paired_ratio_interval([a[i] for i in items], [b[i] for i in items])
+
+    def _task_means(self, model: str) -> dict[int, float]:
+        per_item: dict[int, list[float]] = {}
+        for r in self.runs:
+            if r.model == model:
+                for item, ap in r.task_ap.items():
+                    per_item.setdefault(item, []).append(ap)
+        return {item: float(np.mean(aps)) for item, aps in per_item.items()}
 
     def own_ap(self, model: str) -> float:
         """Mean test PR-AUC of ``model``'s own ranking, without the activity term (what a request that names
@@ -586,7 +604,9 @@ def _measure(
     ev = evaluate(split, score)
     curve = {n: evaluate(_fewer_seeds(split, n), score).mean()["average_precision"] for n in cfg.seed_sizes}
     pr = _pr_curve(split, score) if seed == cfg.seeds[0] else None
-    return ModelRun(model, seed, method, round(seconds, 2), ev.mean(), curve, pr)
+    run = ModelRun(model, seed, method, round(seconds, 2), ev.mean(), curve, pr)
+    run.task_ap = {row.item: row.average_precision for row in ev.test}
+    return run
 
 
 # -- the report ------------------------------------------------------------------------------------------
@@ -651,7 +671,7 @@ def verdict(result: EvalResult) -> str:
     status = "meets" if ratio >= 1.05 else "does NOT meet"
     text = (
         f"GLoM-Attn1 PR-AUC {glom:.3f} vs best non-GLoM baseline {best} {others[best]:.3f}: "
-        f"ratio {ratio:.3f} ({status} the 1.05x target)"
+        f"ratio {ratio:.3f} ({status} the 1.05x target){_spread('GLoM-Attn1', best, result)}"
     )
     if not result.activity:
         return text
@@ -661,6 +681,19 @@ def verdict(result: EvalResult) -> str:
     return text + (
         f"; by their own rankings, without the activity term: GLoM-Attn1 {g:.3f} vs "
         f"{own_best} {own[own_best]:.3f}, ratio {g / own[own_best] if own[own_best] else float('nan'):.3f}"
+    )
+
+
+def _spread(model: str, other: str, result: EvalResult) -> str:
+    """How far the ratio can be trusted: its interval over the test tasks, and the splits ``model`` led."""
+    paired = result.paired(model, other)
+    if paired is None:
+        return ""
+    by_seed = {r.seed: r.metrics["average_precision"] for r in result.runs if r.model == other}
+    led = sum(r.metrics["average_precision"] > by_seed[r.seed] for r in result.runs if r.model == model)
+    return (
+        f" [{paired.level:.0%} interval over its {paired.units} test tasks, resampled: "
+        f"{paired.low:.3f}–{paired.high:.3f}; ahead in {led} of {len(by_seed)} splits]"
     )
 
 

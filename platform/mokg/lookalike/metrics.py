@@ -181,3 +181,34 @@ def mean_metrics(rows: Iterable[TaskMetrics]) -> dict[str, float]:
     if not dicts:
         raise ValueError("no task metrics to average")
     return {name: float(np.mean([d[name] for d in dicts])) for name in METRIC_NAMES}
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """``mean(a) / mean(b)`` over paired units, and its percentile bootstrap interval over the units."""
+
+    ratio: float
+    low: float
+    high: float
+    level: float
+    units: int
+
+
+def paired_ratio_interval(
+    a: ArrayLike, b: ArrayLike, *, level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> RatioInterval:
+    """The ratio of two models' mean scores on the same units (tasks), with an interval that resamples the
+    units with replacement: both models keep each drawn unit, so what the tasks share (an easy item) cancels
+    and what is left is how much the ratio depends on which tasks were drawn."""
+    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"need two equal, non-empty score arrays (got {x.size} and {y.size})")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level ({level}) must lie in (0, 1)")
+    picks = np.random.default_rng(seed).integers(0, x.size, size=(draws, x.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = x[picks].mean(axis=1) / y[picks].mean(axis=1)
+        ratio = float(x.mean() / y.mean())
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.nanpercentile(ratios, [tail, 100.0 - tail])
+    return RatioInterval(ratio, float(low), float(high), level, int(x.size))
