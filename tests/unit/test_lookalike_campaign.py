@@ -147,7 +147,7 @@ def test_the_verdict_says_how_far_its_ratio_can_be_trusted() -> None:
     runs = []
     for seed, lift in ((0, 1.2), (1, 1.2), (2, 0.9)):  # GLoM ahead on two of three splits
         for model, f in (("GLoM-Attn1", lift), ("lightgcn", 1.0)):
-            aps = {item: float(ap * f) for item, ap in enumerate(base)}
+            aps = {f"I{item}": float(ap * f) for item, ap in enumerate(base)}
             metrics = {name: 0.5 for name in res.runs[0].metrics}
             metrics["average_precision"] = float(np.mean(list(aps.values())))
             runs.append(ModelRun(model, seed, "centroid", 1.0, metrics, {}, task_ap=aps))
@@ -157,6 +157,8 @@ def test_the_verdict_says_how_far_its_ratio_can_be_trusted() -> None:
     low, high = (float(x) for x in v.split("resampled: ")[1].split(";")[0].split("–"))
     # every task moved by the same factors, so every resampling gives the same ratio
     assert low == pytest.approx(1.1) and high == pytest.approx(1.1)
+    res.runs = [r for r in runs if (r.model, r.seed) != ("lightgcn", 2)]  # a split only one model ran
+    assert "ahead in 2 of 2 splits" in verdict(res)
 
 
 def test_activity_is_standardised_log_item_counts_and_weight_zero_keeps_the_ranking() -> None:

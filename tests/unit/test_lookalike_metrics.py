@@ -207,12 +207,37 @@ def test_the_paired_ratio_interval_covers_a_stable_lead_and_straddles_one_for_a_
     steady = paired_ratio_interval(base * 1.1, base)
     assert steady.ratio == pytest.approx(1.1) and steady.units == 200
     assert steady.low == pytest.approx(1.1) and steady.high == pytest.approx(1.1)  # every draw is 1.1
-    noisy = paired_ratio_interval(base + rng.normal(0.0, 0.1, 200), base)
-    assert noisy.low < 1.0 < noisy.high and noisy.level == 0.95
-    fewer = paired_ratio_interval(base[:20] + rng.normal(0.0, 0.1, 20), base[:20])
+    noise = rng.normal(0.0, 0.1, 200)
+    noisy = paired_ratio_interval(base + noise, base)
+    assert noisy.low < noisy.ratio < noisy.high and noisy.low < 1.0 < noisy.high and noisy.level == 0.95
+    half = paired_ratio_interval(base + noise, base, level=0.5)
+    assert noisy.low < half.low < half.high < noisy.high
+    fewer = paired_ratio_interval(base[:20] + noise[:20], base[:20])
     assert fewer.high - fewer.low > noisy.high - noisy.low  # fewer tasks, wider interval
-    assert paired_ratio_interval(base, base, seed=3) == paired_ratio_interval(base, base, seed=3)
-    with pytest.raises(ValueError, match="equal, non-empty"):
-        paired_ratio_interval([0.1, 0.2], [0.1])
-    with pytest.raises(ValueError, match="level"):
-        paired_ratio_interval(base, base, level=1.0)
+    again = paired_ratio_interval(base + noise, base, seed=3)
+    assert again == paired_ratio_interval(base + noise, base, seed=3) != noisy
+
+
+def test_the_paired_ratio_interval_takes_the_asked_percentiles() -> None:
+    # means of 3 draws from {1, 2, 3}: 1 with probability 1/27 (3.7%), 3 likewise; the 2.5th and 97.5th
+    # percentiles are those extremes, where a tail of 5% a side would give 4/3 and 8/3
+    got = paired_ratio_interval([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    assert (got.ratio, got.low, got.high) == pytest.approx((2.0, 1.0, 3.0))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "kwargs", "says"),
+    [
+        ([0.1, 0.2], [0.1], {}, "equal, non-empty 1-D"),
+        ([[0.1, 0.2]], [[0.1, 0.2]], {}, "equal, non-empty 1-D"),
+        ([0.1, float("nan")], [0.1, 0.2], {}, "finite"),
+        ([0.1, 0.2], [0.0, 0.0], {}, "positive mean"),
+        ([0.1, 0.2], [0.1, 0.2], {"level": 1.0}, "level"),
+        ([0.1, 0.2], [0.1, 0.2], {"draws": 0}, "draws"),
+    ],
+)
+def test_the_paired_ratio_interval_refuses_what_it_cannot_judge(
+    a: list[float], b: list[float], kwargs: dict[str, float], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        paired_ratio_interval(a, b, **kwargs)  # type: ignore[arg-type]

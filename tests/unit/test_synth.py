@@ -277,3 +277,4 @@ def test_the_cli_writes_what_the_library_writes(gift: tuple[SynthReport, list[in
     assert result.exit_code == 0, result.output
     assert f"synth: {N_USERS:,} users, {N_ITEMS:,} items, {gift[0].n_reviews:,} reviews in" in result.output
     assert (tmp_path / gift[0].reviews_path.name).read_bytes() == gift[0].reviews_path.read_bytes()
+    assert (tmp_path / gift[0].meta_path.name).read_bytes() == gift[0].meta_path.read_bytes()

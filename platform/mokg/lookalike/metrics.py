@@ -200,15 +200,17 @@ def paired_ratio_interval(
     """The ratio of two models' mean scores on the same units (tasks), with an interval that resamples the
     units with replacement: both models keep each drawn unit, so what the tasks share (an easy item) cancels
     and what is left is how much the ratio depends on which tasks were drawn."""
-    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
-    if x.shape != y.shape or x.size == 0:
-        raise ValueError(f"need two equal, non-empty score arrays (got {x.size} and {y.size})")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level ({level}) must lie in (0, 1)")
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"need two equal, non-empty 1-D score arrays (got shapes {x.shape} and {y.shape})")
+    if not (np.isfinite(x).all() and np.isfinite(y).all() and (y >= 0).all() and y.sum() > 0):
+        raise ValueError("scores must be finite, and the second model's non-negative with a positive mean")
+    if not 0.0 < level < 1.0 or draws < 1:
+        raise ValueError(f"level ({level}) must lie in (0, 1) and draws ({draws}) be at least 1")
     picks = np.random.default_rng(seed).integers(0, x.size, size=(draws, x.size))
+    # a draw that holds only zero-score tasks of the second model has no ratio: it is left out
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = x[picks].mean(axis=1) / y[picks].mean(axis=1)
-        ratio = float(x.mean() / y.mean())
     tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.nanpercentile(ratios, [tail, 100.0 - tail])
-    return RatioInterval(ratio, float(low), float(high), level, int(x.size))
+    low, high = np.percentile(ratios[np.isfinite(ratios)], [tail, 100.0 - tail])
+    return RatioInterval(float(x.mean() / y.mean()), float(low), float(high), level, int(x.size))
