@@ -611,9 +611,8 @@ def _measure(
     ev = evaluate(split, score)
     curve = {n: evaluate(_fewer_seeds(split, n), score).mean()["average_precision"] for n in cfg.seed_sizes}
     pr = _pr_curve(split, score) if seed == cfg.seeds[0] else None
-    run = ModelRun(model, seed, method, round(seconds, 2), ev.mean(), curve, pr)
-    run.task_ap = {items[row.item]: row.average_precision for row in ev.test}
-    return run
+    task_ap = {items[row.item]: row.average_precision for row in ev.test}
+    return ModelRun(model, seed, method, round(seconds, 2), ev.mean(), curve, pr, task_ap=task_ap)
 
 
 # -- the report ------------------------------------------------------------------------------------------
