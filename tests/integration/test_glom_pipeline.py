@@ -152,6 +152,8 @@ def test_train_cli_prints_stage_table(fresh_graph: Graph, tmp_path: Path) -> Non
         "3",
         "--pm-negatives",
         "4",
+        "--pm-negative-power",
+        "0.5",
         "--pm-shared-negatives",
         settings=fresh_graph.settings,
     )
@@ -163,6 +165,7 @@ def test_train_cli_prints_stage_table(fresh_graph: Graph, tmp_path: Path) -> Non
     (saved,) = (r for r in reports if r.stem in proc.stdout)  # the version in the table's title
     config = json.loads(saved.read_text())["config"]
     assert config["pm_negatives"] == 4 and config["pm_shared_negatives"] is True
+    assert config["pm_negative_power"] == 0.5
 
 
 def test_without_reviews_removes_held_out_edges_from_every_triple() -> None:

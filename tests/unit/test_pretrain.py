@@ -12,6 +12,7 @@ from mokg.glom.pretrain import (
     PretrainedModel,
     RowAdam,
     corrupt,
+    degree_weights,
     epoch_batch_size,
     margin_ranking_loss,
     sample_same_group,
@@ -198,6 +199,43 @@ def test_sample_same_group_stays_in_group_and_covers_it() -> None:
     assert set(out[src == 3].tolist()) == {3}
 
 
+def test_weighted_draws_stay_in_group_and_follow_the_weights() -> None:
+    # group 0: entities 0, 2, 5 weighted 1, 3, 6; group 1: 1 and 4 weighted 1 and 1; group 2: 3 alone
+    group = torch.tensor([0, 1, 0, 2, 1, 0])
+    weight = torch.tensor([1.0, 1.0, 3.0, 5.0, 1.0, 6.0])
+    groups = EntityGroups(group, weight)
+    src = torch.tensor([0, 1, 3]).repeat(20_000)
+    out = sample_same_group(src, groups, torch.Generator().manual_seed(0))
+    assert torch.equal(group[out], group[src])
+    share = torch.bincount(out[src == 0], minlength=6).double() / 20_000
+    assert share[[0, 2, 5]].tolist() == pytest.approx([0.1, 0.3, 0.6], abs=0.015)
+    assert torch.bincount(out[src == 1], minlength=6)[[1, 4]].double().div(20_000).tolist() == pytest.approx(
+        [0.5, 0.5], abs=0.015
+    )
+    assert set(out[src == 3].tolist()) == {3}
+    # any shape in, the same shape out
+    assert groups.draw(torch.zeros(4, 3, dtype=torch.long), torch.Generator().manual_seed(1)).shape == (4, 3)
+
+
+def test_degree_weights_count_both_ends_and_power_zero_keeps_uniform_draws() -> None:
+    kg = tiny_graph()
+    degree = torch.bincount(torch.cat([kg.head, kg.tail]), minlength=kg.num_entities).double()
+    assert degree_weights(kg, 0.0) is None
+    weights = degree_weights(kg, 1.0)
+    assert weights is not None and torch.equal(weights, degree + 1)
+    # power 0 (the default) gives no weights, so the draw takes the uniform branch; power 1 changes the PM
+    kw = {"dim": 8, "epochs": 2, "num_negatives": 2, "seed": 4}
+    uniform = train_pretrained(kg, **kw)  # type: ignore[arg-type]
+    assert torch.equal(
+        uniform.entity_embeddings, train_pretrained(kg, negative_power=0.0, **kw).entity_embeddings
+    )  # type: ignore[arg-type]
+    weighted = train_pretrained(kg, negative_power=1.0, **kw)  # type: ignore[arg-type]
+    assert not torch.equal(uniform.entity_embeddings, weighted.entity_embeddings)
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="negative_power"):
+            train_pretrained(kg, epochs=1, negative_power=bad)
+
+
 def test_corrupt_changes_one_end_within_type() -> None:
     kg = tiny_graph()
     group = kg.entity_type * 2 + kg.profile_mask().long()
@@ -243,6 +281,24 @@ def test_the_configured_head_share_reaches_the_corruptions(monkeypatch: pytest.M
     assert stored_config({"pm_head_corruption": 0.7})["pm_head_corruption"] == 0.7
     with pytest.raises(ValueError, match="head_corruption"):
         train_pretrained(tiny_graph(), epochs=1, head_corruption=1.5)
+
+
+def test_the_configured_negative_power_reaches_the_corruptions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mokg.glom import pretrain
+    from mokg.glom.data import TrainConfig
+    from mokg.glom.fitting import fit_pm
+
+    powers: list[float] = []
+    real = pretrain.degree_weights
+
+    def spy(triples: KGTriples, power: float) -> torch.Tensor | None:
+        powers.append(power)
+        return real(triples, power)
+
+    monkeypatch.setattr(pretrain, "degree_weights", spy)
+    fit_pm(tiny_graph(), TrainConfig(pm_epochs=1, dim=8))
+    fit_pm(tiny_graph(), TrainConfig(pm_negative_power=0.5, pm_epochs=1, dim=8))
+    assert powers == [0.0, 0.5]  # uniform unless asked
 
 
 def test_shared_corruptions_chunk_by_group_and_draw_each_pool_from_it() -> None:

@@ -137,6 +137,7 @@ def fit_pm(
         num_negatives=cfg.pm_negatives,
         adversarial=cfg.pm_adversarial,
         head_corruption=cfg.pm_head_corruption,
+        negative_power=cfg.pm_negative_power,
         shared_negatives=cfg.pm_shared_negatives,
         negative_chunk=cfg.pm_negative_chunk,
         sparse=cfg.pm_sparse,

@@ -44,6 +44,7 @@ PM_FIELDS = (
     "pm_negatives",
     "pm_adversarial",
     "pm_head_corruption",
+    "pm_negative_power",
     "pm_shared_negatives",
     "pm_negative_chunk",
     "pm_large_graph_triples",  # fit_pm sizes the PM for the graph by it

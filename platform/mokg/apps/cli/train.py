@@ -38,6 +38,13 @@ from mokg.config import get_settings
     "time at 100k users for lower validation AP).",
 )
 @click.option(
+    "--pm-negative-power",
+    type=click.FloatRange(0, 10),
+    help="Draw each PM corruption in proportion to (degree + 1)^P within its type (default 0: uniformly). "
+    "P = 1 led on the shared sets' few validation items but not on the larger sets of tasks built inside "
+    "their reviews (docs/lookalike-evaluation.md, 'Stop 49').",
+)
+@click.option(
     "--pm-shared-negatives",
     is_flag=True,
     help="Batch negatives in the PM: positives share their corruptions in chunks of 64 (PyTorch-BigGraph). "
@@ -93,6 +100,7 @@ def train(
     epochs: int | None,
     pm_epochs: int | None,
     pm_negatives: int | None,
+    pm_negative_power: float | None,
     pm_shared_negatives: bool,
     pm_large_graph: int | None,
     layers: int,
@@ -127,6 +135,7 @@ def train(
         layers=layers,
         pm_epochs=pm_epochs,
         pm_negatives=pm_negatives,
+        pm_negative_power=pm_negative_power,
         pm_shared_negatives=pm_shared_negatives or None,  # a flag not given is no choice
         pm_large_graph_triples=pm_large_graph,
         glm_epochs=epochs,
