@@ -84,10 +84,12 @@ class EntityGroups:
         self.members = torch.argsort(group, stable=True)
         self.counts = torch.bincount(group)
         self.offsets = torch.cumsum(self.counts, 0) - self.counts
-        # weighted: the members' cumulative weight, so a draw is one uniform number and a binary search
+        # weighted: the members' cumulative weight after a leading 0, so group g spans
+        # [cumulative[offset], cumulative[offset + count]) and a draw is one uniform number and a binary search
         self.cumulative: torch.Tensor | None = None
         if weight is not None:
-            self.cumulative = torch.cumsum(weight.double()[self.members], 0)
+            ordered = weight.double()[self.members]
+            self.cumulative = torch.cumsum(torch.cat([ordered.new_zeros(1), ordered]), 0)
 
     def draw(self, groups: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """For each entry of ``groups`` (any shape), a random member of that group."""
@@ -95,13 +97,11 @@ class EntityGroups:
         if self.cumulative is None:
             pick = (torch.rand(groups.shape, generator=generator) * n).long().clamp(max=n - 1)
             return self.members[self.offsets[groups] + pick]
-        first, last = self.offsets[groups], self.offsets[groups] + n - 1
-        below = torch.where(first > 0, self.cumulative[(first - 1).clamp(min=0)], 0.0)
-        u = below + torch.rand(groups.shape, generator=generator, dtype=torch.float64) * (
-            self.cumulative[last] - below
-        )
-        at = torch.searchsorted(self.cumulative, u.reshape(-1), right=True).reshape(groups.shape)
-        return self.members[torch.minimum(torch.maximum(at, first), last)]
+        first = self.offsets[groups]
+        low, high = self.cumulative[first], self.cumulative[first + n]
+        u = low + torch.rand(groups.shape, generator=generator, dtype=torch.float64) * (high - low)
+        at = torch.searchsorted(self.cumulative, u.reshape(-1), right=True).reshape(groups.shape) - 1
+        return self.members[torch.clamp(at, first, first + n - 1)]  # rounding cannot leave the group
 
 
 def degree_weights(triples: KGTriples, power: float) -> torch.Tensor | None:
