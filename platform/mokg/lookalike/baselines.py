@@ -21,7 +21,7 @@ Defaults are sized so that fitting on ~1,000 users × 150 items takes seconds on
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -313,6 +313,27 @@ def bipartite_edges(train: TrainData) -> tuple[torch.Tensor, torch.Tensor, torch
     return users, items, torch.stack([torch.cat([users, items]), torch.cat([items, users])])
 
 
+def bpr_batches(
+    train: TrainData,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    gen: torch.Generator,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """BPR's (user, item, negative item) batches over :func:`bipartite_edges`' nodes: every epoch the
+    interactions in a fresh order, each against an item node drawn uniformly (not filtered for false
+    negatives, as in the common PyG recipe)."""
+    import torch
+
+    n_u = train.n_users
+    for _ in range(epochs):
+        for batch in torch.randperm(users.numel(), generator=gen).split(batch_size):
+            neg = torch.randint(n_u, n_u + train.n_items, (batch.numel(),), generator=gen)
+            yield users[batch], items[batch], neg
+
+
 class LightGCNBaseline(EmbeddingBaseline):
     """``torch_geometric.nn.models.LightGCN`` on the user–item graph (users ``0..U-1``, items ``U..``; both
     edge directions), trained end-to-end with BPR: each training edge against a uniformly drawn item
@@ -348,18 +369,16 @@ class LightGCNBaseline(EmbeddingBaseline):
         model = LightGCN(num_nodes=n_u + n_i, embedding_dim=self.dim, num_layers=self.num_layers)
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         model.train()
-        for _ in range(self.epochs):
-            for batch in torch.randperm(users.numel(), generator=gen).split(self.batch_size):
-                src, pos = users[batch], items[batch]
-                neg = torch.randint(n_u, n_u + n_i, (batch.numel(),), generator=gen)
-                label_index = torch.stack([torch.cat([src, src]), torch.cat([pos, neg])])
-                pos_rank, neg_rank = model(edge_index, label_index).chunk(2)
-                loss = model.recommendation_loss(
-                    pos_rank, neg_rank, node_id=label_index.unique(), lambda_reg=self.reg
-                )
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        batches = bpr_batches(train, users, items, epochs=self.epochs, batch_size=self.batch_size, gen=gen)
+        for src, pos, neg in batches:
+            label_index = torch.stack([torch.cat([src, src]), torch.cat([pos, neg])])
+            pos_rank, neg_rank = model(edge_index, label_index).chunk(2)
+            loss = model.recommendation_loss(
+                pos_rank, neg_rank, node_id=label_index.unique(), lambda_reg=self.reg
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         model.eval()
         with torch.no_grad():
             return model.get_embedding(edge_index)[:n_u].double().numpy()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mokg.lookalike.baselines import EmbeddingBaseline, FloatArray, TrainData, bipartite_edges
+from mokg.lookalike.baselines import EmbeddingBaseline, FloatArray, TrainData, bipartite_edges, bpr_batches
 from mokg.lookalike.scoring import Method
 
 
@@ -71,18 +71,17 @@ class GraphSAGEBaseline(EmbeddingBaseline):
             return h
 
         convs.train()
-        for _ in range(self.epochs):
-            for batch in torch.randperm(users.numel(), generator=gen).split(self.batch_size):
-                src, pos = users[batch], items[batch]
-                neg = torch.randint(n_u, n_u + n_i, (batch.numel(),), generator=gen)
-                h = forward()
-                diff = (h[src] * (h[pos] - h[neg])).sum(dim=1)
-                nodes = torch.cat([src, pos, neg])
-                loss = -torch.nn.functional.logsigmoid(diff).mean()
-                loss = loss + self.reg * emb.weight[nodes].pow(2).sum(dim=1).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        for src, pos, neg in bpr_batches(
+            train, users, items, epochs=self.epochs, batch_size=self.batch_size, gen=gen
+        ):
+            h = forward()
+            diff = (h[src] * (h[pos] - h[neg])).sum(dim=1)
+            nodes = torch.cat([src, pos, neg])
+            loss = -torch.nn.functional.logsigmoid(diff).mean()
+            loss = loss + self.reg * emb.weight[nodes].pow(2).sum(dim=1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         convs.eval()
         with torch.no_grad():
             out: FloatArray = forward()[:n_u].double().numpy()
