@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import timedelta
 from types import TracebackType
 
 from rich.console import Console
@@ -13,9 +14,12 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from mokg.progress import Advance, ProgressFactory
 
@@ -28,6 +32,20 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 # the command fails), so a long command would print nothing for minutes: there each task also prints a plain
 # line once this many seconds have passed since its last one.
 PLAIN_EVERY = 30.0
+
+
+def time_left(elapsed: float, pos: int, total: int | None) -> str:
+    """``", about 12 min left"`` at the mean pace so far, or ``""`` before the first step, at the end and
+    with no total. Steps of one task can differ in cost (a tuning trial of a trained GLM and one of a
+    popularity count are one step each), hence "at this pace"."""
+    if total is None or pos <= 0 or pos >= total:
+        return ""
+    left = elapsed / pos * (total - pos)
+    return (
+        f", about {left:.0f} s left at this pace"
+        if left < 120
+        else f", about {left / 60:.0f} min left at this pace"
+    )
 
 
 def progress_factory(progress: Progress, every: float = PLAIN_EVERY) -> ProgressFactory:
@@ -47,11 +65,24 @@ def progress_factory(progress: Progress, every: float = PLAIN_EVERY) -> Progress
                 last = now
                 done = decimal(pos) if in_bytes else f"{pos:,}"
                 of = "" if total is None else f"/{decimal(total) if in_bytes else f'{total:,}'}"
-                progress.console.print(f"{label}: {done}{of}, {now - start:.0f} s", highlight=False)
+                took = now - start
+                line = f"{label}: {done}{of}, {took:.0f} s{time_left(took, pos, total)}"
+                progress.console.print(line, highlight=False)
 
         return advance
 
     return factory
+
+
+class TimeLeftColumn(ProgressColumn):
+    """rich's estimate of the time left, while there is one: blank when the total is unknown or the task is
+    done, where rich's own column would print a second clock beside the elapsed one."""
+
+    def render(self, task: Task) -> Text:
+        left = task.time_remaining
+        if task.finished or left is None:
+            return Text("")
+        return Text(f"~{timedelta(seconds=round(left))} left", style="progress.remaining")
 
 
 class _Bars(Progress):
@@ -74,6 +105,7 @@ def progress_bars(in_bytes: bool = False, to: Console = console) -> Progress:
         BarColumn(),
         DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeLeftColumn(),
         console=to,
         transient=False,
     )
