@@ -35,9 +35,9 @@ PLAIN_EVERY = 30.0
 
 
 def time_left(elapsed: float, pos: int, total: int | None) -> str:
-    """``", about 12 min left"`` at the mean pace so far, or ``""`` before the first step, at the end and
-    with no total. Steps of one task can differ in cost (a tuning trial of a trained GLM and one of a
-    popularity count are one step each), hence "at this pace"."""
+    """``", about 12 min left at this pace"``, the mean pace so far extrapolated, or ``""`` before the first
+    step, at the end and with no total. Steps of one task can differ in cost (a tuning trial of a trained GLM
+    and one of a popularity count are one step each), hence "at this pace"."""
     if total is None or pos <= 0 or pos >= total:
         return ""
     left = elapsed / pos * (total - pos)
