@@ -73,3 +73,14 @@ def test_the_bars_show_time_left_only_while_there_is_an_estimate() -> None:
     column = TimeLeftColumn()
     assert column.render(bars.tasks[running]).plain.endswith(" left")
     assert column.render(bars.tasks[open_ended]).plain == column.render(bars.tasks[done]).plain == ""
+
+
+def test_the_bars_and_the_log_lines_give_the_same_estimate() -> None:
+    clock = [0.0]
+    bars = Progress(get_time=lambda: clock[0])
+    task = bars.add_task("a", total=10)
+    clock[0] = 30.0
+    bars.update(task, completed=3)
+    # 30 s for 3 steps, 7 to go: 70 s, whichever way it is printed
+    assert TimeLeftColumn().render(bars.tasks[task]).plain == "~0:01:10 left"
+    assert time_left(30.0, 3, 10) == ", about 70 s left at this pace"

@@ -34,13 +34,22 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 PLAIN_EVERY = 30.0
 
 
+def seconds_left(elapsed: float | None, pos: float, total: float | None) -> float | None:
+    """The mean pace so far times the steps left: ``None`` before the first step, at the end and with no
+    total. The bars and the log lines both use it, so a terminal and a log of one run agree; rich's own
+    estimate (speed over its last 30 s) swings with steps as uneven as an eval's."""
+    if elapsed is None or total is None or pos <= 0 or pos >= total:
+        return None
+    return elapsed / pos * (total - pos)
+
+
 def time_left(elapsed: float, pos: int, total: int | None) -> str:
-    """``", about 12 min left at this pace"``, the mean pace so far extrapolated, or ``""`` before the first
-    step, at the end and with no total. Steps of one task can differ in cost (a tuning trial of a trained GLM
-    and one of a popularity count are one step each), hence "at this pace"."""
-    if total is None or pos <= 0 or pos >= total:
+    """``", about 12 min left at this pace"``, or ``""`` where :func:`seconds_left` has no estimate. Steps
+    of one task can differ in cost (a tuning trial of a trained GLM and one of a popularity count are one
+    step each), hence "at this pace"."""
+    left = seconds_left(elapsed, pos, total)
+    if left is None:
         return ""
-    left = elapsed / pos * (total - pos)
     return (
         f", about {left:.0f} s left at this pace"
         if left < 120
@@ -75,11 +84,11 @@ def progress_factory(progress: Progress, every: float = PLAIN_EVERY) -> Progress
 
 
 class TimeLeftColumn(ProgressColumn):
-    """rich's estimate of the time left, while there is one: blank when the total is unknown or the task is
-    done, where rich's own column would print a second clock beside the elapsed one."""
+    """The time left by :func:`seconds_left`, while there is an estimate: blank when the total is unknown or
+    the task is done, where rich's own column would print a second clock beside the elapsed one."""
 
     def render(self, task: Task) -> Text:
-        left = task.time_remaining
+        left = seconds_left(task.elapsed, task.completed, task.total)
         if task.finished or left is None:
             return Text("")
         return Text(f"~{timedelta(seconds=round(left))} left", style="progress.remaining")
