@@ -229,6 +229,14 @@ class Settings:
             "doc": "parallel slots of the embedded llama-server (`-np`) and concurrent requests per LLM client",
         },
     )
+    llm_threads: int = field(
+        default_factory=lambda: _int("MOKG_LLM_THREADS", "0"),
+        metadata={
+            "env": "MOKG_LLM_THREADS",
+            "doc": "CPU threads of the embedded llama-server (`--threads`); 0: every core. Set 1 where other "
+            "CPU-heavy work shares the cores: llama.cpp's threads wait for each other at every layer",
+        },
+    )
     llm_timeout_s: float = field(
         default_factory=lambda: _float("MOKG_LLM_TIMEOUT_S", "120"),
         metadata={"env": "MOKG_LLM_TIMEOUT_S", "doc": "seconds before an LLM request fails"},
@@ -424,6 +432,8 @@ class Settings:
             raise SettingsError(f"MOKG_PROFILE_LLM_BATCH={self.profile_llm_batch}: must be at least 1")
         if self.llm_parallel < 1:
             raise SettingsError(f"MOKG_LLM_PARALLEL={self.llm_parallel}: must be at least 1")
+        if self.llm_threads < 0:
+            raise SettingsError(f"MOKG_LLM_THREADS={self.llm_threads}: must be 0 (every core) or more")
         if min(self.analyst_max_concurrent, self.analyst_max_per_key, self.analyst_max_bytes) < 1:
             raise SettingsError("MOKG_ANALYST_MAX_CONCURRENT, _MAX_PER_KEY and _MAX_BYTES must be positive")
         if self.llm_weights not in ("f16", "file"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,19 @@ def test_argv_uses_the_slot_setting(tmp_path: Path) -> None:
     assert int(_flag(argv, "--threads")) >= 1
 
 
-def test_parallel_defaults_to_four_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_default_to_every_core_and_can_be_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MOKG_LLM_THREADS", raising=False)
+    settings = Settings().with_(home=tmp_path)
+    assert _flag(list(llama_service(settings).argv), "--threads") == str(os.cpu_count())
+    assert _flag(list(llama_service(settings.with_(llm_threads=1)).argv), "--threads") == "1"
+    monkeypatch.setenv("MOKG_LLM_THREADS", "-1")
+    with pytest.raises(SettingsError, match="MOKG_LLM_THREADS"):
+        Settings()
+
+
+def test_parallel_defaults_to_eight_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MOKG_LLM_PARALLEL", raising=False)
     assert Settings().llm_parallel == 8
     monkeypatch.setenv("MOKG_LLM_PARALLEL", "0")
