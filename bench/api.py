@@ -45,7 +45,7 @@ import orjson
 import requests
 
 from mokg.apikeys import create_key, revoke_key
-from mokg.config import Settings, get_settings
+from mokg.config import Settings, get_settings, usable_cores
 from mokg.graph import Graph
 from mokg.lookalike.activity_index import activity_inputs, write_activity_index
 from mokg.lookalike.audience import EMBEDDING_PROPERTY, first_fetch, record_method
@@ -382,7 +382,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "activity_weight": args.activity,
         "workers": args.workers,
         "threads": args.threads,
-        "cores": os.cpu_count(),
+        "cores": usable_cores(),
         "levels": levels,
     }
 

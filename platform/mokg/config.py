@@ -6,6 +6,7 @@ Call :func:`get_settings` wherever a setting is needed; never read ``os.environ`
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
@@ -233,7 +234,8 @@ class Settings:
         default_factory=lambda: _int("MOKG_LLM_THREADS", "0"),
         metadata={
             "env": "MOKG_LLM_THREADS",
-            "doc": "CPU threads of the embedded llama-server (`--threads`); 0: every core. Set 1 where other "
+            "doc": "CPU threads of the embedded llama-server (`--threads`); 0: every core this process may use "
+            "(its CPU affinity and cgroup quota). Set 1 where other "
             "CPU-heavy work shares the cores: llama.cpp's threads wait for each other at every layer",
         },
     )
@@ -474,7 +476,7 @@ class Settings:
     @property
     def sentiment_workers(self) -> int:
         """``MOKG_SENTIMENT_PROCESSES`` resolved (0: one per CPU core)."""
-        return self.sentiment_processes or os.cpu_count() or 1
+        return self.sentiment_processes or usable_cores()
 
     @property
     def secrets_dir(self) -> Path:
@@ -570,6 +572,50 @@ def cpu_flags() -> frozenset[str]:
         return frozenset()
     line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
     return frozenset(line.partition(":")[2].split())
+
+
+def _quota_in(directory: Path) -> float | None:
+    """The CPU quota set in one cgroup directory, in cores (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``)."""
+    try:
+        if (directory / "cpu.max").exists():
+            quota, period = (directory / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (directory / "cpu.cfs_quota_us").read_text().strip()
+            period = (directory / "cpu.cfs_period_us").read_text().strip()
+        return None if quota in ("max", "-1") else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def cgroup_cpu_limit(membership: str, root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The tightest CPU quota, in cores, over a process's cgroups and their ancestors (v2, or v1's ``cpu``
+    controller); ``None`` without one. ``membership`` is the text of ``/proc/<pid>/cgroup``."""
+    limits = []
+    for line in membership.splitlines():
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if controllers and "cpu" not in controllers.split(","):
+            continue
+        base = root / controllers
+        deepest = base / path.strip("/")
+        for directory in (deepest, *deepest.parents):
+            if directory.is_relative_to(base):
+                limits.append(_quota_in(directory))
+    return min((q for q in limits if q is not None), default=None)
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by its cgroup's quota (a container's
+    ``--cpus``), at least 1. ``os.cpu_count()`` counts the host's: a llama-server thread per host core on a
+    2-core quota waits at every layer for threads that are not running (docs/benchmarks.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call off Linux
+        cores = os.cpu_count() or 1
+    try:
+        limit = cgroup_cpu_limit(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        limit = None
+    return max(1, min(cores, math.ceil(limit)) if limit else cores)
 
 
 @lru_cache(maxsize=1)

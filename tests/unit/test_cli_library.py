@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from mokg.config import Settings, SettingsError, get_settings
+from mokg.config import Settings, SettingsError, get_settings, usable_cores
 from mokg.export import read_user_ids, write_audience
 from mokg.glom.data import TrainConfig
 from mokg.lookalike.audience import Audience, Member
@@ -76,7 +75,7 @@ def test_a_bad_item_rater_bound_is_one_clear_error(monkeypatch: pytest.MonkeyPat
 
 def test_sentiment_processes_default_to_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MOKG_SENTIMENT_PROCESSES", raising=False)
-    assert Settings().sentiment_workers == (os.cpu_count() or 1)
+    assert Settings().sentiment_workers == usable_cores()
     monkeypatch.setenv("MOKG_SENTIMENT_PROCESSES", "3")
     assert Settings().sentiment_workers == 3
     monkeypatch.setenv("MOKG_SENTIMENT_PROCESSES", "-1")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from mokg.config import Settings, SettingsError
+from mokg.config import Settings, SettingsError, usable_cores
 from mokg.stack.services import LLM_CTX_PER_SLOT, llama_server_binary, llama_service
 
 
@@ -38,7 +37,7 @@ def test_threads_default_to_every_core_and_can_be_set(
 ) -> None:
     monkeypatch.delenv("MOKG_LLM_THREADS", raising=False)
     settings = Settings().with_(home=tmp_path)
-    assert _flag(list(llama_service(settings).argv), "--threads") == str(os.cpu_count())
+    assert _flag(list(llama_service(settings).argv), "--threads") == str(usable_cores())
     assert _flag(list(llama_service(settings.with_(llm_threads=1)).argv), "--threads") == "1"
     monkeypatch.setenv("MOKG_LLM_THREADS", "-1")
     with pytest.raises(SettingsError, match="MOKG_LLM_THREADS"):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mokg.artifacts import file_sha256
-from mokg.config import Settings, SettingsError, cpu_flags
+from mokg.config import Settings, SettingsError, cpu_flags, usable_cores
 from mokg.llm.cache import CachedReply, LLMCache
 from mokg.llm.client import (
     ChatRequest,
@@ -245,7 +245,7 @@ class LocalChat:
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         threads = torch.get_num_threads()
         # every core this process may use, not MOKG_TORCH_THREADS: the idle llama-server takes them too
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        torch.set_num_threads(usable_cores())
         try:
             with torch.inference_mode():
                 out = model.generate(

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from neo4j.exceptions import DriverError, Neo4jError
 
-from mokg.config import Settings, cpu_flags
+from mokg.config import Settings, cpu_flags, usable_cores
 from mokg.graph import Graph
 from mokg.graph.arcadedb_http import ArcadeDBError, ArcadeDBHttp
 from mokg.graph.dialect import ArcadeDB
@@ -297,7 +297,7 @@ def llama_service(settings: Settings) -> Service:
         "--parallel",
         str(slots),
         "--threads",
-        str(settings.llm_threads or max(1, os.cpu_count() or 2)),
+        str(settings.llm_threads or usable_cores()),
         # the host-memory prompt cache defaults to 8 GiB; replies are cached by the client anyway. With an
         # adapter it is off: it restores a prompt's KV whatever adapter computed it (measured here: 4 of 8
         # adapter replies wrong after base requests of the same prompts with 256 MiB, 8 of 8 right with 0)

@@ -7,15 +7,14 @@ waits while the worker processes use the cores.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 from typing import Any
 
-from mokg.config import get_settings
+from mokg.config import get_settings, usable_cores
 
 _s = get_settings()
 bind = f"{_s.web_host}:{_s.web_port}"
-workers = max(2, multiprocessing.cpu_count())
+workers = max(2, usable_cores())
 worker_class = "gthread"
 threads = _s.web_threads  # many: a paced analyst refusal holds one, asleep (see MOKG_ANALYST_REFUSAL_DELAY_S)
 timeout = 60
