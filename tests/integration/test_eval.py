@@ -80,6 +80,21 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
     assert plain_body["config"]["activity_weights"] == [0.0]
     assert not [r for r in plain_body["runs"] if "activity" in r["method"]]
     assert "no activity term" in (plain / "report.md").read_text()
+    # the finished units were kept until the report was written (resuming: tests/unit/test_eval_checkpoint.py);
+    # a checkpoint some other configuration left is set aside, and the same command gives the same figures
+    assert not (plain / "eval.checkpoint.jsonl").exists()
+    (plain / "eval.checkpoint.jsonl").write_text(
+        '{"fingerprint": "another run"}\n{"key": "run lightgcn 0", "value": {}}\n'
+    )
+    proc = run_mokg(
+        "eval", "--quick", "--no-activity", "--dim", "16", "--pm-epochs", "5", "--min-buyers", "30",
+        "--baselines", "popularity,lightgcn", "--out", str(plain), settings=fresh_graph.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "was left by another configuration, data or code: starting afresh" in proc.stdout
+    again = json.loads((plain / "eval.json").read_text())
+    assert [r["metrics"] for r in again["runs"]] == [r["metrics"] for r in plain_body["runs"]]
+    assert not (plain / "eval.checkpoint.jsonl").exists()
     # the two tuning options reach the protocol through the CLI and the report says what they did
     inner = tmp_path / "inner"
     proc = run_mokg(

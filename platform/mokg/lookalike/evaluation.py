@@ -30,6 +30,7 @@ seeds of every task, so the held-out set stays fixed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from mokg.glom.fitting import fit
 from mokg.glom.pipeline import MethodChooser
 from mokg.lookalike.audience import ACTIVITY_METHODS, MethodChoice
 from mokg.lookalike.baselines import Baseline, EmbeddingBaseline, TrainData
+from mokg.lookalike.checkpoint import Checkpoint, code_fingerprint
 from mokg.lookalike.glom_model import GLoMModel, PMCache, ReviewIndex, leak_free_profiles
 from mokg.lookalike.metrics import METRIC_NAMES, RatioInterval, paired_ratio_interval
 from mokg.lookalike.protocol import (
@@ -63,7 +65,7 @@ from mokg.lookalike.scoring import (
     user_activity,
     with_activity,
 )
-from mokg.lookalike.tuning import Tuned, check_rule, displaces, grid_of, tune
+from mokg.lookalike.tuning import Trial, Tuned, check_rule, displaces, grid_of, tune
 from mokg.progress import ProgressFactory, no_progress
 
 GLOM_VARIANTS: dict[str, dict[str, Any]] = {
@@ -158,6 +160,7 @@ class EvalResult:
     effective_neg_ratio: float = float("nan")
     random_pr_auc: float = float("nan")
     tuning: dict[str, Tuned] = field(default_factory=dict)
+    resumed: int = 0  # units an earlier, interrupted run finished (seconds counts this run's time only)
 
     @property
     def ratio_warning(self) -> str | None:
@@ -347,13 +350,44 @@ def _blend(score: Scorer, activity: np.ndarray, weight: float) -> Scorer:
     return lambda task: with_activity(score(task), activity[task.candidates], weight)
 
 
+def fingerprint(kg: KGData, cfg: EvalConfig) -> str:
+    """A hash of what decides every unit of :func:`evaluate_kg`: the configuration, the graph's data and
+    the code (a :class:`Checkpoint` resumes only units this run would compute alike)."""
+    digest = hashlib.sha256(code_fingerprint().encode())
+    digest.update(json.dumps(asdict(cfg), sort_keys=True, default=str).encode())
+    r = kg.reviews
+    for names in (r.user, r.item, kg.items, ["\t".join(t) for t in kg.supkg], sorted(kg.profiles)):
+        digest.update("\0".join(names).encode() + b"\1")
+    for array in (r.rating, r.polarity, *(kg.profiles[k] for k in sorted(kg.profiles))):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def _trial_key(model: str, params: dict[str, Any]) -> str:
+    return f"trial {model} {json.dumps(params, sort_keys=True)}"
+
+
+def _run_key(model: str, seed: int) -> str:
+    return f"run {model} {seed}"
+
+
+def _stored_run(value: dict[str, Any]) -> ModelRun:
+    # JSON made the seed sizes strings
+    return ModelRun(**value | {"seed_size_ap": {int(k): v for k, v in value["seed_size_ap"].items()}})
+
+
 def evaluate_kg(
     kg: KGData,
     cfg: EvalConfig,
     *,
     dataset: str,
     progress: ProgressFactory = no_progress,
+    checkpoint: Checkpoint | None = None,
 ) -> EvalResult:
+    """Every model on every seed's split, tuned first (module docstring). With an entered ``checkpoint``
+    whose fingerprint is :func:`fingerprint`, each finished unit (a tuning trial, a model's run on a split)
+    is stored as it ends, and units an earlier run stored are read instead of fitted: every model is seeded
+    by its split and configuration alone, so the figures are those of one uninterrupted run."""
     if cfg.tune_on not in TUNE_ON:
         raise ValueError(f"tune_on {cfg.tune_on!r}: expected one of {', '.join(TUNE_ON)}")
     check_rule(cfg.tune_rule)  # before any fit
@@ -403,8 +437,19 @@ def evaluate_kg(
     # hyperparameters: searched once, on the validation tasks of the first seeds' splits (their mean AP);
     # every seed shares the first seed's partition of the tasks, so no test task is ever scored while tuning
     total = len(tunable) * cfg.tune_budget * len(cfg.tune_seeds) + len(cfg.seeds) * len(models)
-    advance = progress("eval (tuning trials, then seed × model)", total)
+    stored = {} if checkpoint is None else checkpoint.entries
+    result.resumed = sum(len(cfg.tune_seeds) if key.startswith("trial ") else 1 for key in stored)
+    label = "eval (tuning trials, then seed × model"
+    # the bar counts this run's units, so its time-left estimate is this run's pace
+    advance = progress(
+        f"{label}; {result.resumed} done before)" if result.resumed else f"{label})", total - result.resumed
+    )
     done = 0
+
+    def store(key: str, value: dict[str, Any]) -> None:
+        if checkpoint is not None:
+            checkpoint.put(key, value)
+
     if tunable:
         tuning_splits = []
         for seed in cfg.tune_seeds:
@@ -446,7 +491,22 @@ def evaluate_kg(
                 # the tuning splits share one partition, so task j is the same item in each: average per task
                 return np.mean(aps, axis=0).tolist(), methods_seen
 
-            tuned = tune(name, objective, cfg.tune_budget, seed=cfg.seeds[0], rule=cfg.tune_rule)
+            def known(params: dict[str, Any], name: str = name) -> Trial | None:
+                value = stored.get(_trial_key(name, params))
+                return None if value is None else Trial(**value | {"task_aps": tuple(value["task_aps"])})
+
+            def record(trial: Trial, name: str = name) -> None:
+                store(_trial_key(name, trial.params), asdict(trial))
+
+            tuned = tune(
+                name,
+                objective,
+                cfg.tune_budget,
+                seed=cfg.seeds[0],
+                rule=cfg.tune_rule,
+                known=known,
+                record=record,
+            )
             if tuned is not None:
                 result.tuning[name] = tuned
     chosen = {name: t.params for name, t in result.tuning.items()}
@@ -461,6 +521,9 @@ def evaluate_kg(
         factory = _Models(kg, ix, cfg.train, variants)
         activity = task_free_activity(train_data.interactions, split)
         for name in models:
+            if _run_key(name, seed) in stored:
+                result.runs.append(_stored_run(stored[_run_key(name, seed)]))
+                continue
             params = chosen.get(ABLATED if " w/o " in name else name, {})
             t0 = time.perf_counter()
             model = factory.make(name, seed, params)
@@ -471,6 +534,7 @@ def evaluate_kg(
             run = _measure(name, seed, blend.label, seconds, blend.score, split, cfg, items)
             run.own_ap = run.metrics["average_precision"] if blend.score is own else _test_ap(split, own)
             result.runs.append(run)
+            store(_run_key(name, seed), asdict(run))
             done += 1
             advance(done)
     result.seconds = time.perf_counter() - t_start
@@ -750,7 +814,12 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         f"{result.n_tasks.get('test', 0)} test and {result.n_tasks.get('validation', 0)} validation tasks "
         f"(items with ≥ {cfg.min_buyers} buyers), seeds/positives split {cfg.seed_fraction:.0%}, "
         f"negatives 1:{cfg.neg_ratio:g}; mean ± std over random seeds {list(cfg.seeds)}; "
-        f"{result.profiles} profile vectors on the graph; {result.seconds / 60:.1f} min.",
+        f"{result.profiles} profile vectors on the graph; {result.seconds / 60:.1f} min"
+        + (
+            f" (this run's; {result.resumed} units were finished by an earlier one)."
+            if result.resumed
+            else "."
+        ),
         "",
         f"Effective negative ratio 1:{result.effective_neg_ratio:.2f} (mean over tasks of negatives / "
         f"held-out positives); positives are {result.random_pr_auc:.3f} of the candidates, about the PR-AUC "
@@ -837,6 +906,7 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         "n_tasks": result.n_tasks,
         "profiles": result.profiles,
         "seconds": round(result.seconds, 1),
+        "resumed_units": result.resumed,
         "effective_neg_ratio": result.effective_neg_ratio,
         "random_pr_auc": result.random_pr_auc,
         "ratio_warning": result.ratio_warning,

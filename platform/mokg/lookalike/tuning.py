@@ -168,10 +168,21 @@ class Tuned:
 Objective = Callable[[Params], tuple[Sequence[float], str]]
 
 
-def tune(model: str, objective: Objective, budget: int, seed: int = 0, rule: str = "best") -> Tuned | None:
+def tune(
+    model: str,
+    objective: Objective,
+    budget: int,
+    seed: int = 0,
+    rule: str = "best",
+    *,
+    known: Callable[[Params], Trial | None] = lambda params: None,
+    record: Callable[[Trial], None] = lambda trial: None,
+) -> Tuned | None:
     """Search ``model``'s grid with ``budget`` configurations; ``objective(params)`` fits the model with
     ``params`` over its defaults and returns the AP of each task tuned on, in one order for every call,
-    and the scoring rule that reached them. ``rule`` is how the defaults give way (:func:`displaces`)."""
+    and the scoring rule that reached them. ``rule`` is how the defaults give way (:func:`displaces`).
+    ``known(params)`` may return a trial an earlier, interrupted search finished (it is not run again);
+    ``record(trial)`` sees each trial this search runs."""
     check_rule(rule)  # before any fit
     spec = grid_of(model)
     if spec is None or budget < 1:
@@ -179,9 +190,13 @@ def tune(model: str, objective: Objective, budget: int, seed: int = 0, rule: str
     stream, grid = spec
     result = Tuned(model, budget, rule=rule)
     for params in configurations(stream, grid, budget, seed):
-        t0 = time.perf_counter()
-        aps, method = objective(params)
-        per_task = tuple(float(a) for a in aps)
-        mean = round(float(np.mean(per_task)), 4) if per_task else float("nan")
-        result.trials.append(Trial(params, mean, method, round(time.perf_counter() - t0, 2), per_task))
+        trial = known(params)
+        if trial is None:
+            t0 = time.perf_counter()
+            aps, method = objective(params)
+            per_task = tuple(float(a) for a in aps)
+            mean = round(float(np.mean(per_task)), 4) if per_task else float("nan")
+            trial = Trial(params, mean, method, round(time.perf_counter() - t0, 2), per_task)
+            record(trial)
+        result.trials.append(trial)
     return result

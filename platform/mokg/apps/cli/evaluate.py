@@ -85,6 +85,12 @@ from mokg.config import get_settings
     is_flag=True,
     help="Smoke run: one seed, no ablations, no tuning (figures are not comparable with a full run).",
 )
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Start over. By default a run whose report folder holds the finished units of an interrupted run "
+    "of the same configuration, on the same data and code, resumes from them (eval.checkpoint.jsonl).",
+)
 def eval_cmd(
     out_dir: Path | None,
     dataset: str,
@@ -101,6 +107,7 @@ def eval_cmd(
     tune_on: str,
     no_activity: bool,
     quick: bool,
+    fresh: bool,
 ) -> None:
     """Evaluate lookalike expansion on the graph's reviews: GLoM against baselines (paper §4).
 
@@ -112,16 +119,20 @@ def eval_cmd(
     model's scores may then be blended with the candidates' activity (how many items they bought), by a
     weight chosen on the validation tasks (--no-activity: never). Writes report.md (Tables 2 and 3, the
     chosen hyperparameters, Figure 6), eval.json (every figure) and PNG plots, and prints the summary table.
+    Each finished unit is kept in the report folder until the report is written, so an interrupted run
+    (^C, a lost machine) resumes where it stopped when started again (--fresh: start over).
     """
     import torch
 
     from mokg.glom.data import TrainConfig
     from mokg.glom.stages import load_kg
     from mokg.graph import Graph
+    from mokg.lookalike.checkpoint import Checkpoint, CheckpointBusy
     from mokg.lookalike.evaluation import (
         ACTIVITY_WEIGHTS,
         EvalConfig,
         evaluate_kg,
+        fingerprint,
         main_models,
         table_header,
         table_rows,
@@ -151,9 +162,28 @@ def eval_cmd(
         kg = load_kg(g)
     if not len(kg.reviews):
         raise click.ClickException("the graph holds no reviews: run `mokg ingest` first")
-    with progress_bars() as progress:
-        result = evaluate_kg(kg, cfg, dataset=dataset, progress=progress_factory(progress))
-    paths = write_report(result, out_dir or s.home / "reports" / dataset)
+    folder = out_dir or s.home / "reports" / dataset
+    try:
+        with Checkpoint(folder / "eval.checkpoint.jsonl", fingerprint(kg, cfg), fresh=fresh) as checkpoint:
+            if checkpoint.discarded:
+                out.print(
+                    f"{checkpoint.path} was left by another configuration, data or code: starting afresh",
+                    markup=False,
+                )
+            elif checkpoint.resumed:
+                out.print(
+                    f"resuming from {checkpoint.path}: {checkpoint.resumed} tuning trials and model runs "
+                    "finished earlier",
+                    markup=False,
+                )
+            with progress_bars() as progress:
+                result = evaluate_kg(
+                    kg, cfg, dataset=dataset, progress=progress_factory(progress), checkpoint=checkpoint
+                )
+            paths = write_report(result, folder)
+            checkpoint.remove()
+    except CheckpointBusy as busy:
+        raise click.ClickException(str(busy)) from None
     table = Table(*table_header(result), title=f"lookalike evaluation: {dataset}")
     for row in table_rows(result, main_models(result)):
         table.add_row(*row)
