@@ -35,6 +35,31 @@ def test_entries_survive_a_reopen_and_a_line_cut_short(tmp_path: Path) -> None:
         assert c.entries == {"a": {"x": 1.5}, "b": [1, 2], "c": 3}
 
 
+def test_a_kill_while_reopening_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.jsonl"
+    with Checkpoint(path, "f1") as c:
+        c.put("a", 1)
+        c.put("b", 2)
+    with path.open("a") as f:
+        f.write('{"key": "c", "val')  # killed mid-write: the reopening below rewrites the file
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    # killed at the reopening's first sync, the moment its rewrite first reaches the disk
+    monkeypatch.setattr("mokg.lookalike.checkpoint.os.fsync", killed)
+    with pytest.raises(KeyboardInterrupt), Checkpoint(path, "f1"):
+        pass
+    monkeypatch.undo()
+    # the lock went with the failed opening, and the old file still holds both entries
+    with Checkpoint(path, "f1") as c:
+        assert c.entries == {"a": 1, "b": 2}
+        c.put("c", 3)
+    assert not (tmp_path / "c.jsonl.tmp").exists()
+    with Checkpoint(path, "f1") as c:
+        assert c.entries == {"a": 1, "b": 2, "c": 3}
+
+
 def test_another_fingerprint_or_fresh_starts_empty(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     with Checkpoint(path, "f1") as c:

@@ -4,8 +4,9 @@ A :class:`Checkpoint` is an append-only JSON-lines file of ``{"key": …, "value
 line that holds a fingerprint of everything the values depend on (the caller's: configuration, data, code;
 :func:`code_fingerprint` covers the installed package and the numeric libraries). A file with another
 fingerprint is started afresh, never mixed in. Each entry is flushed and synced as it is written, and a
-line cut short by a kill is dropped when the file is next opened. An exclusive lock keeps two runs from
-writing one file.
+line cut short by a kill is dropped when the file is next opened: the kept entries are written to a new file
+that replaces the old one only once it is on disk, so a kill while reopening loses nothing. An exclusive
+lock on the folder keeps two runs from writing one file.
 """
 
 from __future__ import annotations
@@ -55,36 +56,56 @@ class Checkpoint:
         self.resumed = 0
         self.discarded = False
         self._file: IO[str] | None = None
+        self._folder: int | None = None
 
     def __enter__(self) -> Checkpoint:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a+", encoding="utf-8")
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        # the lock is on the folder, not the file, because the file is replaced below
+        fd = os.open(folder, os.O_RDONLY)
         try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._file.close()
+            os.close(fd)
             raise CheckpointBusy(
                 f"{self.path}: another `mokg eval` is writing to this folder; wait for it or use another --out"
             ) from None
-        self._file.seek(0)
-        lines = list(self._lines(self._file))
+        self._folder = fd
+        try:
+            self._load(fd)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _load(self, folder: int) -> None:
+        lines: list[dict[str, Any]] = []
+        if self.path.exists():
+            with self.path.open(encoding="utf-8") as f:
+                lines = list(self._lines(f))
         matches = bool(lines) and lines[0].get("fingerprint") == self.fingerprint
         self.discarded = bool(lines) and not matches and not self.fresh
         if matches and not self.fresh:
             self.entries = {e["key"]: e["value"] for e in lines[1:]}
         self.resumed = len(self.entries)
-        # rewrite the header and the whole entries: drops a cut-short last line and a stale file alike
-        self._file.seek(0)
-        self._file.truncate()
-        self._write({"fingerprint": self.fingerprint})
-        for key, value in self.entries.items():
-            self._write({"key": key, "value": value})
-        return self
+        # a new file of the header and the kept entries: drops a cut-short last line and a stale file alike
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(json.dumps({"fingerprint": self.fingerprint}) + "\n")
+            f.writelines(json.dumps({"key": k, "value": v}) + "\n" for k, v in self.entries.items())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        os.fsync(folder)  # the rename itself
+        self._file = self.path.open("a", encoding="utf-8")
 
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:
-            self._file.close()  # releases the lock
+            self._file.close()
             self._file = None
+        if self._folder is not None:
+            os.close(self._folder)  # releases the lock
+            self._folder = None
 
     @staticmethod
     def _lines(f: IO[str]) -> Iterator[dict[str, Any]]:
@@ -94,19 +115,16 @@ class Checkpoint:
                 if isinstance(entry, dict) and ("fingerprint" in entry or {"key", "value"} <= entry.keys()):
                     yield entry
 
-    def _write(self, entry: dict[str, Any]) -> None:
-        assert self._file is not None, "use the checkpoint as a context manager"
-        self._file.write(json.dumps(entry) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
     def get(self, key: str) -> Any:
         """The value an earlier run stored under ``key``, or ``None``."""
         return self.entries.get(key)
 
     def put(self, key: str, value: Any) -> None:
         """Store ``value`` (JSON-serialisable) under ``key``, on disk before this returns."""
-        self._write({"key": key, "value": value})
+        assert self._file is not None, "use the checkpoint as a context manager"
+        self._file.write(json.dumps({"key": key, "value": value}) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self.entries[key] = value
 
     def remove(self) -> None:
