@@ -235,8 +235,8 @@ class Settings:
         metadata={
             "env": "MOKG_LLM_THREADS",
             "doc": "CPU threads of the embedded llama-server (`--threads`); 0: every core this process may use "
-            "(its CPU affinity and cgroup quota). Set 1 where other "
-            "CPU-heavy work shares the cores: llama.cpp's threads wait for each other at every layer",
+            "(its CPU affinity and cgroup quota). Set 1 where other CPU-heavy work shares the cores: "
+            "llama.cpp's threads wait for each other at every layer",
         },
     )
     llm_timeout_s: float = field(
