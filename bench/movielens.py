@@ -59,7 +59,10 @@ def main() -> None:
     p.add_argument("--share", default="0:12", help="lo:hi, the CRC32 band of ratings kept (percent)")
     p.add_argument("--out", type=Path, required=True, help="folder for reviews.json.gz and meta.json.gz")
     args = p.parse_args()
-    lo, hi = (int(v) for v in args.share.split(":"))
+    try:
+        lo, hi = (int(v) for v in args.share.split(":"))
+    except ValueError:
+        lo = hi = 0
     if not (0 <= lo <= 100 and 0 <= hi <= 100 and lo != hi):
         p.error(f"--share {args.share}: expected lo:hi, two different percentages in 0..100")
     with zipfile.ZipFile(args.wheel) as wheel:

@@ -55,7 +55,11 @@ def test_every_band_rating_of_a_5_core_survives_and_a_chain_below_it_goes(tmp_pa
     assert proc.stdout.startswith(f"{in_band} ratings in the band 90:30;")
 
 
-def test_an_empty_band_is_refused(tmp_path: Path) -> None:
+def test_an_empty_or_malformed_band_is_refused_in_one_line(tmp_path: Path) -> None:
     wheel = _wheel(tmp_path / "recbole.whl", [(1, 1)])
-    proc = run_bench("movielens.py", "--wheel", str(wheel), "--share", "5:5", "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "--share 5:5: expected lo:hi" in proc.stderr
+    for share in ("5:5", "abc", "1:2:3", "0:101"):
+        proc = run_bench(
+            "movielens.py", "--wheel", str(wheel), "--share", share, "--out", str(tmp_path / "o")
+        )
+        assert proc.returncode == 2 and f"--share {share}: expected lo:hi" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
