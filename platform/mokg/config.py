@@ -288,7 +288,7 @@ class Settings:
         },
     )
     sim_min_co_rated: int = field(
-        default_factory=lambda: _int("MOKG_SIM_MIN_CO_RATED", "2"),
+        default_factory=lambda: _int("MOKG_SIM_MIN_CO_RATED", "10"),
         metadata={"env": "MOKG_SIM_MIN_CO_RATED", "doc": "minimum co-rated items for a similarity (§3.4)"},
     )
     sim_top_k: int = field(

@@ -34,7 +34,8 @@ from mokg.stream.runtime import BatchOutcome, StreamRuntime
 
 pytestmark = pytest.mark.integration
 
-SMALL = TrainConfig(dim=16, pm_epochs=20, glm_epochs=10, seed=3)
+# two co-rated items are enough here: these slices are too small for the default support bound
+SMALL = TrainConfig(dim=16, pm_epochs=20, glm_epochs=10, seed=3, min_co_rated=2)
 # train() up to and with §3.4: polarity and SIMILAR_TO written, nothing learned
 SIMILARITY_ONLY = ("profiles", "text-embeddings", "pm+glm", "write-back")
 
@@ -284,7 +285,9 @@ def test_the_stream_similarity_leaves_out_items_past_the_rater_bound(
 
     def streamed_edge(bound: int) -> tuple[set[str], list[dict[str, object]]]:
         read = fresh_graph.query("stream/co_rater_reviews", ids=["a"], max_raters=bound)
-        update_similarity(fresh_graph, replace(fresh_graph.settings, sim_max_item_raters=bound), ["a"])
+        update_similarity(
+            fresh_graph, replace(fresh_graph.settings, sim_max_item_raters=bound, sim_min_co_rated=2), ["a"]
+        )
         edges = fresh_graph.run_text(
             "MATCH (a:User)-[s:SIMILAR_TO]->(b:User) RETURN a.user_id AS a, b.user_id AS b, s.n_co_rated AS n",
             {},
@@ -319,7 +322,9 @@ def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
     files = {name: tmp_path / f"{name}.json" for name in ("base", "new", "known")}
     files["base"].write_text("".join(json.dumps(r) + "\n" for r in rows if r not in held))
     files["new"].write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] in late))
-    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0)  # a bound that bites
+    settings = replace(
+        fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_min_co_rated=2
+    )  # a bound that bites
     cfg = TrainConfig.from_settings(settings, **{"dim": 8})
     ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
     # polarity and §3.4 over the base, written
@@ -450,7 +455,7 @@ def test_two_batches_at_once_leave_the_similarity_of_a_full_recomputation(
     batches = [[r for r in rows if r["reviewerID"] in late], last]
     base = tmp_path / "base.json"
     base.write_text("".join(json.dumps(r) + "\n" for r in rows if r not in batches[0] and r not in last))
-    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0)
+    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_min_co_rated=2)
     ingest(fresh_graph, reviews=base, rejects_path=tmp_path / "r.jsonl")
     train(fresh_graph, settings, TrainConfig.from_settings(settings, **{"dim": 8}), skip=SIMILARITY_ONLY)
     if not turns:
@@ -518,7 +523,9 @@ def test_an_item_a_batch_pushes_past_the_rater_bound_is_rescored_for_all_its_rat
                 for k, (u, i, r) in enumerate(rows)
             )
         )
-    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_max_item_raters=3)
+    settings = replace(
+        fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_max_item_raters=3, sim_min_co_rated=2
+    )
     cfg = TrainConfig.from_settings(settings, **{"dim": 8})
     ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
     train(fresh_graph, settings, cfg, skip=SIMILARITY_ONLY)
