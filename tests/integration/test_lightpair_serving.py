@@ -17,6 +17,8 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,11 +159,11 @@ def mining(
         graph.close()
 
 
+LIGHTPAIR_RUN = ("pair", "run", "--miner", "lightpair", "--no-scorer", "--threshold", "0.01")
+
+
 def lightpair_run(mining: dict[str, Any], version: str, *args: str) -> str:
-    proc = run_mokg(
-        "pair", "run", "--miner", "lightpair", "--adapter", version, "--no-scorer", "--threshold", "0.01", *args,
-        env=mining["env"],
-    )  # fmt: skip
+    proc = run_mokg(*LIGHTPAIR_RUN, "--adapter", version, *args, env=mining["env"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -205,16 +207,25 @@ def test_a_worker_killed_mid_lightpair_task_loses_and_doubles_nothing(
     graph, key = mining["graph"], str(FIXTURE_ITEMS[1])
     before = {"pair_completions": source_state(graph, key).get("pair_completions") or 0}
     # one source-pass request over all of R_s (its prompt alone about a second on 2 cores): killed as soon as
-    # the worker has claimed the source, while that request is out
-    out = lightpair_run(
-        mining, served.adapter.version, "--key", key, "--max-tokens", "96", "--no-relation-filter"
+    # the worker has claimed the source, while that request is out. Watched while the command still runs:
+    # under load the task was done before the command's exit returned, and the wait for "running" timed out.
+    args = ("--adapter", served.adapter.version, "--key", key, "--max-tokens", "96", "--no-relation-filter")
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "mokg.apps.cli", *LIGHTPAIR_RUN, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=mining["env"],
     )
-    run_id = out.split()[2].rstrip(":")
     deadline = time.monotonic() + 120
     while source_state(graph, key).get("pair_status") != "running":
         assert time.monotonic() < deadline, "the worker never started the task"
-        time.sleep(0.05)
+        assert cli.poll() in (None, 0), f"`mokg pair run` exited with {cli.returncode}"
+        time.sleep(0.02)
     mining["worker"].kill()
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err[-3000:]
+    run_id = out.split()[2].rstrip(":")
     state = source_state(graph, key)
     assert state["pair_status"] == "running" and state["pair_completions"] == before["pair_completions"], (
         state
