@@ -322,9 +322,8 @@ def test_the_stream_similarity_of_a_batch_equals_a_full_recomputation(
     files = {name: tmp_path / f"{name}.json" for name in ("base", "new", "known")}
     files["base"].write_text("".join(json.dumps(r) + "\n" for r in rows if r not in held))
     files["new"].write_text("".join(json.dumps(r) + "\n" for r in rows if r["reviewerID"] in late))
-    settings = replace(
-        fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_min_co_rated=2
-    )  # a bound that bites
+    # a bound that bites
+    settings = replace(fresh_graph.settings, sim_top_k=1, sim_threshold=0.0, sim_min_co_rated=2)
     cfg = TrainConfig.from_settings(settings, **{"dim": 8})
     ingest(fresh_graph, reviews=files["base"], rejects_path=tmp_path / "r.jsonl")
     # polarity and §3.4 over the base, written
