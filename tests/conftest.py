@@ -135,6 +135,10 @@ def fresh_graph(fresh_settings: Settings) -> Iterator[Graph]:
         yield g
 
 
+# the real command line as every test starts it: this interpreter, so the venv's package is the one tested
+MOKG_CLI: tuple[str, ...] = (sys.executable, "-m", "mokg.apps.cli")
+
+
 def run_mokg(
     *args: str, settings: Settings | None = None, check: bool = False, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -143,7 +147,7 @@ def run_mokg(
     if settings is not None:
         env["MOKG_GRAPH_DATABASE"] = settings.graph_database
     return subprocess.run(
-        [sys.executable, "-m", "mokg.apps.cli", *args],
+        [*MOKG_CLI, *args],
         capture_output=True,
         text=True,
         env=env,

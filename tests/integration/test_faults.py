@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import GIFT_META, GIFT_REVIEWS, counts
+from conftest import GIFT_META, GIFT_REVIEWS, MOKG_CLI, counts
 from test_ingest import expected_counts
 from test_pair_workers import mined_triples, source_state, start_worker
 
@@ -89,9 +88,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def _ingest(settings: Settings) -> subprocess.Popen[str]:
     cmd = [
-        sys.executable,
-        "-m",
-        "mokg.apps.cli",
+        *MOKG_CLI,
         "ingest",
         "--reviews",
         str(GIFT_REVIEWS),
@@ -237,7 +234,7 @@ def test_broker_killed_while_a_worker_mines_then_every_source_is_mined_once(
         "MOKG_BROKER_URL": own_broker.broker(),
     }
     worker = start_worker(fresh_settings, tmp_path / "worker.log", env=env)
-    cmd = [sys.executable, "-m", "mokg.apps.cli", "pair", "run", *[a for k in keys for a in ("--key", k)]]
+    cmd = [*MOKG_CLI, "pair", "run", *[a for k in keys for a in ("--key", k)]]
     run = subprocess.Popen(
         # --wait is a ceiling, not the expected time: 300 s ran out on busy cores
         [*cmd, *PAIR_MINING, "--wait", "900"],
@@ -341,7 +338,7 @@ def _train(settings: Settings) -> subprocess.Popen[str]:
         "MOKG_LLM_TIMEOUT_S": "900",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "mokg.apps.cli", *TRAIN],
+        [*MOKG_CLI, *TRAIN],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

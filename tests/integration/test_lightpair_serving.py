@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from conftest import (
     LIGHTPAIR_CACHE,
     LIGHTPAIR_CARDS,
     LIGHTPAIR_RELATION,
+    MOKG_CLI,
     _free_port,
     lightpair_record,
     run_mokg,
@@ -211,7 +211,7 @@ def test_a_worker_killed_mid_lightpair_task_loses_and_doubles_nothing(
     # under load the task was done before the command's exit returned, and the wait for "running" timed out.
     args = ("--adapter", served.adapter.version, "--key", key, "--max-tokens", "96", "--no-relation-filter")
     cli = subprocess.Popen(
-        [sys.executable, "-m", "mokg.apps.cli", *LIGHTPAIR_RUN, *args],
+        [*MOKG_CLI, *LIGHTPAIR_RUN, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, MOKG_CLI
 
 from mokg.config import Settings
 from mokg.graph import Graph
@@ -36,7 +36,7 @@ META = FIXTURES / "amazon2023_meta.jsonl"
 def mokg(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The real command line, with the session's environment and ``env`` on top."""
     return subprocess.run(
-        [sys.executable, "-m", "mokg.apps.cli", *args],
+        [*MOKG_CLI, *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},

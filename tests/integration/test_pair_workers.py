@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, GIFT_META, GIFT_REVIEWS, run_mokg, word_embed
+from conftest import FIXTURES, GIFT_META, GIFT_REVIEWS, MOKG_CLI, run_mokg, word_embed
 
 from mokg.config import Settings
 from mokg.graph import Graph
@@ -91,9 +90,7 @@ def start_worker(
     with log.open("ab") as f:
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "mokg.apps.cli",
+                *MOKG_CLI,
                 "worker",
                 "--visibility-timeout",
                 str(visibility_s),
@@ -441,7 +438,7 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
             assert second.enqueued == 0 and store.run_counts(graph, second.run)["done"] == 0
 
             status = subprocess.run(
-                [sys.executable, "-m", "mokg.apps.cli", "pair", "status"],
+                [*MOKG_CLI, "pair", "status"],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -456,7 +453,7 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
             # the same configuration sends the same requests, so the LLM cache answers them
             cli = subprocess.run(
                 [
-                    sys.executable, "-m", "mokg.apps.cli", "pair", "run", "--continuous", "--max-batches", "2",
+                    *MOKG_CLI, "pair", "run", "--continuous", "--max-batches", "2",
                     "--interval", "1", "--type", "Item", "--redo-after-days", "0.000001", "--wait", "120",
                     "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
                 ],
