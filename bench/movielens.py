@@ -13,6 +13,12 @@ title, and its first genre as its category). The samples in the evaluation log:
     python bench/movielens.py --wheel … --share 50:62 --out mlb12   # the second sample: 9,644
     python bench/movielens.py --wheel … --share 20:60 --out ml40    # 38,835
 
+and stop 55's three, drawn from bands none of those chose a default on:
+
+    python bench/movielens.py --wheel … --share 60:100 --out ml40b  # 39,162
+    python bench/movielens.py --wheel … --share 62:74 --out ml62    # 9,986
+    python bench/movielens.py --wheel … --share 88:100 --out ml88   # 9,995
+
 then ``mokg ingest --reviews ml40/reviews.json.gz --meta ml40/meta.json.gz`` into a fresh database.
 """
 
