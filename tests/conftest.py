@@ -140,7 +140,11 @@ MOKG_CLI: tuple[str, ...] = (sys.executable, "-m", "mokg.apps.cli")
 
 
 def run_mokg(
-    *args: str, settings: Settings | None = None, check: bool = False, env: dict[str, str] | None = None
+    *args: str,
+    settings: Settings | None = None,
+    check: bool = False,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `mokg` command line in a subprocess with the session's environment (or ``env``)."""
     env = dict(env or os.environ)
@@ -152,7 +156,7 @@ def run_mokg(
         text=True,
         env=env,
         check=check,
-        timeout=1800,
+        timeout=timeout,
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, MOKG_CLI
+from conftest import FIXTURES, run_mokg
 
 from mokg.config import Settings
 from mokg.graph import Graph
@@ -35,13 +35,7 @@ META = FIXTURES / "amazon2023_meta.jsonl"
 
 def mokg(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The real command line, with the session's environment and ``env`` on top."""
-    return subprocess.run(
-        [*MOKG_CLI, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-    )
+    return run_mokg(*args, env={**os.environ, **env}, timeout=300)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], *hints: str) -> str:

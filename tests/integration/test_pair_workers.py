@@ -437,12 +437,7 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
             second = beat_tick(1)  # everything is done and within the 30-day re-mining cut-off
             assert second.enqueued == 0 and store.run_counts(graph, second.run)["done"] == 0
 
-            status = subprocess.run(
-                [*MOKG_CLI, "pair", "status"],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
+            status = run_mokg("pair", "status", env=env)
             assert status.returncode == 0, status.stderr[-3000:]
             cells = [[c.strip() for c in line.split("│")[1:-1]] for line in status.stdout.splitlines()]
             rows = {c[0]: c[1:] for c in cells if len(c) == 6}  # type | never pending running done failed
@@ -451,13 +446,11 @@ def test_continuous_mode_enqueues_what_needs_mining_and_then_nothing(
 
             # the command-line loop, bounded: two batches re-mine the items (a re-mining cut-off of 0.09 s);
             # the same configuration sends the same requests, so the LLM cache answers them
-            cli = subprocess.run(
-                [
-                    *MOKG_CLI, "pair", "run", "--continuous", "--max-batches", "2",
-                    "--interval", "1", "--type", "Item", "--redo-after-days", "0.000001", "--wait", "120",
-                    "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
-                ],
-                capture_output=True, text=True, env=env, timeout=300,
+            cli = run_mokg(
+                "pair", "run", "--continuous", "--max-batches", "2",
+                "--interval", "1", "--type", "Item", "--redo-after-days", "0.000001", "--wait", "120",
+                "--relation", "COMPLEMENTARY_PRODUCT", "--n-samples", "1", "--max-tokens", "16", "--no-scorer",
+                env=env, timeout=300,
             )  # fmt: skip
             assert cli.returncode == 0, cli.stderr[-3000:]
             assert cli.stdout.count(": 2 sources,") == 2 and cli.stdout.count("done 2, failed 0") == 2, (
