@@ -77,3 +77,22 @@ def test_layer_combinations() -> None:
     assert torch.allclose(out["mean"], (h0 + out["last"]) / 2)
     with pytest.raises(ValueError):
         GraphLearningModel(2, 1, 2, combine="sum")
+
+
+def test_the_message_share_weighs_the_node_against_its_message() -> None:
+    h0 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    rel = torch.tensor([[0.5, -0.5]])
+    ei, et = torch.tensor([[0], [1]]), torch.tensor([0])
+
+    def layer(share: float | None) -> torch.Tensor:
+        kw = {} if share is None else {"message_share": share}
+        m = GraphLearningModel(2, 1, 2, layers=1, aggregator="mean", entity_init=h0, relation_init=rel, **kw)
+        return m(ei, et)[0].detach()
+
+    # node 1's message is h_0 + r = [1.5, -0.5]; node 0 gets none; W = I/2, b = 0
+    assert torch.equal(layer(0.5), layer(None))  # Eq. 8's h + m, bit for bit
+    assert torch.equal(layer(0.0), h0)  # the PM passes through
+    assert torch.allclose(layer(0.25), torch.tensor([[0.75, 0.0], [0.375, 0.625]]))
+    assert torch.allclose(layer(1.0), torch.tensor([[0.0, 0.0], [1.5, -0.5]]))
+    with pytest.raises(ValueError, match="message_share"):
+        GraphLearningModel(2, 1, 2, message_share=1.5)

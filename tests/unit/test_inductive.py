@@ -64,6 +64,23 @@ def test_a_known_user_keeps_its_trained_embeddings(trained: tuple[KGData, Induct
     np.testing.assert_allclose(out.served[user], emb.user[row], atol=1e-5)
 
 
+def test_the_embedder_applies_the_trained_message_share() -> None:
+    kg, cfg = _kg(), replace(CFG, glm_share=0.25)
+    emb = fit(kg, cfg)
+    assert emb.state is not None
+    user = "u:U5"
+    edges = [
+        (user, "LIKES", f"i:{i}") for u, i in zip(kg.reviews.user, kg.reviews.item, strict=True) if u == "U5"
+    ]
+    out = InductiveEmbedder(emb.state, cfg.version).embed({user: edges})
+    row = emb.user_ids.index("U5")
+    np.testing.assert_allclose(out.served[user], emb.user[row], atol=1e-5)
+    # a model stored before the share was a setting is read with Eq. 8's ½
+    old = replace(emb.state, config={k: v for k, v in emb.state.config.items() if k != "glm_share"})
+    before = InductiveEmbedder(old, cfg.version).embed({user: edges})
+    assert not np.allclose(before.served[user], emb.user[row], atol=1e-5)
+
+
 def test_a_user_and_its_item_embedded_together_keep_their_trained_vectors(
     trained: tuple[KGData, InductiveEmbedder],
 ) -> None:

@@ -62,6 +62,18 @@ def test_pm_gets_the_pm_part_of_glom_draws_and_every_model_the_same_budget() -> 
     }
 
 
+def test_a_key_added_to_the_later_glom_group_leaves_the_earlier_draws_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tuned figures measured before ``glm_share`` joined the grid stay comparable: same PM and GLM draws."""
+    with_share = configurations("glom", GRIDS["glom"], 8, seed=5)
+    without = {k: v for k, v in GRIDS["glom"].items() if k != "glm_share"}
+    monkeypatch.setitem(GRIDS, "glom", without)
+    before = configurations("glom", without, 8, seed=5)
+    assert [{k: v for k, v in c.items() if k != "glm_share"} for c in with_share] == before
+    assert {c["glm_share"] for c in with_share[1:]} <= {0.25, 0.5, 0.75}
+
+
 def test_tune_keeps_the_defaults_on_ties_and_takes_the_best_otherwise() -> None:
     flat = tune("lightgcn", lambda params: ([0.5, 0.5, 0.5], "centroid"), budget=4)
     assert flat is not None and flat.params == {} and len(flat.trials) == 4

@@ -88,6 +88,10 @@ class TrainConfig:
     glm_negatives: str = "all"
     glm_relational: bool = True  # Eq. 9 as the PM's translation ||h_U + r − h_I|| (log, "The GLM stage")
     glm_user_pairs: bool = False
+    # β, the message's share of each GLM layer's input (½: Eq. 8's h + m). On validation tasks the best
+    # share fell as the PM got better trained, ¼ to ¾ across five sets, so `mokg eval` tunes it in
+    # {¼, ½, ¾} (log, "Stop 55" and "Stop 56")
+    glm_share: float = 0.5
     use_profiles: bool = True
     use_polarity: bool = True
     use_similarity: bool = True

@@ -181,6 +181,7 @@ def fit_glm(
         negatives=cfg.glm_negatives,  # type: ignore[arg-type]
         relational=cfg.glm_relational,
         user_pairs=cfg.glm_user_pairs,
+        message_share=cfg.glm_share,
         device=device,
         progress=lambda epoch, loss: advance(epoch),
     )

@@ -4,6 +4,9 @@ Layer l computes ``m^l`` with a :class:`KnowledgeQueryConv` and updates (Eq. 8, 
 
     h_v^l = W^l (h_v^{l-1} + m_v^l) + b^l,        r^l = W^l r^{l-1} + b^l     (same W^l, b^l)
 
+generalised by a message share β (``message_share``, default ½) to ``W^l (2(1 − β) h_v^{l-1} + 2β m_v^l) +
+b^l``: β = ½ is Eq. 8 exactly, β = 0 passes the PM through untouched while ``W^l = ½ I`` and ``b^l = 0``.
+
 Design decisions (the paper leaves these open):
 
 * Edges: every triple (u, r, v) gives a message u → v with relation r, and a reverse message v → u with its
@@ -119,11 +122,16 @@ class GraphLearningModel(nn.Module):
         train_embeddings: bool = False,
         bias: bool = True,
         combine: Combine = "last",
+        message_share: float = 0.5,
     ) -> None:
         super().__init__()
         if combine not in COMBINES:
             raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}")
+        if not 0.0 <= message_share <= 1.0:
+            raise ValueError(f"message_share must lie in [0, 1], got {message_share}")
         self.combine = combine
+        # 2(1 − β) and 2β are 1 and 1 at β = ½, so the default computes h + m bit for bit
+        self.keep_weight, self.message_weight = 2 * (1 - message_share), 2 * message_share
         self.entity = nn.Embedding(num_entities, dim)
         self.relation = nn.Embedding(num_relations, dim)
         nn.init.xavier_uniform_(self.entity.weight)
@@ -172,7 +180,7 @@ class GraphLearningModel(nn.Module):
                 m = conv(h, edge_index, edge_type, r)
             else:
                 m = conv(h, edge_index[:, mask], edge_type[mask], r)
-            h, r = update(h + m), update(r)
+            h, r = update(self.keep_weight * h + self.message_weight * m), update(r)
             outputs.append(h)
         if self.combine == "mean":
             h = torch.stack(outputs).mean(0)
@@ -277,6 +285,7 @@ def train_glm(
     negatives: Negatives = "all",
     relational: bool = False,
     user_pairs: bool = False,
+    message_share: float = 0.5,
     max_steps_per_epoch: int | None = MAX_STEPS_PER_EPOCH,
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,
@@ -291,7 +300,8 @@ def train_glm(
     0), ``combine`` (the output: the last layer, the mean of ``h^0..h^L`` as in LightGCN, or ``h^0 + h^L``),
     ``norm`` (``"unit"``: f between L2-normalised embeddings), ``negatives`` (``"reviewed"``: only items that
     some user reviewed), ``user_pairs`` (user–user triples such as SIMILAR_TO as extra positives, against
-    random users).
+    random users), ``message_share`` (β of the module docstring: how much of each layer's input is the
+    message rather than the node itself).
     """
     pairs, pair_rel = user_item_pairs_with_relations(triples, positive_relations)
     if len(pairs) == 0:
@@ -326,6 +336,7 @@ def train_glm(
         train_embeddings=train_embeddings,
         bias=bias,
         combine=combine,
+        message_share=message_share,
     ).to(device)
     edge_index, edge_type = with_reverse_edges(triples.head, triples.rel, triples.tail, triples.num_relations)
     edge_index, edge_type = edge_index.to(device), edge_type.to(device)

@@ -184,6 +184,7 @@ class InductiveEmbedder:
             aggregator=cfg["aggregator"],
             bias=bool(cfg["glm_bias"]),
             combine=cfg["glm_combine"],
+            message_share=float(cfg.get("glm_share", 0.5)),  # a model stored before the field: Eq. 8's ½
         )
         model.load_state_dict({**self.state.glm, "entity.weight": h0})
         with torch.no_grad():

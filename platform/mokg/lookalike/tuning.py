@@ -54,9 +54,13 @@ GRIDS: dict[str, Grid] = {
         "lr_glm": (0.0005, 0.001, 0.005, 0.01),
         "glm_epochs": (0, 1, 10, 50),
         "layers": (1, 2),  # as LightGCN and GraphSAGE search their depth
+        "glm_share": (0.25, 0.5, 0.75),
     },
 }
+# GLoM's draws, group by group from one generator: the PM's part, the GLM's, then keys added later, so
+# that adding a key to a later group leaves the draws of the groups before it as they were
 _PM_KEYS = ("dim", "lr_pm", "margin", "pm_epochs")
+_GLOM_LATER_KEYS = ("glm_share",)
 
 
 def grid_of(model: str) -> tuple[str, Grid] | None:
@@ -89,8 +93,9 @@ def configurations(stream: str, grid: Grid, budget: int, seed: int) -> list[Para
     n = budget - 1
     if stream == "glom":
         pm = _draw({k: v for k, v in full.items() if k in _PM_KEYS}, n, rng)
-        glm = _draw({k: v for k, v in full.items() if k not in _PM_KEYS}, n, rng)
-        draws = [a | b for a, b in zip(pm, glm, strict=True)]
+        glm = _draw({k: v for k, v in full.items() if k not in _PM_KEYS + _GLOM_LATER_KEYS}, n, rng)
+        later = _draw({k: v for k, v in full.items() if k in _GLOM_LATER_KEYS}, n, rng)
+        draws = [a | b | c for a, b, c in zip(pm, glm, later, strict=True)]
     else:
         draws = _draw(full, n, rng)
     return [{}] + [{k: v for k, v in d.items() if k in grid} for d in draws]

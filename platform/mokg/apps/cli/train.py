@@ -59,6 +59,12 @@ from mokg.config import get_settings
     "(README, 'Large graphs').",
 )
 @click.option("--layers", type=click.IntRange(1, 8), default=1, show_default=True, help="GLM layers L.")
+@click.option(
+    "--glm-share",
+    type=click.FloatRange(0, 1),
+    help="Share of the knowledge-query message in each GLM layer's input (default 0.5: Eq. 8's h + m; "
+    "0 with untrained layers serves the PM). `mokg eval` tunes it in {0.25, 0.5, 0.75}.",
+)
 @click.option("--no-profiles", is_flag=True, help="Ablation: no LLM profiles (PM uses interactions only).")
 @click.option(
     "--no-polarity", is_flag=True, help="Ablation: reviews are one REVIEWED relation, not LIKES/DISLIKES."
@@ -104,6 +110,7 @@ def train(
     pm_shared_negatives: bool,
     pm_large_graph: int | None,
     layers: int,
+    glm_share: float | None,
     no_profiles: bool,
     no_polarity: bool,
     no_similarity: bool,
@@ -139,6 +146,7 @@ def train(
         pm_shared_negatives=pm_shared_negatives or None,  # a flag not given is no choice
         pm_large_graph_triples=pm_large_graph,
         glm_epochs=epochs,
+        glm_share=glm_share,
         use_profiles=not no_profiles,
         use_polarity=not no_polarity,
         use_similarity=not no_similarity,
