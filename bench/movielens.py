@@ -18,6 +18,7 @@ and stop 55's three, drawn from bands none of those chose a default on:
     python bench/movielens.py --wheel … --share 60:100 --out ml40b  # 39,162
     python bench/movielens.py --wheel … --share 62:74 --out ml62    # 9,986
     python bench/movielens.py --wheel … --share 88:100 --out ml88   # 9,995
+    python bench/movielens.py --wheel … --share 12:20 --out ml5     # stop 56's: 5,452
 
 then ``mokg ingest --reviews ml40/reviews.json.gz --meta ml40/meta.json.gz`` into a fresh database.
 """
