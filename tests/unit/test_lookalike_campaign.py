@@ -157,8 +157,32 @@ def test_the_verdict_says_how_far_its_ratio_can_be_trusted() -> None:
     low, high = (float(x) for x in v.split("resampled: ")[1].split(";")[0].split("–"))
     # every task moved by the same factors, so every resampling gives the same ratio
     assert low == pytest.approx(1.1) and high == pytest.approx(1.1)
+    assert "not shown" not in v  # at the target, and every resampling agrees
     res.runs = [r for r in runs if (r.model, r.seed) != ("lightgcn", 2)]  # a split only one model ran
     assert "ahead in 2 of 2 splits" in verdict(res)
+
+
+def test_a_ratio_at_the_target_that_one_task_carries_is_not_shown() -> None:
+    res = result_for(10.0, 10.0, 0.09)
+    metrics = dict(res.runs[0].metrics)
+    # GLoM 3x the baseline on one task and 0.7x on five: mean ratio 6.5/6 = 1.083, but a resample without
+    # the first task gives 0.7
+    lifts = {"GLoM-Attn1": [3.0, 0.7, 0.7, 0.7, 0.7, 0.7], "lightgcn": [1.0] * 6}
+    res.runs = [
+        ModelRun(
+            m,
+            0,
+            "centroid",
+            1.0,
+            {**metrics, "average_precision": 0.3 * float(np.mean(fs))},
+            {},
+            task_ap={f"I{k}": 0.3 * f for k, f in enumerate(fs)},
+        )
+        for m, fs in lifts.items()
+    ]
+    v = verdict(res)
+    assert "ratio 1.083 (meets the 1.05x target)" in v
+    assert "not shown: the interval holds 1.0" in v
 
 
 def test_activity_is_standardised_log_item_counts_and_weight_zero_keeps_the_ranking() -> None:
