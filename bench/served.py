@@ -51,7 +51,7 @@ from mokg.lookalike.audience import (
     recorded_method,
     recorded_serving,
 )
-from mokg.lookalike.evaluation import EvalConfig, serving_method_chooser
+from mokg.lookalike.evaluation import CHOOSE_MODELS, EvalConfig, serving_method_chooser
 from mokg.lookalike.glom_model import ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import Split, build_split
@@ -94,6 +94,11 @@ def main() -> None:
     ap.add_argument("--meta", type=Path)
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--min-buyers", type=int, default=EvalConfig.min_buyers)
+    ap.add_argument(
+        "--models",
+        default=",".join(CHOOSE_MODELS),
+        help="the user vectors the choice may serve (`mokg train --choose-models`)",
+    )
     ap.add_argument("--json", type=Path, help="write the per-seed figures here")
     args = ap.parse_args()
     cfg = EvalConfig()
@@ -127,7 +132,7 @@ def main() -> None:
                     g,
                     db,
                     TrainConfig.from_settings(db, use_profiles=False, seed=seed),
-                    choose_method=serving_method_chooser(args.min_buyers),
+                    choose_method=serving_method_chooser(args.min_buyers, models=args.models.split(",")),
                 )
                 cache = SeedCache()
                 recorded = cast(Method, recorded_method(g, report.version))

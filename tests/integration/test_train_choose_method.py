@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
 from mokg.glom.data import TrainConfig
+from mokg.glom.inductive import NO_LIGHTGCN_FOLD_IN, InductiveEmbedder
 from mokg.glom.stages import load_kg
 from mokg.graph import Graph
 from mokg.ingest import ingest
@@ -21,7 +23,10 @@ from mokg.lookalike.audience import (
     expand_audience,
     recorded_method,
 )
-from mokg.lookalike.evaluation import ACTIVITY_WEIGHTS, CHOOSE_FOLDS, choose_serving_method
+from mokg.lookalike.baselines import LightGCNBaseline, TrainData
+from mokg.lookalike.evaluation import ACTIVITY_WEIGHTS, CHOOSE_FOLDS, CHOOSE_MODELS, choose_serving_method
+from mokg.lookalike.glom_model import ReviewIndex
+from mokg.vectors import unit_rows
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +54,10 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     assert detail["folds"] == min(CHOOSE_FOLDS, detail["n_validation_tasks"]) and "folds" in detail["reason"]
     assert set(detail["validation_ap"]) == {"centroid", "max_seed", "logreg"}
     assert detail["validation_ap"][chosen] == max(detail["validation_ap"].values())
-    # the served embeddings are the GLM's or the PM's, whichever scored higher on validation
+    # the served vectors are the GLM's or the PM's (the default candidates), whichever scored higher
     by_model = detail["by_model"]
-    assert set(by_model) == {"glom", "pm"} and by_model[detail["model"]] == detail["validation_ap"]
+    assert set(by_model) == set(CHOOSE_MODELS) and by_model[detail["model"]] == detail["validation_ap"]
+    assert "served" not in detail  # LightGCN's vectors, when it wins, go to the graph, not into the record
     best = max(v for aps in by_model.values() for v in aps.values())
     assert detail["validation_ap"][chosen] == best
     # the activity term: weighed on the same validation tasks for the methods it is served with, else none
@@ -65,6 +71,7 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     else:
         assert detail["activity"] is None and detail["activity_ap"] == {}
     assert version.endswith("+pm") == (detail["model"] == "pm")
+    assert version.endswith("+lightgcn") == (detail["model"] == "lightgcn")
     (node,) = fresh_graph.run_text(
         "MATCH (m:Model {version: $v}) RETURN m.serving_method AS m, m.method_detail AS d", {"v": version}
     )
@@ -82,3 +89,46 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     # without validation tasks there is nothing to choose by: centroid, said so, and no model is fitted
     none = choose_serving_method(load_kg(fresh_graph), TrainConfig(dim=8), min_buyers=10_000)
     assert none.method == "centroid" and none.n_validation_tasks == 0 and "no validation tasks" in none.reason
+
+
+def test_a_served_lightgcn_puts_its_user_vectors_behind_the_index(fresh_graph: Graph, tmp_path: Path) -> None:
+    ingest(fresh_graph, reviews=GIFT_REVIEWS, meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+    proc = run_mokg(
+        "train", "--no-profiles", "--dim", "8", "--pm-epochs", "5", "--seed", "3", "--choose-method",
+        "--choose-models", "lightgcn", "--choose-min-buyers", "30", "--choose-folds", "2",
+        settings=fresh_graph.settings,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "serving lightgcn embeddings" in proc.stdout.replace("\n", " ")
+    rows = fresh_graph.run_text(
+        "MATCH (u:User) RETURN u.user_id AS u, u.embedding_version AS v, u.embedding AS e, u.pm_embedding AS p",
+        {},
+    )
+    (version,) = {str(r["v"]) for r in rows}
+    assert version.endswith("+lightgcn") and recorded_method(fresh_graph, version) in METHODS
+    # LightGCN's vectors at the model's dimension, not the PM's (kept beside them as pm_embedding): the same
+    # seeded fit here points every user the same way (threads may move the last digits)
+    assert all(len(r["e"]) == 8 and r["e"] != r["p"] for r in rows)
+    ix = ReviewIndex.of(load_kg(fresh_graph))
+    mine = LightGCNBaseline(dim=8, seed=3)
+    mine.fit(TrainData.from_pairs(ix.u_idx, ix.i_idx, len(ix.users), len(ix.items)))
+    assert mine.user_embeddings is not None
+    stored = ix.user_matrix([str(r["u"]) for r in rows], np.array([r["e"] for r in rows]))
+    assert float(np.mean(np.sum(unit_rows(stored) * unit_rows(mine.user_embeddings), axis=1))) > 0.99
+    report = json.loads((fresh_graph.settings.home / "artifacts" / "glom" / f"{version}.json").read_text())
+    assert set(report["serving_method"]["by_model"]) == {"lightgcn"}
+    # a request without a method is served from LightGCN's vectors, by the recorded method
+    buyers = fresh_graph.run_text(
+        "MATCH (u:User)-[:REVIEWED]->(:Item {asin: 'B00AR51Y5I'}) RETURN u.user_id AS u ORDER BY u", {}
+    )
+    a = expand_audience(
+        fresh_graph, AudienceRequest(Seeds(user_ids=tuple(str(r["u"]) for r in buyers[:20])), k=10)
+    )
+    assert a.model_version == version and len(a.users) == 10
+    # streamed users get no vector from LightGCN (no fold-in), said so; the GLoM state still loads
+    embedder = InductiveEmbedder.load(fresh_graph.settings.home / "artifacts" / "glom")
+    assert embedder is not None and embedder.version == version
+    result = embedder.embed({"u:someone-new": [("u:someone-new", "LIKES", "i:B00AR51Y5I")]})
+    assert result.served == {} and result.skipped == {"u:someone-new": NO_LIGHTGCN_FOLD_IN}
+    bad = run_mokg("train", "--choose-method", "--choose-models", "glom,svd", settings=fresh_graph.settings)
+    assert bad.returncode != 0 and "--choose-models" in bad.stderr and "svd" in bad.stderr

@@ -14,7 +14,9 @@ relation embeddings, frozen) and the training graph's edges.
    with ``nodes``): exact for any number of layers, given ``h⁰``.
 
 What is served follows the version: a ``+pm`` version (``mokg train --choose-method`` chose the PM) serves
-``h⁰``, any other the GLM output.
+``h⁰``, any other the GLM output. A ``+lightgcn`` version serves LightGCN's user vectors, which have no fold-in
+here: its streamed users are reported as skipped and get a vector at the next `mokg train` (the stream's
+retrain trigger still runs, since the model state is GLoM's of the same training).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ from mokg.artifacts import point, pointed
 from mokg.glom.glm import GraphLearningModel, with_reverse_edges
 
 PM_SUFFIX = "+pm"
+LIGHTGCN_SUFFIX = "+lightgcn"
+# why a streamed entity gets no vector while a `+lightgcn` model serves
+NO_LIGHTGCN_FOLD_IN = (
+    "the served user vectors are LightGCN's, which have no inductive fold-in: run `mokg train`"
+)
 # the pointer to the served model, beside the artifacts: `train` writes it with the write-back
 CURRENT = "CURRENT"
 PM_MAX_NORM = 1.0  # the PM's bound on interaction embeddings (pretrain.PretrainedModel max_norm)
@@ -64,7 +71,7 @@ class ModelState:
 
 
 def state_path(folder: Path, version: str) -> Path:
-    return folder / f"{version.removesuffix(PM_SUFFIX)}.pt"
+    return folder / f"{version.removesuffix(PM_SUFFIX).removesuffix(LIGHTGCN_SUFFIX)}.pt"
 
 
 def set_current(folder: Path, version: str) -> None:
@@ -95,6 +102,7 @@ class InductiveEmbedder:
         self.state = state
         self.version = served_version
         self.serve_pm = served_version.endswith(PM_SUFFIX)
+        self.serve_lightgcn = served_version.endswith(LIGHTGCN_SUFFIX)
         self.index = {e: k for k, e in enumerate(state.entity_ids)}
         self.relations = {r: k for k, r in enumerate(state.relation_names)}
         # h⁰ and r⁰ as GLM starts from them: the PM's (frozen), or under "w/o PM" the ones GLM trained
@@ -111,6 +119,8 @@ class InductiveEmbedder:
 
     def embed(self, triples: Mapping[str, Sequence[Triple]]) -> Inductive:
         """Embed each key of ``triples`` from the triples it takes part in (its current edges)."""
+        if self.serve_lightgcn:
+            return Inductive(self.version, {}, {}, set(), dict.fromkeys(triples, NO_LIGHTGCN_FOLD_IN))
         n = len(self.h0)
         skipped: dict[str, str] = {}
         new_rows: dict[str, int] = {}

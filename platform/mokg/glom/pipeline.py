@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from mokg.config import Settings
 from mokg.glom.data import KGData, TrainConfig
 from mokg.glom.fitting import fit
-from mokg.glom.inductive import set_current
+from mokg.glom.inductive import LIGHTGCN_SUFFIX, PM_SUFFIX, set_current
 from mokg.glom.stages import (
     USER_EMBEDDING,
     load_kg,
@@ -85,10 +86,11 @@ def train(
     """Run every stage not in ``skip`` in order, timing each; the embeddings land on the graph.
 
     With ``choose_method`` (:func:`mokg.lookalike.evaluation.serving_method_chooser`), a stage before the
-    write-back picks the served embeddings (GLM, or the PM when it scores higher) and the scoring method on
-    validation tasks (one more PM+GLM fit, without the validation tasks' held-out reviews), and records the
-    method on a ``:Model {version}`` node, which ``mokg expand`` and ``POST /v1/lookalike`` use when a
-    request names no method; also in the report. Serving the PM's vectors adds ``+pm`` to the version."""
+    write-back picks the served user vectors (GLM's, the PM's, or LightGCN's, whichever scores highest) and the
+    scoring method on validation tasks (one more fit per fold, without the fold's held-out reviews), and
+    records the method on a ``:Model {version}`` node, which ``mokg expand`` and ``POST /v1/lookalike`` use
+    when a request names no method; also in the report. Serving the PM's vectors adds ``+pm`` to the
+    version, LightGCN's ``+lightgcn``."""
     unknown = set(skip) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) to skip: {sorted(unknown)}; stages are {', '.join(STAGES)}")
@@ -144,8 +146,16 @@ def train(
             choice = choose_method(kg, emb.config, progress)
             if choice.model == "pm":
                 # the PM beat its GLM on validation: serve the PM's vectors, under a version that says so
-                emb = replace(emb, user=emb.pm_user, item=emb.pm_item, version=f"{emb.version}+pm")
-                report.version = emb.version
+                emb = replace(emb, user=emb.pm_user, item=emb.pm_item, version=f"{emb.version}{PM_SUFFIX}")
+            elif choice.model == "lightgcn" and choice.served is not None:
+                # LightGCN beat both: its user vectors go behind the user index (items keep the GLM's, the
+                # only ones the unreviewed items have; nothing ranks users against items)
+                emb = replace(
+                    emb,
+                    user=_aligned(emb.user_ids, *choice.served),
+                    version=f"{emb.version}{LIGHTGCN_SUFFIX}",
+                )
+            report.version = emb.version
             record_method(graph, emb.version, choice.method, choice.detail())
             report.serving_method = choice.detail()
             aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in choice.by_model.items() for m, v in by.items())
@@ -170,6 +180,15 @@ def train(
                 set_current(artifacts(settings), emb.version)
     _save_report(artifacts(settings), report)
     return report
+
+
+def _aligned(user_ids: Sequence[str], ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (one row per id in ``ids``) in the order of ``user_ids``, every one of which must have one."""
+    row = {u: k for k, u in enumerate(ids)}
+    missing = [u for u in user_ids if u not in row]
+    if missing:
+        raise ValueError(f"{len(missing)} users have no served vector, e.g. {missing[0]!r}")
+    return vectors[[row[u] for u in user_ids]]
 
 
 def artifacts(settings: Settings) -> Path:

@@ -49,7 +49,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from operator import itemgetter
 from typing import Any, NamedTuple, cast, get_args
 
@@ -687,8 +687,9 @@ def recorded_method(graph: Graph, version: str) -> str | None:
 @dataclass(frozen=True)
 class MethodChoice:
     """The serving model and method chosen for a trained model on validation tasks (``mokg train
-    --choose-method``). ``model`` is which of the trained embeddings the index serves: ``glom`` (the GLM's)
-    or ``pm`` (the pre-trained model's, when it scored higher on validation)."""
+    --choose-method``). ``model`` is which user vectors the index serves: ``glom`` (the GLM's), ``pm`` (the
+    pre-trained model's) or ``lightgcn`` (LightGCN's, fitted on every review: ``served`` holds them, as user
+    ids and rows, and is not part of :meth:`detail`), whichever scored highest on validation."""
 
     method: str
     validation_ap: dict[str, float]  # the chosen model's mean AP over the validation tasks per method
@@ -703,9 +704,12 @@ class MethodChoice:
     activity: dict[str, float] | None = None
     activity_ap: dict[str, float] = field(default_factory=dict)
     folds: int = 0  # the folds the tasks were dealt into, one model fit each
+    served: tuple[list[str], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def detail(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(replace(self, served=None))  # the vectors are not evidence, and asdict would copy them
+        del out["served"]
+        return out
 
 
 def record_method(graph: Graph, version: str, method: str, detail: Mapping[str, Any]) -> None:

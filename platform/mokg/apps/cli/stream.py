@@ -184,7 +184,7 @@ def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -
     import torch
 
     from mokg.glom.data import TrainConfig, stored_config
-    from mokg.glom.inductive import PM_SUFFIX, ModelState, current_version, state_path
+    from mokg.glom.inductive import LIGHTGCN_SUFFIX, PM_SUFFIX, ModelState, current_version, state_path
     from mokg.glom.pipeline import artifacts
     from mokg.glom.stages import load_kg
     from mokg.graph import Graph
@@ -196,6 +196,10 @@ def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -
     version = current_version(folder)
     if version is None or not state_path(folder, version).exists():
         raise click.ClickException("no served model to measure: run `mokg train` first")
+    if version.endswith(LIGHTGCN_SUFFIX):
+        raise click.ClickException(
+            f"the served model {version} is LightGCN's, which has no inductive fold-in"
+        )
     cfg = TrainConfig.from_settings(s, **stored_config(ModelState.load(state_path(folder, version)).config))
     share = hold_share or s.stream_retrain_share or 0.2
     with Graph(s) as g:
