@@ -53,13 +53,15 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
     # every task scored once, in the default number of folds (one more fit each)
     assert detail["folds"] == min(CHOOSE_FOLDS, detail["n_validation_tasks"]) and "folds" in detail["reason"]
     assert set(detail["validation_ap"]) == {"centroid", "max_seed", "logreg"}
-    assert detail["validation_ap"][chosen] == max(detail["validation_ap"].values())
-    # the served vectors are the GLM's or the PM's (the default candidates), whichever scored higher
-    by_model = detail["by_model"]
-    assert set(by_model) == set(CHOOSE_MODELS) and by_model[detail["model"]] == detail["validation_ap"]
+    # the served vectors are the GLM's or the PM's (the default candidates), and the rule, whichever scored
+    # highest with the rule's best activity weight (max_seed has none): what is served is rule and term
+    by_model, with_term = detail["by_model"], detail["by_model_activity"]
+    assert set(by_model) == set(with_term) == set(CHOOSE_MODELS)
+    assert by_model[detail["model"]] == detail["validation_ap"]
     assert "served" not in detail  # LightGCN's vectors, when it wins, go to the graph, not into the record
-    best = max(v for aps in by_model.values() for v in aps.values())
-    assert detail["validation_ap"][chosen] == best
+    assert all(with_term[g][m] >= by_model[g][m] for g in by_model for m in METHODS if m != "knn_vote")
+    assert all(with_term[g]["max_seed"] == by_model[g]["max_seed"] for g in by_model)
+    assert with_term[detail["model"]][chosen] == max(v for aps in with_term.values() for v in aps.values())
     # the activity term: weighed on the same validation tasks for the methods it is served with, else none
     weight = 0.0
     if chosen in ACTIVITY_METHODS:
@@ -68,6 +70,7 @@ def test_train_records_the_validation_choice_and_expansion_uses_it(
         weight = detail["activity"]["weight"] if detail["activity"] else 0.0
         assert by_weight[f"{weight:+g}"] == max(by_weight.values())
         assert weight == 0.0 or by_weight[f"{weight:+g}"] >= by_weight["+0"]  # ties keep the plain ranking
+        assert with_term[detail["model"]][chosen] == by_weight[f"{weight:+g}"]
     else:
         assert detail["activity"] is None and detail["activity_ap"] == {}
     assert version.endswith("+pm") == (detail["model"] == "pm")

@@ -158,12 +158,13 @@ def train(
             report.version = emb.version
             record_method(graph, emb.version, choice.method, choice.detail())
             report.serving_method = choice.detail()
-            aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in choice.by_model.items() for m, v in by.items())
+            by_rule = choice.by_model_activity.items()  # each rule at its best activity weight, as compared
+            aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in by_rule for m, v in by.items())
             rule = activity_label(choice.method, choice.activity["weight"] if choice.activity else 0.0)
             d.append(
                 f"serving {choice.model} embeddings, method {rule} "
                 f"({choice.n_validation_tasks} validation tasks"
-                + (f"; val AP {aps}" if aps else f"; {choice.reason}")
+                + (f"; val AP with the term {aps}" if aps else f"; {choice.reason}")
                 + ")"
             )
     if "write-back" not in skip:

@@ -699,6 +699,8 @@ class MethodChoice:
     reason: str
     model: str = "glom"
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)  # every model's validation_ap
+    # every model's AP per rule at the rule's best activity weight: what the choice compares
+    by_model_activity: dict[str, dict[str, float]] = field(default_factory=dict)
     # the activity term served with the method (ActivityTerm.detail(); None: weight 0, or a method it is not
     # served with), and the validation AP of each weight tried
     activity: dict[str, float] | None = None

@@ -646,9 +646,15 @@ def choose_serving_method(
                     total[key] = total.get(key, 0.0) + v * len(fold.validation)
     n = len(split.tasks)
     ap = {g: {m: round(total[g, m, 0.0] / n, 4) for m in METHODS} for g in models}
-    model, method = max(((g, m) for g in ap for m in METHODS), key=lambda gm: total[gm[0], gm[1], 0.0])
+    # a rule is served with its term, so the rules compete at their best weights (choosing the rule on its
+    # plain AP first served max_seed, which has no term, where centroid with one scored higher); ties go to
+    # the first key: models in order, then METHODS, then weight 0
+    model, method, weight = max(total, key=total.__getitem__)
+    with_term = {
+        g: {m: round(max(v for k, v in total.items() if k[:2] == (g, m)) / n, 4) for m in METHODS}
+        for g in models
+    }
     by_weight = {w: total[model, method, w] / n for w in ACTIVITY_WEIGHTS if (model, method, w) in total}
-    weight = max(by_weight, key=by_weight.__getitem__)  # the first best: 0 wins ties
     activity_ap = {f"{w:+g}": round(v, 4) for w, v in by_weight.items()} if method in ACTIVITY_METHODS else {}
     served = None
     if weight:
@@ -661,10 +667,11 @@ def choose_serving_method(
         min_buyers,
         split_seed,
         f"best mean AP over {n} tasks in {len(fold_splits)} folds ({' or '.join(models)} embeddings × scoring "
-        "rule, then the activity term's weight), each fold's tasks scored by a model trained without their "
+        "rule × the activity term's weight), each fold's tasks scored by a model trained without their "
         "held-out reviews",
         model=model,
         by_model=ap,
+        by_model_activity=with_term,
         activity=served,
         activity_ap=activity_ap,
         folds=len(fold_splits),
