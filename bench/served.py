@@ -51,7 +51,7 @@ from mokg.lookalike.audience import (
     recorded_method,
     recorded_serving,
 )
-from mokg.lookalike.evaluation import CHOOSE_MODELS, EvalConfig, serving_method_chooser
+from mokg.lookalike.evaluation import CHOOSE_MODELS, EvalConfig, served_models, serving_method_chooser
 from mokg.lookalike.glom_model import ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import Split, build_split
@@ -96,7 +96,8 @@ def main() -> None:
     ap.add_argument("--min-buyers", type=int, default=EvalConfig.min_buyers)
     ap.add_argument(
         "--models",
-        default=",".join(CHOOSE_MODELS),
+        type=served_models,
+        default=CHOOSE_MODELS,
         help="the user vectors the choice may serve (`mokg train --choose-models`)",
     )
     ap.add_argument("--json", type=Path, help="write the per-seed figures here")
@@ -132,7 +133,7 @@ def main() -> None:
                     g,
                     db,
                     TrainConfig.from_settings(db, use_profiles=False, seed=seed),
-                    choose_method=serving_method_chooser(args.min_buyers, models=args.models.split(",")),
+                    choose_method=serving_method_chooser(args.min_buyers, models=args.models),
                 )
                 cache = SeedCache()
                 recorded = cast(Method, recorded_method(g, report.version))

@@ -230,3 +230,13 @@ def test_train_help_states_the_folds_default() -> None:
 
     text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
     assert f"(default: {CHOOSE_FOLDS}, mokg.lookalike.evaluation.CHOOSE_FOLDS)" in text
+
+
+def test_served_models_parses_the_choice_list_and_refuses_unknown_names() -> None:
+    from mokg.lookalike.evaluation import CHOOSE_MODELS, served_models
+
+    assert served_models(",".join(CHOOSE_MODELS)) == CHOOSE_MODELS
+    assert served_models(" lightgcn , glom ") == ("lightgcn", "glom")
+    for bad in ("glom,svd", "", " , "):
+        with pytest.raises(ValueError, match="expected some of glom,pm,lightgcn"):
+            served_models(bad)

@@ -147,9 +147,10 @@ def train(
             if choice.model == "pm":
                 # the PM beat its GLM on validation: serve the PM's vectors, under a version that says so
                 emb = replace(emb, user=emb.pm_user, item=emb.pm_item, version=f"{emb.version}{PM_SUFFIX}")
-            elif choice.model == "lightgcn" and choice.served is not None:
+            elif choice.model == "lightgcn":
                 # LightGCN beat both: its user vectors go behind the user index (items keep the GLM's, the
                 # only ones the unreviewed items have; nothing ranks users against items)
+                assert choice.served is not None, "a LightGCN choice carries its user vectors"
                 emb = replace(
                     emb,
                     user=_aligned(emb.user_ids, *choice.served),

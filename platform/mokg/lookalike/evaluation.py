@@ -93,6 +93,17 @@ CHOOSE_FOLDS = 5
 # 5 of 5 splits, and the served test AP fell from 0.246 to 0.224 (bench/served.py; log, "Stop 58")
 SERVED_MODELS = ("glom", "pm", "lightgcn")
 CHOOSE_MODELS = ("glom", "pm")
+
+
+def served_models(text: str) -> tuple[str, ...]:
+    """``"glom,pm"`` as ``("glom", "pm")``, refused (``ValueError``) unless it names some of
+    ``SERVED_MODELS`` and nothing else: the one check behind `mokg train --choose-models` and the bench."""
+    models = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not models or set(models) - set(SERVED_MODELS):
+        raise ValueError(f"{text!r}: expected some of {','.join(SERVED_MODELS)}")
+    return models
+
+
 # `tune_on="inner"`: the most tasks built inside a tuning split's training edges (scoring is per task)
 INNER_TASKS = 60
 TUNE_ON = ("validation", "inner")
@@ -596,9 +607,7 @@ def choose_serving_method(
     scores that fold's tasks: every task counts once (one fold of a fifth of them let a handful decide), and
     each model keeps the other folds' edges. Ties go to the earlier model in ``models`` (GLoM first), to the
     earlier rule in ``METHODS`` (centroid first), and to weight 0. Without tasks the choice is centroid."""
-    unknown = set(models) - set(SERVED_MODELS)
-    if unknown or not models:
-        raise ValueError(f"models={list(models)}: expected some of {', '.join(SERVED_MODELS)}")
+    models = served_models(",".join(models))
     ix = ReviewIndex.of(kg)
     users, items, u_idx, i_idx = ix.users, ix.items, ix.u_idx, ix.i_idx
 

@@ -143,13 +143,12 @@ def train(
     from mokg.glom.data import TrainConfig
     from mokg.glom.pipeline import train as run_train
     from mokg.graph import Graph
-    from mokg.lookalike.evaluation import CHOOSE_FOLDS, SERVED_MODELS, serving_method_chooser
+    from mokg.lookalike.evaluation import CHOOSE_FOLDS, served_models, serving_method_chooser
 
-    models = tuple(m.strip() for m in choose_models.split(",") if m.strip())
-    if not models or set(models) - set(SERVED_MODELS):
-        raise click.BadParameter(
-            f"{choose_models!r}: expected some of {','.join(SERVED_MODELS)}", param_hint="--choose-models"
-        )
+    try:
+        models = served_models(choose_models)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--choose-models") from None
     s = get_settings()
     cfg = TrainConfig.from_settings(
         s,
