@@ -88,6 +88,13 @@ def served_ap(
     return float(np.mean(aps)), audience
 
 
+def _models(text: str) -> tuple[str, ...]:
+    try:
+        return served_models(text)
+    except ValueError as e:  # argparse shows an ArgumentTypeError's reason, a ValueError's only its type
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reviews", type=Path, required=True)
@@ -96,7 +103,7 @@ def main() -> None:
     ap.add_argument("--min-buyers", type=int, default=EvalConfig.min_buyers)
     ap.add_argument(
         "--models",
-        type=served_models,
+        type=_models,
         default=CHOOSE_MODELS,
         help="the user vectors the choice may serve (`mokg train --choose-models`)",
     )
