@@ -240,3 +240,18 @@ def test_served_models_parses_the_choice_list_and_refuses_unknown_names() -> Non
     for bad in ("glom,svd", "", " , "):
         with pytest.raises(ValueError, match="expected some of glom,pm,lightgcn"):
             served_models(bad)
+    with pytest.raises(ValueError, match="glom given more than once"):  # it would count its AP twice
+        served_models("glom,pm,glom")
+
+
+def test_train_choose_options_need_choose_method_and_state_the_library_default() -> None:
+    from click.testing import CliRunner
+
+    from mokg.apps.cli import main
+    from mokg.lookalike.evaluation import CHOOSE_MODELS
+
+    text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
+    assert f"[default: {','.join(CHOOSE_MODELS)}]" in text
+    for option in (["--choose-models", "pm"], ["--choose-folds", "2"], ["--choose-min-buyers", "5"]):
+        result = CliRunner().invoke(main, ["train", *option])
+        assert result.exit_code == 2 and f"{option[0]} goes with --choose-method" in result.output

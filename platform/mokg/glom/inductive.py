@@ -16,7 +16,8 @@ relation embeddings, frozen) and the training graph's edges.
 What is served follows the version: a ``+pm`` version (``mokg train --choose-method`` chose the PM) serves
 ``h⁰``, any other the GLM output. A ``+lightgcn`` version serves LightGCN's user vectors, which have no fold-in
 here: its streamed users are reported as skipped and get a vector at the next `mokg train` (the stream's
-retrain trigger still runs, since the model state is GLoM's of the same training).
+retrain trigger still runs, since the model state is GLoM's of the same training); its items keep the GLM's
+vectors and fold in as under any other version.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ import numpy as np
 import torch
 
 from mokg.artifacts import point, pointed
+from mokg.glom.data import stored_config
 from mokg.glom.glm import GraphLearningModel, with_reverse_edges
 
 PM_SUFFIX = "+pm"
 LIGHTGCN_SUFFIX = "+lightgcn"
-# why a streamed entity gets no vector while a `+lightgcn` model serves
+# why a streamed user gets no vector while a `+lightgcn` model serves
 NO_LIGHTGCN_FOLD_IN = (
     "the served user vectors are LightGCN's, which have no inductive fold-in: run `mokg train`"
 )
@@ -119,10 +121,12 @@ class InductiveEmbedder:
 
     def embed(self, triples: Mapping[str, Sequence[Triple]]) -> Inductive:
         """Embed each key of ``triples`` from the triples it takes part in (its current edges)."""
-        if self.serve_lightgcn:
-            return Inductive(self.version, {}, {}, set(), dict.fromkeys(triples, NO_LIGHTGCN_FOLD_IN))
-        n = len(self.h0)
         skipped: dict[str, str] = {}
+        if self.serve_lightgcn:
+            # the users' served vectors are LightGCN's; the items' are the GLM's, which fold in as usual
+            skipped = {k: NO_LIGHTGCN_FOLD_IN for k in triples if k.startswith("u:")}
+            triples = {k: ts for k, ts in triples.items() if k not in skipped}
+        n = len(self.h0)
         new_rows: dict[str, int] = {}
         estimates: list[torch.Tensor] = []
         for key, ts in triples.items():
@@ -185,7 +189,7 @@ class InductiveEmbedder:
         )
         edge_index = torch.cat([old[:, keep], new_index], 1)
         edge_type = torch.cat([self.state.edge_type[keep], new_type])
-        cfg = self.state.config
+        cfg = stored_config(self.state.config)
         model = GraphLearningModel(
             len(h0),
             2 * len(self.relations),
@@ -194,7 +198,7 @@ class InductiveEmbedder:
             aggregator=cfg["aggregator"],
             bias=bool(cfg["glm_bias"]),
             combine=cfg["glm_combine"],
-            message_share=float(cfg.get("glm_share", 0.5)),  # a model stored before the field: Eq. 8's ½
+            message_share=float(cfg["glm_share"]),
         )
         model.load_state_dict({**self.state.glm, "entity.weight": h0})
         with torch.no_grad():

@@ -129,3 +129,13 @@ min_buyers_option = click.option(
     show_default=True,
     help="Items with at least this many buyers become lookalike tasks (the `mokg eval` protocol).",
 )
+
+
+def refuse_without(ctx: click.Context, flag: str, names: set[str], why: str) -> None:
+    """A usage error for the first option of ``names`` given (on the command line or from the environment)
+    without ``flag``: an option that only means something with it would otherwise do nothing, silently."""
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        if param.name in names and ctx.get_parameter_source(param.name) != ParameterSource.DEFAULT:
+            raise click.UsageError(f"{param.opts[0]} goes with {flag} ({why})")

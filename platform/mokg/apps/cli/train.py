@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from mokg.apps.cli.options import refuse_without
 from mokg.apps.cli.output import out, progress_bars, progress_factory
 from mokg.config import get_settings
 
@@ -91,10 +92,10 @@ from mokg.config import get_settings
     "--choose-models",
     default="glom,pm",  # mokg.lookalike.evaluation.CHOOSE_MODELS
     show_default=True,
-    help="--choose-method: the user vectors it may serve, comma-separated from glom, pm and lightgcn; ties "
-    "go to the earlier. lightgcn (`mokg eval`'s strongest baseline on the Amazon sets, at --dim) is not in "
-    "the default: on Gift_Cards the choice took it in 5 of 5 splits and served 0.224 against 0.246 without "
-    "it (bench/served.py). Give it where `mokg eval` shows LightGCN ahead on your data. It has no inductive "
+    help="--choose-method: the user vectors it may serve, comma-separated from glom, pm and lightgcn, each "
+    "once; ties go to the earlier. lightgcn (`mokg eval`'s strongest baseline on the Amazon sets, at --dim) "
+    "is not in the default: on Gift_Cards the choice took it in 5 of 5 splits and served 0.224 against 0.246 "
+    "without it (bench/served.py, before the rule and its weight were chosen together). Give it where `mokg eval` shows LightGCN ahead on your data. It has no inductive "
     "fold-in: while it serves, streamed users get a vector only at the next train.",
 )
 @click.option(
@@ -107,10 +108,13 @@ from mokg.config import get_settings
 @click.option(
     "--choose-folds",
     type=click.IntRange(1),
-    help="--choose-method: folds of tasks, one more PM+GLM fit each; fewer is faster and chooses on less "
+    help="--choose-method: folds of tasks, one more fit of each candidate model each; fewer is faster and "
+    "chooses on less "
     "(default: 5, mokg.lookalike.evaluation.CHOOSE_FOLDS).",
 )
+@click.pass_context
 def train(
+    ctx: click.Context,
     aggregator: str,
     dim: int,
     epochs: int | None,
@@ -145,6 +149,13 @@ def train(
     from mokg.graph import Graph
     from mokg.lookalike.evaluation import CHOOSE_FOLDS, served_models, serving_method_chooser
 
+    if not choose_method:
+        refuse_without(
+            ctx,
+            "--choose-method",
+            {"choose_models", "choose_min_buyers", "choose_folds"},
+            "it sets how the served model is chosen",
+        )
     try:
         models = served_models(choose_models)
     except ValueError as e:

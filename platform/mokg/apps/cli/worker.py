@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mokg.apps.cli.options import batch_options, mining_changes, mining_options
+from mokg.apps.cli.options import batch_options, mining_changes, mining_options, refuse_without
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -73,13 +73,9 @@ def worker(
     import json
     import os
 
-    from click.core import ParameterSource
-
     if not beat:
         beat_only = {"interval", "limit", "types", "redo_after_days", *mining}
-        for param in ctx.command.params:
-            if param.name in beat_only and ctx.get_parameter_source(param.name) != ParameterSource.DEFAULT:
-                raise click.UsageError(f"{param.opts[0]} goes with --beat (it sets the continuous mode)")
+        refuse_without(ctx, "--beat", beat_only, "it sets the continuous mode")
     else:
         from mokg.pair.runs import BeatSchedule
         from mokg.pair.store import SOURCE_TYPES
