@@ -308,6 +308,26 @@ def test_seed_cache_serves_repeats_and_drops_stale_vectors(graph_server: Setting
         assert timed.hits == 0 and after.users == expand_audience(g, req).users != cached.users
 
 
+def test_a_model_retrained_at_another_dimension_gets_its_own_index(
+    graph_server: Settings, tmp_path: Path
+) -> None:
+    settings = scratch_database(graph_server, "t")
+    with Graph(settings) as g:
+        users = _gift_cards_with_user_index(g, tmp_path)  # an 8-d model was served here
+        rng = np.random.default_rng(1)
+        for dim, version in ((8, "d8"), (12, "d12")):
+            g.dialect.create_vector_index(g, "User", "embedding", dim)  # as every write-back does
+            g.write_batches(
+                "glom/set_user_properties",
+                [
+                    {"key": u, "props": {"embedding": v.tolist(), "embedding_version": version}}
+                    for u, v in zip(users, rng.standard_normal((len(users), dim)), strict=True)
+                ],
+            )
+            audience = expand_audience(g, AudienceRequest(Seeds(user_ids=tuple(users[:20])), k=15))
+            assert audience.model_version == version and len(audience.users) == 15
+
+
 def test_cli_expand_writes_csv_and_jsonl(served: Served, tmp_path: Path) -> None:
     out = tmp_path / "aud.csv"
     proc = run_mokg("expand", "--item", STARBUCKS, "-k", "7", "--out", str(out), settings=served.settings)

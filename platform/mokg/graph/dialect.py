@@ -32,7 +32,8 @@ class Dialect(Protocol):
     def vector_index_name(self, label: str, prop: str) -> str: ...
 
     def create_vector_index(self, graph: CypherRunner, label: str, prop: str, dim: int) -> None:
-        """Create the vector index, on ``graph``'s server and database (idempotent)."""
+        """Create the vector index of ``dim`` dimensions, on ``graph``'s server and database (idempotent); one
+        of another dimension (a model retrained at another ``--dim``) is dropped and made again."""
         ...
 
     def cancel_tagged(self, tag: str) -> int: ...
@@ -94,10 +95,17 @@ class ArcadeDB:
             if not ident.isidentifier():
                 raise ValueError(f"not an identifier: {ident!r}")
         self.http.sql(f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS ARRAY_OF_FLOATS")
-        self.http.sql(
+        create = (
             f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) LSM_VECTOR "
             f"METADATA {{dimensions: {dim}, similarity: 'COSINE'}}"
         )
+        try:
+            self.http.sql(create)
+        except ArcadeDBError:
+            # ArcadeDB refuses IF NOT EXISTS over an index of another dimension (and lists none), so the
+            # old index goes; made again before the new vectors land, it indexes them as they are written
+            self.http.sql(f"DROP INDEX `{self.vector_index_name(label, prop)}` IF EXISTS")
+            self.http.sql(create)
 
 
 @dataclass(frozen=True)
@@ -114,9 +122,16 @@ class Neo4j:
         for ident in (label, prop):
             if not ident.isidentifier():
                 raise ValueError(f"not an identifier: {ident!r}")
+        name = self.vector_index_name(label, prop)
+        # IF NOT EXISTS keeps an index of another dimension, which then refuses every query vector
+        shown = graph.run_text(
+            "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name RETURN options", {"name": name}
+        )
+        if shown and shown[0]["options"]["indexConfig"]["vector.dimensions"] != int(dim):
+            graph.run_text(f"DROP INDEX {name} IF EXISTS", {})
         # index names and labels cannot be parameters in Cypher DDL; both are checked identifiers
         text = (
-            f"CREATE VECTOR INDEX {self.vector_index_name(label, prop)} IF NOT EXISTS "
+            f"CREATE VECTOR INDEX {name} IF NOT EXISTS "
             f"FOR (n:{label}) ON (n.{prop}) OPTIONS {{indexConfig: {{`vector.dimensions`: {int(dim)}, "
             f"`vector.similarity_function`: 'cosine'}}}}"
         )
