@@ -56,6 +56,7 @@ from mokg.lookalike.glom_model import ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import Split, build_split
 from mokg.lookalike.scoring import Method
+from mokg.lookalike.tuning import tuned_params
 from mokg.stack.services import drop_database, scratch_database
 
 
@@ -107,8 +108,18 @@ def main() -> None:
         default=CHOOSE_MODELS,
         help="the user vectors the choice may serve (`mokg train --choose-models`)",
     )
+    ap.add_argument(
+        "--tuned",
+        type=Path,
+        help="train with GLoM-Attn1's values from this `mokg eval` record (`mokg train --tuned`); its tuning "
+        "must have used the same partition of the tasks, so that it saw validation tasks only",
+    )
     ap.add_argument("--json", type=Path, help="write the per-seed figures here")
     args = ap.parse_args()
+    try:
+        tuned = tuned_params(args.tuned, "GLoM-Attn1") if args.tuned else {}
+    except ValueError as e:
+        ap.error(f"--tuned: {e}")
     cfg = EvalConfig()
     kg = read_kg(args.reviews, args.meta)
     ix = ReviewIndex.of(kg)
@@ -139,7 +150,7 @@ def main() -> None:
                 report = train(
                     g,
                     db,
-                    TrainConfig.from_settings(db, use_profiles=False, seed=seed),
+                    TrainConfig.from_settings(db, use_profiles=False, seed=seed, **tuned),
                     choose_method=serving_method_chooser(args.min_buyers, models=args.models),
                 )
                 cache = SeedCache()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import GIFT_META, GIFT_REVIEWS, run_mokg
 
+from mokg.glom.inductive import current_version
 from mokg.graph import Graph
 from mokg.ingest import ingest
 from mokg.lookalike.evaluation import ABLATED, ABLATIONS, GLOM_VARIANTS
@@ -108,3 +109,27 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
     assert {t["rule"] for t in inner_body["tuning"].values()} == {"one_se"}
     inner_report = (inner / "report.md").read_text()
     assert "`--tune-on inner`" in inner_report and "`--tune-rule one_se`" in inner_report
+    # `mokg train --tuned` trains with the values this search chose for GLoM-Attn1; an option given wins
+    folder = fresh_graph.settings.home / "artifacts" / "glom"
+
+    def trained_config(*args: str) -> dict[str, object]:
+        proc = run_mokg("train", "--no-profiles", *args, settings=fresh_graph.settings)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "--tuned: GLoM-Attn1's values from" in " ".join(proc.stdout.split())
+        version = current_version(folder)
+        assert version is not None
+        config: dict[str, object] = json.loads((folder / f"{version}.json").read_text())["config"]
+        return config
+
+    chosen = inner_body["tuning"]["GLoM-Attn1"]["params"]
+    config = trained_config("--tuned", str(inner), "--pm-epochs", "3")
+    assert all(config[k] == v for k, v in chosen.items() if k != "pm_epochs") and config["pm_epochs"] == 3
+    # the search above may keep the defaults, so a record whose values differ from them shows they arrive
+    record = tmp_path / "record.json"
+    values = {"dim": 12, "layers": 2, "glm_share": 0.25, "margin": 5.0, "lr_pm": 0.05}
+    record.write_text(json.dumps({"tuning": {"GLoM-Attn1": {"params": values}}}))
+    config = trained_config("--tuned", str(record), "--pm-epochs", "3", "--dim", "8")
+    assert {k: config[k] for k in values} == {**values, "dim": 8} and config["pm_epochs"] == 3
+    bad = run_mokg("train", "--tuned", str(record), "--aggregator", "mean", settings=fresh_graph.settings)
+    assert bad.returncode == 2
+    assert "GLoM-Mean was not tuned in this run; tuned: GLoM-Attn1" in " ".join(bad.stderr.split())

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import fields, replace
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,7 +25,7 @@ from mokg.lookalike.glom_model import PM_FIELDS, GLoMModel, PMCache, ReviewIndex
 from mokg.lookalike.metrics import average_precision
 from mokg.lookalike.protocol import Split, build_split, inner_split
 from mokg.lookalike.registry import BASELINE_NAMES, make_baseline
-from mokg.lookalike.tuning import GRIDS, RULES, clear_lead, configurations, grid_of, tune
+from mokg.lookalike.tuning import GRIDS, RULES, clear_lead, configurations, grid_of, tune, tuned_params
 
 torch.set_num_threads(1)
 
@@ -221,6 +224,8 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any, r
     assert not {t.item for t in splits[0].validation} & {t.item for s in splits for t in s.test}
     assert len([r for r in result.runs if r.model == "GLoM-Attn1"]) == 2
     paths = write_report(result, tmp_path)
+    # `mokg train --tuned` reads back what the report wrote
+    assert tuned_params(tmp_path, "GLoM-Attn1") == result.tuning["GLoM-Attn1"].params
     report = paths["markdown"].read_text()
     assert "Hyperparameters — chosen on validation tasks" in report and "| GLoM-Attn1 |" in report
     assert "fitted on the splits of seeds 0, 1" in report
@@ -284,3 +289,28 @@ def test_the_pm_cache_key_holds_every_field_that_decides_the_pm() -> None:
     # a PM field left out of the key would hand one configuration's cached PM to another
     pm_fields = {f.name for f in fields(TrainConfig) if f.name.startswith("pm_") or f.name == "lr_pm"}
     assert pm_fields <= set(PM_FIELDS)
+
+
+def test_tuned_params_reads_a_record_and_names_what_is_missing(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    chosen = {"dim": 100, "lr_pm": 0.05, "glm_share": 0.25}
+    body = {
+        "tuning": {"GLoM-Attn1": {"params": chosen}, "PM": {"params": {}}, "lightgcn": {"params": {"lr": 1}}}
+    }
+    (run / "eval.json").write_text(json.dumps(body))
+    assert tuned_params(run, "GLoM-Attn1") == chosen == tuned_params(run / "eval.json", "GLoM-Attn1")
+    assert tuned_params(run, "PM") == {}  # the defaults won
+    (tmp_path / "text.json").write_text("not json")
+    (tmp_path / "other.json").write_text(json.dumps({"runs": []}))
+    (tmp_path / "odd.json").write_text(json.dumps({"tuning": {"GLoM-Attn1": {"params": {"epochs": 3}}}}))
+    for path, model, why in (
+        (tmp_path / "none", "GLoM-Attn1", "no such file"),
+        (tmp_path / "text.json", "GLoM-Attn1", "not a `mokg eval` record"),
+        (tmp_path / "other.json", "GLoM-Attn1", "no 'tuning' in the record"),
+        (run, "GLoM-Mean", "GLoM-Mean was not tuned in this run; tuned: GLoM-Attn1, PM, lightgcn"),
+        (run, "lightgcn", "lightgcn's tuned values {'lr': 1} are not TrainConfig's"),
+        (tmp_path / "odd.json", "GLoM-Attn1", "are not TrainConfig's (dim, glm_epochs"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            tuned_params(path, model)

@@ -22,9 +22,11 @@ PM trial with the same index (and is trained once, see :class:`~mokg.lookalike.g
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,6 +124,33 @@ def clear_lead(challenger: ArrayLike, incumbent: ArrayLike) -> bool:
     if diff.size < 2:
         return bool(diff.sum() > 0)
     return bool(diff.mean() > diff.std(ddof=1) / np.sqrt(diff.size))
+
+
+def tuned_params(path: Path, model: str) -> Params:
+    """The values `mokg eval` chose for ``model`` (the PM or a GLoM variant) on its validation tasks, as
+    TrainConfig fields, read from the ``eval.json`` its ``--out`` folder holds (``path``: the folder or the
+    file): `mokg train --tuned`. ``{}`` where the defaults won. A ``ValueError`` naming the file says what
+    is missing."""
+    file = path / "eval.json" if path.is_dir() else path
+    try:
+        record = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{file}: no such file (give a `mokg eval --out` folder or its eval.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file}: not a `mokg eval` record ({e})") from None
+    tuning = record.get("tuning") if isinstance(record, dict) else None
+    if not isinstance(tuning, dict):
+        raise ValueError(f"{file}: no 'tuning' in the record (not written by `mokg eval`?)")
+    if model not in tuning:
+        tuned = ", ".join(sorted(tuning)) or "none (--tune-budget 0 or --quick)"
+        raise ValueError(f"{file}: {model} was not tuned in this run; tuned: {tuned}")
+    params = tuning[model].get("params") if isinstance(tuning[model], dict) else None
+    keys = set(GRIDS["glom"]) if model == "PM" or model.startswith("GLoM") else set()
+    if not isinstance(params, dict) or not keys or set(params) - keys:
+        raise ValueError(
+            f"{file}: {model}'s tuned values {params!r} are not TrainConfig's ({', '.join(sorted(keys))})"
+        )
+    return dict(params)
 
 
 def check_rule(rule: str) -> None:

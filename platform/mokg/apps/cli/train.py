@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -80,6 +82,13 @@ from mokg.config import get_settings
 )
 @click.option("--seed", type=int, help="Random seed (default: MOKG_SEED).")
 @click.option(
+    "--tuned",
+    type=click.Path(exists=True, path_type=Path),
+    help="Train with the values `mokg eval` chose on its validation tasks for the GLoM variant of "
+    "--aggregator (dim, PM and GLM learning rates, margin, epochs, layers, message share): its --out folder "
+    "or eval.json. An option given here wins over the tuned value.",
+)
+@click.option(
     "--choose-method",
     is_flag=True,
     help="Afterwards pick what to serve, by mean AP on lookalike tasks from the graph's reviews: the user "
@@ -131,6 +140,7 @@ def train(
     no_pretrain: bool,
     skip: tuple[str, ...],
     seed: int | None,
+    tuned: Path | None,
     choose_method: bool,
     choose_models: str,
     choose_min_buyers: int,
@@ -160,25 +170,27 @@ def train(
         models = served_models(choose_models)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--choose-models") from None
+    options = {
+        "aggregator": aggregator,
+        "dim": dim,
+        "layers": layers,
+        "pm_epochs": pm_epochs,
+        "pm_negatives": pm_negatives,
+        "pm_negative_power": pm_negative_power,
+        "pm_shared_negatives": pm_shared_negatives or None,  # a flag not given is no choice
+        "pm_large_graph_triples": pm_large_graph,
+        "glm_epochs": epochs,
+        "glm_share": glm_share,
+        "use_profiles": not no_profiles,
+        "use_polarity": not no_polarity,
+        "use_similarity": not no_similarity,
+        "use_pretrain": not no_pretrain,
+        "seed": seed,
+    }
+    if tuned is not None:
+        options |= _tuned(ctx, tuned, aggregator)
     s = get_settings()
-    cfg = TrainConfig.from_settings(
-        s,
-        aggregator=aggregator,
-        dim=dim,
-        layers=layers,
-        pm_epochs=pm_epochs,
-        pm_negatives=pm_negatives,
-        pm_negative_power=pm_negative_power,
-        pm_shared_negatives=pm_shared_negatives or None,  # a flag not given is no choice
-        pm_large_graph_triples=pm_large_graph,
-        glm_epochs=epochs,
-        glm_share=glm_share,
-        use_profiles=not no_profiles,
-        use_polarity=not no_polarity,
-        use_similarity=not no_similarity,
-        use_pretrain=not no_pretrain,
-        seed=seed,
-    )
+    cfg = TrainConfig.from_settings(s, **options)
     with Graph(s) as g, progress_bars() as progress:
         report = run_train(
             g,
@@ -194,3 +206,28 @@ def train(
     for row in report.table():
         table.add_row(*row)
     out.print(table)
+
+
+# the TrainConfig fields `mokg eval` tunes that this command has an option for, by the option's name
+_TUNED_OPTIONS = {"dim": "dim", "pm_epochs": "pm_epochs", "glm_epochs": "epochs", "layers": "layers"}
+
+
+def _tuned(ctx: click.Context, path: Path, aggregator: str) -> dict[str, object]:
+    """--tuned: the eval's chosen values for this aggregator's GLoM variant, less those given as options."""
+    from click.core import ParameterSource
+
+    from mokg.lookalike.evaluation import GLOM_VARIANTS
+    from mokg.lookalike.tuning import tuned_params
+
+    (model,) = (m for m, v in GLOM_VARIANTS.items() if v.get("aggregator") == aggregator)
+    try:
+        params = tuned_params(path, model)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--tuned") from None
+    given = {
+        p.name for p in ctx.command.params if ctx.get_parameter_source(str(p.name)) != ParameterSource.DEFAULT
+    }
+    taken = {k: v for k, v in params.items() if _TUNED_OPTIONS.get(k, k) not in given}
+    said = ", ".join(f"{k}={v}" for k, v in taken.items()) or "none: the defaults won"
+    out.print(f"--tuned: {model}'s values from {path}: {said}")
+    return taken
