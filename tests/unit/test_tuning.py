@@ -309,7 +309,7 @@ def test_tuned_params_reads_a_record_and_names_what_is_missing(tmp_path: Path) -
         (tmp_path / "text.json", "GLoM-Attn1", "not a `mokg eval` record"),
         (tmp_path / "other.json", "GLoM-Attn1", "no 'tuning' in the record"),
         (run, "GLoM-Mean", "GLoM-Mean was not tuned in this run; tuned: GLoM-Attn1, PM, lightgcn"),
-        (run, "lightgcn", "lightgcn's tuned values {'lr': 1} are not TrainConfig's"),
+        (run, "lightgcn", "lightgcn: not a model `mokg train` trains (PM or a GLoM variant)"),
         (tmp_path / "odd.json", "GLoM-Attn1", "are not TrainConfig's (dim, glm_epochs"),
     ):
         with pytest.raises(ValueError, match=re.escape(why)):

@@ -94,6 +94,12 @@ CHOOSE_FOLDS = 5
 # weight were chosen together; log, "Stop 58")
 SERVED_MODELS = ("glom", "pm", "lightgcn")
 CHOOSE_MODELS = ("glom", "pm")
+# `tune_on="inner"`: the most tasks built inside a tuning split's training edges (scoring is per task)
+INNER_TASKS = 60
+TUNE_ON = ("validation", "inner")
+# a set whose tasks get fewer than this share of the asked negatives cannot be judged against the target
+MIN_RATIO_SHARE = 0.9
+Scorer = Callable[[Task], np.ndarray]
 
 
 def served_models(text: str) -> tuple[str, ...]:
@@ -114,14 +120,6 @@ def checked_models(models: Sequence[str]) -> tuple[str, ...]:
     if twice:
         raise ValueError(f"{','.join(models)!r}: {', '.join(twice)} given more than once")
     return tuple(models)
-
-
-# `tune_on="inner"`: the most tasks built inside a tuning split's training edges (scoring is per task)
-INNER_TASKS = 60
-TUNE_ON = ("validation", "inner")
-# a set whose tasks get fewer than this share of the asked negatives cannot be judged against the target
-MIN_RATIO_SHARE = 0.9
-Scorer = Callable[[Task], np.ndarray]
 
 
 @dataclass(frozen=True)

@@ -144,9 +144,11 @@ def tuned_params(path: Path, model: str) -> Params:
     if model not in tuning:
         tuned = ", ".join(sorted(tuning)) or "none (--tune-budget 0 or --quick)"
         raise ValueError(f"{file}: {model} was not tuned in this run; tuned: {tuned}")
+    if model != "PM" and not model.startswith("GLoM"):
+        raise ValueError(f"{model}: not a model `mokg train` trains (PM or a GLoM variant)")
     params = tuning[model].get("params") if isinstance(tuning[model], dict) else None
-    keys = set(GRIDS["glom"]) if model == "PM" or model.startswith("GLoM") else set()
-    if not isinstance(params, dict) or not keys or set(params) - keys:
+    keys = set(GRIDS["glom"])
+    if not isinstance(params, dict) or set(params) - keys:
         raise ValueError(
             f"{file}: {model}'s tuned values {params!r} are not TrainConfig's ({', '.join(sorted(keys))})"
         )

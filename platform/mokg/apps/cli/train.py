@@ -104,8 +104,9 @@ from mokg.config import get_settings
     help="--choose-method: the user vectors it may serve, comma-separated from glom, pm and lightgcn, each "
     "once; ties go to the earlier. lightgcn (`mokg eval`'s strongest baseline on the Amazon sets, at --dim) "
     "is not in the default: on Gift_Cards the choice took it in 5 of 5 splits and served 0.224 against 0.246 "
-    "without it (bench/served.py, before the rule and its weight were chosen together). Give it where `mokg eval` shows LightGCN ahead on your data. It has no inductive "
-    "fold-in: while it serves, streamed users get a vector only at the next train.",
+    "without it (bench/served.py, before the rule and its weight were chosen together). Give it where "
+    "`mokg eval` shows LightGCN ahead on your data. It has no inductive fold-in: while it serves, streamed "
+    "users get a vector only at the next train.",
 )
 @click.option(
     "--choose-min-buyers",
@@ -118,8 +119,7 @@ from mokg.config import get_settings
     "--choose-folds",
     type=click.IntRange(1),
     help="--choose-method: folds of tasks, one more fit of each candidate model each; fewer is faster and "
-    "chooses on less "
-    "(default: 5, mokg.lookalike.evaluation.CHOOSE_FOLDS).",
+    "chooses on less (default: 5, mokg.lookalike.evaluation.CHOOSE_FOLDS).",
 )
 @click.pass_context
 def train(
@@ -208,8 +208,8 @@ def train(
     out.print(table)
 
 
-# the TrainConfig fields `mokg eval` tunes that this command has an option for, by the option's name
-_TUNED_OPTIONS = {"dim": "dim", "pm_epochs": "pm_epochs", "glm_epochs": "epochs", "layers": "layers"}
+# a tuned TrainConfig field whose option here has another name (the others: the same, or no option)
+_OPTION_OF = {"glm_epochs": "epochs"}
 
 
 def _tuned(ctx: click.Context, path: Path, aggregator: str) -> dict[str, object]:
@@ -227,7 +227,7 @@ def _tuned(ctx: click.Context, path: Path, aggregator: str) -> dict[str, object]
     given = {
         p.name for p in ctx.command.params if ctx.get_parameter_source(str(p.name)) != ParameterSource.DEFAULT
     }
-    taken = {k: v for k, v in params.items() if _TUNED_OPTIONS.get(k, k) not in given}
+    taken = {k: v for k, v in params.items() if _OPTION_OF.get(k, k) not in given}
     said = ", ".join(f"{k}={v}" for k, v in taken.items()) or "none: the defaults won"
     out.print(f"--tuned: {model}'s values from {path}: {said}")
     return taken
