@@ -260,8 +260,9 @@ def test_corrupt_replaces_the_head_at_the_share_asked(head_share: float) -> None
 
 def test_the_configured_head_share_reaches_the_corruptions(monkeypatch: pytest.MonkeyPatch) -> None:
     from mokg.glom import pretrain
-    from mokg.glom.data import LARGE_GRAPH_PM, TrainConfig, stored_config
+    from mokg.glom.data import LARGE_GRAPH_PM, TrainConfig
     from mokg.glom.fitting import fit_pm
+    from mokg.glom.inductive import stored_config
 
     shares: list[float] = []
     real = pretrain.corrupt

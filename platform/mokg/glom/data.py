@@ -31,13 +31,6 @@ LARGE_GRAPH_PM: dict[str, Any] = {
 }
 # the options that switch it: one of them given by hand is the PM asked for (TrainConfig.from_settings)
 PM_OPTIONS = frozenset(LARGE_GRAPH_PM)
-# fields added after models were saved, with the value those models were trained with (stored_config)
-LEGACY_DEFAULTS: dict[str, Any] = {"pm_head_corruption": 0.5, "glm_share": 0.5}
-
-
-def stored_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved model's TrainConfig fields, completed with what older versions trained with."""
-    return {**LEGACY_DEFAULTS, **config}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from mokg.artifacts import point, pointed
-from mokg.glom.data import stored_config
 from mokg.glom.glm import GraphLearningModel, with_reverse_edges
 
 PM_SUFFIX = "+pm"
@@ -43,6 +42,14 @@ NO_LIGHTGCN_FOLD_IN = (
 # the pointer to the served model, beside the artifacts: `train` writes it with the write-back
 CURRENT = "CURRENT"
 PM_MAX_NORM = 1.0  # the PM's bound on interaction embeddings (pretrain.PretrainedModel max_norm)
+# TrainConfig fields added after models were saved, with the value those models trained with (stored_config)
+LEGACY_DEFAULTS: dict[str, Any] = {"pm_head_corruption": 0.5, "glm_share": 0.5}
+
+
+def stored_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved model's TrainConfig fields, completed with what older versions trained with."""
+    return {**LEGACY_DEFAULTS, **config}
+
 
 Triple = tuple[
     str, str, str

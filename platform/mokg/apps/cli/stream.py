@@ -183,8 +183,15 @@ def quality(hold_share: float | None, tasks: str, seeds: int, min_buyers: int) -
     """
     import torch
 
-    from mokg.glom.data import TrainConfig, stored_config
-    from mokg.glom.inductive import LIGHTGCN_SUFFIX, PM_SUFFIX, ModelState, current_version, state_path
+    from mokg.glom.data import TrainConfig
+    from mokg.glom.inductive import (
+        LIGHTGCN_SUFFIX,
+        PM_SUFFIX,
+        ModelState,
+        current_version,
+        state_path,
+        stored_config,
+    )
     from mokg.glom.pipeline import artifacts
     from mokg.glom.stages import load_kg
     from mokg.graph import Graph
