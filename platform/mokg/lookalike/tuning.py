@@ -144,7 +144,8 @@ def tuned_params(path: Path, model: str) -> Params:
     if model not in tuning:
         tuned = ", ".join(sorted(tuning)) or "none (--tune-budget 0 or --quick)"
         raise ValueError(f"{file}: {model} was not tuned in this run; tuned: {tuned}")
-    if model != "PM" and not model.startswith("GLoM"):
+    spec = grid_of(model)
+    if spec is None or spec[0] != "glom":  # the PM and the GLoM variants draw from GLoM's stream
         raise ValueError(f"{model}: not a model `mokg train` trains (PM or a GLoM variant)")
     params = tuning[model].get("params") if isinstance(tuning[model], dict) else None
     keys = set(GRIDS["glom"])

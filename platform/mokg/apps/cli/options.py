@@ -131,11 +131,16 @@ min_buyers_option = click.option(
 )
 
 
-def refuse_without(ctx: click.Context, flag: str, names: set[str], why: str) -> None:
-    """A usage error for the first option of ``names`` given (on the command line or from the environment)
-    without ``flag``: an option that only means something with it would otherwise do nothing, silently."""
+def given_options(ctx: click.Context) -> list[click.Parameter]:
+    """The command's options that were given (on the command line or from the environment), not defaulted."""
     from click.core import ParameterSource
 
-    for param in ctx.command.params:
-        if param.name in names and ctx.get_parameter_source(param.name) != ParameterSource.DEFAULT:
+    return [p for p in ctx.command.params if ctx.get_parameter_source(str(p.name)) != ParameterSource.DEFAULT]
+
+
+def refuse_without(ctx: click.Context, flag: str, names: set[str], why: str) -> None:
+    """A usage error for the first option of ``names`` given without ``flag``: an option that only means
+    something with it would otherwise do nothing, silently."""
+    for param in given_options(ctx):
+        if param.name in names:
             raise click.UsageError(f"{param.opts[0]} goes with {flag} ({why})")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from mokg.apps.cli.options import refuse_without
+from mokg.apps.cli.options import given_options, refuse_without
 from mokg.apps.cli.output import out, progress_bars, progress_factory
 from mokg.config import get_settings
 
@@ -214,8 +214,6 @@ _OPTION_OF = {"glm_epochs": "epochs"}
 
 def _tuned(ctx: click.Context, path: Path, aggregator: str) -> dict[str, object]:
     """--tuned: the eval's chosen values for this aggregator's GLoM variant, less those given as options."""
-    from click.core import ParameterSource
-
     from mokg.lookalike.evaluation import GLOM_VARIANTS
     from mokg.lookalike.tuning import tuned_params
 
@@ -224,9 +222,7 @@ def _tuned(ctx: click.Context, path: Path, aggregator: str) -> dict[str, object]
         params = tuned_params(path, model)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--tuned") from None
-    given = {
-        p.name for p in ctx.command.params if ctx.get_parameter_source(str(p.name)) != ParameterSource.DEFAULT
-    }
+    given = {p.name for p in given_options(ctx)}
     taken = {k: v for k, v in params.items() if _OPTION_OF.get(k, k) not in given}
     said = ", ".join(f"{k}={v}" for k, v in taken.items()) or "none: the defaults won"
     out.print(f"--tuned: {model}'s values from {path}: {said}")
