@@ -13,6 +13,7 @@ from mokg.graph import Graph
 from mokg.ingest import ingest
 from mokg.lookalike.evaluation import ABLATED, ABLATIONS, GLOM_VARIANTS
 from mokg.lookalike.registry import BASELINE_NAMES
+from mokg.lookalike.tuning import GRIDS
 
 pytestmark = pytest.mark.integration
 
@@ -121,13 +122,21 @@ def test_eval_writes_every_model_row(fresh_graph: Graph, tmp_path: Path) -> None
         config: dict[str, object] = json.loads((folder / f"{version}.json").read_text())["config"]
         return config
 
-    chosen = inner_body["tuning"]["GLoM-Attn1"]["params"]
+    # a trial's values are changes to the eval's starting configuration (--dim 16 above), which holds
+    # wherever the chosen trial left a value alone: where the start won, all of them
+    start = inner_body["config"]["train"]
+    chosen = {k: start[k] for k in GRIDS["glom"]} | inner_body["tuning"]["GLoM-Attn1"]["params"]
     config = trained_config("--tuned", str(inner), "--pm-epochs", "3")
-    assert all(config[k] == v for k, v in chosen.items() if k != "pm_epochs") and config["pm_epochs"] == 3
-    # the search above may keep the defaults, so a record whose values differ from them shows they arrive
+    assert {k: config[k] for k in chosen if k != "pm_epochs"} == {
+        k: v for k, v in chosen.items() if k != "pm_epochs"
+    }
+    assert config["pm_epochs"] == 3 and config["pm_large_graph_triples"] == 0  # the PM as the eval's
+    # the search above may keep the start, so a record whose values differ from it shows they arrive
     record = tmp_path / "record.json"
     values = {"dim": 12, "layers": 2, "glm_share": 0.25, "margin": 5.0, "lr_pm": 0.05}
-    record.write_text(json.dumps({"tuning": {"GLoM-Attn1": {"params": values}}}))
+    record.write_text(
+        json.dumps({"config": inner_body["config"], "tuning": {"GLoM-Attn1": {"params": values}}})
+    )
     config = trained_config("--tuned", str(record), "--pm-epochs", "3", "--dim", "8")
     assert {k: config[k] for k in values} == {**values, "dim": 8} and config["pm_epochs"] == 3
     bad = run_mokg("train", "--tuned", str(record), "--aggregator", "mean", settings=fresh_graph.settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +225,8 @@ def test_evaluate_kg_tunes_on_validation_and_reports_the_choice(tmp_path: Any, r
     assert len([r for r in result.runs if r.model == "GLoM-Attn1"]) == 2
     paths = write_report(result, tmp_path)
     # `mokg train --tuned` reads back what the report wrote
-    assert tuned_params(tmp_path, "GLoM-Attn1") == result.tuning["GLoM-Attn1"].params
+    start = {k: getattr(cfg.train, k) for k in GRIDS["glom"]}
+    assert tuned_params(tmp_path, "GLoM-Attn1") == start | result.tuning["GLoM-Attn1"].params
     report = paths["markdown"].read_text()
     assert "Hyperparameters — chosen on validation tasks" in report and "| GLoM-Attn1 |" in report
     assert "fitted on the splits of seeds 0, 1" in report
@@ -294,23 +295,33 @@ def test_the_pm_cache_key_holds_every_field_that_decides_the_pm() -> None:
 def test_tuned_params_reads_a_record_and_names_what_is_missing(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
+    # the eval started from dim 16 and 5 PM epochs; a trial records only what it changed
+    start = asdict(TrainConfig(dim=16, pm_epochs=5))
     chosen = {"dim": 100, "lr_pm": 0.05, "glm_share": 0.25}
     body = {
-        "tuning": {"GLoM-Attn1": {"params": chosen}, "PM": {"params": {}}, "lightgcn": {"params": {"lr": 1}}}
+        "config": {"train": start},
+        "tuning": {"GLoM-Attn1": {"params": chosen}, "PM": {"params": {}}, "lightgcn": {"params": {"lr": 1}}},
     }
     (run / "eval.json").write_text(json.dumps(body))
-    assert tuned_params(run, "GLoM-Attn1") == chosen == tuned_params(run / "eval.json", "GLoM-Attn1")
-    assert tuned_params(run, "PM") == {}  # the defaults won
+    glom = {k: start[k] for k in GRIDS["glom"]} | chosen
+    assert glom["pm_epochs"] == 5 and glom["dim"] == 100 and glom["layers"] == 1
+    assert tuned_params(run, "GLoM-Attn1") == glom == tuned_params(run / "eval.json", "GLoM-Attn1")
+    # where the start won, its values are the answer, not `mokg train`'s defaults
+    assert tuned_params(run, "PM") == {"dim": 16, "lr_pm": 0.01, "margin": 1.0, "pm_epochs": 5}
     (tmp_path / "text.json").write_text("not json")
     (tmp_path / "other.json").write_text(json.dumps({"runs": []}))
     (tmp_path / "odd.json").write_text(json.dumps({"tuning": {"GLoM-Attn1": {"params": {"epochs": 3}}}}))
+    (tmp_path / "pm.json").write_text(json.dumps({"tuning": {"PM": {"params": {"layers": 2}}}}))
+    (tmp_path / "bare.json").write_text(json.dumps({"tuning": {"PM": {"params": {}}}}))
     for path, model, why in (
         (tmp_path / "none", "GLoM-Attn1", "no such file"),
         (tmp_path / "text.json", "GLoM-Attn1", "not a `mokg eval` record"),
         (tmp_path / "other.json", "GLoM-Attn1", "no 'tuning' in the record"),
         (run, "GLoM-Mean", "GLoM-Mean was not tuned in this run; tuned: GLoM-Attn1, PM, lightgcn"),
         (run, "lightgcn", "lightgcn: not a model `mokg train` trains (PM or a GLoM variant)"),
-        (tmp_path / "odd.json", "GLoM-Attn1", "are not TrainConfig's (dim, glm_epochs"),
+        (tmp_path / "odd.json", "GLoM-Attn1", "are not its grid's (dim, glm_epochs"),
+        (tmp_path / "pm.json", "PM", "are not its grid's (dim, lr_pm, margin, pm_epochs)"),
+        (tmp_path / "bare.json", "PM", "no starting configuration with dim, lr_pm, margin, pm_epochs"),
     ):
         with pytest.raises(ValueError, match=re.escape(why)):
             tuned_params(path, model)

@@ -127,10 +127,12 @@ def clear_lead(challenger: ArrayLike, incumbent: ArrayLike) -> bool:
 
 
 def tuned_params(path: Path, model: str) -> Params:
-    """The values `mokg eval` chose for ``model`` (the PM or a GLoM variant) on its validation tasks, as
-    TrainConfig fields, read from the ``eval.json`` its ``--out`` folder holds (``path``: the folder or the
-    file): `mokg train --tuned`. ``{}`` where the defaults won. A ``ValueError`` naming the file says what
-    is missing."""
+    """The configuration `mokg eval` scored best for ``model`` (the PM or a GLoM variant) on its validation
+    tasks, as TrainConfig fields of its grid, read from the ``eval.json`` its ``--out`` folder holds
+    (``path``: the folder or the file): `mokg train --tuned`. A trial's values are its changes to the eval's
+    starting configuration (``config.train``), so every grid field comes from that configuration unless the
+    chosen trial changed it; where the starting configuration won, its values are the answer. A
+    ``ValueError`` naming the file says what is missing."""
     file = path / "eval.json" if path.is_dir() else path
     try:
         record = json.loads(file.read_text())
@@ -147,13 +149,16 @@ def tuned_params(path: Path, model: str) -> Params:
     spec = grid_of(model)
     if spec is None or spec[0] != "glom":  # the PM and the GLoM variants draw from GLoM's stream
         raise ValueError(f"{model}: not a model `mokg train` trains (PM or a GLoM variant)")
+    keys = set(spec[1])
     params = tuning[model].get("params") if isinstance(tuning[model], dict) else None
-    keys = set(GRIDS["glom"])
     if not isinstance(params, dict) or set(params) - keys:
         raise ValueError(
-            f"{file}: {model}'s tuned values {params!r} are not TrainConfig's ({', '.join(sorted(keys))})"
+            f"{file}: {model}'s tuned values {params!r} are not its grid's ({', '.join(sorted(keys))})"
         )
-    return dict(params)
+    start = record.get("config", {}).get("train") if isinstance(record.get("config"), dict) else None
+    if not isinstance(start, dict) or keys - set(start):
+        raise ValueError(f"{file}: no starting configuration with {', '.join(sorted(keys))} in config.train")
+    return {k: start[k] for k in sorted(keys)} | params
 
 
 def check_rule(rule: str) -> None:

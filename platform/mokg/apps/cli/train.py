@@ -86,7 +86,8 @@ from mokg.config import get_settings
     type=click.Path(exists=True, path_type=Path),
     help="Train with the values `mokg eval` chose on its validation tasks for the GLoM variant of "
     "--aggregator (dim, PM and GLM learning rates, margin, epochs, layers, message share): its --out folder "
-    "or eval.json. An option given here wins over the tuned value.",
+    "or eval.json. An option given here wins over the tuned value. The PM trains as the eval's did, "
+    "without the large-graph PM.",
 )
 @click.option(
     "--choose-method",
@@ -224,6 +225,6 @@ def _tuned(ctx: click.Context, path: Path, aggregator: str) -> dict[str, object]
         raise click.BadParameter(str(e), param_hint="--tuned") from None
     given = {p.name for p in given_options(ctx)}
     taken = {k: v for k, v in params.items() if _OPTION_OF.get(k, k) not in given}
-    said = ", ".join(f"{k}={v}" for k, v in taken.items()) or "none: the defaults won"
+    said = ", ".join(f"{k}={v}" for k, v in taken.items()) or "none: every one was given as an option"
     out.print(f"--tuned: {model}'s values from {path}: {said}")
     return taken
