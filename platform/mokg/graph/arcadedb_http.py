@@ -46,14 +46,24 @@ class ArcadeDBHttp:
 
     def sql(self, command: str) -> None:
         """Run a SQL command (DDL) on the configured database."""
+        self._database("command", command, {})
+
+    def query(self, command: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a read-only SQL query (``:name`` parameters) on the configured database."""
+        rows: list[dict[str, Any]] = self._database("query", command, params).get("result") or []
+        return rows
+
+    def _database(self, endpoint: str, command: str, params: dict[str, Any]) -> dict[str, Any]:
         r = requests.post(
-            f"{self.url}/command/{self.settings.graph_database}",
-            json={"language": "sql", "command": command},
+            f"{self.url}/{endpoint}/{self.settings.graph_database}",
+            json={"language": "sql", "command": command, "params": params},
             auth=self._auth(),
             timeout=600,
         )
         if r.status_code >= 400:
             raise ArcadeDBError(f"ArcadeDB SQL failed ({r.status_code}): {command!r}: {r.text[:300]}")
+        answer: dict[str, Any] = r.json()
+        return answer
 
     def ready(self) -> bool:
         """The server answers ``/ready`` (a connection error propagates)."""

@@ -95,17 +95,16 @@ class ArcadeDB:
             if not ident.isidentifier():
                 raise ValueError(f"not an identifier: {ident!r}")
         self.http.sql(f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS ARRAY_OF_FLOATS")
-        create = (
+        # ArcadeDB refuses IF NOT EXISTS over an index of another dimension, so that index goes first;
+        # made again before the new vectors land, the index takes them as they are written
+        name = self.vector_index_name(label, prop)
+        shown = self.http.query("SELECT indexes FROM schema:types WHERE name = :label", {"label": label})
+        if any(i["name"] == name and i.get("dimensions") != int(dim) for r in shown for i in r["indexes"]):
+            self.http.sql(f"DROP INDEX `{name}` IF EXISTS")
+        self.http.sql(
             f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) LSM_VECTOR "
-            f"METADATA {{dimensions: {dim}, similarity: 'COSINE'}}"
+            f"METADATA {{dimensions: {int(dim)}, similarity: 'COSINE'}}"
         )
-        try:
-            self.http.sql(create)
-        except ArcadeDBError:
-            # ArcadeDB refuses IF NOT EXISTS over an index of another dimension (and lists none), so the
-            # old index goes; made again before the new vectors land, it indexes them as they are written
-            self.http.sql(f"DROP INDEX `{self.vector_index_name(label, prop)}` IF EXISTS")
-            self.http.sql(create)
 
 
 @dataclass(frozen=True)
@@ -123,12 +122,16 @@ class Neo4j:
             if not ident.isidentifier():
                 raise ValueError(f"not an identifier: {ident!r}")
         name = self.vector_index_name(label, prop)
-        # IF NOT EXISTS keeps an index of another dimension, which then refuses every query vector
+        # IF NOT EXISTS keeps any index on (label, prop), whatever its name and dimension: one of another
+        # dimension refuses every query vector, one of another name is not found by queries of ours
         shown = graph.run_text(
-            "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name RETURN options", {"name": name}
+            "SHOW VECTOR INDEXES YIELD name, labelsOrTypes, properties, options "
+            "WHERE labelsOrTypes = [$label] AND properties = [$prop] RETURN name, options",
+            {"label": label, "prop": prop},
         )
-        if shown and shown[0]["options"]["indexConfig"]["vector.dimensions"] != int(dim):
-            graph.run_text(f"DROP INDEX {name} IF EXISTS", {})
+        for row in shown:
+            if row["name"] != name or row["options"]["indexConfig"]["vector.dimensions"] != int(dim):
+                graph.run_text(f"DROP INDEX `{row['name'].replace('`', '``')}` IF EXISTS", {})
         # index names and labels cannot be parameters in Cypher DDL; both are checked identifiers
         text = (
             f"CREATE VECTOR INDEX {name} IF NOT EXISTS "
