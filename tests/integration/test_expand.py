@@ -17,6 +17,7 @@ from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
+from mokg.lookalike import audience
 from mokg.lookalike.activity_index import activity_inputs, write_activity_index
 from mokg.lookalike.audience import (
     LOGREG_MAX_BACKGROUND,
@@ -99,6 +100,31 @@ def test_threshold_returns_exactly_the_users_above_it(graph: Graph, served: Serv
         graph, AudienceRequest(Seeds(user_ids=seeds), k=50, threshold=0.999, method=method)
     )
     assert len(high.users) == sum(s >= 0.999 for s in want.values())
+
+
+def test_a_request_has_a_bounded_share_of_the_index(graph: Graph, served: Served) -> None:
+    # bounds lowered to this small graph's scale; at their defaults they stop 2,000 seeds x k = 10,000
+    seeds = _seeds(served, 4, offset=7)
+    want = _brute(served, seeds, set(seeds), "max_seed")
+    t = float(np.quantile(list(want.values()), 0.5))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(audience, "MAX_K", 5)  # a threshold-only answer holds the MAX_K best, marked incomplete
+        req = AudienceRequest(Seeds(user_ids=seeds), k=None, threshold=t, method="max_seed")
+        cut = expand_audience(graph, req)
+    best = sorted(want.items(), key=lambda x: (-x[1], x[0]))[:5]
+    assert [m.user_id for m in cut.users] == [u for u, _ in best] and not cut.stats.complete
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(audience, "MAX_REQUEST_HITS", 4 * audience.first_fetch(20, 4, filtered=False))
+        at_the_bound = AudienceRequest(Seeds(user_ids=seeds), k=20, method="max_seed")
+        assert len(expand_audience(graph, at_the_bound).users) == 20
+        with pytest.raises(AudienceError, match=r"4 seed searches of \d+ hits each exceed the \d+ hits one"):
+            expand_audience(graph, AudienceRequest(Seeds(user_ids=seeds), k=21, method="max_seed"))
+    # a threshold search that would re-fetch past the request's share stops there, and says so
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(audience, "MAX_REQUEST_HITS", 4 * audience.first_fetch(None, 4, filtered=False) + 1)
+        req = AudienceRequest(Seeds(user_ids=seeds), k=None, threshold=-1.0, method="max_seed")
+        deep = expand_audience(graph, req)
+    assert not deep.stats.complete and deep.stats.round_trips == 1
 
 
 def test_knn_vote_scores_are_the_mean_vote_of_seeds(graph: Graph, served: Served) -> None:

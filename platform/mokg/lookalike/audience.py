@@ -71,6 +71,9 @@ MAX_SEEDS = 2_000
 MAX_EXCLUDE = 10_000
 # the most hits one index query may ask for; a threshold search that reaches it stops there (stats.complete)
 MAX_FETCH = 50_000
+# the most hits one request may fetch over all its query vectors: a per-seed method multiplies the fetch by
+# the seeds, and every hit becomes a Python object, so 2,000 seeds at k = 10,000 would be ~84M of them
+MAX_REQUEST_HITS = 2_000_000
 SEED_QUERY_PREFIX = "lookalike/seeds_"
 _SEED_QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -188,8 +191,8 @@ class AudienceStats:
     # index queries sent and the round trips that carried them
     index_queries: int
     round_trips: int
-    # False when a search stopped at MAX_FETCH hits for some query vector before its answer was certain (a
-    # threshold reached that deep)
+    # False when a search stopped before its answer was certain: at MAX_FETCH hits for some query vector or
+    # MAX_REQUEST_HITS for the request (a threshold reached that deep), or a threshold-only answer cut at MAX_K
     complete: bool
     # the recorded activity term's weight (0: none; only with the model's recorded method)
     activity_weight: float = 0.0
@@ -473,9 +476,20 @@ class _Search:
         """Hits per vector until each has ``need`` kept hits, or its last hit falls below ``threshold``, or
         the index has no more. Re-fetches (doubling) only the vectors not yet satisfied."""
         first = first_fetch(need, len(self.banned), filtered=self.filters.active)
+        if len(vectors) * first > MAX_REQUEST_HITS:
+            raise AudienceError(
+                "k" if need is not None else "seed_user_ids",
+                f"{len(vectors)} seed searches of {first} hits each exceed the {MAX_REQUEST_HITS:,} hits one "
+                "request may fetch: ask for a smaller k (or m), or give fewer seeds",
+            )
         sizes = dict.fromkeys(range(len(vectors)), first)
         hits = [_Hits() for _ in range(len(vectors))]
+        budget = MAX_REQUEST_HITS
         while sizes:
+            if sum(sizes.values()) > budget:  # only re-fetches get here: the request has had its share
+                self.complete = False
+                break
+            budget -= sum(sizes.values())
             self._fetch(vectors, sizes, hits)
             again = {}
             for i in sizes:
@@ -525,7 +539,7 @@ def _rank(scores: Mapping[str, float], k: int | None, threshold: float | None) -
     ranked.sort(key=itemgetter(1), reverse=True)
     if threshold is not None:
         ranked = [x for x in ranked if x[1] >= threshold]
-    return ranked[:k] if k is not None else ranked
+    return ranked[: k if k is not None else MAX_K + 1]  # one more: expand_audience says the cut was made
 
 
 def _one_direction(
@@ -628,6 +642,9 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
         # the hits are of a model written after the cached seeds: answer again from fresh seeds
         seed_cache.clear()
         sv, search, serving, source, ranked = search_once()
+    complete = search.complete
+    if len(ranked) > MAX_K:  # a threshold-only request is answered with the MAX_K best users
+        ranked, complete = ranked[:MAX_K], False
     explanations: dict[str, Explanation] = {}
     if req.explain and ranked:
         explanations = explain(graph, [u for u, _ in ranked[: req.explain_top]], list(sv.ids))
@@ -647,7 +664,7 @@ def expand_audience(graph: Graph, req: AudienceRequest, *, seed_cache: SeedCache
         seeds_without_embedding=sv.without_embedding,
         index_queries=search.index_queries,
         round_trips=search.round_trips,
-        complete=search.complete,
+        complete=complete,
         activity_weight=serving.activity.weight if serving.activity is not None else 0.0,
     )
     return Audience(users=users, stats=stats, model_version=sv.model_version, seed_ids=sv.ids)
