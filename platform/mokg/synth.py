@@ -38,13 +38,19 @@ from numpy.typing import NDArray
 
 from mokg import __version__
 from mokg.artifacts import file_sha256
-from mokg.ingest.readers import JsonLines
+from mokg.ingest.readers import InputFileError, JsonLines
 from mokg.ingest.records import RecordError, Review, parse_review
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 README_NAME = "SYNTHETIC_README.json"
+
+
+class SynthInputError(InputFileError, ValueError):
+    """A real file synth cannot fit: a bad line, or no records (a ValueError, as it always was)."""
+
+
 _DAY = 86_400
 _USER_BLOCK = 65_536  # users per basket-sampling block; fixed because the output depends on it
 _WRITE_BLOCK = 8_192  # users formatted and compressed per write; fixed for the same reason
@@ -149,7 +155,7 @@ def synthesize(
     real = _read_reviews(reviews_path)
     meta = [rec for _, rec in _records(meta_path)] if meta_path is not None else None
     if meta is not None and not meta:
-        raise ValueError(f"{meta_path}: no meta records")
+        raise SynthInputError(f"{meta_path}: no meta records")
     rng_items, rng_users, rng_links, rng_reviews = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
@@ -238,7 +244,7 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
     with JsonLines(path) as lines:
         for line in lines:
             if line.error is not None:
-                raise ValueError(f"{path}, line {line.number}: {line.error}")
+                raise SynthInputError(f"{path}, line {line.number}: {line.error}")
             yield line.number, line.obj
 
 
@@ -253,13 +259,13 @@ def _read_reviews(path: Path) -> _RealReviews:
                 raise RecordError("missing field 'reviewerID' (synth fits the 2014/2018 format)")
             review = parse_review(rec)
         except RecordError as e:
-            raise ValueError(f"{path}, line {number}: {e}") from None
+            raise SynthInputError(f"{path}, line {number}: {e}") from None
         # The 2018 files repeat one review for sibling variants; count it once (see the dataset README).
         if review.key not in seen:
             seen.add(review.key)
             rows.append((review, rec))
     if not rows:
-        raise ValueError(f"{path}: no reviews")
+        raise SynthInputError(f"{path}: no reviews")
     asins = sorted({r.asin for r, _ in rows})
     index = {a: i for i, a in enumerate(asins)}
     pairs = {(r.user_id, r.asin) for r, _ in rows}

@@ -270,3 +270,24 @@ def test_graph_faults_are_one_line_messages(fresh_settings: Settings, tmp_path: 
         assert proc.returncode == 1, (name, proc.stderr)
         assert "Traceback" not in proc.stderr and len(lines) <= 2, (name, proc.stderr)
         assert hint in proc.stderr, (name, proc.stderr)
+
+
+def test_values_the_graph_cannot_store_are_rejected_and_the_rest_lands(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
+    good = [json.dumps(r) for r in _lines(GIFT_REVIEWS)[:10]]
+    bad = [
+        '{"reviewerID": "BAD\\ud800", "asin": "B1", "overall": 5, "unixReviewTime": 1}',  # a lone surrogate
+        json.dumps({"reviewerID": "BAD2", "asin": "B1", "overall": 5, "unixReviewTime": 1, "vote": 2**64}),
+        '{"reviewerID": "BAD3", "asin": "B1", "overall": 5, "unixReviewTime": NaN}',
+    ]
+    path = tmp_path / "unstorable.json"
+    path.write_text("\n".join(good[:4] + bad + good[4:]) + "\n")
+    report = ingest(fresh_graph, reviews=path, rejects_path=tmp_path / "rej.jsonl")
+    assert (report.read, report.written, report.rejected) == (13, 10, 3)
+    rej = [json.loads(line) for line in (tmp_path / "rej.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rej] == [5, 6, 7]
+    assert "not valid Unicode" in rej[0]["reason"] and "not a count" in rej[1]["reason"]
+    assert "not a finite number" in rej[2]["reason"]
+    users = {u["user_id"] for u in fresh_graph.run_text("MATCH (u:User) RETURN u.user_id AS user_id", {})}
+    assert users == {json.loads(line)["reviewerID"] for line in good}

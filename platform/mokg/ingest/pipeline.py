@@ -104,8 +104,8 @@ def _records(
             if reason is None:
                 try:
                     rec = parse(line.obj)
-                except RecordError as e:
-                    reason = str(e)
+                except Exception as e:
+                    reason = reject_reason(e)
                 else:
                     good += 1
                     yield rec
@@ -120,6 +120,12 @@ def _records(
             raise InputFileError(f"{path}: no line is a valid record; is it the right file?")
         if advance:
             advance(lines.size)
+
+
+def reject_reason(e: Exception) -> str:
+    """Why one record was rejected: a :class:`RecordError`'s own message; any other error of its parsing
+    (a case the parser did not foresee) with its type, so it rejects the record and never stops the run."""
+    return str(e) if isinstance(e, RecordError) else f"{type(e).__name__}: {e}"
 
 
 def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -292,11 +298,14 @@ def ingest(
                     report.written += len(batch)
         if reviews is not None:
             recs = _records(reviews, parse_review, rejects, report, progress, "reviews")
-            with closing(_prefetched(_review_params(b) for b in _batches(recs, size))) as review_batches:
-                for params in review_batches:
-                    written = _write_reviews(graph, params)
-                    report.reviews += written
-                    report.written += written
+            batches = ((len(b), _review_params(b)) for b in _batches(recs, size))
+            with closing(_prefetched(batches)) as review_batches:
+                for n, params in review_batches:
+                    _write_reviews(graph, params)
+                    # every record counts, a repeat of a key too: it landed on its edge (the last one wins),
+                    # in this batch or a later one, so the figures do not depend on the batch size
+                    report.reviews += n
+                    report.written += n
         if meta is not None:
             # second pass: links; its lines were already counted and rejected in the first pass
             recs = _records(meta, parse_item, rejects, report, progress, "links", count=False)

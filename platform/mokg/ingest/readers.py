@@ -53,12 +53,15 @@ def decode(text: str) -> Any:
             pass
     try:
         return json.loads(text)
+    except RecursionError:
+        # nested deeper than the interpreter's stack: malformed input for us, like any other bad line
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
     except json.JSONDecodeError:
         # the 2014 metadata files are Python literals, not JSON
         if text.startswith("{'"):
             try:
                 return ast.literal_eval(text)
-            except (ValueError, SyntaxError):
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 pass
         raise
 
@@ -95,6 +98,8 @@ class JsonLines:
                 yield Line(line.number, line.raw, obj=decode(line.raw))
             except json.JSONDecodeError as e:
                 yield Line(line.number, line.raw, error=f"malformed JSON: {e.msg} at column {e.colno}")
+            except Exception as e:  # a decoder failure no one foresaw: this line's reject, not the run's end
+                yield Line(line.number, line.raw, error=f"malformed JSON: {type(e).__name__}: {e}")
 
     def texts(self) -> Iterator[Line]:
         """Each non-blank line as text, not yet decoded as JSON (``mokg stream`` decodes in the workers)."""

@@ -18,6 +18,7 @@ from typing import Any
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _MAX_TEXT = 20_000  # characters kept of a review body; longer ones are truncated, not rejected
+_INT64 = 2**63 - 1  # the graph stores integers as 64-bit: a larger one fails in the driver, not here
 
 
 class RecordError(ValueError):
@@ -54,7 +55,31 @@ def _str_id(obj: dict[str, Any], *names: str) -> str:
     name, value = _require(obj, *names)
     if not isinstance(value, str) or not value.strip():
         raise RecordError(f"field {name!r}: expected a non-empty string, got {type(value).__name__}")
+    _check_unicode(name, value)
     return value.strip()
+
+
+def _check_unicode(name: str, value: str | None) -> None:
+    """A lone surrogate ("\\ud800", which JSON allows) cannot be sent to the graph as UTF-8."""
+    if value is None or value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RecordError(
+            f"field {name!r}: not valid Unicode (a lone surrogate at character {e.start})"
+        ) from None
+
+
+def _number(name: str, value: Any) -> float | int:
+    """A JSON number the graph can store: finite, and an integer within 64 bits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordError(f"field {name!r}: expected a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"field {name!r}: not a finite number: {value}")
+    if isinstance(value, int) and abs(value) > _INT64:
+        raise RecordError(f"field {name!r}: {value} is beyond a 64-bit integer")
+    return value
 
 
 def _votes(value: Any) -> int:
@@ -65,12 +90,18 @@ def _votes(value: Any) -> int:
         value = value[0] if value else 0
     if isinstance(value, bool):
         raise RecordError(f"helpful votes: expected a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"helpful votes: not a finite number: {value}")
     if isinstance(value, int | float):
-        return int(value)
-    try:
-        return int(str(value).replace(",", "").strip())
-    except ValueError:
-        raise RecordError(f"helpful votes: not a number: {value!r}") from None
+        votes = int(value)
+    else:
+        try:
+            votes = int(str(value).replace(",", "").strip())
+        except ValueError:
+            raise RecordError(f"helpful votes: not a number: {value!r}") from None
+    if not 0 <= votes <= _INT64:
+        raise RecordError(f"helpful votes: {votes} is not a count (0 up to a 64-bit integer)")
+    return votes
 
 
 @dataclass(frozen=True)
@@ -132,25 +163,31 @@ def parse_review(obj: Any) -> Review:
         name = obj.get("reviewerName")
     if isinstance(rating, bool) or not isinstance(rating, int | float):
         raise RecordError(f"field {rating_name!r}: expected a number, got {type(rating).__name__}")
-    if not (1 <= float(rating) <= 5) or math.isnan(float(rating)):
+    # a comparison with NaN is false, so NaN fails the range test too
+    if not (1 <= rating <= 5):
         raise RecordError(f"field {rating_name!r}: rating {rating} is outside 1..5")
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        raise RecordError(f"field {ts_name!r}: expected a number, got {type(ts).__name__}")
+    ts = _number(ts_name, ts)
     if ts < 0:
         raise RecordError(f"field {ts_name!r}: negative timestamp {ts}")
+    seconds = int(ts // seconds_div)
+    if seconds > _INT64:  # a float below 1.8e308 can still be beyond 64 bits
+        raise RecordError(f"field {ts_name!r}: {ts} is beyond a 64-bit integer")
     if verified is not None and not isinstance(verified, bool):
         raise RecordError(f"verified flag: expected true/false, got {verified!r}")
-    return Review(
+    review = Review(
         user_id=user,
         asin=asin,
         rating=float(rating),
-        time=int(ts // seconds_div),
+        time=seconds,
         title=clean_text(title, max_len=500),
         text=clean_text(text),
         verified=verified,
         helpful_votes=_votes(votes),
         user_name=clean_text(name, max_len=200),
     )
+    for f in ("title", "text", "user_name"):
+        _check_unicode(f, getattr(review, f))
+    return review
 
 
 def _parse_review_time(value: Any) -> int:
@@ -171,11 +208,19 @@ def _clean_category(name: Any) -> str | None:
     return text
 
 
-def _asin_list(obj: dict[str, Any], name: str) -> list[str]:
+def _asin_list(obj: dict[str, Any], name: str, label: str | None = None) -> list[str]:
+    """The ASINs listed in ``obj[name]`` (``label``: the field's name in messages), sorted and distinct."""
+    label = label or name
     value = obj.get(name) or []
     if not isinstance(value, list):
-        raise RecordError(f"field {name!r}: expected a list of ASINs, got {type(value).__name__}")
-    return sorted({v.strip() for v in value if isinstance(v, str) and v.strip()})
+        raise RecordError(f"field {label!r}: expected a list of ASINs, got {type(value).__name__}")
+    for k, v in enumerate(value):
+        if not isinstance(v, str):
+            raise RecordError(
+                f"field {label!r}: element {k}: expected an ASIN string, got {type(v).__name__}"
+            )
+        _check_unicode(label, v)
+    return sorted({v.strip() for v in value if v.strip()})
 
 
 @dataclass(frozen=True)
@@ -207,10 +252,52 @@ class ItemMeta:
 
 
 def _price(value: Any) -> float | None:
+    """A number, or a scraped "$1,234.56"; any other text (a range, "N/A") is no price."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    m = re.fullmatch(r"\s*\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*", str(value or ""))
-    return float(m.group(1).replace(",", "")) if m else None
+        if isinstance(value, int) and abs(value) > _INT64:
+            raise RecordError(f"field 'price': {value} is beyond a 64-bit integer")
+        price = float(value)
+    else:
+        m = re.fullmatch(r"\s*\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*", str(value or ""))
+        if not m:
+            return None
+        price = float(m.group(1).replace(",", ""))
+    if not math.isfinite(price) or price < 0:
+        raise RecordError(f"field 'price': {value!r} is not a price (a finite number, 0 or more)")
+    return price
+
+
+def _details(value: Any) -> str | None:
+    """The details object as sorted JSON (keys trimmed of " :"); empty or absent → None."""
+    if value is None or value == {} or value == "":
+        return None
+    if not isinstance(value, dict):
+        raise RecordError(f"field 'details': expected an object, got {type(value).__name__}")
+    for k in value:
+        if not isinstance(k, str):
+            raise RecordError(f"field 'details': key {k!r}: expected a string, got {type(k).__name__}")
+    try:
+        text = json.dumps({k.strip(" :\n"): v for k, v in value.items()}, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as e:  # a set or bytes of a 2014 Python literal; a circular value
+        raise RecordError(f"field 'details': not JSON ({e})") from None
+    _check_unicode("details", text)
+    return text
+
+
+def _category_path(raw: Any, name: str) -> tuple[str, ...]:
+    """A category path: a list of names, or (2014) a list of such lists whose first is the main one."""
+    if raw is None or raw == []:
+        return ()
+    if not isinstance(raw, list):
+        raise RecordError(f"field {name!r}: expected a list of category names, got {type(raw).__name__}")
+    if isinstance(raw[0], list):
+        raw = raw[0]
+    for k, c in enumerate(raw):
+        if c is not None and not isinstance(c, str):
+            raise RecordError(
+                f"field {name!r}: element {k}: expected a category name, got {type(c).__name__}"
+            )
+    return tuple(p for p in (_clean_category(c) for c in raw) if p)
 
 
 def parse_item(obj: Any) -> ItemMeta:
@@ -218,7 +305,7 @@ def parse_item(obj: Any) -> ItemMeta:
         raise RecordError(f"expected a JSON object, got {type(obj).__name__}")
     if "parent_asin" in obj:  # 2023
         asin = _str_id(obj, "parent_asin")
-        raw_path = obj.get("categories") or []
+        path = _category_path(obj.get("categories"), "categories")
         store = obj.get("store")
         main = obj.get("main_category")
         also_bought: list[str] = []
@@ -226,21 +313,20 @@ def parse_item(obj: Any) -> ItemMeta:
         together = _asin_list(obj, "bought_together")
     else:  # 2018 / 2014
         asin = _str_id(obj, "asin")
-        raw_path = obj.get("category") or obj.get("categories") or []
-        if raw_path and isinstance(raw_path[0], list):  # 2014: a list of paths; the first is the main one
-            raw_path = raw_path[0]
+        cat_name = "category" if obj.get("category") else "categories"
+        path = _category_path(obj.get(cat_name), cat_name)
         store = obj.get("brand")
         main = obj.get("main_cat")
         also_bought = _asin_list(obj, "also_buy")
         also_viewed = _asin_list(obj, "also_view")
-        related: dict[str, Any] = obj["related"] if isinstance(obj.get("related"), dict) else {}
-        also_bought = also_bought or sorted(set(related.get("also_bought", [])))
-        together = sorted(set(related.get("bought_together", [])))
-    if not isinstance(raw_path, list):
-        raise RecordError(f"category path: expected a list, got {type(raw_path).__name__}")
-    path = tuple(p for p in (_clean_category(c) for c in raw_path) if p)
-    details = obj.get("details")
-    return ItemMeta(
+        related = obj.get("related")
+        if related is None:
+            related = {}
+        if not isinstance(related, dict):
+            raise RecordError(f"field 'related': expected an object, got {type(related).__name__}")
+        also_bought = also_bought or _asin_list(related, "also_bought", "related.also_bought")
+        together = _asin_list(related, "bought_together", "related.bought_together")
+    item = ItemMeta(
         asin=asin,
         title=clean_text(obj.get("title"), max_len=500),
         store=clean_text(store, max_len=200),
@@ -249,15 +335,16 @@ def parse_item(obj: Any) -> ItemMeta:
         description=clean_text(obj.get("description"), max_len=4000),
         features=clean_text(obj.get("feature") or obj.get("features"), max_len=4000),
         price=_price(obj.get("price")),
-        details=json.dumps(
-            {k.strip(" :\n"): v for k, v in details.items()}, ensure_ascii=False, sort_keys=True
-        )
-        if isinstance(details, dict) and details
-        else None,
+        details=_details(obj.get("details")),
         also_bought=[a for a in also_bought if a != asin],
         also_viewed=[a for a in also_viewed if a != asin],
         bought_together=[a for a in together if a != asin],
     )
+    for f in ("title", "store", "main_category", "description", "features"):
+        _check_unicode(f, getattr(item, f))
+    for c in path:
+        _check_unicode("category", c)
+    return item
 
 
 def category_rows(path: tuple[str, ...]) -> list[dict[str, Any]]:

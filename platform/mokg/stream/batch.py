@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from mokg.graph import Graph
-from mokg.ingest.pipeline import IngestReport, Rejects, write_items, write_links, write_reviews
+from mokg.ingest.pipeline import IngestReport, Rejects, reject_reason, write_items, write_links, write_reviews
 from mokg.ingest.readers import decode
-from mokg.ingest.records import ItemMeta, RecordError, Review, parse_item, parse_review
+from mokg.ingest.records import ItemMeta, Review, parse_item, parse_review
 
 Kind = Literal["reviews", "meta"]
 WireLine = tuple[int, str, str | None]  # (line number, text, why it could not be read)
@@ -24,11 +24,24 @@ WireLine = tuple[int, str, str | None]  # (line number, text, why it could not b
 
 @dataclass
 class BatchResult:
+    """``read`` = reviews + items + rejected + duplicates. ``reviews``: one per key (user, item, time), the
+    last of the batch's repeats, as written; ``duplicates``: the repeats folded into them. ``links`` and
+    ``links_listed``: per link type, the item links written and listed; the others name an item not in the
+    graph (yet), and are not kept."""
+
     read: int = 0
     rejected: int = 0
+    duplicates: int = 0
     reviews: list[Review] = field(default_factory=list)
     items: list[ItemMeta] = field(default_factory=list)
+    links: dict[str, int] = field(default_factory=dict)
+    links_listed: dict[str, int] = field(default_factory=dict)
     rejects_path: Path | None = None
+
+    @property
+    def links_unmatched(self) -> int:
+        """Item links listed whose target item is not in the graph: not written."""
+        return sum(self.links_listed.values()) - sum(self.links.values())
 
     @property
     def users(self) -> list[str]:
@@ -65,21 +78,27 @@ def write_batch(
                     good.append(parse(decode(text)))
                 except json.JSONDecodeError as e:
                     reason = f"malformed JSON: {e.msg} at column {e.colno}"
-                except RecordError as e:
-                    reason = str(e)
+                except Exception as e:  # one bad record must not cost the batch its good ones
+                    reason = reject_reason(e)
             if reason is not None:
                 bad.add(Path(source), number, reason, text)
                 result.rejected += 1
     finally:
         bad.close()
     if kind == "reviews":
-        result.reviews = [r for r in good if isinstance(r, Review)]
-        if result.reviews:
-            write_reviews(graph, result.reviews)
+        reviews = [r for r in good if isinstance(r, Review)]
+        # one per key, the last repeat's values at the first one's place: what write_reviews writes
+        result.reviews = list({r.key: r for r in reviews}.values())
+        result.duplicates = len(reviews) - len(result.reviews)
+        if reviews:
+            write_reviews(graph, reviews)  # all of them: a folded repeat may still name its user
     else:
         result.items = [i for i in good if isinstance(i, ItemMeta)]
         if result.items:
             write_items(graph, result.items)
-            # links to items not in the graph yet wait for a later batch that lists them again
-            write_links(graph, result.items, IngestReport())
+            # a batch sees only the graph: a link to an item that is not in it yet is counted, not kept
+            # (`mokg ingest` keeps those whose item comes later in its file, by a second pass)
+            links = IngestReport()
+            write_links(graph, result.items, links)
+            result.links, result.links_listed = links.links, links.links_listed
     return result

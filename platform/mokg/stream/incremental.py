@@ -41,13 +41,22 @@ from mokg.vectors import unit_rows
 
 
 def update_polarity(graph: Graph, reviews: Sequence[Review], scorer: SentimentScorer, alpha: float) -> int:
-    """Sentiment, like and polarity of ``reviews``, written onto their REVIEWED edges."""
+    """Sentiment, like and polarity of ``reviews``, written onto their REVIEWED edges; the number written.
+
+    Each item's mean is taken over its other scored reviews and the batch's, each key once (the last repeat
+    wins, as written), so a redelivered batch, whose edges are scored already, writes the same values."""
+    reviews = list({r.key: r for r in reviews}.values())
     if not reviews:
         return 0
     s = np.asarray(scorer.score([" ".join(t for t in (r.title, r.text) if t) for r in reviews]), dtype=float)
+    skip: dict[str, list[list[object]]] = defaultdict(list)
+    for r in reviews:
+        skip[r.asin].append([r.user_id, r.time])
     before = {
         r["asin"]: (float(r["total"]), int(r["n"]))
-        for r in graph.query("stream/item_sentiment", asins=sorted({r.asin for r in reviews}))
+        for r in graph.query(
+            "stream/item_sentiment", items=[{"asin": a, "skip": skip[a]} for a in sorted(skip)]
+        )
     }
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for r, v in zip(reviews, s, strict=True):

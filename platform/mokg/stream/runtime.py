@@ -5,6 +5,7 @@ work but changes nothing."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from mokg.stream.lock import BatchLock
 from mokg.stream.refresh import drift, mark_requested, retrain_due
 
 DRIFT_EVERY_S = 30.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +47,10 @@ class BatchOutcome:
     seconds: float
     mining: RunPlan | None = None  # the PAIR run planned over the batch's never-mined items, to enqueue
     steps: dict[str, float] = field(default_factory=dict)  # seconds of wait (the turn), write, ..., embedding
+    duplicates: int = 0  # reviews repeating a key (user, item, time) of the batch: folded, the last one wins
+    # item links written and listed, per type; the rest name an item not in the graph yet, and are not kept
+    links: dict[str, int] = field(default_factory=dict)
+    links_listed: dict[str, int] = field(default_factory=dict)
 
     def timing(self) -> str:
         """``1.08 s (write 0.02, polarity 0.10, ...)``: where a batch's time went, for the worker's log."""
@@ -124,6 +130,15 @@ class StreamRuntime:
             steps["wait"] = waited
             with step("write"):
                 batch = write_batch(self.graph, kind, lines, source=source, rejects=rejects)
+            if batch.links_unmatched:
+                log.warning(
+                    "stream %s lines %s: %d of %d item links name an item not in the graph yet and were not "
+                    "written; send their records again once the items are in",
+                    stream,
+                    first,
+                    batch.links_unmatched,
+                    sum(batch.links_listed.values()),
+                )
             with step("polarity"):
                 update_polarity(self.graph, batch.reviews, self.scorer, self.settings.polarity_alpha)
             users, raters = batch.users, batch.raters
@@ -159,6 +174,9 @@ class StreamRuntime:
             seconds=time.perf_counter() - t0,
             mining=plan,
             steps=steps,
+            duplicates=batch.duplicates,
+            links=batch.links,
+            links_listed=batch.links_listed,
         )
 
     def check_drift(self) -> tuple[float | None, dict[str, Any] | None]:

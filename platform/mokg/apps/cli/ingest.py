@@ -31,10 +31,13 @@ def ingest(reviews: Path | None, meta: Path | None, rejects: Path | None, batch_
     """Stream Amazon reviews and item metadata into the graph.
 
     Reads the Amazon Reviews 2023 JSONL format and the 2018 / 2014 5-core JSON formats, plain or gzip,
-    in constant memory. Idempotent: every write is a MERGE, so a second run changes nothing and a run
-    that was interrupted is repaired by running it again. Bad records (malformed JSON, a missing key, a
-    wrong type, a rating outside 1..5) go to the rejects file with their line number and reason; the good
-    ones still land.
+    in constant memory. Idempotent: every write is keyed (users, items, stores and categories are MERGEd on
+    their key; a review edge, keyed by user, item and time, is created only where no edge has that key and
+    otherwise updated), so a second run changes nothing and a run that was interrupted is repaired by running
+    it again. Bad records (malformed JSON, a missing key, a wrong type, a rating outside 1..5, a number that
+    is not finite or not storable) go to the rejects file with their line number and reason; the good ones
+    still land. Every record is counted: read = written + rejected (a review repeating another's user, item
+    and time is written onto the same edge; the last one wins).
 
     Exit status: 0 clean, 3 finished with rejects, 1 a file is missing, empty, a directory or corrupt,
     or the graph server is unreachable (the message says what to do).

@@ -54,10 +54,11 @@ def expected_fault(e: Exception) -> str | None:
 
     from mokg.data import DataError
     from mokg.graph.arcadedb_http import ArcadeDBError
+    from mokg.ingest.readers import InputFileError
     from mokg.llm.client import LLMError
     from mokg.stack import StackError
 
-    if isinstance(e, SettingsError | DataError):
+    if isinstance(e, SettingsError | DataError | InputFileError):  # InputFileError: synth's bad lines too
         return str(e)
     try:
         s = get_settings()

@@ -67,7 +67,11 @@ def send(
     lookalike seeds and candidates within seconds. Bad records go to
     $MOKG_HOME/rejects/stream/<name>/<first line>.rejects.jsonl with their line and reason; the rest of the
     batch lands. Delivery is at least once and every write is keyed: a worker killed mid-batch loses and
-    doubles nothing. Returns once every batch is enqueued; `mokg stream status` shows what the workers did.
+    doubles nothing. With --meta, an item link (also_buy, also_view, bought_together) is written only when
+    its target item is in the graph when its batch is written; the others are counted in the task's result
+    (`links` of `links_listed`) and logged, not kept: send such records again once their targets are in, or
+    load a metadata file with `mokg ingest --meta`, which links items that come later in the same file.
+    Returns once every batch is enqueued; `mokg stream status` shows what the workers did.
     """
     from mokg.apps.workers.tasks import ingest_batch
     from mokg.ingest.readers import JsonLines, text_lines
