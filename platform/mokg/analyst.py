@@ -10,10 +10,12 @@
    read-only namespaces, more than one statement, or a control or invisible character. String literals and
    comments are skipped as the Cypher grammar reads them (a line comment ends at any line terminator), so
    ``WHERE r.text CONTAINS 'create'`` passes. It only gives a clear early answer: it is not the guard.
-3. **Bounded work.** Each statement carries a random tag in a leading comment. Past its time limit the
-   runner stops waiting and has the server terminate the statement by that tag (ArcadeDB ``terminate
-   query``; Neo4j ends it at the transaction timeout it is sent). Answers are bounded in rows and in bytes;
-   a truncated statement is terminated too. Concurrency is bounded per process and per API key.
+3. **Bounded work.** Each statement carries a random tag in a leading comment. Its time limit starts when it
+   is sent; connecting and logging in have a bound of their own, and a statement given up on before it is
+   sent is never sent. Past its time limit the runner stops waiting and has the server terminate the
+   statement by that tag, again until it has ended (ArcadeDB ``terminate query``; Neo4j ends it at the
+   transaction timeout it is sent). Answers are bounded in rows, in bytes and in nesting depth; a truncated
+   statement is terminated too. Concurrency is bounded per process and per API key.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
@@ -50,8 +52,16 @@ MAX_QUERY_CHARS = 20_000
 MAX_ROWS = 5_000
 DEFAULT_ROWS = 500
 DEFAULT_TIMEOUT_S = 10.0
+# how long a statement's job may take to reach the server and log in; its time limit starts when it is sent
+CONNECT_WAIT_S = 10.0
 # how long a timed-out request waits for the server to end the statement it terminated
 CANCEL_WAIT_S = 5.0
+# the terminate is sent again this often until the statement has ended: it may not be listed yet
+CANCEL_RETRY_S = 0.25
+# past CANCEL_WAIT_S a background thread keeps terminating it, this long at most
+CANCEL_FOLLOW_S = 300.0
+# nesting of lists and maps in one result value; the JSON encoder stops at 255 levels, the answer adds three
+MAX_DEPTH = 100
 
 # Clauses that change data, schema, users or the session's database, or read server files.
 WRITE_KEYWORDS = frozenset(
@@ -102,7 +112,7 @@ _TOKEN = re.compile(
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<param>\$[A-Za-z_][A-Za-z0-9_]*|\$`[^`]*`)
-  | (?P<punct>.)
+  | (?P<punct>\.\.|.)
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -117,7 +127,41 @@ class CypherRefused(ValueError):
 
 
 class CypherTimeout(TimeoutError):
-    """The statement ran past its time limit and was abandoned."""
+    """The statement ran past its time limit and was abandoned (its message says whether it was stopped)."""
+
+
+class CypherTooDeep(ValueError):
+    """A result value nests lists and maps deeper than :data:`MAX_DEPTH` levels."""
+
+
+class _NotSent(Exception):
+    """The job reached the server after its runner had given up: it sent nothing."""
+
+
+class _Gate:
+    """Between :meth:`ReadOnlyRunner.run` and its job: the statement is sent only while the runner still
+    waits for it, and the runner learns when (its time limit starts then)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self.sent_at: float | None = None
+        self.moved = threading.Event()  # set when the statement is sent or the job ends
+
+    def send(self) -> bool:
+        """The job, right before it sends the statement: False when the runner has given up on it."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self.sent_at = time.monotonic()
+        self.moved.set()
+        return True
+
+    def abandon(self) -> bool:
+        """The runner gives up: nothing is sent from now on. True if the statement was sent already."""
+        with self._lock:
+            self._abandoned = True
+            return self.sent_at is not None
 
 
 class CypherBusy(RuntimeError):
@@ -162,6 +206,12 @@ def _dotted(toks: list[_Tok], i: int) -> tuple[str, int]:
     return ".".join(parts), i
 
 
+def _map_value(toks: list[_Tok], i: int) -> bool:
+    """Whether the ``:`` before ``toks[i]`` follows a map key (``{k: v}``, ``n{.a, k: v}``), so ``toks[i]``
+    starts a value. Any other ``:`` is read as a label or type, which is never a clause or a call."""
+    return i >= 3 and toks[i - 2].kind in ("word", "name") and toks[i - 3].text in ("{", ",")
+
+
 # Tab, line feed and carriage return are the only control characters a statement needs. Others, and
 # invisible or separator characters (U+2028, U+200B, U+FEFF, ...), are where scanners and parsers disagree.
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
@@ -182,32 +232,40 @@ def check_read_only(text: str) -> None:
         raise CypherRefused("size", f"statements are limited to {MAX_QUERY_CHARS} characters")
     _check_characters(text)
     toks = list(_tokens(text))
-    if not toks:
-        raise CypherRefused("empty", "the statement is empty")
     while toks and toks[-1].text == ";":
         toks.pop()
+    if not toks:
+        raise CypherRefused("empty", "the statement is empty")
+    procedure_at = -1  # the index of the name a CALL has checked against the allow-list
     for i, t in enumerate(toks):
         if t.kind == "punct" and t.text == ";":
             raise CypherRefused(";", "one statement at a time")
-        if t.kind != "word":
+        if t.kind not in ("word", "name"):
             continue
         prev = toks[i - 1].text if i else ""
         nxt = toks[i + 1].text if i + 1 < len(toks) else ""
-        # `n.set`, `:Create`, `{delete: 1}` and `$set` are names, not clauses
-        if prev in (".", ":") or (nxt == ":" and prev in ("{", ",")):
+        # `n.set` and the later parts of a dotted name (checked from its first part below); `..` is a range
+        if prev == ".":
             continue
-        word = t.text.upper()
-        if word in WRITE_KEYWORDS:
-            raise CypherRefused(word, f"{word} is not allowed: this endpoint is read-only")
-        if word == "CALL" and i + 1 < len(toks) and toks[i + 1].kind in ("word", "name"):
-            name, _ = _dotted(toks, i + 1)
-            if name.lower() not in READ_PROCEDURES:
-                raise CypherRefused("CALL " + name, f"procedure {name} is not on the read-only allow-list")
-        if i + 1 < len(toks) and toks[i + 1].text == ".":
+        # `:Create` (a label), `{delete: 1}` (a map key) and `$set` are names, not clauses; a map value is not
+        is_name = (prev == ":" and not _map_value(toks, i)) or (nxt == ":" and prev in ("{", ","))
+        if t.kind == "word" and not is_name:
+            word = t.text.upper()
+            if word in WRITE_KEYWORDS:
+                raise CypherRefused(word, f"{word} is not allowed: this endpoint is read-only")
+            if word == "CALL" and i + 1 < len(toks) and toks[i + 1].kind in ("word", "name"):
+                name, _ = _dotted(toks, i + 1)
+                if name.lower() not in READ_PROCEDURES:
+                    raise CypherRefused(
+                        "CALL " + name, f"procedure {name} is not on the read-only allow-list"
+                    )
+                procedure_at = i + 1
+        # every called dotted name, wherever it stands (a backquoted part, `` `a.b`() `` too): a label or a
+        # map key is never followed by `.x(`, so checking one costs nothing
+        if nxt in (".", "(") and i != procedure_at:
             name, j = _dotted(toks, i)
             called = j < len(toks) and toks[j].text == "("
-            is_procedure = prev.upper() == "CALL"
-            if called and not is_procedure and not name.lower().startswith(READ_FUNCTION_NAMESPACES):
+            if called and "." in name and not name.lower().startswith(READ_FUNCTION_NAMESPACES):
                 raise CypherRefused(name, f"function {name} is not in a read-only namespace")
 
 
@@ -224,18 +282,26 @@ class CypherResult:
     truncated_by: str | None = None
 
 
-def to_json(value: Any) -> Any:
-    """A driver value as plain JSON: nodes and relationships as maps with their labels or type."""
+def to_json(value: Any, depth: int = 0) -> Any:
+    """A driver value as plain JSON: nodes and relationships as maps with their labels or type.
+
+    Raises :class:`CypherTooDeep` past :data:`MAX_DEPTH` levels of lists and maps."""
+    if isinstance(value, Node | Relationship | Path | Mapping | list | tuple):
+        if depth >= MAX_DEPTH:
+            raise CypherTooDeep(
+                f"a result value nests lists or maps deeper than {MAX_DEPTH} levels; return a flatter value"
+            )
+        depth += 1
     if isinstance(value, Node):
-        return {"_labels": sorted(value.labels), **{k: to_json(v) for k, v in value.items()}}
+        return {"_labels": sorted(value.labels), **{k: to_json(v, depth) for k, v in value.items()}}
     if isinstance(value, Relationship):
-        return {"_type": value.type, **{k: to_json(v) for k, v in value.items()}}
+        return {"_type": value.type, **{k: to_json(v, depth) for k, v in value.items()}}
     if isinstance(value, Path):
-        return [to_json(n) for n in value.nodes]
+        return [to_json(n, depth) for n in value.nodes]
     if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {str(k): to_json(v, depth) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
+        return [to_json(v, depth) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, dt.date | dt.time | dt.datetime) or hasattr(value, "iso_format"):
@@ -263,6 +329,7 @@ class ReadOnlyRunner:
         self.refusal_delay_s, self.paced_refusals = refusal_delay_s, paced_refusals
         self._pacing = threading.BoundedSemaphore(paced_refusals) if paced_refusals > 0 else None
         self.max_bytes = settings.analyst_max_bytes
+        self.connect_wait_s, self.cancel_wait_s = CONNECT_WAIT_S, CANCEL_WAIT_S
         self.max_per_key = settings.analyst_max_per_key
         # host-wide slots: lock files every web process on this host shares, so the bound holds whatever
         # the number of gunicorn workers (a per-process bound would grow with them)
@@ -351,41 +418,97 @@ class ReadOnlyRunner:
             self._claim(key, timeout_s)
         except CypherBusy as busy:
             raise self._paced(busy) from None
+        gate = _Gate()
         try:
             future = self._pool.submit(
-                self._job, reader, key, tagged, dict(params or {}), timeout_s, row_limit
+                self._job, reader, key, tagged, dict(params or {}), timeout_s, row_limit, gate
             )
         except BaseException:
             self._release(key)
             raise
+        # reaching the server and logging in is not the statement's time: its clock starts when it is sent
+        gate.moved.wait(self.connect_wait_s)
+        if gate.sent_at is None and not future.done() and not gate.abandon():
+            raise CypherTimeout(
+                f"the graph server did not accept the analyst connection within {self.connect_wait_s:g} s; "
+                "the statement was not sent"
+            )
+        sent_at = gate.sent_at if gate.sent_at is not None else time.monotonic()
         try:
-            columns, rows, truncated_by = future.result(timeout=timeout_s)
+            columns, rows, truncated_by = future.result(
+                timeout=max(0.0, sent_at + timeout_s - time.monotonic())
+            )
         except FutureTimeout as e:
-            # the job keeps its slot until the server has ended the statement: concurrency counts real work.
-            # Waiting a moment for that end means "stopped" is true when the client reads it.
-            self._cancel(tag)
-            futures_wait([future], timeout=CANCEL_WAIT_S)
-            raise CypherTimeout(f"the statement ran past {timeout_s:g} s and was stopped") from e
+            # the job keeps its slot until the server has ended the statement: concurrency counts real work
+            if self._stop(tag, future):
+                raise CypherTimeout(f"the statement ran past {timeout_s:g} s and was stopped") from e
+            raise CypherTimeout(
+                f"the statement ran past {timeout_s:g} s; the graph server was told to stop it but had not "
+                f"confirmed it within {self.cancel_wait_s:g} s"
+            ) from e
+        except CypherTooDeep:
+            self._cancel(tag)  # whatever the server still computes for it is not wanted
+            raise
         if truncated_by:
             self._cancel(tag)
         took = round((time.perf_counter() - t0) * 1000, 2)
         return CypherResult(columns, rows, truncated_by is not None, took, truncated_by)
 
     def _job(
-        self, reader: Settings, key: str, text: str, params: dict[str, Any], timeout_s: float, row_limit: int
+        self,
+        reader: Settings,
+        key: str,
+        text: str,
+        params: dict[str, Any],
+        timeout_s: float,
+        row_limit: int,
+        gate: _Gate,
     ) -> tuple[list[str], list[list[Any]], str | None]:
         # the driver lives and dies in this thread: the neo4j driver is not safe to close from another one
         try:
             with Graph(reader, max_retry_s=0) as graph:
-                return _read(graph, text, params, timeout_s, row_limit, self.max_bytes)
+                return _read(graph, text, params, timeout_s, row_limit, self.max_bytes, gate=gate)
         finally:
             self._release(key)
+            gate.moved.set()
 
-    def _cancel(self, tag: str) -> None:
+    def _stop(self, tag: str, future: Future[Any]) -> bool:
+        """Terminate the tagged statement again and again until its job has ended (a terminate sent before
+        the server lists the statement finds nothing); True if it ended within ``cancel_wait_s``. Past that a
+        background thread keeps at it, so what the client was told is still carried out."""
+        end = time.monotonic() + self.cancel_wait_s
+        warn = True
+        while True:
+            warn = self._cancel(tag, warn) and warn
+            left = end - time.monotonic()
+            if futures_wait([future], timeout=min(CANCEL_RETRY_S, max(0.0, left))).done:
+                return True
+            if left <= 0:
+                break
+        threading.Thread(
+            target=self._keep_stopping, args=(tag, future), name="analyst-cancel", daemon=True
+        ).start()
+        return False
+
+    def _keep_stopping(self, tag: str, future: Future[Any]) -> None:
+        end = time.monotonic() + CANCEL_FOLLOW_S
+        while not futures_wait([future], timeout=1.0).done:
+            if time.monotonic() > end:
+                log.warning(
+                    "analyst statement %s still runs %g s after it was terminated", tag, CANCEL_FOLLOW_S
+                )
+                return
+            self._cancel(tag, warn=False)
+
+    def _cancel(self, tag: str, warn: bool = True) -> bool:
+        """Ask the server to terminate the tagged statement; False if the request failed."""
         try:
             dialect_for(self.settings).cancel_tagged(tag)
         except Exception:  # the wait is over either way; a failed cancel must not hide the answer
-            log.warning("could not terminate analyst statement %s on the server", tag, exc_info=True)
+            if warn:
+                log.warning("could not terminate analyst statement %s on the server", tag, exc_info=True)
+            return False
+        return True
 
 
 def _retry_after(slot_files: Iterable[pathlib.Path]) -> int:
@@ -405,12 +528,22 @@ def _json_size(row: list[Any]) -> int:
 
 
 def _read(
-    graph: Graph, text: str, params: dict[str, Any], timeout_s: float, row_limit: int, max_bytes: int
+    graph: Graph,
+    text: str,
+    params: dict[str, Any],
+    timeout_s: float,
+    row_limit: int,
+    max_bytes: int,
+    *,
+    gate: _Gate | None = None,
 ) -> tuple[list[str], list[list[Any]], str | None]:
     with (
         graph.session(read_only=True) as session,
         session.begin_transaction(timeout=timeout_s, metadata={"app": "mokg-analyst"}) as tx,
     ):
+        # connected and logged in; a runner that gave up meanwhile gets nothing sent, so nothing to stop
+        if gate is not None and not gate.send():
+            raise _NotSent()
         result = tx.run(text, params)
         columns = list(result.keys())
         rows: list[list[Any]] = []

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from mokg.analyst import CypherBusy, CypherRefused, CypherTimeout, ReadOnlyRunner
+from mokg.analyst import CypherBusy, CypherRefused, CypherTimeout, CypherTooDeep, ReadOnlyRunner
 from mokg.config import Settings
 from mokg.graph import Graph
 from mokg.graph.dialect import ArcadeDB
@@ -224,6 +224,49 @@ def test_a_statement_past_its_deadline_is_stopped_on_the_server(db: Settings, ru
     while _running(db) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _running(db) == []
+
+
+def test_a_statement_that_logs_in_slowly_is_still_stopped_on_the_server(
+    db: Settings, runner: ReadOnlyRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logging in takes longer than the time limit: the limit starts when the statement is sent, so it is
+    terminated then (a terminate at submit + timeout would find nothing and leave it running)."""
+    real_session = Graph.session
+
+    def slow_session(self: Graph, *, read_only: bool = False) -> neo4j.Session:
+        time.sleep(1.5)
+        return real_session(self, read_only=read_only)
+
+    monkeypatch.setattr(Graph, "session", slow_session)
+    with pytest.raises(CypherTimeout, match="was stopped"):
+        runner.run(SLOW, timeout_s=0.5)
+    monkeypatch.undo()
+    deadline = time.monotonic() + 2.0
+    while _running(db) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running(db) == []
+
+
+def test_scanner_bypass_forms_are_refused_before_the_server(runner: ReadOnlyRunner) -> None:
+    for statement in (
+        "RETURN {x: apoc.cypher.runFirstColumnSingle('CREATE (:Probe) RETURN 1', {})} AS m",
+        "RETURN `apoc`.cypher.runFirstColumnSingle('CREATE (:Probe) RETURN 1', {}) AS m",
+    ):
+        with pytest.raises(CypherRefused) as refused:
+            runner.run(statement)
+        assert refused.value.clause == "apoc.cypher.runFirstColumnSingle"
+    # map literals and labels next to each other still run
+    assert runner.run("MATCH (u:User {user_id: 'u1'}) RETURN {id: u.user_id, user: u:User} AS m").rows == [
+        [{"id": "u1", "user": True}]
+    ]
+
+
+def test_a_result_nested_too_deep_is_refused(runner: ReadOnlyRunner) -> None:
+    # ArcadeDB sends up to about 2,000 levels (deeper, it drops the connection: the API answers 503)
+    for levels in (300, 1500):
+        with pytest.raises(CypherTooDeep):
+            runner.run(f"RETURN reduce(x = [], i IN range(1, {levels}) | [x]) AS x")
+    assert runner.run("RETURN 1 AS one").rows == [[1]]
 
 
 def test_answers_are_bounded_in_bytes(db: Settings) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -363,6 +364,39 @@ def test_cypher_timeout_is_enforced(client: FlaskClient, keys: Keys) -> None:
     r = _post(client, "/v1/cypher", {"query": slow, "timeout_s": 0.3}, keys.analyst)
     assert r.status_code == 504 and "0.3 s" in r.json["error"]
     # the endpoint is usable again at once
+    assert _post(client, "/v1/cypher", {"query": "RETURN 1 AS one"}, keys.analyst).json["rows"] == [[1]]
+
+
+def test_cypher_bad_input_and_odd_results_are_4xx_naming_the_field(client: FlaskClient, keys: Keys) -> None:
+    # an integer Bolt cannot pack, a statement with nothing in it, a result deeper than JSON may nest
+    r = _post(client, "/v1/cypher", {"query": "RETURN $n AS n", "params": {"n": 2**63}}, keys.analyst)
+    assert r.status_code == 400 and r.json["field"] == "params.n", r.json
+    r = _post(client, "/v1/cypher", {"query": "RETURN $n AS n", "params": {"n": 2**63 - 1}}, keys.analyst)
+    assert r.status_code == 200 and r.json["rows"] == [[2**63 - 1]]
+    r = _post(client, "/v1/cypher", {"query": "  // nothing\n"}, keys.analyst)
+    assert r.status_code == 400 and r.json["field"] == "query", r.json
+    r = _post(
+        client, "/v1/cypher", {"query": "RETURN reduce(x = [], i IN range(1, 300) | [x]) AS x"}, keys.analyst
+    )
+    assert r.status_code == 400 and r.json["field"] == "query" and "deeper than" in r.json["error"], r.json
+    r = _post(
+        client, "/v1/cypher", {"query": "RETURN reduce(x = [], i IN range(1, 50) | [x]) AS x"}, keys.analyst
+    )
+    assert r.status_code == 200, r.json
+
+
+def test_cypher_with_a_refused_analyst_graph_user_is_a_503(
+    client: FlaskClient, served: Served, keys: Keys
+) -> None:
+    """The server's misconfiguration, not the request's fault: 503, not 400 on the query."""
+    secret = served.settings.analyst_password_file
+    known = secret.read_text()
+    secret.write_text(f"wrong-{uuid.uuid4().hex}\n")
+    try:
+        r = _post(client, "/v1/cypher", {"query": "RETURN 1 AS one"}, keys.analyst)
+        assert r.status_code == 503 and "refused the analyst graph user" in r.json["error"], r.json
+    finally:
+        secret.write_text(known)
     assert _post(client, "/v1/cypher", {"query": "RETURN 1 AS one"}, keys.analyst).json["rows"] == [[1]]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mokg.analyst import CypherBusy, CypherRefused, ReadOnlyRunner, check_read_only, to_json
+from mokg.analyst import CypherBusy, CypherRefused, CypherTooDeep, ReadOnlyRunner, check_read_only, to_json
 from mokg.config import Settings
 
 REFUSED = [
@@ -42,6 +42,31 @@ REFUSED = [
         "apoc.cypher.runFirstColumnSingle",
     ),
     ("MATCH (n) RETURN apoc.create.uuid() AS u", "apoc.create.uuid"),
+    # a call in a map value, after a backquoted or spaced-out first part, or after a range's `..`
+    (
+        "RETURN {x: apoc.cypher.runFirstColumnSingle('CALL apoc.load.json(\"http://x\")', {})} AS m",
+        "apoc.cypher.runFirstColumnSingle",
+    ),
+    ("RETURN {a: 1, x:apoc.periodic.submit('j', 'MATCH (n) DETACH DELETE n')}", "apoc.periodic.submit"),
+    ("RETURN {`k`: apoc.util.sleep(100000)}", "apoc.util.sleep"),
+    ("MATCH (n) RETURN n{.name, x: apoc.util.sleep(100000)}", "apoc.util.sleep"),
+    ("RETURN {x: {y: apoc.util.sleep(1)}}", "apoc.util.sleep"),
+    (
+        "RETURN `apoc`.cypher.runFirstColumnSingle('CALL apoc.load.json(\"http://x\")', {}) AS m",
+        "apoc.cypher.runFirstColumnSingle",
+    ),
+    ("RETURN `apoc`.`cypher`.runFirstColumnSingle('RETURN 1', {})", "apoc.cypher.runFirstColumnSingle"),
+    ("RETURN `apoc.cypher.runFirstColumnSingle`('RETURN 1', {})", "apoc.cypher.runFirstColumnSingle"),
+    (
+        "RETURN apoc /* c */ . cypher . runFirstColumnSingle('RETURN 1', {})",
+        "apoc.cypher.runFirstColumnSingle",
+    ),
+    (
+        "RETURN range(0, 5)[1..apoc.cypher.runFirstColumnSingle('RETURN 1', {})]",
+        "apoc.cypher.runFirstColumnSingle",
+    ),
+    ("RETURN range(0, 5)[..apoc.util.sleep(1)]", "apoc.util.sleep"),
+    ("MATCH (n:User {x: apoc.util.sleep(1)}) RETURN n", "apoc.util.sleep"),
     ("MATCH (n) SET\nn.x = 1", "SET"),
     ("MATCH (n) // comment\nDELETE n", "DELETE"),
     # a line comment ends at any line terminator the grammar knows; other separators are refused outright
@@ -56,6 +81,7 @@ REFUSED = [
     ("PROFILE MATCH (n) SET n.x = 1", "SET"),
     ("", "empty"),
     ("   // only a comment", "empty"),
+    ("/* nothing */ ;", "empty"),
 ]
 
 ALLOWED = [
@@ -76,6 +102,14 @@ ALLOWED = [
     "MATCH (u:User) WHERE u.user_id STARTS WITH $prefix RETURN u.user_id;",
     "UNWIND range(1, 3) AS x RETURN x",
     "MATCH p = (a:User)-[:SIMILAR_TO*1..2]-(b) RETURN length(p)",
+    # map literals, projections and labels next to calls of read-only functions
+    "MATCH (u:User {user_id: $id})-[r:REVIEWED|RATED]->(i:Item) RETURN {id: u.user_id, n: count(r)} AS m",
+    "MATCH (n:Create:Delete) WHERE n:Set OR n:Merge RETURN n{.name, set: n.set, j: apoc.text.join(['a'], '')}",
+    "RETURN {a: vector.similarity.cosine([1.0], [1.0]), b: {c: apoc.coll.sum([1, 2])}} AS m",
+    "MATCH (n) RETURN n.`apoc`, n:`Label` AS is_label, {`key`: n.x} AS m",
+    "RETURN [x IN range(1, 5)[1..3] | x] AS xs, range(1, 5)[..2] AS ys",
+    "CALL `db`.labels() YIELD label RETURN {label: label, n: size(label)} AS m",
+    "MATCH (n) RETURN toUpper(n.name) AS up, n.x IS :: INTEGER AS is_int",
 ]
 
 
@@ -108,6 +142,15 @@ def test_to_json_flattens_driver_values() -> None:
     assert to_json({"a": [1, 2.5, None, True], "b": ("x",)}) == {"a": [1, 2.5, None, True], "b": ["x"]}
     assert to_json(dt.date(2026, 1, 2)) == "2026-01-02"
     assert to_json(b"raw") == "b'raw'"
+
+
+def test_to_json_bounds_the_nesting_depth() -> None:
+    value: list[object] = []
+    for _ in range(98):
+        value = [value]
+    assert to_json({"a": value}) == {"a": value}  # 100 levels: the map and 99 lists
+    with pytest.raises(CypherTooDeep, match="deeper than 100 levels"):
+        to_json({"a": [value]})
 
 
 def _full_host(tmp_path: Path, *, refusal_delay_s: float = 0.0, paced_refusals: int = 0) -> ReadOnlyRunner:

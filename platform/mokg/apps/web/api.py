@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import neo4j.exceptions
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mokg.analyst import CypherBusy, CypherRefused, CypherTimeout, read_only_error
+from mokg.analyst import CypherBusy, CypherRefused, CypherTimeout, CypherTooDeep, read_only_error
 from mokg.apps.web.auth import require
 from mokg.apps.web.errors import error, retry_later
 from mokg.apps.web.metrics import AUDIENCE_SIZE, CYPHER_REFUSED, UNKNOWN_SEEDS
@@ -27,6 +28,7 @@ from mokg.lookalike.audience import (
     top_categories,
 )
 
+log = logging.getLogger("mokg.web")
 api = Blueprint("v1", __name__, url_prefix="/v1")
 MAX_LIST = 100
 
@@ -124,8 +126,12 @@ def cypher() -> Any:
             req.query, req.params, timeout_s=req.timeout_s, row_limit=req.limit, key=g.api_key.id
         )
     except CypherRefused as e:
+        if e.clause == "empty":  # nothing to refuse: a request without a statement
+            return error(400, str(e), field="query")
         CYPHER_REFUSED.labels(e.clause.split()[0][:32]).inc()
         return error(403, str(e), clause=e.clause)
+    except CypherTooDeep as e:
+        return error(400, str(e), field="query")
     except CypherTimeout as e:
         return error(504, str(e))
     except CypherBusy as e:
@@ -137,6 +143,14 @@ def cypher() -> Any:
         CYPHER_REFUSED.labels("server").inc()
         return error(
             403, "the graph server refused the statement: this endpoint is read-only", clause="server"
+        )
+    except neo4j.exceptions.AuthError:
+        # a ClientError too, but the server's configuration is wrong, not the request
+        log.error("the graph server refused the analyst graph user %s", svc.settings.analyst_graph_user)
+        return error(
+            503,
+            "the graph server refused the analyst graph user: the service's analyst credentials are wrong "
+            "(MOKG_ANALYST_GRAPH_PASSWORD, or run `mokg stack up`)",
         )
     except neo4j.exceptions.ClientError as e:
         return error(400, read_only_error(e), field="query")

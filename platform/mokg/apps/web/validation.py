@@ -28,6 +28,7 @@ MAX_ID_CHARS = 128
 MAX_TEXT_CHARS = 256
 MAX_PARAMS = 16
 MAX_MIN_REVIEWS = 100_000
+MIN_INT64, MAX_INT64 = -(2**63), 2**63 - 1
 DEFAULT_K = 100
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -111,7 +112,11 @@ def _params(value: Any, field: str) -> dict[str, Any]:
             raise BadRequest(where, "parameter names are identifiers")
         if isinstance(v, str):
             out[key] = _text(v, where, MAX_TEXT_CHARS) if v else v
-        elif v is None or isinstance(v, bool | int):
+        elif v is None or isinstance(v, bool):
+            out[key] = v
+        elif isinstance(v, int):
+            if not MIN_INT64 <= v <= MAX_INT64:  # Bolt packs signed 64-bit integers only
+                raise BadRequest(where, "integers must fit in signed 64 bits, [-2^63, 2^63 - 1]")
             out[key] = v
         elif isinstance(v, float):
             out[key] = _number(v, where, -1e15, 1e15)
