@@ -2,7 +2,7 @@
 // Largest first: their triples reach the most items.
 MATCH (s:Store)
 WHERE s.pair_status IS NULL
-  OR (s.pair_status = 'failed' AND coalesce(s.pair_attempts, 0) < $max_attempts)
+  OR (s.pair_status = 'failed' AND coalesce(s.pair_failures, 0) < $max_failures)
   OR (s.pair_status = 'done' AND s.pair_at < $redo_before)
   OR (s.pair_status IN ['pending', 'running'] AND s.pair_at < $stale_before)
 WITH s, COUNT { (s)<-[:SOLD_BY]-() } AS items

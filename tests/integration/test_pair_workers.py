@@ -269,9 +269,9 @@ def test_failed_attempts_are_recorded_and_pools_cover_supkg(pair_env: PairEnv) -
     for kind in ("Item", "Category"):
         picked = store.select_sources(graph, [kind], 3)
         assert len(picked) == 3 and {r.type for r, _ in picked} == {kind}
-    stores = {r.id for r, _ in store.select_sources(graph, ["Store"], 10_000, max_attempts=1)}
-    assert "Starbucks" not in stores and len(stores) > 100  # failed once, no attempt left
-    retry = {r.id for r, _ in store.select_sources(graph, ["Store"], 10_000, max_attempts=2)}
+    stores = {r.id for r, _ in store.select_sources(graph, ["Store"], 10_000, max_failures=1)}
+    assert "Starbucks" not in stores and len(stores) > 100  # failed by one run, no failed run left
+    retry = {r.id for r, _ in store.select_sources(graph, ["Store"], 10_000, max_failures=2)}
     assert retry == stores | {"Starbucks"}
 
 

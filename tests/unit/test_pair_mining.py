@@ -17,9 +17,9 @@ from conftest import word_embed
 from mokg.llm.client import ChatRequest, ChatResult, parse_json_reply
 from mokg.pair import store
 from mokg.pair.config import LIGHTPAIR_PASS, MiningConfig
-from mokg.pair.miner import Miner, well_formed
+from mokg.pair.miner import MAX_NAME_CHARS, Miner, well_formed
 from mokg.pair.plausibility import TypeFit
-from mokg.pair.prompts import AnswerFormatError, parse_source_pass, prompt_id
+from mokg.pair.prompts import AnswerFormatError, parse_source_pass, parse_string_list, prompt_id
 from mokg.pair.resolution import MatchKind
 from mokg.pair.results import FilterCounts
 from mokg.pair.runtime import EmbedCache
@@ -439,6 +439,33 @@ def test_well_formed_names() -> None:
     assert not well_formed("one two three four five six seven", 6)
     assert not well_formed("!!!", 6)
     assert not well_formed("", 6)
+
+
+def every_step(answers: list[Any]) -> dict[str, list[Any]]:
+    return dict.fromkeys(("domain", "domain_supkg", "domain_supkg_inherited"), answers)
+
+
+def test_a_name_of_few_but_endless_words_is_malformed() -> None:
+    assert well_formed("x" * MAX_NAME_CHARS, 6)
+    assert not well_formed("x" * (MAX_NAME_CHARS + 1), 6)
+    assert not well_formed("A" * 5000, 6) and not well_formed("ab " * 21, 30)
+    # and a sample that gives one counts it malformed, never as a vote
+    llm = ScriptedLLM(relations=[["OCCASION"]] * 3, targets=every_step([["birthday", "B" * 300]] * 3))
+    (occasion,) = miner(llm, progressive=False, relations=("OCCASION",)).mine(SOURCE).relations
+    assert occasion.counts.malformed == 3 and occasion.aggregation.names == ["birthday"]
+
+
+DEEP = '{"targets": ' + "[" * 5000 + "]" * 5000 + "}"
+
+
+def test_an_answer_nested_past_the_parsers_stack_is_a_malformed_sample() -> None:
+    with pytest.raises(AnswerFormatError):
+        parse_source_pass('{"relations": ' + "[" * 5000)
+    with pytest.raises(AnswerFormatError):
+        parse_string_list(DEEP, "targets")
+    llm = ScriptedLLM(relations=[["OCCASION"]] * 3, targets=every_step([["birthday"], DEEP, ["birthday"]]))
+    (occasion,) = miner(llm, progressive=False, relations=("OCCASION",)).mine(SOURCE).relations
+    assert occasion.counts.malformed == 1 and occasion.aggregation.names == ["birthday"]
 
 
 def test_embed_cache_embeds_each_text_once() -> None:

@@ -7,6 +7,7 @@ from mokg.llm.client import (
     ChatResult,
     LLMClient,
     LLMError,
+    LLMUnavailable,
     build_request_body,
     parse_json_reply,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "LLMCache",
     "LLMClient",
     "LLMError",
+    "LLMUnavailable",
     "TextEmbedder",
     "build_request_body",
     "parse_json_reply",

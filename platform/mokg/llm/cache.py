@@ -10,11 +10,11 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mokg.clock import utc_now
 from mokg.config import Settings
 
 _SCHEMA = """
@@ -109,7 +109,7 @@ class LLMCache:
         # OR IGNORE: when two workers raced on the same request the first stored reply wins.
         self._conn().execute(
             "INSERT OR IGNORE INTO llm_reply VALUES (?, ?, ?, ?, ?, ?)",
-            (model, key, reply.text, reply.prompt_tokens, reply.completion_tokens, time.time()),
+            (model, key, reply.text, reply.prompt_tokens, reply.completion_tokens, utc_now().timestamp()),
         )
 
     def __len__(self) -> int:

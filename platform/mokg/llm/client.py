@@ -28,7 +28,22 @@ Progress = Callable[[int, int], None]
 
 
 class LLMError(RuntimeError):
-    """A chat request failed for good (after retries where retrying made sense)."""
+    """A chat request failed for good (after retries where retrying made sense): refused by the endpoint
+    (HTTP 4xx but 408/429), or answered with something that is no chat completion."""
+
+
+class LLMUnavailable(LLMError):
+    """The endpoint could not answer (connection, timeout, broken body, HTTP 5xx/408/429) after the client's
+    own retries: worth a later retry, unlike a refused request."""
+
+
+# a malformed address or header is configuration, not an outage: the same request fails the same way
+_REQUEST_REFUSED = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,8 @@ def parse_json_reply(text: str) -> Any | None:
         return json.loads(stripped)
     except json.JSONDecodeError:
         pass
+    except RecursionError:  # nesting deeper than the parser's stack: no usable JSON (and it would recur)
+        return None
     decoder = json.JSONDecoder()
     # First position where a whole object or array decodes (skips "```json" fences and prose before it).
     for start, char in enumerate(stripped):
@@ -143,6 +160,8 @@ def parse_json_reply(text: str) -> Any | None:
                 value, _ = decoder.raw_decode(stripped, start)
             except json.JSONDecodeError:
                 continue
+            except RecursionError:
+                return None
             return value
     return None
 
@@ -281,30 +300,46 @@ class LLMClient:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
                 response = self._session().post(self.url, json=body, timeout=self.settings.llm_timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except _REQUEST_REFUSED as exc:
+                raise LLMError(
+                    f"LLM request to {self.url} cannot be sent: {type(exc).__name__}: {exc}"
+                ) from exc
+            except requests.RequestException as exc:  # connection, timeout, a body cut short or undecodable
                 reason = f"{type(exc).__name__}: {exc}"
                 continue
             if response.ok:
                 return self._parse_response(response, samples)
             reason = f"HTTP {response.status_code}: {response.text[:500]}"
             if not _is_retryable_status(response.status_code):
-                break
-        raise LLMError(f"LLM request to {self.url} failed after {attempt + 1} attempt(s): {reason}")
+                raise LLMError(f"LLM request to {self.url} refused: {reason}")
+        raise LLMUnavailable(f"LLM request to {self.url} failed after {attempt + 1} attempt(s): {reason}")
 
     def _parse_response(self, response: requests.Response, samples: int) -> list[CachedReply]:
+        """The replies of a 200 answer. Its body is untrusted: any other shape than a chat completion's
+        raises LLMError, never an error of the parsing itself."""
         try:
             payload = response.json()
-            choices = sorted(payload["choices"], key=lambda c: int(c.get("index", 0)))
-            texts = [c["message"]["content"] or "" for c in choices]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise LLMError(
-                f"LLM endpoint {self.url} sent no chat completion ({exc!r}): {response.text[:500]}"
-            ) from exc
+        except (ValueError, RecursionError) as exc:
+            raise self._malformed(response, f"no JSON ({type(exc).__name__})") from exc
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if not isinstance(choices, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices
+        ):
+            raise self._malformed(response, "no list of choices with a message each")
+        if not all(type(c.get("index", 0)) is int for c in choices):
+            raise self._malformed(response, "a choice index that is no integer")
+        choices = sorted(choices, key=lambda c: int(c.get("index", 0)))
+        texts = [c["message"].get("content") or "" for c in choices]
+        if not all(isinstance(text, str) for text in texts):
+            raise self._malformed(response, "a message content that is no string")
         if len(texts) != samples:
             raise LLMError(f"LLM endpoint {self.url} sent {len(texts)} choices, {samples} asked")
         usage = payload.get("usage") or {}
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
+        if not isinstance(usage, dict):
+            raise self._malformed(response, "a usage that is no object")
+        prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+        if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+            raise self._malformed(response, "token counts that are no counts")
         if samples == 1:
             return [CachedReply(texts[0], prompt, completion)]
         # The prompt was processed once: it is counted on the first sample. llama-server's usage counts only
@@ -317,6 +352,9 @@ class LLMClient:
             CachedReply(text, prompt if i == 0 else 0, count)
             for i, (text, count) in enumerate(zip(texts, counts, strict=True))
         ]
+
+    def _malformed(self, response: requests.Response, what: str) -> LLMError:
+        return LLMError(f"LLM endpoint {self.url} sent no chat completion ({what}): {response.text[:500]}")
 
     def _count_tokens(self, text: str, first_count: int, first_text: str) -> int:
         """Tokens of ``text`` by llama-server's own tokenizer (``POST /tokenize`` at the server's root). Where

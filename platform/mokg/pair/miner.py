@@ -31,11 +31,11 @@ plausibility's in :mod:`mokg.pair.plausibility`):
 
 * The JSON schemas ask for at least one item (``minItems: 1``): under a grammar SmolLM2-135M otherwise
   answers ``[]`` almost always. The filter and the aggregation, not the format, decide what survives.
-* Targets longer than ``max_target_words`` words or without a letter or digit are malformed (the prompt asks
-  for 1-5 word names) and never vote, and so are echoes of the prompt — a relation id or label, an entity
-  type name ("TARGET_AUDIENCE", "target audience", "Audience"), or several words all from them and from the
-  prompt's own vocabulary ("Target Type Audience"; a single word such as "Target" may be a brand). A sample
-  that is not the requested JSON counts as an empty sample.
+* Targets longer than ``max_target_words`` words or ``MAX_NAME_CHARS`` characters, or without a letter or
+  digit, are malformed (the prompt asks for 1-5 word names) and never vote, and so are echoes of the prompt —
+  a relation id or label, an entity type name ("TARGET_AUDIENCE", "target audience", "Audience"), or several
+  words all from them and from the prompt's own vocabulary ("Target Type Audience"; a single word such as
+  "Target" may be a brand). A sample that is not the requested JSON counts as an empty sample.
 * With a single candidate relation (for example ``relations`` narrowed to one) no selection prompt is sent,
   since the JSON schema would leave the model no choice.
 * A target that resolves to the source itself, or to the source's own name, is dropped.
@@ -99,9 +99,18 @@ def _answer(result: ChatResult) -> Any:
 _PROMPT_WORDS = frozenset({"type", "name", "entity", "target", "relation", "source", "item", "json", "list"})
 
 
+MAX_NAME_CHARS = 60
+"""Longest target name kept: a few words of ordinary length (one "word" may be thousands of characters)."""
+
+
 def well_formed(name: str, max_words: int) -> bool:
-    """A short entity name: at most ``max_words`` words and something left after normalisation."""
-    return 0 < len(name.split()) <= max_words and bool(normalize_name(name))
+    """A short entity name: at most ``max_words`` words and :data:`MAX_NAME_CHARS` characters, and something
+    left after normalisation."""
+    return (
+        0 < len(name.split()) <= max_words
+        and len(name.strip()) <= MAX_NAME_CHARS
+        and bool(normalize_name(name))
+    )
 
 
 @dataclass

@@ -256,7 +256,7 @@ def parse_string_list(answer: str | Mapping[str, Any] | Sequence[Any], key: str)
     if isinstance(answer, str):
         try:
             value = json.loads(answer)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:  # nesting past the parser's stack: no JSON
             raise AnswerFormatError(f"answer is not JSON: {answer[:200]!r}") from exc
     if isinstance(value, Mapping):
         value = value.get(key)
@@ -410,14 +410,17 @@ def parse_source_pass(text: str) -> list[tuple[object, list[Any]]]:
     :class:`AnswerFormatError` (the miner counts the sample malformed)."""
     body = text.strip()
     try:
-        answer = json.loads(body)
-    except json.JSONDecodeError:
-        starts = [i for i in (body.find("{"), body.find("[")) if i >= 0]
-        body = body[min(starts) :] if starts else body  # a fence or a word before the answer
         try:
             answer = json.loads(body)
         except json.JSONDecodeError:
-            answer = _whole_entries(body)
+            starts = [i for i in (body.find("{"), body.find("[")) if i >= 0]
+            body = body[min(starts) :] if starts else body  # a fence or a word before the answer
+            try:
+                answer = json.loads(body)
+            except json.JSONDecodeError:
+                answer = _whole_entries(body)
+    except RecursionError as exc:  # nested past the parser's stack: as malformed as any other non-JSON
+        raise AnswerFormatError(f"answer is not JSON (nested too deeply): {text[:200]!r}") from exc
     out: list[tuple[object, list[Any]]] = []
     for entry in parse_string_list(answer, "relations"):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("targets"), list):

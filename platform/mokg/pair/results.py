@@ -183,7 +183,8 @@ class MiningResult:
 @dataclass(frozen=True)
 class EntityOutcome:
     source: str
-    status: str  # done | skipped (already done in this run) | missing (no such source)
+    # done | skipped (already done in this run) | gave_up (delivered too often in this run) | missing
+    status: str
     triples: int = 0
     counts: FilterCounts = field(default_factory=FilterCounts)
     usage: Usage = field(default_factory=Usage)

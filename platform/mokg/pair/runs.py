@@ -5,9 +5,10 @@ time, source types and mining configuration, and ``pair_status = 'pending'`` plu
 source it enqueued. The sources are marked before their messages are sent, so a message lost between the two
 leaves a pending source that a later run picks up once it is stale.
 
-Selection (continuous mode and a plain ``mokg pair run``): sources never expanded, failed with attempts left,
-done more than ``redo_after_days`` ago (0 = never re-mine), or pending/running for more than ``stale_after_s``
-(a lost message; longer than the broker's visibility timeout, after which the broker itself redelivers).
+Selection (continuous mode and a plain ``mokg pair run``): sources never expanded, failed by fewer than 3 runs
+since they last finished (``pair_failures``), done more than ``redo_after_days`` ago (0 = never re-mine), or
+pending/running for more than ``stale_after_s`` (a lost message; longer than the broker's visibility timeout,
+after which the broker itself redelivers).
 
 The continuous mode's schedule (:class:`BeatSchedule`) travels as JSON in ``MOKG_PAIR_BEAT``: ``mokg worker
 --beat`` writes it from its options, and the Celery app (``mokg/apps/workers/app.py``) reads it into its beat schedule.
@@ -160,7 +161,7 @@ def plan_run(
     keys: Sequence[SourceRef] = (),
     redo_after_days: float = 0.0,
     stale_after_s: float = 7200.0,
-    max_attempts: int = 3,
+    max_failures: int = 3,
 ) -> RunPlan:
     """Choose the sources (``keys`` if given, else the selection rule), record the run, mark them pending."""
     if keys:
@@ -177,7 +178,7 @@ def plan_run(
             limit,
             redo_before=_iso_ago(redo_after_days * 86400) if redo_after_days > 0 else "",
             stale_before=_iso_ago(stale_after_s),
-            max_attempts=max_attempts,
+            max_failures=max_failures,
         )
     run_id = new_run_id()
     kinds = sorted({ref.type for ref, _ in picked}) if keys else list(types)

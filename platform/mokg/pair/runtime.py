@@ -10,7 +10,8 @@ triples, never deletes: a triple mined by an older run stays with its provenance
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import neo4j
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from mokg.clock import stamp
 from mokg.config import Settings
 from mokg.graph import Graph
-from mokg.llm import LLMClient, LLMError, TextEmbedder
+from mokg.llm import LLMClient, LLMUnavailable, TextEmbedder
 from mokg.llm.adapters import AdapterNotServed, served_adapter
 from mokg.llm.client import ChatBackend, ChatRequest, ChatResult, Progress
 from mokg.pair import store
@@ -32,15 +33,22 @@ from mokg.pair.store import SourceRef
 from mokg.pair.training import load_scorer, scorer_root
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    LLMError,  # the endpoint failed after the client's own retries
+    LLMUnavailable,  # the endpoint could not answer after the client's own retries (a refusal is no outage)
     AdapterNotServed,  # a LightPAIR adapter the LLM server does not hold (yet: it may be restarting with it)
-    neo4j.exceptions.Neo4jError,  # includes transient and constraint races of two workers creating one entity
-    neo4j.exceptions.DriverError,  # server unavailable, session expired
+    neo4j.exceptions.ServiceUnavailable,
+    neo4j.exceptions.SessionExpired,
+    neo4j.exceptions.TransientError,
+    # two workers creating one entity: the retry's MERGE finds the winner's node
+    neo4j.exceptions.ConstraintError,
     store.StaleTargetError,  # a linked node was deleted between resolution and write: retry, pool reloaded
     ConnectionError,
     TimeoutError,
 )
 """Errors a task retries with backoff; anything else fails the source at once."""
+
+
+class InvalidConfig(ValueError):
+    """The mining configuration of a message does not parse: retrying cannot help."""
 
 
 class EmbedCache:
@@ -80,24 +88,45 @@ class AdapterClient:
         return self._client.chat_many(requests, progress)
 
 
-def mine_entity(graph: Graph, miner: Miner, ref: SourceRef, run_id: str, worker: str = "") -> EntityOutcome:
+MinerFactory = Callable[[], Miner]
+
+
+def mine_entity(
+    graph: Graph,
+    miner: Miner | MinerFactory,
+    ref: SourceRef,
+    run_id: str,
+    worker: str = "",
+    *,
+    holdout_share: float | None = None,
+    max_deliveries: int = store.MAX_DELIVERIES,
+) -> EntityOutcome:
     """Mine one source and MERGE its triples. Safe to run twice: a source done in this run is skipped, and
     every write is a MERGE on stable keys. The new entities join the miner's pools at once. On an error the
-    source is marked failed and the error re-raised (the task retries it)."""
+    source is marked failed and the error re-raised (the task retries it). ``miner`` may be a factory, called
+    after the claim, so that a miner that cannot be built (a missing scorer, an invalid configuration) fails
+    the source with its error instead of leaving it pending; ``holdout_share`` then defaults to 0."""
     t0 = time.perf_counter()
-    source = store.fetch_source(graph, ref, miner.config.holdout_share)
+    if holdout_share is None:
+        holdout_share = miner.config.holdout_share if isinstance(miner, Miner) else 0.0
+    source = store.fetch_source(graph, ref, holdout_share)
     if source is None:
         return EntityOutcome(str(ref), "missing")
-    if not store.claim(graph, source, run_id, worker):
+    claim = store.claim(graph, source, run_id, worker, max_deliveries)
+    if claim is store.Claim.DONE:
         return EntityOutcome(str(ref), "skipped")
+    if claim is store.Claim.GAVE_UP:
+        return EntityOutcome(str(ref), "gave_up")
+    built: Miner | None = None
     try:
-        result = miner.mine(source)
+        built = miner if isinstance(miner, Miner) else miner()
+        result = built.mine(source)
         written = store.write_triples(graph, source, result.writes(run_id, stamp()))
-        miner.pools.remember(written.entities)
+        built.pools.remember(written.entities)
         store.mark_done(graph, source, run_id, result.summary())
     except Exception as exc:
-        if isinstance(exc, store.StaleTargetError):
-            miner.pools.invalidate()  # the retry resolves against freshly loaded pools
+        if isinstance(exc, store.StaleTargetError) and built is not None:
+            built.pools.invalidate()  # the retry resolves against freshly loaded pools
         try:
             store.mark_failed(graph, source.node_id, run_id, f"{type(exc).__name__}: {exc}")
         except Exception as state_error:  # the graph itself may be what failed; keep the first error
@@ -160,8 +189,25 @@ class Runtime:
         scorer = self.scorer(config.scorer_version) if config.use_scorer else None
         return Miner(self.llm_for(config), self.schema, self.embed, self.pools, config, scorer)
 
-    def mine(self, ref: SourceRef, run_id: str, config: MiningConfig, worker: str = "") -> EntityOutcome:
-        return mine_entity(self.graph, self.miner(config), ref, run_id, worker)
+    def mine(
+        self, ref: SourceRef, run_id: str, config: MiningConfig | Mapping[str, Any], worker: str = ""
+    ) -> EntityOutcome:
+        """One task. ``config`` as the message carries it is parsed after the claim, with the miner, so that
+        an invalid one fails the source (recorded on it) rather than the task alone."""
+        parsed: MiningConfig | None = None
+        error: Exception | None = None
+        try:
+            parsed = config if isinstance(config, MiningConfig) else MiningConfig.from_dict(config)
+        except (ValueError, TypeError) as exc:
+            error = exc
+
+        def build() -> Miner:
+            if parsed is None:
+                raise InvalidConfig(f"invalid mining configuration: {error}") from error
+            return self.miner(parsed)
+
+        holdout = parsed.holdout_share if parsed is not None else 0.0
+        return mine_entity(self.graph, build, ref, run_id, worker, holdout_share=holdout)
 
     def close(self) -> None:
         self.graph.close()

@@ -13,9 +13,11 @@ co-view neighbours). For the accuracy proxy of ``mokg pair eval`` a share of the
 items, and from their ALSO_VIEWED facts as well (otherwise the same pair would leak through co-views).
 
 **Run state** lives on the source node: ``pair_status`` (pending / running / done / failed), ``pair_run``,
-``pair_attempts`` (in this run), ``pair_completions`` (finished runs), ``pair_at`` (last change, ISO-8601 UTC),
-``pair_error`` and a summary of the last mining (triples, candidates, filtered, tokens). ``claim`` refuses a
-source already done in the same run, which is what makes a redelivered message a no-op.
+``pair_attempts`` (deliveries in this run), ``pair_failures`` (runs that failed it since it last finished; a new
+run keeps it), ``pair_completions`` (finished runs), ``pair_at`` (last change, ISO-8601 UTC), ``pair_error``
+and a summary of the last mining (triples, candidates, filtered, tokens). ``claim`` refuses a source already
+done in the same run, which is what makes a redelivered message a no-op, and gives up on one delivered
+:data:`MAX_DELIVERIES` times in the run (a message that kills its worker would otherwise come back forever).
 
 **Resolution pools** are read here (a full pool, the Entities created since a time, which linked nodes still
 exist); :mod:`mokg.pair.pools` keeps them per worker process.
@@ -28,6 +30,7 @@ parameters, the merge statements hold one branch per relation; :func:`writable_r
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import re
@@ -289,6 +292,17 @@ def write_triples(graph: Graph, source: SourceContext, triples: Sequence[TripleW
 
 
 # -- run state ----------------------------------------------------------------------------------------------
+MAX_DELIVERIES = 8
+"""Deliveries of one source's message in one run before its claim gives up: the task's own tries (5) and a
+few redeliveries after a lost worker."""
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"
+    DONE = "done"  # already done in this run: skip
+    GAVE_UP = "gave_up"  # delivered MAX_DELIVERIES times in this run: marked failed
+
+
 def select_sources(
     graph: Graph,
     types: Sequence[str],
@@ -296,11 +310,12 @@ def select_sources(
     *,
     redo_before: str = "",
     stale_before: str = "",
-    max_attempts: int = 3,
+    max_failures: int = 3,
 ) -> list[tuple[SourceRef, str]]:
     """(source, node id) of up to ``limit`` sources that need mining, spread over ``types`` in order: never
-    expanded, failed with attempts left, done before ``redo_before``, or pending/running since before
-    ``stale_before`` (their message was lost). Empty cut-offs match nothing."""
+    expanded, failed by fewer than ``max_failures`` runs since they last finished, done before
+    ``redo_before``, or pending/running since before ``stale_before`` (their message was lost). Empty
+    cut-offs match nothing."""
     picked: list[tuple[SourceRef, str]] = []
     for kind in types:
         left = limit - len(picked)
@@ -311,7 +326,7 @@ def select_sources(
             limit=left,
             redo_before=redo_before,
             stale_before=stale_before,
-            max_attempts=max_attempts,
+            max_failures=max_failures,
         )
         picked += [(SourceRef(kind, str(r["id"])), str(r["node_id"])) for r in rows]
     return picked
@@ -335,10 +350,23 @@ def mark_pending(graph: Graph, node_ids: Sequence[str], run_id: str) -> int:
     return graph.write_batches("mokg/mark_pending", rows, run_id=run_id, at=stamp()).returned
 
 
-def claim(graph: Graph, source: SourceContext, run_id: str, worker: str = "") -> bool:
-    """Mark the source running in this run; False when it is already done in this run (skip it)."""
-    rows = graph.execute("mokg/claim", node_id=source.node_id, run_id=run_id, at=stamp(), worker=worker)
-    return bool(rows and rows[0]["claimed"])
+def claim(
+    graph: Graph, source: SourceContext, run_id: str, worker: str = "", max_deliveries: int = MAX_DELIVERIES
+) -> Claim:
+    """Mark the source running in this run, unless it is already done in this run (skip it) or this run
+    delivered it ``max_deliveries`` times already (then it is marked failed here: give up)."""
+    rows = graph.execute(
+        "mokg/claim",
+        node_id=source.node_id,
+        run_id=run_id,
+        at=stamp(),
+        worker=worker,
+        max_deliveries=max_deliveries,
+        gave_up=f"gave up after {max_deliveries} deliveries (each lost its worker or failed)",
+    )
+    if not rows:
+        return Claim.DONE
+    return Claim.CLAIMED if rows[0]["claimed"] else Claim.GAVE_UP
 
 
 def mark_done(graph: Graph, source: SourceContext, run_id: str, summary: Mapping[str, Any]) -> bool:
@@ -380,9 +408,10 @@ class FailureRow:
     type: str
     id: str
     run: str | None
-    attempts: int
+    attempts: int  # deliveries in its last run
     at: str | None
     error: str | None
+    failures: int = 0  # runs that failed it since it last finished
 
 
 @dataclass(frozen=True)
@@ -438,7 +467,15 @@ def status(graph: Graph, runs: int = 5) -> Status:
         for r in graph.query("mokg/status_runs", limit=runs)
     )
     failures = tuple(
-        FailureRow(str(r["type"]), str(r["id"]), r["run"], int(r["attempts"] or 0), r["at"], r["error"])
+        FailureRow(
+            str(r["type"]),
+            str(r["id"]),
+            r["run"],
+            int(r["attempts"] or 0),
+            r["at"],
+            r["error"],
+            int(r["failures"] or 0),
+        )
         for r in graph.query("mokg/status_failures")
     )
     relations = tuple(

@@ -83,8 +83,8 @@ def pair_run(
 ) -> None:
     """Choose sources that need mining, record a run, and enqueue one `mine_entity` task per source.
 
-    Sources: those never expanded, failed ones with attempts left, those done before --redo-after-days,
-    and pending/running ones older than --stale-after (their message was lost). --key names sources
+    Sources: those never expanded, failed ones that fewer than 3 runs failed since they last finished, those
+    done before --redo-after-days, and pending/running ones older than --stale-after (their message was lost). --key names sources
     explicitly (a new run re-mines them; the LLM cache and MERGE keep that cheap and duplicate-free).
     """
     from mokg.graph import Graph
@@ -168,7 +168,10 @@ def pair_status(runs: int) -> None:
             table.add_row(relation, f"{n:,}", f"{targets:,}")
         out.print(table)
     for f in st.failures[:20]:
-        out.print(f"failed {f.type}:{f.id} (run {f.run}, attempt {f.attempts}, {f.at}): {f.error}")
+        out.print(
+            f"failed {f.type}:{f.id} (run {f.run}, attempt {f.attempts}, failed runs {f.failures}, {f.at}): "
+            f"{f.error}"
+        )
 
 
 @pair.command("eval")

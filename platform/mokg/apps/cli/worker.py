@@ -15,7 +15,8 @@ from mokg.apps.cli.options import batch_options, mining_changes, mining_options,
 )
 @click.option(
     "--pool",
-    type=click.Choice(["solo", "prefork", "threads"]),
+    # no "threads": a process's PAIR runtime (embedding cache, pools) is not shared between threads
+    type=click.Choice(["solo", "prefork"]),
     help="Execution pool (default: solo for one process, prefork for more).",
 )
 @click.option(

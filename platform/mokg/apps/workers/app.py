@@ -4,7 +4,9 @@ Reliability comes from the combination, not from any one option:
 
 * ``task_acks_late`` — a message is acknowledged after its task returns, so a worker that dies mid-task
   leaves it unacknowledged and the broker delivers it again; ``task_reject_on_worker_lost`` does the same for
-  a prefork child killed under a live parent (Celery's default would acknowledge and lose it).
+  a prefork child killed under a live parent (Celery's default would acknowledge and lose it). A message that
+  kills its worker every time is not delivered forever: the claim gives up on a source delivered
+  ``MAX_DELIVERIES`` (8) times in one run, marks it failed and lets the message be acknowledged.
 * With Redis/Valkey an unacknowledged message comes back after the transport's ``visibility_timeout``
   (1 hour by default here, longer than any mining task). ``mokg worker --visibility-timeout S`` shortens it
   (tests use seconds); a redelivery that overlaps a live task only repeats idempotent work.

@@ -1,8 +1,11 @@
 """Celery tasks: thin shells over :mod:`mokg.pair` (the logic and its tests live there).
 
 ``mine_entity(key, run_id, config)`` mines one source. It retries, with exponential backoff and jitter and a
-bounded number of attempts, on errors worth retrying (the LLM endpoint, the graph server, the network); each
-failed attempt is recorded on the source (``pair_status = 'failed'``, ``pair_error``) before the retry.
+bounded number of attempts, on outages only (the LLM endpoint unavailable, the graph server unavailable or
+transiently failing, the network); a refused request, a bad query or an invalid configuration fails the source
+at once. Each failed attempt is recorded on the source (``pair_status = 'failed'``, ``pair_error``) before the
+retry. Its time limits end a stuck task, recorded, before the broker would deliver its message again (the
+prefork pool enforces them; solo does not).
 A redelivered or duplicated message is harmless: a source done in the same run is skipped and every write
 is a MERGE. The per-process runtime (graph driver, LLM client, embedder, scorer, resolution pools) is built on
 first use, after any fork, and closed when the process ends.
@@ -27,7 +30,6 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from mokg.apps.workers.app import app
 from mokg.config import get_settings
-from mokg.pair.config import MiningConfig
 from mokg.pair.runs import RunPlan, default_config, plan_run
 from mokg.pair.runtime import TRANSIENT_ERRORS, Runtime
 from mokg.pair.store import SOURCE_TYPES, SourceRef
@@ -90,6 +92,12 @@ def _close_runtime(**_: Any) -> None:
     _runtime = _streamer = None
 
 
+# Below the broker's default visibility timeout (3600 s), so that a stuck task ends, is recorded on its
+# source and acknowledged before the broker delivers its message again. Enforced by the prefork pool only.
+MINE_SOFT_TIME_LIMIT_S = 1800
+MINE_TIME_LIMIT_S = 2400
+
+
 @app.task(
     bind=True,
     name="workers.tasks.mine_entity",
@@ -99,10 +107,12 @@ def _close_runtime(**_: Any) -> None:
     retry_backoff_max=300,
     retry_jitter=True,
     max_retries=4,
+    soft_time_limit=MINE_SOFT_TIME_LIMIT_S,
+    time_limit=MINE_TIME_LIMIT_S,
 )
 def mine_entity(self: Task, key: str, run_id: str, config: dict[str, Any]) -> dict[str, Any]:
     worker = str(self.request.hostname or "")
-    outcome = runtime().mine(SourceRef.parse(key), run_id, MiningConfig.from_dict(config), worker=worker)
+    outcome = runtime().mine(SourceRef.parse(key), run_id, config, worker=worker)
     log.info("pair %s %s: %s, %d triples", run_id, key, outcome.status, outcome.triples)
     return outcome.as_dict()
 
