@@ -40,6 +40,7 @@ from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
 from mokg.ingest.readers import JsonLines
+from mokg.ingest.records import RecordError, parse_review
 from mokg.lookalike.activity_index import write_activity_index
 from mokg.lookalike.audience import (
     MAX_K,
@@ -54,24 +55,43 @@ from mokg.lookalike.audience import (
 from mokg.lookalike.evaluation import CHOOSE_MODELS, EvalConfig, served_models, serving_method_chooser
 from mokg.lookalike.glom_model import ReviewIndex
 from mokg.lookalike.metrics import average_precision
-from mokg.lookalike.protocol import Split, build_split
+from mokg.lookalike.protocol import Split, build_split, training_mask
 from mokg.lookalike.scoring import Method
 from mokg.lookalike.tuning import tuned_params
 from mokg.stack.services import drop_database, scratch_database
 
 
-def split_reviews(reviews: Path, held: set[tuple[str, str]], kept: Path, held_out: Path) -> int:
+def split_reviews(
+    reviews: Path, held: set[tuple[str, str]], kept: Path, held_out: Path, expected: int | None = None
+) -> int:
     """``reviews`` written to ``kept``, except every review of a held-out (user, item) pair, written to
-    ``held_out``; how many those were."""
+    ``held_out``; how many lines those were. A line is keyed as ``mokg ingest`` reads it
+    (:func:`parse_review`: ``reviewerID``/``asin`` or, in Amazon 2023 files, ``user_id``/``parent_asin``,
+    stripped); a line that does not parse stays in ``kept`` (ingest rejects it). Raises ``ValueError`` when a
+    held-out pair has no review, or when ``expected`` (the held-out reviews of the graph the split was built
+    on, one per distinct review key) differs from the distinct held-out reviews found: the served model would
+    otherwise train on test edges."""
     dropped = 0
+    keys: set[tuple[str, str, int]] = set()
+    pairs: set[tuple[str, str]] = set()
     with JsonLines(reviews) as lines, gzip.open(kept, "wt") as k, gzip.open(held_out, "wt") as h:
         for line in lines:
             obj = line.obj
             out = k
-            if isinstance(obj, dict) and (str(obj.get("reviewerID")), str(obj.get("asin"))) in held:
+            try:
+                review = parse_review(obj)
+            except RecordError:
+                review = None
+            if review is not None and (review.user_id, review.asin) in held:
                 dropped += 1
+                keys.add(review.key)
+                pairs.add((review.user_id, review.asin))
                 out = h
             out.write(json.dumps(obj) + "\n")
+    if pairs != held:
+        raise ValueError(f"{len(held - pairs)} of {len(held)} held-out (user, item) pairs have no review")
+    if expected is not None and len(keys) != expected:
+        raise ValueError(f"held out {len(keys)} reviews, expected {expected}")
     return dropped
 
 
@@ -144,7 +164,8 @@ def main() -> None:
         try:
             with tempfile.TemporaryDirectory() as tmp, Graph(db) as g:
                 reviews, held_reviews = Path(tmp) / "reviews.json.gz", Path(tmp) / "held.json.gz"
-                dropped = split_reviews(args.reviews, held, reviews, held_reviews)
+                expected = int((~training_mask(split, ix.u_idx, ix.i_idx)).sum())
+                dropped = split_reviews(args.reviews, held, reviews, held_reviews, expected)
                 apply_schema(g)
                 ingest(g, reviews=reviews, meta=args.meta, rejects_path=Path(tmp) / "rejects.jsonl")
                 report = train(

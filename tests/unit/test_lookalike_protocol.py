@@ -206,20 +206,41 @@ def test_inner_tasks_are_built_from_the_training_edges_alone(interactions: Pairs
     for t in inner.validation:
         buyers = {(int(x), t.item) for x in np.r_[t.seeds, t.positives]}
         assert buyers <= trained  # every inner buyer is a training edge, so none is held out
-    # items that are outer tasks are inner tasks too, over their seeds: min_buyers // 2 keeps them
-    assert {t.item for t in split.tasks} & {t.item for t in inner.validation}
+    # no outer task (validation or test) is an inner task: its training buyers are its seeds here, which
+    # another seed's split holds out as its test positives
+    assert not {t.item for t in split.tasks} & {t.item for t in inner.validation}
+    assert {t.item for t in inner.validation} == set(range(3, 5))  # 10..19 buyers: 4·j + 1 for j = 3, 4
     # its own held-out edges are its positives, all training edges of the outer split
     assert {(int(a), int(b)) for a, b in inner.heldout} == {
         (int(x), t.item) for t in inner.validation for x in t.positives
     }
     capped, _ = inner_split(
-        split, u, i, min_buyers=10, seed_fraction=0.5, neg_ratio=10.0, max_tasks=3, seed=7
+        split, u, i, min_buyers=10, seed_fraction=0.5, neg_ratio=10.0, max_tasks=1, seed=7
     )
-    assert len(capped.validation) == 3 < len(inner.validation)
+    assert len(capped.validation) == 1 < len(inner.validation)
     assert {t.item for t in capped.validation} <= {t.item for t in inner.validation}
     assert {(int(a), int(b)) for a, b in capped.heldout} == {
         (int(x), t.item) for t in capped.validation for x in t.positives
     }
+    with pytest.raises(ValueError, match="no inner task"):  # nothing outside the outer tasks is big enough
+        inner_split(split, u, i, min_buyers=20, seed_fraction=0.5, neg_ratio=10.0, max_tasks=9, seed=7)
+
+
+def test_no_inner_task_carries_another_seeds_test_positives(interactions: Pairs) -> None:
+    # every seed shares one partition; an inner task built on one split's seeds of a test item would be
+    # labelled by buyers that the other split holds out as that item's test positives
+    u, i = interactions
+    splits = [
+        build_split(u, i, n_users=N_USERS, n_items=N_ITEMS, min_buyers=20, seed=s, partition_seed=0)
+        for s in (0, 1)
+    ]
+    test_edges = {(int(x), t.item) for s in splits for t in s.test for x in t.positives}
+    for s in splits:
+        inner, _ = inner_split(
+            s, u, i, min_buyers=10, seed_fraction=0.5, neg_ratio=10.0, max_tasks=99, seed=0
+        )
+        labels = {(int(x), t.item) for t in inner.validation for x in np.r_[t.seeds, t.positives]}
+        assert inner.validation and not labels & test_edges
 
 
 def test_train_help_states_the_folds_default() -> None:

@@ -244,13 +244,17 @@ def test_tuning_on_inner_tasks_fits_without_their_positives_and_scores_every_one
         tune_budget=2,
         tune_on="inner",
         train=TrainConfig(dim=8, pm_epochs=3, glm_epochs=1, use_profiles=False),
+        # items have 38-53 buyers: 17 are tasks, and the other 13 the inner tasks
+        min_buyers=46,
     )
     inner: list[Split] = []
+    outer: list[Split] = []
     fitted: list[TrainData] = []
 
     def recording_inner_split(*args: Any, **kwargs: Any) -> tuple[Split, np.ndarray]:
         out = inner_split(*args, **kwargs)
         inner.append(out[0])
+        outer.append(args[0])
         return out
 
     class Recording(LogisticRegressionBaseline):
@@ -264,6 +268,12 @@ def test_tuning_on_inner_tasks_fits_without_their_positives_and_scores_every_one
         mp.setattr(evaluation, "make_baseline", lambda name, seed, **kw: Recording(seed=seed, **kw))
         result = evaluate_kg(kg, cfg, dataset="toy")
     assert len(inner) == 2 and all(s.validation and not s.test for s in inner)
+    # no evaluation task (validation or test) is an inner task: a test item's seeds in one split are partly
+    # another split's test positives, so its inner labels would be test labels
+    evaluated = {t.item for s in outer for t in s.tasks}
+    assert evaluated and not evaluated & {t.item for s in inner for t in s.validation}
+    test_edges = {(int(x), t.item) for s in outer for t in s.test for x in t.positives}
+    assert not test_edges & {(int(x), t.item) for s in inner for t in s.validation for x in t.positives}
     # lr's tuning fits come first (2 trials × 2 splits, in split order): none trains on its inner positives
     for k, train in enumerate(fitted[:4]):
         held = inner[k % 2].heldout

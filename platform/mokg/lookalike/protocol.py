@@ -212,9 +212,12 @@ def inner_split(
     interactions they are built from (``split``'s training edges; align ratings with it).
 
     Their buyers, seeds and negatives are drawn as :func:`build_split` draws them, from the training graph,
-    so no held-out edge of ``split`` is seen. An item that is one of ``split``'s tasks can be an inner task
-    too, with its seeds as its buyers; its held-out buyers then look like non-buyers and may be drawn as
-    negatives, label noise a real campaign has too. At most ``max_tasks`` tasks are kept, at random."""
+    so no held-out edge of ``split`` is seen. No item of ``split``'s tasks (validation or test) becomes an
+    inner task: a task item's training buyers are its seeds in ``split``, and the splits of other seeds that
+    share the partition hold some of them out as that item's positives, so tuning on such an item would tune
+    on other splits' test labels. Inner tasks are thus items with too few buyers to be ``split``'s tasks.
+    At most ``max_tasks`` tasks are kept, at random. Raises when no other item has ``min_buyers`` training
+    buyers."""
     keep = training_mask(split, user_idx, item_idx)
     users, items = _as_pairs(user_idx, item_idx)
     inner = build_split(
@@ -228,7 +231,12 @@ def inner_split(
         validation_fraction=0.0,
         seed=seed,
     )
-    tasks = inner.test
+    banned = {t.item for t in split.tasks}
+    tasks = tuple(t for t in inner.test if t.item not in banned)
+    if not tasks:
+        raise ValueError(
+            f"no inner task: no item outside the split's tasks has min_buyers={min_buyers} training buyers"
+        )
     if len(tasks) > max_tasks:
         pick = np.random.default_rng([seed, 3]).choice(len(tasks), max_tasks, replace=False)
         tasks = tuple(tasks[j] for j in sorted(pick.tolist()))

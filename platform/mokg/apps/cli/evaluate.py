@@ -72,8 +72,8 @@ from mokg.config import get_settings
     default="validation",
     show_default=True,
     help="The tasks configurations are scored on: the validation tasks, or up to 60 tasks built inside "
-    "each tuning split's training reviews (items with at least --min-buyers/2 training buyers; no edge "
-    "held out for a validation or test task is among them).",
+    "each tuning split's training reviews (items that are no validation or test task, with at least "
+    "--min-buyers/2 training buyers; no task's buyers, held out or seeds, are among their labels).",
 )
 @click.option(
     "--no-activity",
