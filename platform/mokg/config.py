@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 class SettingsError(ValueError):
     """A setting has a value the platform cannot use."""
+
+
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+"""The URI schemes of the graph driver (``+s``: TLS; ``+ssc``: TLS accepting a self-signed certificate)."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _env(name: str, default: str) -> str:
@@ -100,6 +107,7 @@ class Settings:
         default_factory=lambda: _env("MOKG_GRAPH_PASSWORD", ""),
         metadata={
             "env": "MOKG_GRAPH_PASSWORD",
+            "secret": True,
             "doc": "graph password; empty means the generated one in $MOKG_HOME/secrets/graph_password",
         },
     )
@@ -221,7 +229,7 @@ class Settings:
     )
     llm_api_key: str = field(
         default_factory=lambda: _env("MOKG_LLM_API_KEY", "none"),
-        metadata={"env": "MOKG_LLM_API_KEY", "doc": "API key for the LLM endpoint"},
+        metadata={"env": "MOKG_LLM_API_KEY", "doc": "API key for the LLM endpoint", "secret": True},
     )
     llm_parallel: int = field(
         default_factory=lambda: _int("MOKG_LLM_PARALLEL", "8"),
@@ -386,6 +394,7 @@ class Settings:
         default_factory=lambda: _env("MOKG_ANALYST_GRAPH_PASSWORD", ""),
         metadata={
             "env": "MOKG_ANALYST_GRAPH_PASSWORD",
+            "secret": True,
             "doc": "its password; empty means the generated one in $MOKG_HOME/secrets/analyst_password",
         },
     )
@@ -460,6 +469,56 @@ class Settings:
             )
         if self.web_seed_ttl_s < 0:
             raise SettingsError(f"MOKG_WEB_SEED_TTL_S={self.web_seed_ttl_s}: must be 0 or positive")
+        self._check_ranges()
+        self._check_graph_uri()
+        self._check_analyst_user()
+
+    def _check_ranges(self) -> None:
+        """Numbers a later library call would reject with a traceback (a port out of range, a timeout of
+        -5, nan): refused here, naming the variable."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{f.metadata['env']}={value}: expected a finite number")
+        for name in ("bolt_port", "arcadedb_http_port", "valkey_port", "llm_port", "web_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                raise SettingsError(f"MOKG_{name.upper()}={port}: a port lies in 1-65535")
+        if self.llm_timeout_s <= 0:
+            raise SettingsError(f"MOKG_LLM_TIMEOUT_S={self.llm_timeout_s}: must be positive")
+        if self.torch_threads < 1:
+            raise SettingsError(f"MOKG_TORCH_THREADS={self.torch_threads}: must be at least 1")
+
+    def _check_graph_uri(self) -> None:
+        if not self.graph_uri:
+            return
+        try:
+            parts = urlsplit(self.graph_uri)
+            _ = parts.port  # parses it: a port that is not a number, or past 65535, raises
+        except ValueError as e:
+            raise SettingsError(f"MOKG_GRAPH_URI={self.graph_uri!r}: {e}") from None
+        if parts.scheme.lower() not in BOLT_SCHEMES or not parts.hostname:
+            raise SettingsError(
+                f"MOKG_GRAPH_URI={self.graph_uri!r}: expected SCHEME://HOST[:PORT] with a scheme of "
+                f"{', '.join(BOLT_SCHEMES)} (such as bolt://127.0.0.1:7687)"
+            )
+
+    def _check_analyst_user(self) -> None:
+        # ArcadeDB's `drop user` / `create user` take the name as it is: an identifier, nothing else
+        user = self.analyst_graph_user
+        if self.graph_dialect == "arcadedb" and not _IDENTIFIER.fullmatch(user):
+            raise SettingsError(
+                f"MOKG_ANALYST_GRAPH_USER={user!r}: expected letters, digits and _ (not starting with a digit)"
+            )
+
+    def check_analyst_user_is_not_graph_user(self) -> None:
+        """Refuse an analyst user that is the graph user: `mokg stack up` would re-create it read-only.
+        (Not in ``__post_init__``: the analyst's own settings are these with the graph user replaced.)"""
+        if self.analyst_graph_user.casefold() == self.graph_user.casefold():
+            raise SettingsError(
+                f"MOKG_ANALYST_GRAPH_USER={self.analyst_graph_user!r} is MOKG_GRAPH_USER: analyst Cypher needs "
+                "a read-only user of its own"
+            )
 
     # -- derived ----------------------------------------------------------------------------
     @property
@@ -561,6 +620,35 @@ def settings_doc() -> list[tuple[str, str, str]]:
         for f in fields(Settings)
         if "env" in f.metadata
     ]
+
+
+def mask_url_password(value: str) -> str:
+    """``value`` with the password of a URL in it (``redis://:PASSWORD@host``) replaced by ``***``."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not parts.scheme or password is None:
+        return value
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def shown_settings(settings: Settings) -> list[tuple[str, str, str]]:
+    """(variable, value, meaning) for every setting, safe to print: a secret shows as ``***`` (a field marked
+    secret, or one whose name says PASSWORD or API_KEY), and so does the password inside any URL."""
+    rows = []
+    for f in fields(Settings):
+        if "env" not in f.metadata:
+            continue
+        env = f.metadata["env"]
+        value = str(getattr(settings, f.name))
+        if f.metadata.get("secret") or "PASSWORD" in env or "API_KEY" in env:
+            value = value if value in ("", "none") else "***"
+        rows.append((env, mask_url_password(value), f.metadata["doc"]))
+    return rows
 
 
 @lru_cache(maxsize=1)

@@ -8,19 +8,39 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mokg.ingest.readers import InputFileError
 from mokg.lookalike.audience import Audience
 
 FORMATS = (".csv", ".jsonl")
 
 
 def read_user_ids(path: Path) -> list[str]:
-    """User ids from a file: JSON Lines or CSV with a `user_id` field, else one id per line."""
-    text = path.read_text()
+    """User ids from a file: JSON Lines or CSV with a `user_id` field, else one id per line.
+
+    A file that cannot be read as that raises :class:`InputFileError` naming the file, the line and why."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputFileError(f"{path}: cannot read it ({e})") from None
     if path.suffix == ".jsonl":
-        return [str(json.loads(line)["user_id"]) for line in text.splitlines() if line.strip()]
+        return [_jsonl_user_id(path, n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if path.suffix == ".csv":
-        return [row["user_id"] for row in csv.DictReader(text.splitlines()) if row.get("user_id")]
+        rows = csv.DictReader(text.splitlines())
+        if "user_id" not in (rows.fieldnames or ()):
+            raise InputFileError(f"{path}: line 1: the CSV header has no user_id column")
+        return [row["user_id"] for row in rows if row.get("user_id")]
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _jsonl_user_id(path: Path, number: int, line: str) -> str:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputFileError(f"{path}: line {number}: not JSON ({e.msg})") from None
+    user_id = obj.get("user_id") if isinstance(obj, dict) else None
+    if user_id is None or isinstance(user_id, dict | list) or str(user_id) == "":
+        raise InputFileError(f"{path}: line {number}: expected a JSON object with a user_id")
+    return str(user_id)
 
 
 def audience_rows(audience: Audience, *, explain: bool = False) -> list[dict[str, Any]]:

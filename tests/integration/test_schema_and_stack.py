@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -164,3 +165,35 @@ def test_external_components_are_checked_not_started(graph_server: Settings, tmp
     lines = {s.name: s for s in stack_status(external)}
     assert lines["graph"].healthy and lines["graph"].external == graph_server.bolt_uri
     assert not lines["llm"].healthy and not lines["broker"].healthy
+
+
+def test_down_and_status_stop_and_report_whatever_the_llm_settings(
+    graph_server: Settings, tmp_path: Path
+) -> None:
+    """A setting only a start reads (the model file) broke since `up`: `status` and `down` still work, and
+    `down` stops the real server; neither writes secrets or configuration into an empty home."""
+    other = graph_server.with_(home=tmp_path / "home3", valkey_port=_free())
+    up(other, ["broker"])
+    real = our_pid(valkey_service(other))
+    assert real is not None
+    env = {
+        **os.environ,
+        "MOKG_HOME": str(other.home),
+        "MOKG_VALKEY_PORT": str(other.valkey_port),
+        "MOKG_LLM_MODEL_PATH": "/nonexistent.gguf",
+    }
+    try:
+        status = run_mokg("stack", "status", env=env)
+        assert "Traceback" not in status.stderr and "valkey    healthy" in status.stdout, status.stderr
+        proc = run_mokg("stack", "down", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"valkey: stopped (pid {real})" in proc.stdout
+    finally:
+        down(other, ["broker"])  # whatever failed above, leave no server behind
+    assert our_pid(valkey_service(other)) is None
+    # the session's own servers are untouched by another home's down
+    assert {s.name: s.healthy for s in stack_status(graph_server)}["arcadedb"]
+    empty = tmp_path / "empty"
+    for command in ("status", "down"):
+        run_mokg("stack", command, env={**env, "MOKG_HOME": str(empty)})
+        assert not empty.exists()

@@ -9,15 +9,18 @@ from mokg.config import Settings
 from mokg.stack.process import Service, ServiceStatus, StackError, start, status, stop
 from mokg.stack.services import (
     LLAMA_SERVER_INSTALL,
+    arcadedb_handle,
     arcadedb_service,
     llama_available,
+    llama_handle,
     llama_service,
+    valkey_handle,
     valkey_service,
 )
 
 COMPONENTS = ("graph", "broker", "llm")
 
-__all__ = ["COMPONENTS", "StackError", "down", "services", "stack_status", "up"]
+__all__ = ["COMPONENTS", "StackError", "down", "handles", "services", "stack_status", "up"]
 
 
 def services(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[Service]:
@@ -32,7 +35,23 @@ def services(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[Servi
     return chosen
 
 
+def handles(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[Service]:
+    """The same services with no start command: what `down` and `status` need (name, pid file, owner tag,
+    ports, health). Building one writes nothing and reads no setting only a start uses (the model file, ...),
+    so a setting broken since `up` cannot keep the running servers from being stopped."""
+    chosen: list[Service] = []
+    if "graph" in only and settings.embedded_graph:
+        chosen.append(arcadedb_handle(settings))
+    if "broker" in only and not settings.broker_url:
+        chosen.append(valkey_handle(settings))
+    if "llm" in only and not settings.llm_base_url and llama_available():
+        chosen.append(llama_handle(settings))
+    return chosen
+
+
 def up(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[str]:
+    if "graph" in only and settings.embedded_graph:
+        settings.check_analyst_user_is_not_graph_user()  # before anything starts
     settings.home.mkdir(parents=True, exist_ok=True)
     lines = [start(s) for s in services(settings, only)]
     if "llm" in only and not settings.llm_base_url and not llama_available():
@@ -42,12 +61,12 @@ def up(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[str]:
 
 def down(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[str]:
     # reverse order: the LLM and broker go before the graph they feed
-    return [stop(s) for s in reversed(services(settings, only))]
+    return [stop(s) for s in reversed(handles(settings, only))]
 
 
 def stack_status(settings: Settings) -> list[ServiceStatus]:
     """The embedded servers' state, and a health check of each component pointed at an external server."""
-    statuses = [status(s) for s in services(settings)]
+    statuses = [status(s) for s in handles(settings)]
     if not settings.embedded_graph:
         statuses.append(_external("graph", settings.bolt_uri, lambda: _graph_ok(settings)))
     if settings.broker_url:

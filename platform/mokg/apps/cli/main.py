@@ -30,7 +30,7 @@ from mokg.apps.cli import (
     worker,
 )
 from mokg.apps.cli.output import console, out
-from mokg.config import SettingsError, get_settings, settings_doc
+from mokg.config import SettingsError, get_settings, shown_settings
 
 
 class MokgGroup(click.Group):
@@ -187,13 +187,8 @@ def main(verbose: int) -> None:
 @main.command()
 def settings() -> None:
     """List every setting: environment variable, current value, meaning."""
-    current = get_settings()
     table = Table("variable", "value", "meaning")
-    for env, _default, doc in settings_doc():
-        field_name = env.removeprefix("MOKG_").lower()
-        value = str(getattr(current, field_name, ""))
-        if "PASSWORD" in env or "API_KEY" in env:
-            value = "***" if value not in ("", "none") else value
+    for env, value, doc in shown_settings(get_settings()):
         table.add_row(env, value, doc)
     out.print(table)
 
