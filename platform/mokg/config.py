@@ -108,7 +108,8 @@ class Settings:
         metadata={
             "env": "MOKG_GRAPH_PASSWORD",
             "secret": True,
-            "doc": "graph password; empty means the generated one in $MOKG_HOME/secrets/graph_password",
+            "doc": "graph password; empty means the generated one in $MOKG_HOME/secrets/graph_password "
+            "(for an external server: the embedded ArcadeDB always uses the generated one)",
         },
     )
     graph_database: str = field(

@@ -21,7 +21,7 @@ from mokg.config import Settings
 from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import kg_triples, similarity
 from mokg.glom.pipeline import train
-from mokg.glom.stages import load_kg, load_reviews, run_polarity, write_similar_to
+from mokg.glom.stages import item_prompts, load_kg, load_reviews, run_polarity, write_similar_to
 from mokg.graph import Graph
 from mokg.graph.schema import apply_schema
 from mokg.ingest import ingest
@@ -231,6 +231,30 @@ def test_similar_to_triples_go_one_way_unless_asked_for_both() -> None:
 
     assert similar_pairs(SMALL) == {("u:a", "u:b")}
     assert similar_pairs(replace(SMALL, sim_both_ways=True)) == {("u:a", "u:b"), ("u:b", "u:a")}
+
+
+def test_train_on_a_graph_without_reviews_is_one_line_and_keeps_the_similar_to_edges(
+    fresh_graph: Graph,
+) -> None:
+    fresh_graph.run_text("UNWIND ['a', 'b'] AS id CREATE (:User {user_id: id})", {})
+    write_similar_to(fresh_graph, [{"src": "a", "dst": "b", "sim": 0.6, "n": 2}])
+    proc = run_mokg("train", "--no-profiles", "--dim", "8", settings=fresh_graph.settings)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "no reviews" in proc.stderr, proc.stderr
+    (edges,) = fresh_graph.run_text("MATCH (:User)-[s:SIMILAR_TO]->(:User) RETURN count(s) AS n", {})
+    assert edges["n"] == 1  # refused before the similarity stage replaced anything
+
+
+def test_the_item_prompts_quote_every_review_sampled_in_time_order(
+    fresh_graph: Graph, tmp_path: Path
+) -> None:
+    ingest(fresh_graph, reviews=_slice(tmp_path, 40), meta=GIFT_META, rejects_path=tmp_path / "r.jsonl")
+    rows = fresh_graph.query("glom/item_profile_inputs")
+    (n,) = fresh_graph.run_text("MATCH (:User)-[r:REVIEWED]->(:Item) RETURN count(r) AS n", {})
+    assert rows and sum(len(r["reviews"]) for r in rows) == n["n"]
+    assert all(set(v) == {"time", "user_id", "text"} for r in rows for v in r["reviews"])
+    settings = fresh_graph.settings
+    assert item_prompts(fresh_graph, settings) == item_prompts(fresh_graph, settings)
 
 
 def test_load_kg_reads_polarity(fresh_graph: Graph, tmp_path: Path) -> None:

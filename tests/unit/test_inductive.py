@@ -149,6 +149,26 @@ def test_state_and_current_pointer_round_trip(
     assert torch.equal(loaded.state.edge_index, embedder.state.edge_index)
 
 
+def test_a_failed_save_leaves_the_saved_model_whole(
+    trained: tuple[KGData, InductiveEmbedder], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retrain re-saves `<version>.pt` under the same version: a worker loading it meanwhile, or a save
+    that fails half-way, must find the old model whole, never a torn file."""
+    _, embedder = trained
+    path = embedder.state.save(tmp_path)
+    before = path.read_bytes()
+
+    def torn(obj: object, f: Path) -> None:
+        Path(f).write_bytes(b"half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torn)
+    with pytest.raises(OSError, match="disk full"):
+        embedder.state.save(tmp_path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left behind
+
+
 def test_the_producer_batches_and_keeps_the_rate() -> None:
     lines = [Line(n, f'{{"n": {n}}}') for n in range(1, 11)] + [Line(11, "bad", error="invalid UTF-8")]
     sent: list[tuple[float, list[tuple[int, str, str | None]]]] = []

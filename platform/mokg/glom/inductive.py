@@ -22,6 +22,7 @@ vectors and fold in as under any other version.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,17 @@ class ModelState:
     edge_type: torch.Tensor  # [2T]
 
     def save(self, folder: Path) -> Path:
+        """Write ``<version>.pt`` whole or not at all: to a temporary file renamed into place, so a stream
+        worker loading the model while a retrain saves it reads the old one or the new one, never a torn
+        file, and a failed save leaves the old one as it was."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.version}.pt"
-        torch.save(self.__dict__, path)
+        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+        try:
+            torch.save(self.__dict__, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from mokg.config import Settings
-from mokg.glom.data import KGData, TrainConfig
+from mokg.data import DataError
+from mokg.glom.data import KGData, Reviews, TrainConfig
 from mokg.glom.fitting import fit
 from mokg.glom.inductive import LIGHTGCN_SUFFIX, PM_SUFFIX, set_current
 from mokg.glom.stages import (
@@ -43,7 +44,7 @@ from mokg.glom.stages import (
 )
 from mokg.graph import Graph
 from mokg.lookalike.activity_index import ACTIVITY_PROPERTY, write_activity_index
-from mokg.lookalike.audience import MethodChoice, record_method, recorded_serving
+from mokg.lookalike.audience import MethodChoice, record_method, recorded_serving, serving_of
 from mokg.lookalike.scoring import activity_label, mean_pairwise_cosine
 from mokg.progress import ProgressFactory, no_progress
 
@@ -94,6 +95,9 @@ def train(
     unknown = set(skip) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) to skip: {sorted(unknown)}; stages are {', '.join(STAGES)}")
+    if choose_method is not None and "write-back" in skip:
+        # the choice is recorded for the vectors the index serves: never for vectors that were not written
+        raise ValueError("choose_method needs the write-back stage: it records a choice for written vectors")
     torch.set_num_threads(settings.torch_threads)
     report = TrainReport(cfg.version, cfg)
 
@@ -104,16 +108,24 @@ def train(
         yield detail
         report.stages.append(StageTiming(name, time.perf_counter() - t0, " ".join(detail)))
 
-    # the reviews are read once (22 s at 100k users): no later stage changes them
+    # the reviews are read once (22 s at 100k users): no later stage changes them. They are read, and
+    # checked, before any stage writes: a graph without them must not lose its SIMILAR_TO edges first
     reviews = None
     if "polarity" not in skip:
         with stage("polarity") as d:
-            reviews = run_polarity(graph, settings, progress)
+            reviews = run_polarity(graph, settings, progress)  # writes nothing where there are no reviews
             d.append(f"{len(reviews)} reviews scored")
+        require_reviews(reviews)
+    elif "similarity" not in skip or "pm+glm" not in skip:
+        reviews = load_reviews(graph)
+        require_reviews(reviews)
+        # the similarity stage reads the polarity, and so do the PM's LIKES / DISLIKES triples
+        if "similarity" not in skip or ("pm+glm" not in skip and cfg.use_polarity):
+            require_polarity(reviews)
     similar = None
     if "similarity" not in skip:
         with stage("similarity") as d:
-            reviews = load_reviews(graph) if reviews is None else reviews
+            assert reviews is not None, "read above"
             similar = run_similarity(graph, reviews, settings)
             d.append(f"{len(similar[1])} SIMILAR_TO edges (t_sim={settings.sim_threshold})")
         # the PM's triples reuse these edges when they were computed with the same bounds
@@ -141,6 +153,7 @@ def train(
             f"user mean pairwise cosine PM {mean_pairwise_cosine(emb.pm_user):.2f} "
             f"GLM {mean_pairwise_cosine(emb.user):.2f} (near 1: collapsed)"
         )
+    choice: MethodChoice | None = None
     if choose_method is not None:
         with stage(CHOOSE_STAGE) as d:
             choice = choose_method(kg, emb.config, progress)
@@ -157,7 +170,6 @@ def train(
                     version=f"{emb.version}{LIGHTGCN_SUFFIX}",
                 )
             report.version = emb.version
-            record_method(graph, emb.version, choice.method, choice.detail())
             report.serving_method = choice.detail()
             by_rule = choice.by_model_activity.items()  # each rule at its best activity weight, as compared
             aps = ", ".join(f"{g} {m} {v:.4f}" for g, by in by_rule for m, v in by.items())
@@ -172,16 +184,41 @@ def train(
         with stage("write-back") as d:
             write_back(graph, emb)
             d.append(f"{USER_EMBEDDING} (dim {cfg.dim}) on users and items, version {emb.version}")
-            serving = recorded_serving(graph, emb.version)
+            # the choice made now, else the one recorded for this version by an earlier --choose-method
+            serving = (
+                serving_of(choice.method, choice.activity)
+                if choice is not None
+                else recorded_serving(graph, emb.version)
+            )
             if serving is not None and serving.activity is not None:
                 n = write_activity_index(graph, serving.activity, emb.version)
                 d.append(f"and {ACTIVITY_PROPERTY} on {n} users (the served activity term)")
+            if choice is not None:
+                # recorded last: a failure before it leaves no choice recorded for vectors not written
+                record_method(graph, emb.version, choice.method, choice.detail())
             # the model itself, so streamed users are embedded by the model the graph now serves
             if emb.state is not None:
                 emb.state.save(artifacts(settings))
                 set_current(artifacts(settings), emb.version)
     _save_report(artifacts(settings), report)
     return report
+
+
+def require_reviews(reviews: Reviews) -> None:
+    """Refuse to train on a graph without reviews (before any stage writes), in one line."""
+    if len(reviews) == 0:
+        raise DataError("the graph has no reviews to train on: run `mokg ingest` first")
+
+
+def require_polarity(reviews: Reviews) -> None:
+    """Refuse reviews without polarity (ingested since the last polarity stage, then ``--skip polarity``):
+    they would silently become LIKES whatever their rating."""
+    missing = int(np.isnan(reviews.polarity).sum())
+    if missing:
+        raise DataError(
+            f"{missing} of {len(reviews)} reviews have no polarity (ingested since the last polarity stage): "
+            "run `mokg train` without `--skip polarity`"
+        )
 
 
 def _aligned(user_ids: Sequence[str], ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:

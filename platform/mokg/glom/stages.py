@@ -139,38 +139,56 @@ def item_prompts(graph: Graph, settings: Settings) -> list[Any]:
                 title=r["title"] or r["asin"],
                 description=" ".join(t for t in (r["description"], r["features"]) if t),
                 attributes=_attributes(r),
-                reviews=tuple(r["reviews"]),
+                reviews=review_sample(r["reviews"]),
             ),
             category=_leaf(r["category"]),
             seed=settings.seed,
         )
-        for r in graph.query("glom/item_profile_inputs", reviews_per_item=20)
+        for r in graph.query("glom/item_profile_inputs")
     ]
+
+
+# the reviews an item prompt quotes
+REVIEWS_PER_ITEM = 20
+
+
+def review_sample(reviews: Iterable[dict[str, Any]], n: int = REVIEWS_PER_ITEM) -> tuple[str, ...]:
+    """The texts of an item's ``n`` earliest reviews (by time, then user, then text), whatever order the
+    server collected them in: the same prompt, and cached profile, at every run."""
+    ordered = sorted(
+        reviews, key=lambda v: (v["time"] if v["time"] is not None else -1, v["user_id"], v["text"])
+    )
+    return tuple(v["text"] for v in ordered[:n])
 
 
 def user_prompts(graph: Graph, settings: Settings) -> list[Any]:
     """§3.2.1: M_u from each user's items, quoting the item profiles already on the graph."""
     from mokg.glom.profiles import UserInfo, UserItem, user_prompt
 
-    return [
-        user_prompt(
-            UserInfo(
-                user_id=r["user_id"],
-                items=tuple(
-                    UserItem(
-                        item_id=i["asin"],
-                        title=i["title"] or i["asin"],
-                        item_profile=i["profile"] or "",
-                        review=" ".join(t for t in (i["review_title"], i["review"]) if t),
-                    )
-                    for i in r["items"]
-                ),
+    prompts = []
+    for r in graph.query("glom/user_profile_inputs"):
+        # the server collects a user's items unordered: sorted here, so the prompt (and its cached profile)
+        # and the category of its guideline are the same at every run
+        items = sorted(r["items"], key=_user_item_key)
+        info = UserInfo(
+            user_id=r["user_id"],
+            items=tuple(
+                UserItem(
+                    item_id=i["asin"],
+                    title=i["title"] or i["asin"],
+                    item_profile=i["profile"] or "",
+                    review=" ".join(t for t in (i["review_title"], i["review"]) if t),
+                )
+                for i in items
             ),
-            category=_leaf(next((i["category"] for i in r["items"] if i["category"]), None)),
-            seed=settings.seed,
         )
-        for r in graph.query("glom/user_profile_inputs")
-    ]
+        category = _leaf(next((i["category"] for i in items if i["category"]), None))
+        prompts.append(user_prompt(info, category=category, seed=settings.seed))
+    return prompts
+
+
+def _user_item_key(item: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(item[k] or "") for k in ("asin", "category", "review_title", "review", "title"))
 
 
 def run_profiles(
@@ -259,7 +277,9 @@ def load_kg(graph: Graph, reviews: Reviews | None = None) -> KGData:
     return KGData(
         reviews=reviews,
         items=[r["asin"] for r in graph.query("glom/all_items")],
-        supkg=[(r["item"], r["rel"], r["target"]) for r in graph.query("glom/supkg_triples")],
+        # sorted here, as the reviews are: the server returns the links unordered, and their order is the
+        # triples' order, so an unsorted read changes the embeddings of the same version
+        supkg=sorted((r["item"], r["rel"], r["target"]) for r in graph.query("glom/supkg_triples")),
         profiles=profiles,
     )
 

@@ -687,10 +687,16 @@ def recorded_serving(graph: Graph, version: str) -> Serving | None:
         rows = graph.query("lookalike/serving_method", version=version)
     except ClientError:
         return None  # no :Model type yet (nothing ever recorded) on a server that types labels
-    method = rows[0]["method"] if rows else None
+    if not rows:
+        return None
+    return serving_of(rows[0]["method"], (json.loads(rows[0]["detail"] or "{}") or {}).get("activity"))
+
+
+def serving_of(method: str | None, term: Mapping[str, Any] | None) -> Serving | None:
+    """What a choice of ``method`` with the activity ``term`` (as recorded) serves: the method, and the term
+    where it has a nonzero weight and the method takes one; None for an unknown method."""
     if method not in METHODS:
         return None
-    term = (json.loads(rows[0]["detail"] or "{}") or {}).get("activity")
     served = ActivityTerm(**term) if term and term.get("weight") and method in ACTIVITY_METHODS else None
     return Serving(cast(Method, method), served)
 

@@ -75,12 +75,13 @@ class VaderScorer:
         return out
 
 
-def label_scores_to_sentiment(label_scores: Sequence[Mapping[str, Any]]) -> float:
+def label_scores_to_sentiment(label_scores: Sequence[Mapping[str, Any]], model: str = "") -> float:
     """Map one text's ``[{"label": ..., "score": prob}, ...]`` to ``P(positive) - P(negative)``.
 
     Labels are matched case-insensitively by prefix (``POSITIVE``/``pos``, ``NEGATIVE``/``neg``); other
     labels (e.g. ``neutral``) contribute nothing. A model without any such label (``LABEL_0``/``LABEL_1``,
-    star ratings) raises ``ValueError``: guessing which index means "positive" would silently flip signs.
+    star ratings) raises :class:`~mokg.config.SettingsError` naming ``MOKG_SENTIMENT_MODEL`` (``model``, its
+    value): guessing which index means "positive" would silently flip signs.
     """
     positive = negative = 0.0
     matched = False
@@ -94,7 +95,10 @@ def label_scores_to_sentiment(label_scores: Sequence[Mapping[str, Any]]) -> floa
             matched = True
     if not matched:
         labels = [str(entry["label"]) for entry in label_scores]
-        raise ValueError(f"sentiment model has no positive/negative labels: {labels}")
+        raise SettingsError(
+            f"MOKG_SENTIMENT_MODEL={model!r}: the sentiment model has no positive/negative labels ({labels}); "
+            "give a model whose labels say positive and negative, or `vader`"
+        )
     return float(np.clip(positive - negative, -1.0, 1.0))
 
 
@@ -144,7 +148,7 @@ class TransformersScorer:
             max_length=self.max_length,
             top_k=None,  # every label's probability, not only the arg-max
         )
-        out[keep] = [label_scores_to_sentiment(result) for result in results]
+        out[keep] = [label_scores_to_sentiment(result, self.model_name) for result in results]
         return out
 
 

@@ -167,6 +167,10 @@ def train(
             {"choose_models", "choose_min_buyers", "choose_folds"},
             "it sets how the served model is chosen",
         )
+    if choose_method and "write-back" in skip:
+        raise click.UsageError(
+            "--choose-method goes without --skip write-back (the choice is recorded for the vectors written)"
+        )
     try:
         models = served_models(choose_models)
     except ValueError as e:
