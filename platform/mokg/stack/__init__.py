@@ -23,30 +23,28 @@ COMPONENTS = ("graph", "broker", "llm")
 __all__ = ["COMPONENTS", "StackError", "down", "handles", "services", "stack_status", "up"]
 
 
+def _owned(settings: Settings, only: Sequence[str]) -> list[str]:
+    """The components of ``only`` this configuration runs embedded: one pointed elsewhere is not ours."""
+    ours = {
+        "graph": settings.embedded_graph,
+        "broker": not settings.broker_url,
+        "llm": not settings.llm_base_url and llama_available(),
+    }
+    return [c for c in COMPONENTS if c in only and ours[c]]
+
+
 def services(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[Service]:
-    """The embedded services this configuration owns: a component pointed elsewhere is not ours."""
-    chosen: list[Service] = []
-    if "graph" in only and settings.embedded_graph:
-        chosen.append(arcadedb_service(settings))
-    if "broker" in only and not settings.broker_url:
-        chosen.append(valkey_service(settings))
-    if "llm" in only and not settings.llm_base_url and llama_available():
-        chosen.append(llama_service(settings))
-    return chosen
+    """The embedded services this configuration owns, each with its start command."""
+    build = {"graph": arcadedb_service, "broker": valkey_service, "llm": llama_service}
+    return [build[c](settings) for c in _owned(settings, only)]
 
 
 def handles(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[Service]:
     """The same services with no start command: what `down` and `status` need (name, pid file, owner tag,
     ports, health). Building one writes nothing and reads no setting only a start uses (the model file, ...),
     so a setting broken since `up` cannot keep the running servers from being stopped."""
-    chosen: list[Service] = []
-    if "graph" in only and settings.embedded_graph:
-        chosen.append(arcadedb_handle(settings))
-    if "broker" in only and not settings.broker_url:
-        chosen.append(valkey_handle(settings))
-    if "llm" in only and not settings.llm_base_url and llama_available():
-        chosen.append(llama_handle(settings))
-    return chosen
+    build = {"graph": arcadedb_handle, "broker": valkey_handle, "llm": llama_handle}
+    return [build[c](settings) for c in _owned(settings, only)]
 
 
 def up(settings: Settings, only: Sequence[str] = COMPONENTS) -> list[str]:
